@@ -1,0 +1,30 @@
+"""Model hyper-parameters, saved inside every checkpoint so a file alone rebuilds its model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class ModelConfig:
+    """Widths and sampling settings of the two-stage model."""
+
+    enc_channels: tuple[int, int, int, int] = (16, 32, 48, 64)  # 1/2, 1/4, 1/8, 1/16
+    denoiser_channels: int = 32
+    denoiser_blocks: int = 2
+    time_dim: int = 64
+    refiner_channels: tuple[int, int, int] = (16, 24, 48)  # full, 1/2, 1/4
+    groups: int = 8
+    num_train_timesteps: int = 1000
+    samples: int = 4  # K
+    steps: int = 2  # S
+    stride: int = 4  # the stochastic stage runs at 1/stride of the model input
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        names = {f.name for f in fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**kw)

@@ -1,0 +1,85 @@
+"""The whole inference graph: condition encoder once, K samples x S denoiser steps, statistics, refiner.
+
+This one module is what the backends export and run, so ONNX Runtime and TensorRT compute exactly
+what torch computes. The noise is an input (TensorRT ignores seeds of in-graph random ops).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler
+from torch import nn
+
+from .condition import ConditionEncoder
+from .config import ModelConfig
+from .denoiser import Denoiser
+from .refiner import Refiner
+
+
+def make_scheduler(cfg: ModelConfig) -> DDIMScheduler:
+    """DDIM with x0 ('sample') prediction, zero terminal SNR and trailing timesteps (few-step friendly)."""
+    return DDIMScheduler(
+        num_train_timesteps=cfg.num_train_timesteps, beta_schedule="scaled_linear", prediction_type="sample",
+        clip_sample=False, timestep_spacing="trailing", rescale_betas_zero_snr=True, set_alpha_to_one=True,
+    )
+
+
+class PerfectingDepthModel(nn.Module):
+    """Stage 1 (stochastic prior) + stage 2 (refiner) in one module."""
+
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or ModelConfig()
+        self.encoder = ConditionEncoder(self.cfg)
+        cond_ch = self.encoder.out_channels
+        self.denoiser = Denoiser(self.cfg, cond_ch)
+        self.refiner = Refiner(self.cfg, cond_ch)
+        self.scheduler = make_scheduler(self.cfg)
+        self.set_steps(self.cfg.steps)
+
+    def set_steps(self, steps: int) -> None:
+        if not 1 <= steps <= 50:
+            raise ValueError(f"steps must be in 1..50, got {steps}")
+        self.scheduler.set_timesteps(steps)
+        self.steps = steps
+
+    # --------------------------------------------------------------------- stage 1
+    def condition(self, rgb: torch.Tensor, depth_n: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Shared condition at 1/stride: [pooled raw depth, valid fraction, encoder features]."""
+        s = self.cfg.stride
+        msum = F.avg_pool2d(mask, s)
+        dpool = F.avg_pool2d(depth_n * mask, s) / msum.clamp_min(1e-3)
+        feat = self.encoder(rgb, depth_n, mask)
+        return torch.cat([dpool, msum, feat], dim=1)  # [B,2+C,h,w]
+
+    def sample(self, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """DDIM (eta = 0) from the given initial noise [B,K,1,h,w] -> samples [B,K,1,h,w]."""
+        B, K = noise.shape[:2]
+        x = noise.flatten(0, 1)
+        c = cond.repeat_interleave(K, dim=0)
+        for t in self.scheduler.timesteps:
+            tt = torch.full((B * K,), int(t), dtype=torch.int64, device=x.device)
+            x0 = self.denoiser(x, tt, c)
+            x = self.scheduler.step(x0, int(t), x, eta=0.0).prev_sample
+        return x.view(B, K, *x.shape[1:])
+
+    def noise_shape(self, batch: int, height: int, width: int, samples: int | None = None) -> tuple[int, ...]:
+        s = self.cfg.stride
+        return (batch, samples or self.cfg.samples, 1, height // s, width // s)
+
+    # --------------------------------------------------------------------- full graph
+    def forward(self, rgb: torch.Tensor, depth_n: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor):
+        """rgb [B,3,H,W] 0..1, depth_n [B,1,H,W], mask [B,1,H,W], noise [B,K,1,H/4,W/4].
+
+        Returns (final, sigma, mean, spread, gate), each [B,1,H,W] in normalised depth units.
+        """
+        cond = self.condition(rgb, depth_n, mask)
+        samples = self.sample(cond, noise)  # [B,K,1,h,w]
+        mean = samples.mean(dim=1)
+        spread = ((samples - mean.unsqueeze(1)) ** 2).mean(dim=1).sqrt()
+        up = self.cfg.stride
+        mean_f = F.interpolate(mean, scale_factor=float(up), mode="bilinear")
+        spread_f = F.interpolate(spread, scale_factor=float(up), mode="bilinear")
+        final, sigma, gate, _ = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:])
+        return final, sigma, mean_f, spread_f, gate

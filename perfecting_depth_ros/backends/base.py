@@ -1,0 +1,115 @@
+"""Backend interface, weight verification, and the ``auto`` selection order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("perfecting_depth_ros.backends")
+
+INPUT_NAMES = ("rgb", "depth", "mask", "noise")
+OUTPUT_NAMES = ("final", "sigma", "mean", "spread", "gate")
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be created or cannot run (missing library, GPU, corrupt file...)."""
+
+
+class Backend:
+    """Runs the exported graph: ``run({rgb, depth, mask, noise}) -> {final, sigma, mean, spread, gate}``."""
+
+    name = "base"
+    stride = 4
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX files and TensorRT engines are cached ($PERFECTING_DEPTH_CACHE)."""
+    d = Path(os.environ.get("PERFECTING_DEPTH_CACHE", Path.home() / ".cache" / "perfecting_depth_ros"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(path: str | Path) -> None:
+    """Record a weights file's sha256 in ``manifest.json`` beside it."""
+    path = Path(path)
+    man = path.parent / "manifest.json"
+    entries = json.loads(man.read_text()) if man.exists() else {}
+    entries[path.name] = sha256_file(path)
+    man.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+
+
+def verify_weights(path: str | Path) -> str:
+    """Check a safetensors file against ``manifest.json`` beside it; return its sha256.
+
+    Raises BackendError if the file is missing, is not safetensors, is not listed, or does not match.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BackendError(f"weights not found: {path}")
+    if path.suffix != ".safetensors":
+        raise BackendError(f"weights must be a .safetensors file (no pickle), got {path.name}")
+    man = path.parent / "manifest.json"
+    if not man.is_file():
+        raise BackendError(f"no manifest.json beside {path}; write one with `perfecting-depth manifest {path}`")
+    try:
+        expected = json.loads(man.read_text()).get(path.name)
+    except json.JSONDecodeError as e:
+        raise BackendError(f"corrupt manifest {man}: {e}") from e
+    if expected is None:
+        raise BackendError(f"{path.name} is not listed in {man}")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise BackendError(f"sha256 mismatch for {path}: manifest {expected[:12]}..., file {actual[:12]}... "
+                           "(corrupt or replaced weights)")
+    return actual
+
+
+def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int = 2, device: str = "cpu") -> Backend:
+    """Create a backend by name; "auto" tries tensorrt, onnxruntime (CUDA, then CPU), torch in order."""
+    if kind not in ("auto", "tensorrt", "onnxruntime", "torch"):
+        raise ValueError(f"unknown backend {kind!r}: auto | tensorrt | onnxruntime | torch")
+    sha = verify_weights(weights)
+    order = ["tensorrt", "onnxruntime", "torch"] if kind == "auto" else [kind]
+    reasons = []
+    for name in order:
+        try:
+            if name == "tensorrt":
+                from .tensorrt_backend import TensorRTBackend
+
+                b = TensorRTBackend(weights, sha, samples, steps)
+            elif name == "onnxruntime":
+                from .onnx_backend import OnnxRuntimeBackend
+
+                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=(device != "cpu" or kind == "auto"))
+            else:
+                from .torch_backend import TorchBackend
+
+                b = TorchBackend(weights, samples, steps, device=device)
+        except (BackendError, ImportError, OSError) as e:
+            reasons.append(f"{name}: {e}")
+            if kind != "auto":
+                raise BackendError(f"backend {name} unavailable: {e}") from e
+            continue
+        if reasons:
+            log.info("backend auto chose %s; skipped %s", b.name, "; ".join(reasons))
+        else:
+            log.info("backend %s", b.name)
+        b.skipped = reasons
+        return b
+    raise BackendError("no backend available: " + "; ".join(reasons))

@@ -1,0 +1,57 @@
+"""ONNX Runtime backend: CPU everywhere, CUDA / TensorRT execution providers where installed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .base import OUTPUT_NAMES, Backend, BackendError, cache_dir
+
+log = logging.getLogger("perfecting_depth_ros.backends")
+
+
+def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path:
+    """The exported graph for these weights and K/S, exported once and reused; a corrupt file is rebuilt."""
+    from .export import export_onnx, read_metadata
+
+    path = cache_dir() / f"pd_{sha[:16]}_k{samples}_s{steps}.onnx"
+    if path.exists():
+        try:
+            md = read_metadata(path)
+            if md.get("model_sha256") == sha and md.get("samples") == str(samples) and md.get("steps") == str(steps):
+                return path
+            log.warning("cached ONNX %s does not match the weights; re-exporting", path)
+        except Exception as e:  # protobuf decode errors on a truncated file
+            log.warning("cached ONNX %s is unreadable (%s); re-exporting", path, e)
+        path.unlink(missing_ok=True)
+    return export_onnx(weights, path, samples=samples, steps=steps, model_sha=sha)
+
+
+class OnnxRuntimeBackend(Backend):
+    def __init__(self, weights: str | Path, sha: str, samples: int, steps: int, prefer_gpu: bool = True,
+                 onnx_path: str | Path | None = None, threads: int = 0):
+        import onnxruntime as ort
+
+        path = Path(onnx_path) if onnx_path else cached_onnx(weights, sha, samples, steps)
+        available = ort.get_available_providers()
+        providers = [p for p in ("CUDAExecutionProvider",) if prefer_gpu and p in available] + ["CPUExecutionProvider"]
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            so.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), so, providers=providers)
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise BackendError(f"ONNX Runtime cannot load {path}: {e}") from e
+        md = self.session.get_modelmeta().custom_metadata_map
+        self.stride = int(md.get("stride", 4))
+        self.samples = int(md.get("samples", samples))
+        used = self.session.get_providers()[0].replace("ExecutionProvider", "").lower()
+        self.name = f"onnxruntime-{used}"
+        self.path = path
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = self.session.run(list(OUTPUT_NAMES), {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
+        return dict(zip(OUTPUT_NAMES, outs))

@@ -1,0 +1,180 @@
+"""`perfecting-depth` command line: data, train, export, bench, eval, enhance, bag, demo, manifest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _size(s: str) -> tuple[int, int]:
+    h, w = s.lower().split("x")
+    return int(h), int(w)
+
+
+def cmd_data(a) -> int:
+    from .data.dataset import write_shards
+
+    crop = _size(a.crop_of) if a.crop_of else None
+    h, w = _size(a.size)
+    paths = write_shards(a.out, a.split, a.frames, h, w, crop_of=crop, workers=a.workers)
+    print(f"wrote {len(paths)} shards to {a.out}")
+    return 0
+
+
+def cmd_train(a) -> int:
+    from .train.common import TrainConfig
+    from .train.loop import train
+
+    cfg = TrainConfig.from_yaml(a.config, stage=a.stage, steps=a.steps, out_dir=a.out_dir, data_dir=a.data_dir,
+                                init=a.init)
+    path = train(cfg)
+    print(f"saved {path}")
+    return 0
+
+
+def cmd_manifest(a) -> int:
+    from .backends.base import write_manifest
+
+    for p in a.weights:
+        write_manifest(p)
+        print(f"recorded sha256 of {p} in {Path(p).parent / 'manifest.json'}")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from .backends.base import verify_weights
+    from .backends.export import export_onnx
+    from .enhancer import DEFAULT_WEIGHTS
+
+    w = Path(a.weights or DEFAULT_WEIGHTS)
+    sha = verify_weights(w)
+    out = export_onnx(w, a.out, samples=a.samples, steps=a.steps, height=a.height, width=a.width, model_sha=sha)
+    print(f"wrote {out} (K={a.samples}, S={a.steps}, dynamic H/W, opset 17)")
+    return 0
+
+
+def cmd_bench(a) -> int:
+    from .evaluate.bench import main as bench_main
+
+    return bench_main(a)
+
+
+def cmd_eval(a) -> int:
+    from .evaluate.benchmark import main as eval_main
+
+    return eval_main(a)
+
+
+def cmd_enhance(a) -> int:
+    from .offline import enhance_files
+
+    return enhance_files(a)
+
+
+def cmd_bag(a) -> int:
+    from .bag import main as bag_main
+
+    return bag_main(a)
+
+
+def cmd_demo(a) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="perfecting-depth", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    d = sub.add_parser("data", help="render synthetic RGB-D shards")
+    d.add_argument("--out", default="data_cache/synth128")
+    d.add_argument("--split", default="train", choices=["train", "val", "test"])
+    d.add_argument("--frames", type=int, default=6000)
+    d.add_argument("--size", default="128x160", help="HxW")
+    d.add_argument("--crop-of", default="240x320", help="render a random window of this camera (HxW), or ''")
+    d.add_argument("--workers", type=int, default=2)
+    d.set_defaults(fn=cmd_data)
+
+    t = sub.add_parser("train", help="train one stage from a config file")
+    t.add_argument("stage", choices=["stage1", "distill", "stage2"])
+    t.add_argument("--config", required=True)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--out-dir")
+    t.add_argument("--data-dir")
+    t.add_argument("--init")
+    t.set_defaults(fn=cmd_train)
+
+    m = sub.add_parser("manifest", help="record sha256 of weights files in manifest.json")
+    m.add_argument("weights", nargs="+")
+    m.set_defaults(fn=cmd_manifest)
+
+    e = sub.add_parser("export", help="export the whole graph to ONNX")
+    e.add_argument("--weights")
+    e.add_argument("--out", default="perfecting_depth.onnx")
+    e.add_argument("--samples", type=int, default=4)
+    e.add_argument("--steps", type=int, default=2)
+    e.add_argument("--height", type=int, default=240)
+    e.add_argument("--width", type=int, default=320)
+    e.set_defaults(fn=cmd_export)
+
+    b = sub.add_parser("bench", help="latency and memory per backend, beside the fastest classical baseline")
+    b.add_argument("--sizes", default="240x320,480x640")
+    b.add_argument("--backends", default="onnxruntime,torch")
+    b.add_argument("--runs", type=int, default=20)
+    b.add_argument("--samples", type=int, default=4)
+    b.add_argument("--steps", type=int, default=2)
+    b.add_argument("--weights")
+    b.add_argument("--out", default="")
+    b.set_defaults(fn=cmd_bench)
+
+    v = sub.add_parser("eval", help="benchmark enhancers on the synthetic test split and the real frames")
+    v.add_argument("--methods", default="learned,raw,inpaint_telea,inpaint_ns,ip_basic,guided_fill,joint_bilateral,colorization")
+    v.add_argument("--test-dir", default="data_cache/test240")
+    v.add_argument("--frames", type=int, default=60)
+    v.add_argument("--real-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"))
+    v.add_argument("--out", default="outputs/eval")
+    v.add_argument("--weights")
+    v.set_defaults(fn=cmd_eval)
+
+    n = sub.add_parser("enhance", help="enhance RGB + depth files or folders")
+    n.add_argument("--rgb", required=True)
+    n.add_argument("--depth", required=True)
+    n.add_argument("--out", required=True)
+    n.add_argument("--depth-scale", type=float, default=0.001, help="metres per PNG unit")
+    n.add_argument("--intrinsics", help="fx,fy,cx,cy for a PLY point cloud")
+    n.add_argument("--method", default="learned")
+    n.set_defaults(fn=cmd_enhance)
+
+    g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
+    g.add_argument("input")
+    g.add_argument("output")
+    g.add_argument("--rgb", default="/camera/rgb/image_rect_color")
+    g.add_argument("--depth", default="/camera/depth_registered/image_rect")
+    g.add_argument("--info", default="/camera/rgb/camera_info")
+    g.add_argument("--out-prefix", default="")
+    g.add_argument("--method", default="learned")
+    g.add_argument("--slop", type=float, default=0.02)
+    g.set_defaults(fn=cmd_bag)
+
+    o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")
+    o.add_argument("--out", default="outputs/demo")
+    o.add_argument("--frames", type=int, default=30)
+    o.add_argument("--rate", type=float, default=10.0)
+    o.add_argument("--method", default="learned")
+    o.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"perfecting-depth {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

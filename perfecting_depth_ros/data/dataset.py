@@ -1,0 +1,136 @@
+"""Synthetic RGB-D data on disk and as torch Datasets.
+
+Frames are rendered once into ``.npz`` shards (seeded: frame i of a split always comes from seed
+``split_seed * 1_000_003 + i``), then each training sample draws a fresh mask (stage 1) or a fresh
+sensor simulation (stage 2) from them.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .sensors import SENSORS, random_hole_mask, simulate
+from .world import Frame, render_random
+
+SPLIT_SEEDS = {"train": 1, "val": 2, "test": 3}
+_FIELDS = ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")
+
+
+def frame_seed(split: str, index: int) -> int:
+    return SPLIT_SEEDS[split] * 1_000_003 + index
+
+
+def _render_chunk(args: tuple[str, int, int, int, int, tuple[int, int] | None]) -> dict[str, np.ndarray]:
+    split, start, stop, h, w, crop_of = args
+    frames = [render_random(frame_seed(split, i), h, w, crop_of=crop_of) for i in range(start, stop)]
+    out = {k: np.stack([getattr(f, k) for f in frames]) for k in _FIELDS}
+    out["normal"] = out["normal"].astype(np.float16)
+    out["depth_opaque"] = out["depth_opaque"].astype(np.float32)
+    return out
+
+
+def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int, width: int,
+                 crop_of: tuple[int, int] | None = None, shard_size: int = 500, workers: int = 1,
+                 progress: bool = True) -> list[Path]:
+    """Render ``count`` frames of ``split`` into ``out_dir/{split}-NNNN.npz`` shards; return their paths."""
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for s0 in range(0, count, shard_size):
+        s1 = min(count, s0 + shard_size)
+        for c0 in range(s0, s1, 50):
+            jobs.append((s0, (split, c0, min(s1, c0 + 50), height, width, crop_of)))
+    paths, pending = [], {}
+    bar = tqdm(total=count, desc=f"render {split}", disable=not progress)
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        for (s0, job), res in zip(jobs, ex.map(_render_chunk, [j for _, j in jobs])):
+            pending.setdefault(s0, []).append(res)
+            bar.update(job[2] - job[1])
+            if sum(len(r["depth"]) for r in pending[s0]) == min(count, s0 + shard_size) - s0:
+                parts = pending.pop(s0)
+                p = out / f"{split}-{s0 // shard_size:04d}.npz"
+                np.savez(p, **{k: np.concatenate([r[k] for r in parts]) for k in _FIELDS})
+                paths.append(p)
+    bar.close()
+    return paths
+
+
+def load_shards(data_dir: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
+    """All frames of a split as stacked arrays (raises FileNotFoundError with a hint if none)."""
+    paths = sorted(Path(data_dir).glob(f"{split}-*.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no {split} shards in {data_dir}; run `perfecting-depth data --out {data_dir}`")
+    parts = [dict(np.load(p)) for p in paths]
+    return {k: np.concatenate([p[k] for p in parts]) for k in _FIELDS}
+
+
+def frame_at(arrays: dict[str, np.ndarray], i: int) -> Frame:
+    return Frame(**{k: (arrays[k][i].astype(np.float32) if k == "normal" else arrays[k][i]) for k in _FIELDS})
+
+
+@dataclass
+class Sample:
+    """One training/evaluation example (numpy, metres; raw depth 0 = invalid)."""
+
+    rgb: np.ndarray  # [H,W,3] uint8
+    raw: np.ndarray  # [H,W] float32
+    gt: np.ndarray  # [H,W] float32
+    material: np.ndarray  # [H,W] uint8
+    K: np.ndarray
+    sensor: str
+
+
+def sensor_sample(frame: Frame, sensor: str, rng: np.random.Generator) -> Sample:
+    """A frame seen through a simulated sensor."""
+    return Sample(frame.rgb, simulate(frame, sensor, rng), frame.depth, frame.material, frame.K, sensor)
+
+
+def masked_sample(frame: Frame, rng: np.random.Generator) -> Sample:
+    """A frame with clean depth hidden under a random hole mask (stage-1 training: no sensor errors)."""
+    raw = frame.depth.copy()
+    raw[random_hole_mask(raw.shape, rng)] = 0.0
+    return Sample(frame.rgb, raw, frame.depth, frame.material, frame.K, "masked")
+
+
+class SyntheticDepthDataset(Dataset):
+    """Torch Dataset over rendered shards; ``mode`` is 'masked' (stage 1) or 'sensor' (stage 2).
+
+    Items are dicts of float tensors: rgb [3,H,W] 0..1, raw [1,H,W] m, gt [1,H,W] m, material [1,H,W].
+    A horizontal flip is applied with probability 0.5 when ``augment``.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
+                 sensors: tuple[str, ...] = tuple(SENSORS)):
+        if mode not in ("masked", "sensor"):
+            raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
+        self.arrays, self.mode, self.seed, self.augment, self.sensors = arrays, mode, seed, augment, sensors
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.arrays["depth"])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        frame = frame_at(self.arrays, i)
+        if self.mode == "masked":
+            s = masked_sample(frame, rng)
+        else:
+            s = sensor_sample(frame, self.sensors[int(rng.integers(len(self.sensors)))], rng)
+        rgb, raw, gt, mat = s.rgb, s.raw, s.gt, s.material
+        if self.augment and rng.random() < 0.5:
+            rgb, raw, gt, mat = rgb[:, ::-1], raw[:, ::-1], gt[:, ::-1], mat[:, ::-1]
+        return {
+            "rgb": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,
+            "raw": torch.from_numpy(np.ascontiguousarray(raw))[None].float(),
+            "gt": torch.from_numpy(np.ascontiguousarray(gt))[None].float(),
+            "material": torch.from_numpy(np.ascontiguousarray(mat))[None].float(),
+        }

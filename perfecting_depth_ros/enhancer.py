@@ -1,0 +1,207 @@
+"""DepthEnhancer: the one public, ROS-free entry point.
+
+    from perfecting_depth_ros import DepthEnhancer
+    enh = DepthEnhancer()                      # the shipped learned model, best available backend
+    out = enh.enhance(rgb, depth, intrinsics)  # rgb HxWx3 uint8 RGB, depth HxW float32 m (0/NaN missing)
+    out.depth, out.uncertainty, out.timings
+
+``DepthEnhancer(method="guided_fill")`` (or any name in ``evaluate.baselines.BASELINES``) runs a
+classical method through the same interface, so the node, the bag tool and the benchmark can run
+either. The classical methods are named as such in ``out.method`` and in the node's diagnostics.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .geometry import backproject, check_intrinsics
+from .model.normalization import denormalize, depth_stats, normalize
+
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "perfecting_depth.safetensors"
+MIN_VALID_PIXELS = 64
+
+
+@dataclass
+class EnhancedDepth:
+    """Result of one frame. Depth and uncertainty are HxW float32 metres at the input size."""
+
+    depth: np.ndarray  # NaN where no value is given
+    uncertainty: np.ndarray  # 1-sigma, metres (NaN where depth is NaN)
+    method: str
+    backend: str
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds
+    spread: np.ndarray | None = None  # stage-1 sample spread, metres (learned model only)
+    raw_reliability: np.ndarray | None = None  # probability that each raw pixel is right (learned model only)
+    points: np.ndarray | None = None  # HxWx3 camera-frame points when intrinsics were given
+
+
+def check_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and canonicalise inputs; raise ``ValueError`` with a precise message on bad input.
+
+    Returns (rgb HxWx3 uint8, depth HxW float32 with NaN/Inf/negative/zero turned into 0).
+    """
+    rgb = np.asarray(rgb)
+    depth = np.asarray(depth)
+    if depth.ndim == 3 and depth.shape[2] == 1:
+        depth = depth[..., 0]
+    if depth.ndim != 2 or depth.size == 0:
+        raise ValueError(f"depth must be a non-empty HxW array, got shape {depth.shape}")
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    if rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
+        raise ValueError(f"rgb must be HxWx3 (RGB order), got shape {rgb.shape}")
+    rgb = rgb[..., :3]
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be uint8, got {rgb.dtype}")
+    if rgb.shape[:2] != depth.shape:
+        raise ValueError(f"rgb size {rgb.shape[1]}x{rgb.shape[0]} does not match depth size "
+                         f"{depth.shape[1]}x{depth.shape[0]}; register or resize first")
+    if not np.issubdtype(depth.dtype, np.floating):
+        raise ValueError(f"depth must be float metres, got {depth.dtype} (convert millimetres with /1000)")
+    depth = depth.astype(np.float32, copy=True)
+    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
+    return np.ascontiguousarray(rgb), depth
+
+
+def model_size_for(height: int, width: int, target_width: int = 320) -> tuple[int, int]:
+    """Model input size: ``target_width`` wide (never upsampled), same aspect, multiples of 16."""
+    w = min(target_width, width - width % 16) if width >= 16 else 16
+    h = max(16, int(round(height * w / width / 16)) * 16)
+    return h, max(16, w)
+
+
+def _resize_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Valid-aware area resize (holes do not pull depth towards 0); a cell is valid if >= half is."""
+    H, W = size
+    if depth.shape == (H, W):
+        return depth
+    v = (depth > 0).astype(np.float32)
+    num = cv2.resize(depth * v, (W, H), interpolation=cv2.INTER_AREA)
+    den = cv2.resize(v, (W, H), interpolation=cv2.INTER_AREA)
+    # nearest sample keeps edges crisp where the area mean would mix two surfaces
+    near = cv2.resize(depth, (W, H), interpolation=cv2.INTER_NEAREST)
+    mean = num / np.maximum(den, 1e-6)
+    mixed = np.abs(mean - near) > 0.03 * np.maximum(near, 0.1)
+    out = np.where(mixed & (near > 0), near, mean)
+    return np.where(den >= 0.5, out, 0.0).astype(np.float32)
+
+
+def _upsample(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear, except nearest where the 2x2 neighbourhood spans a depth edge (no flying pixels)."""
+    H, W = size
+    if x.shape == (H, W):
+        return x
+    lin = cv2.resize(x, (W, H), interpolation=cv2.INTER_LINEAR)
+    near = cv2.resize(x, (W, H), interpolation=cv2.INTER_NEAREST)
+    k = np.ones((2, 2), np.uint8)
+    span = cv2.resize(cv2.dilate(x, k) - cv2.erode(x, k), (W, H), interpolation=cv2.INTER_NEAREST)
+    return np.where(span > 0.03 * np.maximum(np.abs(near), 0.1), near, lin).astype(np.float32)
+
+
+class DepthEnhancer:
+    """Dense metric depth + per-pixel 1-sigma uncertainty from RGB and raw sensor depth.
+
+    Args:
+        method: "learned" (default: the shipped two-stage model) or a classical method name
+            ("guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", "joint_bilateral",
+            "colorization", "raw").
+        weights: safetensors checkpoint of the learned model (default: the shipped one).
+        backend: "auto", "onnxruntime", "torch", "tensorrt" (learned model only).
+        samples, steps: K stochastic samples and S denoiser steps (learned model only).
+        model_width: width the learned model runs at (height follows the aspect ratio).
+        seed: seed of the sampling noise (runs are reproducible).
+    """
+
+    def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
+                 samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
+                 device: str = "cpu"):
+        self.method = method
+        self.samples, self.steps, self.model_width = samples, steps, model_width
+        self._rng = np.random.default_rng(seed)
+        self._classical = None
+        self.backend_name = "classical"
+        if method == "learned":
+            from .backends import create_backend
+
+            path = Path(weights) if weights else DEFAULT_WEIGHTS
+            self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device)
+            self.backend_name = self.backend.name
+            self.stride = self.backend.stride
+        else:
+            from .evaluate.baselines import BASELINES
+
+            if method not in BASELINES:
+                raise ValueError(f"unknown method {method!r}; choose 'learned' or one of {sorted(BASELINES)}")
+            self._classical = BASELINES[method]
+
+    @property
+    def description(self) -> str:
+        if self._classical is not None:
+            return f"classical:{self.method}"
+        return f"learned:{self.backend_name} K={self.samples} S={self.steps}"
+
+    def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None) -> EnhancedDepth:
+        """Enhance one frame. Raises ``ValueError`` on bad input (see ``check_inputs``)."""
+        t0 = time.perf_counter()
+        rgb, depth = check_inputs(rgb, depth)
+        K = check_intrinsics(intrinsics, depth.shape) if intrinsics is not None else None
+        if self._classical is not None:
+            d, sigma = self._classical.fill(rgb, depth)
+            t1 = time.perf_counter()
+            if sigma is None:
+                sigma = np.full(d.shape, np.nan, np.float32)
+            out = EnhancedDepth(d.astype(np.float32), sigma.astype(np.float32), self.description, "numpy",
+                                {"inference_ms": (t1 - t0) * 1e3})
+        else:
+            out = self._enhance_learned(rgb, depth, t0)
+        if K is not None:
+            out.points = backproject(out.depth, K)
+        out.timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        return out
+
+    def _enhance_learned(self, rgb: np.ndarray, depth: np.ndarray, t0: float) -> EnhancedDepth:
+        H, W = depth.shape
+        valid = depth > 0
+        if valid.sum() < MIN_VALID_PIXELS:
+            raise ValueError(f"only {int(valid.sum())} valid depth pixels; need at least {MIN_VALID_PIXELS}")
+        # 1. resize to the model size and normalise per frame
+        h, w = model_size_for(H, W, self.model_width)
+        rgb_m = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != (H, W) else rgb
+        d_m = _resize_depth(depth, (h, w))
+        m_m = d_m > 0
+        if m_m.sum() < 16:
+            raise ValueError("too few valid depth pixels after resizing to the model size")
+        centre, scale = depth_stats(d_m, m_m)
+        inputs = {
+            "rgb": (rgb_m.astype(np.float32) / 255.0).transpose(2, 0, 1)[None],  # [1,3,h,w]
+            "depth": np.where(m_m, normalize(d_m, centre, scale), 0)[None, None].astype(np.float32),
+            "mask": m_m[None, None].astype(np.float32),
+            "noise": self._rng.standard_normal((1, self.samples, 1, h // self.stride, w // self.stride)).astype(np.float32),
+        }
+        t1 = time.perf_counter()
+        # 2. one backend call runs the whole graph
+        res = self.backend.run(inputs)
+        t2 = time.perf_counter()
+        # 3. back to metres and to the camera size; reliable raw pixels are kept at full resolution
+        final = denormalize(res["final"][0, 0], centre, scale)
+        sigma = (res["sigma"][0, 0] * (scale / 2.0)).astype(np.float32)
+        spread = (res["spread"][0, 0] * (scale / 2.0)).astype(np.float32)
+        gate = res["gate"][0, 0].astype(np.float32)
+        final, sigma = _upsample(final, (H, W)), _upsample(sigma, (H, W))
+        spread = _upsample(spread, (H, W))
+        gate = cv2.resize(gate, (W, H), interpolation=cv2.INTER_LINEAR) if gate.shape != (H, W) else gate
+        gate = np.where(valid, gate, 0.0)
+        keep = gate > 0.5
+        final = np.where(keep, depth, final)  # the gate's decision: keep the measurement exactly
+        bad = ~np.isfinite(final) | (final <= 0)
+        final[bad] = np.nan
+        sigma[bad] = np.nan
+        t3 = time.perf_counter()
+        return EnhancedDepth(final.astype(np.float32), sigma, self.description, self.backend_name,
+                             {"preprocess_ms": (t1 - t0) * 1e3, "inference_ms": (t2 - t1) * 1e3,
+                              "postprocess_ms": (t3 - t2) * 1e3}, spread=spread, raw_reliability=gate)

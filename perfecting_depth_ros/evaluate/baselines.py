@@ -1,0 +1,225 @@
+"""Classical depth completion methods robot teams run today, behind the DepthEnhancer interface.
+
+Each method takes (rgb uint8 HxWx3, depth float32 m with 0/NaN missing) and returns filled depth and,
+where one is meaningful, an uncertainty (1-sigma metres); ``has_uncertainty`` says which.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
+
+
+class ClassicalMethod:
+    """Base: subclasses implement ``fill``; ``name`` and ``has_uncertainty`` describe them."""
+
+    name = "classical"
+    has_uncertainty = False
+
+    def fill(self, rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+
+def _valid(depth: np.ndarray) -> np.ndarray:
+    return np.isfinite(depth) & (depth > 0)
+
+
+class RawDepth(ClassicalMethod):
+    """The sensor's depth as it is (no fill): the floor every method must beat."""
+
+    name = "raw"
+
+    def fill(self, rgb, depth):
+        out = np.where(_valid(depth), depth, np.nan).astype(np.float32)
+        return out, None
+
+
+class InpaintFill(ClassicalMethod):
+    """OpenCV inpainting (Telea or Navier-Stokes) of depth, at half resolution for speed."""
+
+    has_uncertainty = False
+
+    def __init__(self, method: str = "telea", radius: int = 5):
+        self.flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+        self.name = f"inpaint_{method}"
+        self.radius = radius
+
+    def fill(self, rgb, depth):
+        v = _valid(depth)
+        if not v.any():
+            return np.full(depth.shape, np.nan, np.float32), None
+        d = np.where(v, depth, 0).astype(np.float32)
+        scale = float(d[v].max())
+        d8 = d / scale
+        filled = cv2.inpaint(d8, (~v).astype(np.uint8), self.radius, self.flag) * scale
+        return np.where(v, d, filled).astype(np.float32), None
+
+
+class MorphologicalFill(ClassicalMethod):
+    """IP-Basic-style fill (Ku et al., CRV 2018): invert, dilate with a diamond, close, fill, blur.
+
+    IP-Basic's kernels and order, written here with OpenCV morphology; depth inverted so that
+    dilation favours the nearer surface, as in the original.
+    """
+
+    name = "ip_basic"
+    max_depth = 100.0
+
+    def fill(self, rgb, depth):
+        v = _valid(depth)
+        d = np.where(v, depth, 0).astype(np.float32)
+        inv = np.where(v, self.max_depth - d, 0).astype(np.float32)
+        diamond = np.array([[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]], np.uint8)
+        inv = cv2.dilate(inv, diamond)
+        inv = cv2.morphologyEx(inv, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        empty = inv < 0.1
+        inv = np.where(empty, cv2.dilate(inv, np.ones((7, 7), np.uint8)), inv)
+        for k in (15, 31):  # large fills for big holes
+            empty = inv < 0.1
+            if not empty.any():
+                break
+            inv = np.where(empty, cv2.dilate(inv, np.ones((k, k), np.uint8)), inv)
+        inv = cv2.medianBlur(inv, 5)
+        blurred = cv2.GaussianBlur(inv, (5, 5), 0)
+        inv = np.where(inv > 0.1, blurred, inv)
+        out = np.where(inv > 0.1, self.max_depth - inv, np.nan)
+        out = np.where(v, d, out)
+        return out.astype(np.float32), None
+
+
+class GuidedFill(ClassicalMethod):
+    """RGB-guided fill: normalised convolution with a guided filter (opencv-contrib ximgproc).
+
+    The guided filter of (depth * valid) divided by the guided filter of valid gives an
+    edge-aware weighted average; repeated at growing radii until holes close. The local weighted
+    spread of the neighbours is reported as an uncertainty (1-sigma m).
+    """
+
+    name = "guided_fill"
+    has_uncertainty = True
+
+    def __init__(self, radii: tuple[int, ...] = (4, 8, 16, 32), eps: float = 1e-3):
+        self.radii, self.eps = radii, eps
+
+    def fill(self, rgb, depth):
+        v = _valid(depth)
+        d = np.where(v, depth, 0).astype(np.float32)
+        guide = rgb if rgb.ndim == 3 else np.repeat(rgb[..., None], 3, axis=2)
+        out = d.copy()
+        have = v.copy()
+        sigma = np.zeros_like(d)
+        w = v.astype(np.float32)
+        for r in self.radii:
+            if have.all():
+                break
+            gf = cv2.ximgproc.createGuidedFilter(guide, r, self.eps * 255**2)
+            num = gf.filter(d * w)
+            num2 = gf.filter(d * d * w)
+            den = gf.filter(w)
+            ok = (den > 0.05) & ~have
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu = num / den
+                var = np.maximum(num2 / den - mu * mu, 0)
+            out[ok] = mu[ok]
+            sigma[ok] = np.sqrt(var[ok]) + 0.01 * mu[ok]
+            have |= ok
+        out[~have] = np.nan
+        sigma[~have] = np.nan
+        # measured pixels: the sensor's own noise, roughly 0.2 % of range plus 2 mm
+        sigma[v] = 0.002 + 0.002 * d[v]
+        return out, sigma
+
+
+class JointBilateralFill(ClassicalMethod):
+    """Joint bilateral filter fill (ximgproc.jointBilateralFilter as normalised convolution)."""
+
+    name = "joint_bilateral"
+
+    def __init__(self, diameters: tuple[int, ...] = (9, 17, 33), sigma_color: float = 20.0):
+        self.diameters, self.sigma_color = diameters, sigma_color
+
+    def fill(self, rgb, depth):
+        v = _valid(depth)
+        d = np.where(v, depth, 0).astype(np.float32)
+        guide = rgb.astype(np.float32)
+        out, have = d.copy(), v.copy()
+        w = v.astype(np.float32)
+        for dia in self.diameters:
+            if have.all():
+                break
+            num = cv2.ximgproc.jointBilateralFilter(guide, d * w, dia, self.sigma_color, dia / 2)
+            den = cv2.ximgproc.jointBilateralFilter(guide, w, dia, self.sigma_color, dia / 2)
+            ok = (den > 0.05) & ~have
+            out[ok] = num[ok] / den[ok]
+            have |= ok
+        out[~have] = np.nan
+        return out, None
+
+
+class ColorizationFill(ClassicalMethod):
+    """Levin et al. colorization fill (the NYU Depth toolbox's fill_depth_colorization), scipy sparse solve.
+
+    Each pixel's depth is a weighted mean of its 3x3 neighbours, weighted by grey-level similarity;
+    measured pixels are pinned. Solved at a reduced size (``max_pixels``) to bound the time.
+    """
+
+    name = "colorization"
+
+    def __init__(self, max_pixels: int = 80 * 106, alpha: float = 1.0):
+        self.max_pixels, self.alpha = max_pixels, alpha
+
+    def fill(self, rgb, depth):
+        H0, W0 = depth.shape
+        f = min(1.0, np.sqrt(self.max_pixels / (H0 * W0)))
+        H, W = max(2, int(H0 * f)), max(2, int(W0 * f))
+        v0 = _valid(depth)
+        d0 = np.where(v0, depth, 0).astype(np.float32)
+        # area-average of valid depth, so small holes are not sampled as zeros
+        num = cv2.resize(d0, (W, H), interpolation=cv2.INTER_AREA)
+        den = cv2.resize(v0.astype(np.float32), (W, H), interpolation=cv2.INTER_AREA)
+        known = den > 0.5
+        d = np.where(known, num / np.maximum(den, 1e-6), 0)
+        gray = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (W, H), interpolation=cv2.INTER_AREA).astype(np.float64) / 255
+        n = H * W
+        idx = np.arange(n).reshape(H, W)
+        rows, cols, vals = [], [], []
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dy == 0 and dx == 0:
+                    continue
+                ys = slice(max(0, -dy), H - max(0, dy))
+                xs = slice(max(0, -dx), W - max(0, dx))
+                ys2 = slice(max(0, dy), H - max(0, -dy))
+                xs2 = slice(max(0, dx), W - max(0, -dx))
+                rows.append(idx[ys, xs].ravel())
+                cols.append(idx[ys2, xs2].ravel())
+                vals.append((gray[ys, xs] - gray[ys2, xs2]).ravel())
+        r, c, diff = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        var = max(np.var(gray), 2e-6)
+        w = np.exp(-(diff**2) / (0.6 * var))
+        wsum = np.bincount(r, weights=w, minlength=n)
+        w = w / wsum[r]
+        A = scipy.sparse.csr_matrix((-w, (r, c)), shape=(n, n)) + scipy.sparse.identity(n)
+        kn = known.ravel()
+        G = scipy.sparse.diags(kn.astype(np.float64))
+        # pinned rows: identity (x = d) for known pixels, smoothness for the rest
+        M = G + scipy.sparse.diags(1.0 - kn) @ A
+        b = kn * d.ravel() * self.alpha
+        x = scipy.sparse.linalg.spsolve(M.tocsc(), b).reshape(H, W).astype(np.float32)
+        out = cv2.resize(x, (W0, H0), interpolation=cv2.INTER_LINEAR)
+        if not known.any():
+            out[:] = np.nan
+        return np.where(v0, d0, out).astype(np.float32), None
+
+
+def all_baselines(include_slow: bool = True) -> list[ClassicalMethod]:
+    methods: list[ClassicalMethod] = [RawDepth(), InpaintFill("telea"), InpaintFill("ns"), MorphologicalFill(),
+                                      GuidedFill(), JointBilateralFill()]
+    if include_slow:
+        methods.append(ColorizationFill())
+    return methods
+
+
+BASELINES = {m.name: m for m in all_baselines()}

@@ -1,0 +1,163 @@
+"""Helpers shared by the training scripts: configs, seeding, batch normalisation, EMA, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from ..model import ModelConfig, PerfectingDepthModel
+
+
+@dataclass
+class TrainConfig:
+    """One training run (read from a YAML file; unknown keys are an error)."""
+
+    stage: str  # stage1 | distill | stage2
+    data_dir: str = "data_cache/synth128"
+    out_dir: str = "runs/default"
+    init: str | None = None  # checkpoint to start from (distill: the teacher; stage2: the distilled model)
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    ema_decay: float = 0.995
+    seed: int = 0
+    threads: int = 2
+    log_every: int = 50
+    ckpt_every: int = 500
+    teacher_steps: int = 12  # distill: DDIM steps of the teacher
+    model: dict = field(default_factory=dict)  # ModelConfig overrides
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
+        d = yaml.safe_load(Path(path).read_text()) or {}
+        d.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def normalize_batch(raw: torch.Tensor, gt: torch.Tensor | None = None, min_valid: int = 16):
+    """Per-sample scale-shift normalisation from the valid raw depth (same rule as inference).
+
+    raw, gt [B,1,H,W] metres. Returns (raw_n, gt_n, mask, centre [B], scale [B]); samples with fewer
+    than ``min_valid`` raw pixels fall back to the statistics of ``gt``.
+    """
+    from ..model.normalization import depth_stats
+
+    mask = (raw > 0).float()
+    centres, scales = [], []
+    for b in range(raw.shape[0]):
+        r = raw[b, 0].numpy()
+        v = r > 0
+        if v.sum() < min_valid and gt is not None:
+            r, v = gt[b, 0].numpy(), np.ones_like(v)
+        c, s = depth_stats(r, v)
+        centres.append(c)
+        scales.append(s)
+    centre = torch.tensor(centres).view(-1, 1, 1, 1)
+    scale = torch.tensor(scales).view(-1, 1, 1, 1)
+    raw_n = (raw - centre) * 2 / scale * mask
+    gt_n = None if gt is None else (gt - centre) * 2 / scale
+    return raw_n, gt_n, mask, centre, scale
+
+
+class EMA:
+    """Exponential moving average of a model's parameters (evaluated and shipped instead of the raw weights)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for e, p in zip(self.model.parameters(), model.parameters()):
+            e.lerp_(p.detach(), 1 - self.decay)
+        for e, b in zip(self.model.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def save_checkpoint(path: str | Path, model: PerfectingDepthModel, meta: dict) -> None:
+    """Weights as safetensors; the model config and training metadata ride in its header."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    md = {"model_config": json.dumps(model.cfg.to_dict()), "meta": json.dumps(meta)}
+    save_file(state, str(path), metadata=md)
+    from ..backends.base import write_manifest
+
+    write_manifest(path)
+
+
+def load_model(path: str | Path, strict: bool = True) -> tuple[PerfectingDepthModel, dict]:
+    """Rebuild a model from a safetensors checkpoint alone. Raises ValueError on a foreign or corrupt file."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for truncated/garbage files
+        raise ValueError(f"cannot read weights {path}: {e}") from e
+    if "model_config" not in md:
+        raise ValueError(f"{path} has no model_config in its header: not a perfecting_depth_ros checkpoint")
+    cfg = ModelConfig.from_dict(json.loads(md["model_config"]))
+    model = PerfectingDepthModel(cfg)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if strict and (missing or unexpected):
+        raise ValueError(f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model, json.loads(md.get("meta", "{}"))
+
+
+def save_train_state(path: Path, step: int, model, ema: EMA, opt, elapsed: float) -> None:
+    """Everything needed to resume (loaded with torch.load(weights_only=True): no pickle)."""
+    torch.save({"step": step, "model": model.state_dict(), "ema": ema.model.state_dict(),
+                "opt": opt.state_dict(), "elapsed": elapsed}, path)
+
+
+def try_resume(path: Path, model, ema: EMA, opt) -> tuple[int, float]:
+    if not path.exists():
+        return 0, 0.0
+    st = torch.load(path, weights_only=True)
+    model.load_state_dict(st["model"])
+    ema.model.load_state_dict(st["ema"])
+    opt.load_state_dict(st["opt"])
+    print(f"resumed from {path} at step {st['step']}")
+    return int(st["step"]), float(st["elapsed"])
+
+
+class Timer:
+    def __init__(self, offset: float = 0.0):
+        self.t0 = time.time() - offset
+
+    def elapsed(self) -> float:
+        return time.time() - self.t0
+
+
+def infinite_batches(dataset, batch_size: int, seed: int):
+    """Shuffled batches forever (epoch counter advances the dataset's augmentation seed)."""
+    from torch.utils.data import DataLoader
+
+    g = torch.Generator().manual_seed(seed)
+    epoch = 0
+    while True:
+        dataset.epoch = epoch
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=g, drop_last=True)
+        epoch += 1

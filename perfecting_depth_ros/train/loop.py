@@ -1,0 +1,91 @@
+"""`perfecting-depth train STAGE --config FILE`: one readable loop for every stage.
+
+Config, seed, data, model, optimiser, loop; EMA weights are what gets saved and shipped.
+Resumable from ``out_dir/train_state.pt``. Runs under ``accelerate launch`` unchanged on CPU; for
+multi-GPU, wrap model/optimiser with accelerate (see README).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..data.dataset import SyntheticDepthDataset, load_shards
+from ..model import ModelConfig, PerfectingDepthModel
+from . import stages
+from .common import EMA, Timer, TrainConfig, infinite_batches, load_model, save_checkpoint, save_train_state, seed_everything, try_resume
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run one stage to ``cfg.steps`` and return the path of its EMA checkpoint."""
+    seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.__dict__, indent=2))
+
+    # model: fresh (stage1) or from the previous stage's checkpoint
+    if cfg.init:
+        model, _ = load_model(cfg.init)
+    else:
+        model = PerfectingDepthModel(ModelConfig.from_dict(cfg.model))
+    teacher = None
+    if cfg.stage == "stage1":
+        params = list(model.encoder.parameters()) + list(model.denoiser.parameters())
+        mode = "masked"
+    elif cfg.stage == "distill":
+        teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        params = list(model.encoder.parameters()) + list(model.denoiser.parameters())
+        mode = "masked"
+    elif cfg.stage == "stage2":
+        model.encoder.requires_grad_(False)
+        model.denoiser.requires_grad_(False)
+        params = list(model.refiner.parameters())
+        mode = "sensor"
+    else:
+        raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2")
+    model.set_steps(model.cfg.steps)
+
+    data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed)
+    batches = infinite_batches(data, cfg.batch_size, cfg.seed)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    ema = EMA(model, cfg.ema_decay)
+    start, elapsed = try_resume(out / "train_state.pt", model, ema, opt)
+    for _ in range(start):
+        sched.step()
+    timer = Timer(elapsed)
+    log = open(out / "log.jsonl", "a")
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.stage)
+    model.train()
+    for step in bar:
+        batch = next(batches)
+        if cfg.stage == "stage1":
+            loss, logs = stages.stage1_loss(model, batch)
+        elif cfg.stage == "distill":
+            loss, logs = stages.distill_loss(model, batch, teacher, cfg.teacher_steps)
+            model.set_steps(model.cfg.steps)
+        else:
+            loss, logs = stages.stage2_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        ema.update(model)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % cfg.log_every == 0:
+            log.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0],
+                                  "time_s": round(timer.elapsed(), 1), **logs}) + "\n")
+            log.flush()
+        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
+            save_train_state(out / "train_state.pt", step + 1, model, ema, opt, timer.elapsed())
+            meta = {"stage": cfg.stage, "step": step + 1, "seed": cfg.seed, "wall_time_s": round(timer.elapsed(), 1),
+                    "threads": cfg.threads, "batch_size": cfg.batch_size, "init": cfg.init}
+            save_checkpoint(out / "model.safetensors", ema.model, meta)
+    log.close()
+    return out / "model.safetensors"

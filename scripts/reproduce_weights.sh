@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reproduce the shipped weights from scratch: render data, train stage 1, distil, train stage 2,
+# and copy the result into the package with its manifest. Seeded; see the model card for figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PD=".venv/bin/perfecting-depth"
+[ -x "$PD" ] || PD=".venv/bin/python -m perfecting_depth_ros.cli"
+[ -f data_cache/synth128/train-0011.npz ] || $PD data --out data_cache/synth128 --split train --frames 6000 --size 128x160 --crop-of 240x320
+[ -f data_cache/synth128/val-0000.npz ] || $PD data --out data_cache/synth128 --split val --frames 200 --size 128x160 --crop-of 240x320
+$PD train stage1 --config config/train/stage1.yaml
+$PD train distill --config config/train/distill.yaml
+$PD train stage2 --config config/train/stage2.yaml
+cp runs/stage2/model.safetensors perfecting_depth_ros/weights/perfecting_depth.safetensors
+$PD manifest perfecting_depth_ros/weights/perfecting_depth.safetensors

@@ -1,0 +1,42 @@
+"""Launch enhancer_node with config/enhancer.yaml.
+
+ros2 launch perfecting_depth_ros enhancer.launch.py namespace:=camera \
+    rgb:=/camera/color/image_raw depth:=/camera/aligned_depth_to_color/image_raw \
+    info:=/camera/color/camera_info
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+# The remappings the node gets (the end-to-end test starts the node with exactly these).
+REMAPPINGS = {
+    "rgb/image_rect_color": "rgb",
+    "depth_registered/image_rect": "depth",
+    "rgb/camera_info": "info",
+}
+
+
+def generate_launch_description():
+    share = get_package_share_directory("perfecting_depth_ros")
+    args = [
+        DeclareLaunchArgument("namespace", default_value="camera", description="namespace of the node and its outputs"),
+        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "enhancer.yaml")),
+        DeclareLaunchArgument("rgb", default_value="rgb/image_rect_color", description="colour image topic"),
+        DeclareLaunchArgument("depth", default_value="depth_registered/image_rect", description="registered depth topic"),
+        DeclareLaunchArgument("info", default_value="rgb/camera_info", description="colour camera_info topic"),
+    ]
+    node = Node(
+        package="perfecting_depth_ros",
+        executable="enhancer_node",
+        name="depth_enhancer",
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[LaunchConfiguration("params_file")],
+        remappings=[(src, LaunchConfiguration(arg)) for src, arg in REMAPPINGS.items()],
+        output="screen",
+    )
+    return LaunchDescription(args + [node])

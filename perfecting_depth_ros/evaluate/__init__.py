@@ -1,0 +1,1 @@
+"""Benchmark: metrics, classical baselines, reports."""

@@ -1,0 +1,333 @@
+"""enhancer_node: a thin rclpy adapter around DepthEnhancer.
+
+Subscribed (relative names, remap them):
+  rgb/image_rect_color (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, mono8)
+  depth_registered/image_rect (sensor_msgs/Image: 16UC1 mm or 32FC1 m, registered to the RGB camera)
+  rgb/camera_info (sensor_msgs/CameraInfo)
+Published:
+  depth_enhanced/image_rect (32FC1 m, NaN invalid; header of the depth input)
+  depth_enhanced/uncertainty (32FC1, 1-sigma m)
+  depth_enhanced/camera_info
+  depth_enhanced/points (organised PointCloud2: x y z rgb sigma, depth frame)
+  /diagnostics (diagnostic_msgs/DiagnosticArray)
+Parameters: see config/enhancer.yaml (each is declared with a description and range).
+
+Processing runs on a worker thread fed by a one-slot mailbox (latest wins), so the node keeps
+receiving while it computes, and stale frame sets are dropped and counted instead of queued.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from ..enhancer import DepthEnhancer
+from ..geometry import backproject
+from .convert import ConversionError, camera_info_to_K, depth_to_image, image_to_depth, image_to_rgb, pack_points, points_to_cloud
+from .sync import FrameSynchronizer
+
+METHODS = ("learned", "guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", "joint_bilateral", "raw")
+CHOICES = {
+    "method": METHODS,
+    "backend": ("auto", "onnxruntime", "torch", "tensorrt"),
+    "sync_mode": ("exact", "approximate"),
+    "input_reliability": ("best_effort", "reliable"),
+    "output_reliability": ("best_effort", "reliable"),
+    "size_mismatch": ("resample", "reject"),
+}
+# parameters that need a new enhancer / new subscriptions when changed at runtime
+REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights"}
+RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size"}
+
+
+def _stamp_ns(msg) -> int:
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+class RateMeter:
+    """Events per second over a sliding window."""
+
+    def __init__(self, window: float = 2.0):
+        self.window, self.times = window, deque(maxlen=1000)
+
+    def tick(self, t: float | None = None) -> None:
+        self.times.append(time.monotonic() if t is None else t)
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        while self.times and now - self.times[0] > self.window:
+            self.times.popleft()
+        return len(self.times) / self.window
+
+
+class EnhancerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("depth_enhancer", **kwargs)
+        self._declare_parameters()
+        p = self._params()
+        self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"])
+        self._lock = threading.Lock()
+        self._enhancer: DepthEnhancer | None = None
+        self._enhancer_error = ""
+        self._pending_rebuild = True
+        self.counts = {"processed": 0, "failed": 0, "rejected": 0}
+        self.reject_reasons: dict[str, int] = {}
+        self.last_problem = ""
+        self.last_error_time = 0.0
+        self.in_rate = {t: RateMeter() for t in ("rgb", "depth", "info")}
+        self.last_input = dict.fromkeys(("rgb", "depth", "info"), 0.0)
+        self.out_rate = RateMeter()
+        self.latency = deque(maxlen=200)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        in_qos = qos_profile_sensor_data if p["input_reliability"] == "best_effort" else QoSProfile(depth=p["queue_size"])
+        if p["input_reliability"] == "reliable":
+            in_qos.reliability = ReliabilityPolicy.RELIABLE
+        out_qos = QoSProfile(depth=2)
+        out_qos.reliability = ReliabilityPolicy.RELIABLE if p["output_reliability"] == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        self.sub_rgb = self.create_subscription(Image, "rgb/image_rect_color", lambda m: self._on_msg("rgb", m), in_qos)
+        self.sub_depth = self.create_subscription(Image, "depth_registered/image_rect", lambda m: self._on_msg("depth", m), in_qos)
+        self.sub_info = self.create_subscription(CameraInfo, "rgb/camera_info", lambda m: self._on_msg("info", m), in_qos)
+        self.pub_depth = self.create_publisher(Image, "depth_enhanced/image_rect", out_qos)
+        self.pub_sigma = self.create_publisher(Image, "depth_enhanced/uncertainty", out_qos)
+        self.pub_info = self.create_publisher(CameraInfo, "depth_enhanced/camera_info", out_qos)
+        self.pub_cloud = self.create_publisher(PointCloud2, "depth_enhanced/points", out_qos)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+        self._running = True
+        self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
+        self.worker.start()
+
+    # ------------------------------------------------------------------ parameters
+    def _declare_parameters(self) -> None:
+        def d(name, value, text, rng=None):
+            desc = ParameterDescriptor(description=text)
+            if isinstance(rng, FloatingPointRange):
+                desc.floating_point_range = [rng]
+            elif isinstance(rng, IntegerRange):
+                desc.integer_range = [rng]
+            if name in CHOICES:
+                desc.additional_constraints = "one of: " + ", ".join(CHOICES[name])
+            self.declare_parameter(name, value, desc)
+
+        d("method", "learned", "learned (two-stage model) or a classical fill")
+        d("backend", "auto", "inference backend for the learned model")
+        d("weights", "", "safetensors weights (empty: the shipped model)")
+        d("samples", 4, "K stochastic samples", IntegerRange(from_value=1, to_value=16, step=1))
+        d("steps", 2, "S denoiser steps", IntegerRange(from_value=1, to_value=8, step=1))
+        d("model_width", 320, "width the learned model runs at", IntegerRange(from_value=64, to_value=1280, step=16))
+        d("sync_mode", "approximate", "exact or approximate stamp matching")
+        d("slop", 0.02, "approximate sync tolerance (s)", FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0))
+        d("queue_size", 5, "per-topic sync queue length", IntegerRange(from_value=1, to_value=100, step=1))
+        d("input_reliability", "best_effort", "subscription reliability; best_effort also accepts reliable publishers")
+        d("output_reliability", "reliable", "publisher reliability")
+        d("depth_scale", 0.001, "metres per unit of 16UC1 depth", FloatingPointRange(from_value=1e-6, to_value=1.0, step=0.0))
+        d("max_sigma", 0.0, "drop cloud points with sigma above this (m); 0 keeps all",
+          FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
+        d("publish_cloud", True, "publish depth_enhanced/points")
+        d("size_mismatch", "resample", "RGB of another size than depth: resample it or reject the frame")
+        d("input_timeout", 1.0, "warn when an input topic is silent this long (s)",
+          FloatingPointRange(from_value=0.05, to_value=60.0, step=0.0))
+        d("diagnostics_period", 1.0, "diagnostics publishing period (s)",
+          FloatingPointRange(from_value=0.05, to_value=60.0, step=0.0))
+        d("seed", 0, "sampling noise seed", IntegerRange(from_value=0, to_value=2**31 - 1, step=1))
+
+    def _params(self) -> dict:
+        names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
+                 "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
+                 "size_mismatch", "input_timeout", "diagnostics_period", "seed")
+        return {n: self.get_parameter(n).value for n in names}
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        for prm in params:
+            if prm.name in CHOICES and prm.value not in CHOICES[prm.name]:
+                return SetParametersResult(successful=False,
+                                           reason=f"{prm.name} must be one of {', '.join(CHOICES[prm.name])}, got {prm.value!r}")
+            if prm.name in RESTART_ONLY:
+                return SetParametersResult(successful=False, reason=f"{prm.name} applies at start-up only; restart the node")
+        for prm in params:
+            if prm.name in REBUILD:
+                self._pending_rebuild = True
+            if prm.name in ("sync_mode", "slop"):
+                cur = self._params()
+                mode = prm.value if prm.name == "sync_mode" else cur["sync_mode"]
+                slop = prm.value if prm.name == "slop" else cur["slop"]
+                self.sync.configure(mode, slop, cur["queue_size"])
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ input
+    def _on_msg(self, topic: str, msg) -> None:
+        self.in_rate[topic].tick()
+        self.last_input[topic] = time.monotonic()
+        reason = self.sync.add(topic, _stamp_ns(msg), msg)
+        if reason:
+            self._reject(reason)
+
+    def _reject(self, reason: str) -> None:
+        key = reason.split(":")[0].split(" by ")[0][:60]
+        with self._lock:
+            self.counts["rejected"] += 1
+            self.reject_reasons[key] = self.reject_reasons.get(key, 0) + 1
+            self.last_problem = reason
+        self.get_logger().warning(reason, throttle_duration_sec=2.0)
+
+    # ------------------------------------------------------------------ worker
+    def _ensure_enhancer(self) -> DepthEnhancer | None:
+        if self._pending_rebuild:
+            self._pending_rebuild = False
+            p = self._params()
+            try:
+                self._enhancer = DepthEnhancer(method=p["method"], backend=p["backend"], weights=p["weights"] or None,
+                                               samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
+                                               seed=p["seed"])
+                self._enhancer_error = ""
+                self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
+            except Exception as e:  # a broken model must not take the node down: report and keep the old one
+                self._enhancer_error = f"cannot create enhancer ({p['method']}/{p['backend']}): {e}"
+                self.get_logger().error(self._enhancer_error)
+        return self._enhancer
+
+    def _work(self) -> None:
+        while self._running:
+            s = self.sync.take(timeout=0.1)
+            if s is None:
+                continue
+            try:
+                self._process(s)
+            except ConversionError as e:
+                self._reject(str(e))
+            except Exception as e:  # report, publish nothing for this frame, keep running
+                with self._lock:
+                    self.counts["failed"] += 1
+                    self.last_problem = f"processing failed: {type(e).__name__}: {e}"
+                    self.last_error_time = time.monotonic()
+                self.get_logger().error(self.last_problem, throttle_duration_sec=2.0)
+
+    def _process(self, s) -> None:
+        t0 = time.monotonic()
+        p = self._params()
+        depth, n_bad = image_to_depth(s.depth, p["depth_scale"])
+        if n_bad:
+            self._reject(f"depth has {n_bad} Inf or negative values; treated as invalid")
+        rgb = image_to_rgb(s.rgb)
+        H, W = depth.shape
+        if rgb.shape[:2] != (H, W):
+            if p["size_mismatch"] == "reject":
+                raise ConversionError(f"rgb {rgb.shape[1]}x{rgb.shape[0]} and depth {W}x{H} differ; frame rejected")
+            self._reject(f"rgb {rgb.shape[1]}x{rgb.shape[0]} resampled to depth size {W}x{H}")
+            rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA)
+        K = camera_info_to_K(s.info, (H, W))
+        enh = self._ensure_enhancer()
+        if enh is None:
+            raise RuntimeError(self._enhancer_error or "no enhancer")
+        out = enh.enhance(rgb, depth)
+        if not np.isfinite(out.depth).any() and (depth > 0).any():
+            raise RuntimeError("enhancer returned no finite depth")
+        header = s.depth.header
+        self.pub_depth.publish(depth_to_image(out.depth, header))
+        self.pub_sigma.publish(depth_to_image(out.uncertainty, header))
+        info = CameraInfo()
+        info.header = header
+        info.height, info.width = H, W
+        info.distortion_model = s.info.distortion_model
+        info.d = list(s.info.d)
+        info.k = K.ravel().tolist()
+        info.r = list(s.info.r)
+        p_mat = np.zeros((3, 4))
+        p_mat[:, :3] = K
+        info.p = p_mat.ravel().tolist()
+        self.pub_info.publish(info)
+        if p["publish_cloud"]:
+            cloud = pack_points(backproject(out.depth, K), rgb, out.uncertainty, p["max_sigma"])
+            self.pub_cloud.publish(points_to_cloud(cloud, header))
+        now = time.monotonic()
+        self.out_rate.tick(now)
+        with self._lock:
+            self.counts["processed"] += 1
+            self.latency.append((now - t0) * 1e3)
+            self.last_method = out.method
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        p = self._params()
+        now = time.monotonic()
+        st = DiagnosticStatus()
+        st.name = f"{self.get_name()}: depth enhancement"
+        st.hardware_id = "perfecting_depth_ros"
+        lat = sorted(self.latency)
+        with self._lock:
+            counts, reasons, problem = dict(self.counts), dict(self.reject_reasons), self.last_problem
+        stale = [t for t, last in self.last_input.items() if last and now - last > p["input_timeout"]]
+        never = [t for t, last in self.last_input.items() if not last]
+        level, message = DiagnosticStatus.OK, "ok"
+        if self._enhancer_error:
+            level, message = DiagnosticStatus.ERROR, self._enhancer_error
+        elif now - self.last_error_time < 2 * p["diagnostics_period"] + 1:
+            level, message = DiagnosticStatus.ERROR, problem
+        elif stale:
+            level, message = DiagnosticStatus.WARN, f"no input on {', '.join(stale)} for > {p['input_timeout']} s"
+        elif never and counts["processed"] == 0:
+            level, message = DiagnosticStatus.WARN, f"waiting for {', '.join(never)}"
+        elif problem and counts["rejected"]:
+            level, message = DiagnosticStatus.WARN, problem
+            self.last_problem = ""
+        enh = self._enhancer
+        values = {
+            "method": enh.description if enh else "(not loaded)",
+            "backend": enh.backend_name if enh else "",
+            "input_rate_rgb_hz": f"{self.in_rate['rgb'].rate():.2f}",
+            "input_rate_depth_hz": f"{self.in_rate['depth'].rate():.2f}",
+            "input_rate_info_hz": f"{self.in_rate['info'].rate():.2f}",
+            "output_rate_hz": f"{self.out_rate.rate():.2f}",
+            "latency_p50_ms": f"{lat[len(lat) // 2]:.1f}" if lat else "nan",
+            "latency_max_ms": f"{lat[-1]:.1f}" if lat else "nan",
+            "processed": str(counts["processed"]),
+            "failed": str(counts["failed"]),
+            "rejected": str(counts["rejected"]),
+            "dropped_sets": str(self.sync.stats.dropped),
+            "rejected_stamps": str(self.sync.stats.rejected_backwards),
+            "time_jumps": str(self.sync.stats.time_jumps),
+        }
+        values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})
+        st.level, st.message = level, message
+        st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [st]
+        self.pub_diag.publish(arr)
+
+    def destroy_node(self) -> None:
+        self._running = False
+        self.sync.wake()
+        self.worker.join(timeout=2.0)
+        super().destroy_node()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = EnhancerNode()
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

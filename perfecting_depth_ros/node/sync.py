@@ -1,0 +1,142 @@
+"""Latest-wins matching of RGB + depth + camera_info by header stamp (no ROS types inside).
+
+message_filters cannot be installed from PyPI, so this is our own small policy:
+
+- ``exact``: the three stamps are equal; ``approximate``: all within ``slop`` seconds of the depth
+  stamp (the closest candidates win).
+- Memory is bounded: each topic keeps at most ``queue_size`` messages.
+- Latest wins: a matched set waits in a one-slot mailbox; a newer set replaces it and the older one
+  is counted as dropped, so a slow consumer never builds a queue (and latency does not grow).
+- A message whose stamp is not newer than the last one on its topic is rejected and counted
+  ("stamp went backwards"); so is one older than the last emitted set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+TOPICS = ("rgb", "depth", "info")
+
+
+@dataclass
+class MatchedSet:
+    """One synchronised frame: the three messages and the depth stamp (nanoseconds)."""
+
+    stamp_ns: int
+    rgb: Any
+    depth: Any
+    info: Any
+
+
+@dataclass
+class SyncStats:
+    received: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOPICS, 0))
+    matched: int = 0
+    dropped: int = 0  # matched sets replaced before the worker took them
+    rejected_backwards: int = 0
+    time_jumps: int = 0  # stamps jumped back by more than ``jump_reset`` s: a restarted camera or a looped bag
+    discarded_unmatched: int = 0  # messages that aged out of a queue without a partner
+
+
+class FrameSynchronizer:
+    """Thread-safe matcher; ``add`` from subscription callbacks, ``take`` from the worker thread."""
+
+    def __init__(self, mode: str = "approximate", slop: float = 0.02, queue_size: int = 5, jump_reset: float = 5.0):
+        self.configure(mode, slop, queue_size)
+        self.jump_reset_ns = int(jump_reset * 1e9)
+        self.stats = SyncStats()
+        self._last_stamp: dict[str, int] = {}
+        self._last_emitted = -1
+        self._mailbox: MatchedSet | None = None
+        self._cv = threading.Condition()
+
+    def configure(self, mode: str, slop: float, queue_size: int) -> None:
+        if mode not in ("exact", "approximate"):
+            raise ValueError(f"sync mode must be 'exact' or 'approximate', got {mode!r}")
+        if not 0 <= slop <= 10:
+            raise ValueError(f"slop must be within 0..10 s, got {slop}")
+        if not 1 <= queue_size <= 1000:
+            raise ValueError(f"queue_size must be within 1..1000, got {queue_size}")
+        self.mode, self.slop_ns, self.queue_size = mode, int(slop * 1e9), queue_size
+        self._queues: dict[str, deque] = {t: deque(maxlen=queue_size) for t in TOPICS}
+
+    def add(self, topic: str, stamp_ns: int, msg: Any) -> str | None:
+        """Offer one message. Returns None if accepted, or the reason it was rejected."""
+        with self._cv:
+            self.stats.received[topic] += 1
+            last = self._last_stamp.get(topic)
+            if last is not None and stamp_ns < last - self.jump_reset_ns:
+                self.stats.time_jumps += 1  # start over rather than reject forever
+                for q in self._queues.values():
+                    q.clear()
+                self._last_stamp.clear()
+                self._last_emitted = -1
+                last = None
+            if last is not None and stamp_ns < last:
+                self.stats.rejected_backwards += 1
+                return f"{topic} stamp went backwards by {(last - stamp_ns) / 1e6:.1f} ms"
+            if stamp_ns <= self._last_emitted and topic == "depth":
+                self.stats.rejected_backwards += 1
+                return f"{topic} stamp is not newer than the last processed frame"
+            self._last_stamp[topic] = stamp_ns
+            q = self._queues[topic]
+            if len(q) == q.maxlen:
+                self.stats.discarded_unmatched += 1
+            q.append((stamp_ns, msg))
+            self._match()
+            return None
+
+    def _closest(self, topic: str, stamp: int) -> tuple[int, int] | None:
+        best = None
+        for i, (s, _) in enumerate(self._queues[topic]):
+            dt = abs(s - stamp)
+            if (dt == 0 if self.mode == "exact" else dt <= self.slop_ns) and (best is None or dt < best[1]):
+                best = (i, dt)
+        return best
+
+    def _match(self) -> None:
+        # newest depth first: the freshest complete set wins
+        for di in range(len(self._queues["depth"]) - 1, -1, -1):
+            stamp, dmsg = self._queues["depth"][di]
+            r = self._closest("rgb", stamp)
+            c = self._closest("info", stamp)
+            if r is None or c is None:
+                continue
+            rgb = self._queues["rgb"][r[0]][1]
+            info = self._queues["info"][c[0]][1]
+            # everything up to and including this set is consumed
+            for t, upto in (("depth", stamp), ("rgb", self._queues["rgb"][r[0]][0]), ("info", self._queues["info"][c[0]][0])):
+                q = self._queues[t]
+                while q and q[0][0] <= upto:
+                    q.popleft()
+            self._last_emitted = stamp
+            self.stats.matched += 1
+            if self._mailbox is not None:
+                self.stats.dropped += 1
+            self._mailbox = MatchedSet(stamp, rgb, dmsg, info)
+            self._cv.notify_all()
+            return
+
+    def take(self, timeout: float | None = None) -> MatchedSet | None:
+        """Wait up to ``timeout`` s for the newest matched set; None if there is none."""
+        with self._cv:
+            if self._mailbox is None:
+                self._cv.wait(timeout)
+            s, self._mailbox = self._mailbox, None
+            return s
+
+    def wake(self) -> None:
+        """Wake a waiting ``take`` (used at shutdown)."""
+        with self._cv:
+            self._cv.notify_all()
+
+    def reset(self) -> None:
+        with self._cv:
+            for q in self._queues.values():
+                q.clear()
+            self._last_stamp.clear()
+            self._last_emitted = -1
+            self._mailbox = None

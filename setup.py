@@ -1,0 +1,46 @@
+"""ament_python package setup (also a plain pip-installable Python package)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "perfecting_depth_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["weights/*.safetensors", "weights/*.json", "weights/*.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "opencv-contrib-python-headless",
+        "scipy",
+        "pyyaml",
+        "safetensors",
+        "onnxruntime",
+        "tqdm",
+    ],
+    extras_require={
+        "train": ["torch", "diffusers", "onnx", "matplotlib"],
+        "bag": ["rosbags", "rosbags-image"],
+        "test": ["pytest", "hypothesis", "ruff"],
+    },
+    zip_safe=True,
+    maintainer="perfecting_depth_ros developers",
+    maintainer_email="dev@perfecting-depth.local",
+    description="Dense metric depth + uncertainty + point clouds from raw RGB-D (Perfecting Depth), ROS 2 node",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "enhancer_node = perfecting_depth_ros.node.enhancer_node:main",
+            "perfecting-depth = perfecting_depth_ros.cli:main",
+        ],
+    },
+)

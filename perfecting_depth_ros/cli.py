@@ -133,9 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--methods", default="learned,raw,inpaint_telea,inpaint_ns,ip_basic,guided_fill,joint_bilateral,colorization")
     v.add_argument("--test-dir", default="data_cache/test240")
     v.add_argument("--frames", type=int, default=60)
-    v.add_argument("--real-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"))
+    v.add_argument("--real-dir", default=None, help="real frames (default ../shared/data/real)")
     v.add_argument("--out", default="outputs/eval")
     v.add_argument("--weights")
+    v.add_argument("--readme", help="refresh the benchmark table in this README")
     v.set_defaults(fn=cmd_eval)
 
     n = sub.add_parser("enhance", help="enhance RGB + depth files or folders")

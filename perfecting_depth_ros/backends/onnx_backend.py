@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ class OnnxRuntimeBackend(Backend):
         providers = [p for p in ("CUDAExecutionProvider",) if prefer_gpu and p in available] + ["CPUExecutionProvider"]
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        threads = threads or int(os.environ.get("PERFECTING_DEPTH_THREADS", "0"))
         if threads:
             so.intra_op_num_threads = threads
         try:

@@ -1,0 +1,106 @@
+"""Readers for the real RGB-D frames in ../shared/data/real (never copied into the repository).
+
+Each frame comes back as (name, sensor, rgb HxWx3 uint8 registered or approximately registered to the
+depth, depth HxW float32 metres with 0 = invalid). Where the RGB camera is not registered to the depth,
+the depth camera's own IR image is used as the guide if there is one (Azure Kinect), otherwise the RGB
+is resized to the depth size and the offset noted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class RealFrame:
+    name: str
+    sensor: str
+    rgb: np.ndarray
+    depth: np.ndarray
+    note: str = ""
+
+
+def default_real_dir() -> Path:
+    env = os.environ.get("PERFECTING_DEPTH_REAL_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+
+
+def _rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(path)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _depth_mm(path: Path) -> np.ndarray:
+    d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if d is None:
+        raise FileNotFoundError(path)
+    return d.astype(np.float32) / 1000.0
+
+
+def _fit(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    if rgb.shape[:2] != depth.shape:
+        rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def sevenscenes_frames(root: Path, indices) -> Iterator[RealFrame]:
+    d = root / "7scenes_redkitchen_kinect1"
+    for i in indices:
+        yield RealFrame(f"7scenes_{i:06d}", "kinect_v1", _rgb(d / "rgb" / f"{i:06d}.jpg"),
+                        _depth_mm(d / "depth" / f"{i:06d}.png"), "RGB not registered (a few px)")
+
+
+def real_frames(root: str | Path | None = None, sevenscenes_every: int = 100) -> Iterator[RealFrame]:
+    """All single real frames plus every ``sevenscenes_every``-th 7-Scenes frame. Missing folders are skipped."""
+    root = Path(root) if root else default_real_dir()
+    if not root.is_dir():
+        return
+    nyu = root / "nyu_v2_raw_aligned"
+    if nyu.is_dir():
+        for k in ("labeled00000", "labeled00050", "labeled00100"):
+            yield RealFrame(f"nyu_{k}", "kinect_v1", _rgb(nyu / f"{k}_rgb.jpg"), _depth_mm(nyu / f"{k}_rawdepth_mm.png"))
+    o3d = root / "open3d_nyu_sun3d_tum_raw"
+    if o3d.is_dir():
+        for name, rgbf, df, sensor in (("tum", "tum_rgb.png", "tum_depth_mm.png", "kinect_v1"),
+                                       ("sun3d", "sun3d_rgb.jpg", "sun3d_depth_mm.png", "xtion")):
+            d = _depth_mm(o3d / df)
+            yield RealFrame(f"open3d_{name}", sensor, _fit(_rgb(o3d / rgbf), d), d)
+    ak = root / "azure_kinect_pyk4a"
+    if ak.is_dir():
+        d = _depth_mm(ak / "depth_mm_640x576_depthcam.png")
+        ir = cv2.imread(str(ak / "ir_640x576.png"), cv2.IMREAD_UNCHANGED).astype(np.float32)
+        ir8 = np.clip(ir / max(np.percentile(ir, 99), 1) * 255, 0, 255).astype(np.uint8)
+        yield RealFrame("azure_kinect", "azure_kinect", np.repeat(ir8[..., None], 3, axis=2), d,
+                        "IR image as guide (colour camera not registered)")
+    k2 = root / "kinect2_esanet_sample"
+    if k2.is_dir():
+        d = _depth_mm(k2 / "depth_mm.png")
+        yield RealFrame("kinect2", "kinect_v2", _fit(_rgb(k2 / "rgb_512x424.png"), d), d)
+    ip = root / "iphone_lidar_promptda"
+    if ip.is_dir():
+        d = _depth_mm(ip / "arkit_lidar_depth_mm_256x192.png")
+        yield RealFrame("iphone_lidar", "iphone_lidar", _fit(_rgb(ip / "rgb_1920x1440.jpg"), d), d)
+    if (root / "7scenes_redkitchen_kinect1").is_dir() and sevenscenes_every > 0:
+        yield from sevenscenes_frames(root, range(0, 1000, sevenscenes_every))
+
+
+def holdout_mask(depth: np.ndarray, rng: np.random.Generator, fraction: float = 0.10) -> np.ndarray:
+    """Hide about ``fraction`` of the valid pixels in hole-shaped blobs (True = hidden, scored)."""
+    valid = depth > 0
+    H, W = depth.shape
+    noise = cv2.GaussianBlur(rng.standard_normal((H, W)).astype(np.float32), (0, 0), max(H, W) / 60)
+    vals = noise[valid]
+    if vals.size == 0:
+        return np.zeros_like(valid)
+    thr = np.quantile(vals, 1 - fraction)
+    return valid & (noise > thr)

@@ -126,8 +126,11 @@ def simulate(frame: Frame, model: SensorModel | str, rng: np.random.Generator) -
     if m.kind in ("stereo", "structured_light"):
         fb = fx * m.baseline_m  # px * m
         disp = np.where(valid, fb / np.maximum(z, 1e-3), 0.0)
-        disp += rng.normal(0, m.disparity_noise_px * fx / m.reference_focal_px, disp.shape)
-        disp = np.round(disp / m.disparity_step_px) * m.disparity_step_px
+        # noise and quantisation happen at the sensor's native resolution: scale them to this image
+        res = fx / m.reference_focal_px
+        disp += rng.normal(0, m.disparity_noise_px * res, disp.shape)
+        step = m.disparity_step_px * res
+        disp = np.round(disp / step) * step
         with np.errstate(divide="ignore"):
             z = np.where(valid & (disp > 0), fb / np.maximum(disp, 1e-6), 0.0).astype(np.float32)
         if m.shadow:

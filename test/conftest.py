@@ -1,0 +1,48 @@
+"""Shared fixtures: a per-run ROS domain, tiny trained weights, a rendered frame."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    # Each test run gets its own DDS domain on loopback only; subprocesses inherit the environment.
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(30, 200)))
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+
+
+@pytest.fixture(scope="session")
+def frame():
+    from perfecting_depth_ros.data.world import render_random
+
+    return render_random(7, 96, 128)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A tiny model trained for a few steps on a few rendered frames (stage 1 then stage 2)."""
+    from perfecting_depth_ros.data.dataset import write_shards
+    from perfecting_depth_ros.train.common import TrainConfig
+    from perfecting_depth_ros.train.loop import train
+
+    d = tmp_path_factory.mktemp("tiny")
+    write_shards(d / "data", "train", 8, 64, 80, shard_size=8, workers=1, progress=False)
+    cfg = TrainConfig.from_yaml(ROOT / "config/train/tiny.yaml", data_dir=str(d / "data"), out_dir=str(d / "s1"))
+    p1 = train(cfg)
+    cfg2 = TrainConfig.from_yaml(ROOT / "config/train/tiny.yaml", stage="stage2", data_dir=str(d / "data"),
+                                 out_dir=str(d / "s2"), init=str(p1))
+    return train(cfg2)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

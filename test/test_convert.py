@@ -1,0 +1,132 @@
+"""Message <-> numpy conversion: encodings, padding, byte order, bad data, camera_info, clouds."""
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import CameraInfo, Image
+
+from perfecting_depth_ros.geometry import backproject
+from perfecting_depth_ros.node.convert import (ConversionError, camera_info_to_K, cloud_to_array, depth_to_image, image_to_depth,
+                                               image_to_rgb, pack_points, points_to_cloud)
+from perfecting_depth_ros.node.harness import make_header, make_image, make_info
+
+
+def _img(arr, enc, step=None, big=False):
+    m = make_image(arr, enc, make_header(1, "cam"))
+    if step is not None:  # re-pack with row padding
+        rows = np.ascontiguousarray(arr).view(np.uint8).reshape(arr.shape[0], -1)
+        pad = np.zeros((arr.shape[0], step - rows.shape[1]), np.uint8)
+        m.data = np.concatenate([rows, pad], 1).tobytes()
+        m.step = step
+    if big:
+        m.data = np.ascontiguousarray(arr).byteswap().tobytes()
+        m.is_bigendian = 1
+    return m
+
+
+@pytest.mark.parametrize("enc", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
+def test_colour_encodings_give_rgb(enc, rng):
+    rgb = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    if enc == "rgb8":
+        arr = rgb
+    elif enc == "bgr8":
+        arr = rgb[..., ::-1]
+    elif enc == "rgba8":
+        arr = np.dstack([rgb, np.full((5, 7), 9, np.uint8)])
+    elif enc == "bgra8":
+        arr = np.dstack([rgb[..., ::-1], np.full((5, 7), 9, np.uint8)])
+    else:
+        arr = rgb[..., 0]
+    out = image_to_rgb(_img(arr, enc))
+    expected = np.repeat(rgb[..., :1], 3, 2) if enc == "mono8" else rgb
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_step_padding_is_honoured(rng):
+    d = rng.integers(1, 5000, (4, 6)).astype(np.uint16)
+    out, _ = image_to_depth(_img(d, "16UC1", step=16))
+    np.testing.assert_allclose(out, d / 1000.0, rtol=1e-6)
+    rgb = rng.integers(0, 255, (4, 6, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(image_to_rgb(_img(rgb, "rgb8", step=20)), rgb)
+
+
+def test_big_endian_depth(rng):
+    d = rng.integers(1, 5000, (4, 6)).astype(np.uint16)
+    out, _ = image_to_depth(_img(d, "16UC1", big=True))
+    np.testing.assert_allclose(out, d / 1000.0, rtol=1e-6)
+    f = rng.uniform(0.5, 4, (4, 6)).astype(np.float32)
+    out, _ = image_to_depth(_img(f, "32FC1", big=True))
+    np.testing.assert_allclose(out, f)
+
+
+def test_32fc1_nan_inf_negative_become_invalid():
+    f = np.array([[1.0, np.nan, np.inf], [-2.0, 0.5, 0.0]], np.float32)
+    out, n_bad = image_to_depth(_img(f, "32FC1"))
+    np.testing.assert_array_equal(out, [[1.0, 0, 0], [0, 0.5, 0]])
+    assert n_bad == 2  # Inf and negative; NaN is REP 118's invalid marker
+
+
+@pytest.mark.parametrize("case", ["encoding", "truncated", "empty", "small_step"])
+def test_bad_images_are_rejected_with_reason(case):
+    m = _img(np.ones((4, 6), np.uint16), "16UC1")
+    if case == "encoding":
+        m.encoding = "yuv422"
+        match = "unsupported"
+    elif case == "truncated":
+        m.data = bytes(m.data)[:20]
+        match = "truncated"
+    elif case == "empty":
+        m = Image(encoding="16UC1")
+        match = "empty"
+    else:
+        m.step = 4
+        match = "step"
+    with pytest.raises(ConversionError, match=match):
+        image_to_depth(m)
+
+
+def test_depth_to_image_roundtrip(rng):
+    d = rng.uniform(0.3, 5, (6, 8)).astype(np.float32)
+    d[0, 0] = np.nan
+    m = depth_to_image(d, make_header(5, "cam"))
+    assert m.encoding == "32FC1" and m.step == 32 and m.header.frame_id == "cam"
+    back = np.frombuffer(bytes(m.data), "<f4").reshape(6, 8)
+    np.testing.assert_array_equal(np.isnan(back), np.isnan(d))
+    mm = depth_to_image(d, make_header(5, "cam"), "16UC1")
+    back16 = np.frombuffer(bytes(mm.data), "<u2").reshape(6, 8)
+    assert back16[0, 0] == 0 and abs(int(back16[1, 1]) - round(d[1, 1] * 1000)) <= 1
+
+
+def test_camera_info_checks_and_scaling():
+    K = np.array([[500.0, 0, 319.5], [0, 500, 239.5], [0, 0, 1]])
+    info = make_info(K, 480, 640, make_header(0, "cam"))
+    np.testing.assert_allclose(camera_info_to_K(info, (480, 640)), K)
+    half = camera_info_to_K(info, (240, 320))
+    assert half[0, 0] == pytest.approx(250) and half[0, 2] == pytest.approx(159.5)
+    with pytest.raises(ConversionError, match="aspect"):
+        camera_info_to_K(info, (480, 480))
+    with pytest.raises(ConversionError, match="zeros"):
+        camera_info_to_K(CameraInfo(width=640, height=480), (480, 640))
+
+
+def test_point_cloud_matches_direct_backprojection(rng):
+    H, W = 6, 8
+    K = np.array([[50.0, 0, 3.5], [0, 52, 2.5], [0, 0, 1]])
+    depth = rng.uniform(0.5, 3, (H, W)).astype(np.float32)
+    depth[2, 3] = np.nan
+    sigma = rng.uniform(0, 0.2, (H, W)).astype(np.float32)
+    rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    cloud = pack_points(backproject(depth, K), rgb, sigma, max_sigma=0.1)
+    msg = points_to_cloud(cloud, make_header(3, "cam"))
+    assert (msg.height, msg.width, msg.point_step, msg.is_dense) == (H, W, 20, False)
+    arr = cloud_to_array(msg)
+    v, u = 4, 5
+    z = depth[v, u]
+    if sigma[v, u] <= 0.1:
+        assert arr["x"][v, u] == pytest.approx((u - K[0, 2]) * z / K[0, 0], rel=1e-5)
+        assert arr["y"][v, u] == pytest.approx((v - K[1, 2]) * z / K[1, 1], rel=1e-5)
+        assert arr["z"][v, u] == pytest.approx(z)
+    assert np.isnan(arr["z"][2, 3])
+    assert np.all(np.isnan(arr["z"][sigma > 0.1]))
+    packed = arr["rgb"].view(np.uint32)
+    assert packed[1, 1] == (int(rgb[1, 1, 0]) << 16) | (int(rgb[1, 1, 1]) << 8) | int(rgb[1, 1, 2])
+    np.testing.assert_allclose(arr["sigma"], sigma)

@@ -1,0 +1,72 @@
+"""Synthetic world and sensor simulator: seeded, sane, and showing the failure modes they model."""
+
+import numpy as np
+
+from perfecting_depth_ros.data.sensors import SENSORS, _occlusion_band, random_hole_mask, simulate
+from perfecting_depth_ros.data.world import TRANSPARENT, render_random
+
+
+def test_render_is_seeded_and_sane():
+    a, b = render_random(3, 48, 64), render_random(3, 48, 64)
+    np.testing.assert_array_equal(a.rgb, b.rgb)
+    np.testing.assert_array_equal(a.depth, b.depth)
+    assert a.rgb.dtype == np.uint8 and a.rgb.shape == (48, 64, 3)
+    assert np.all(np.isfinite(a.depth)) and 0.1 < a.depth.min() and a.depth.max() < 30
+    n = np.linalg.norm(a.normal, axis=2)
+    assert np.allclose(n, 1, atol=1e-3)
+    assert np.all(a.depth_opaque >= a.depth - 1e-5)
+    assert a.rgb.std() > 5  # not flat colours
+
+
+def test_sensor_models_corrupt_depth(frame, rng):
+    for name in SENSORS:
+        raw = simulate(frame, name, np.random.default_rng(1))
+        assert raw.shape == frame.depth.shape and raw.dtype == np.float32
+        valid = raw > 0
+        assert 0.3 < valid.mean() < 1.0, name  # some holes, mostly valid
+        err = np.abs(raw[valid] - frame.depth[valid])
+        assert np.median(err) < 0.05, name  # mostly right
+
+
+def test_structured_light_quantisation_grows_with_range():
+    from perfecting_depth_ros.data.world import Frame
+
+    H, W = 32, 32
+    depth = np.tile(np.linspace(0.6, 4.0, W, dtype=np.float32), (H, 1))
+    K = np.array([[580.0, 0, 16], [0, 580, 16], [0, 0, 1]], np.float32)
+    f = Frame(np.zeros((H, W, 3), np.uint8), depth, depth, np.dstack([np.zeros((H, W, 2)), -np.ones((H, W))]).astype(np.float32),
+              np.zeros((H, W), np.uint8), np.full((H, W), 0.5, np.float32), K)
+    m = SENSORS["kinect_v1"]
+    raw = simulate(f, m._replace(dropout_rate=0.0, misregistration_px=0.0) if hasattr(m, "_replace") else
+                   type(m)(**{**m.__dict__, "dropout_rate": 0.0, "misregistration_px": 0.0}), np.random.default_rng(0))
+    near, far = np.abs(raw[:, :4] - depth[:, :4]), np.abs(raw[:, -4:] - depth[:, -4:])
+    assert far[raw[:, -4:] > 0].mean() > 5 * near[raw[:, :4] > 0].mean()
+
+
+def test_occlusion_band_appears_left_of_foreground():
+    depth = np.full((4, 40), 4.0, np.float32)
+    depth[:, 20:30] = 1.0  # a near box
+    band = _occlusion_band(depth, 580 * 0.075)
+    assert band[:, :20].any() and not band[:, 20:30].any()
+    cols = np.where(band[0])[0]
+    assert cols.max() < 20
+
+
+def test_transparent_surfaces_read_the_background(rng):
+    for seed in range(40):
+        f = render_random(seed, 64, 80)
+        glass = f.material == TRANSPARENT
+        if glass.sum() > 50:
+            break
+    else:
+        raise AssertionError("no frame with glass in 40 seeds")
+    raws = [simulate(f, "realsense_d435", np.random.default_rng(s)) for s in range(6)]
+    rel = [np.median((np.abs(r - f.depth_opaque) / f.depth_opaque)[glass & (r > 0)]) for r in raws if (r[glass] > 0).sum() > 10]
+    off = [np.median(np.abs(r - f.depth)[glass & (r > 0)]) for r in raws if (r[glass] > 0).sum() > 10]
+    assert rel and min(rel) < 0.02  # valid-looking: the surface behind the glass...
+    assert max(off) > 0.05  # ...so wrong for the glass itself
+
+
+def test_hole_masks_cover_a_range(rng):
+    cov = [random_hole_mask((64, 80), np.random.default_rng(s)).mean() for s in range(20)]
+    assert 0.02 < min(cov) and max(cov) < 0.9 and np.std(cov) > 0.05

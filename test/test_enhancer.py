@@ -1,0 +1,115 @@
+"""DepthEnhancer: input checks, classical methods, the learned path on every backend, bad weights."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from perfecting_depth_ros import DepthEnhancer
+from perfecting_depth_ros.backends import BackendError
+from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.enhancer import check_inputs, model_size_for
+
+
+def test_check_inputs_rejects_bad_input():
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="does not match"):
+        check_inputs(rgb, np.zeros((4, 6), np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        check_inputs(rgb.astype(np.float32), np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match="float"):
+        check_inputs(rgb, np.zeros((4, 5), np.uint16))
+    with pytest.raises(ValueError, match="non-empty"):
+        check_inputs(rgb, np.zeros((0,), np.float32))
+    _, d = check_inputs(rgb, np.array([[np.nan, np.inf, -1, 2, 0]] * 4, np.float32))
+    assert d.tolist()[0] == [0, 0, 0, 2, 0]
+
+
+def test_model_size():
+    assert model_size_for(480, 640) == (240, 320)
+    assert model_size_for(424, 512) == (272, 320)
+    h, w = model_size_for(100, 90)
+    assert h % 16 == 0 and w % 16 == 0
+
+
+@pytest.mark.parametrize("method", ["guided_fill", "ip_basic", "inpaint_telea", "joint_bilateral", "colorization"])
+def test_classical_methods_fill_holes(frame, method):
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(0))
+    out = DepthEnhancer(method).enhance(frame.rgb, raw, intrinsics=frame.K)
+    assert out.depth.shape == raw.shape and out.depth.dtype == np.float32
+    assert out.method == f"classical:{method}"
+    holes = raw == 0
+    # joint bilateral's window is bounded, so it leaves the largest holes empty (NaN), by design
+    assert np.isfinite(out.depth[holes]).mean() > (0.75 if method == "joint_bilateral" else 0.9)
+    valid = raw > 0
+    np.testing.assert_allclose(out.depth[valid], raw[valid], rtol=1e-6)  # classical fills keep raw pixels
+    assert out.points.shape == raw.shape + (3,)
+
+
+def test_unknown_method_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown method"):
+        DepthEnhancer("magic")
+
+
+def test_learned_onnxruntime_matches_torch(tiny_weights, frame, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    raw = simulate(frame, "realsense_d435", np.random.default_rng(0))
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        enh = DepthEnhancer("learned", weights=tiny_weights, backend=backend, seed=3)
+        outs[backend] = enh.enhance(frame.rgb, raw)
+        assert backend in enh.backend_name
+    a, b = outs["torch"], outs["onnxruntime"]
+    ok = np.isfinite(a.depth)
+    assert ok.mean() > 0.95
+    np.testing.assert_allclose(a.depth[ok], b.depth[ok], atol=1e-3)  # metres
+    np.testing.assert_allclose(a.uncertainty[ok], b.uncertainty[ok], atol=1e-3)
+    assert np.all(a.uncertainty[ok] > 0)
+    assert set(a.timings) >= {"preprocess_ms", "inference_ms", "postprocess_ms", "total_ms"}
+
+
+def test_learned_auto_backend_falls_back_to_cpu(tiny_weights, frame, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    enh = DepthEnhancer("learned", weights=tiny_weights, backend="auto")
+    assert enh.backend_name == "onnxruntime-cpu"
+    assert any(r.startswith("tensorrt") for r in enh.backend.skipped)
+
+
+def test_learned_needs_some_valid_depth(tiny_weights, frame):
+    enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch")
+    with pytest.raises(ValueError, match="valid depth"):
+        enh.enhance(frame.rgb, np.zeros(frame.depth.shape, np.float32))
+
+
+def test_corrupt_or_unlisted_weights_are_rejected(tiny_weights, tmp_path):
+    bad = tmp_path / "model.safetensors"
+    shutil.copy(tiny_weights, bad)
+    with pytest.raises(BackendError, match="manifest"):
+        DepthEnhancer("learned", weights=bad, backend="torch")
+    (tmp_path / "manifest.json").write_text(json.dumps({"model.safetensors": "0" * 64}))
+    with pytest.raises(BackendError, match="sha256 mismatch"):
+        DepthEnhancer("learned", weights=bad, backend="torch")
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    from perfecting_depth_ros.backends.base import write_manifest
+
+    write_manifest(bad)  # listed, but truncated: safetensors must refuse it
+    with pytest.raises(BackendError, match="cannot read"):
+        DepthEnhancer("learned", weights=bad, backend="torch")
+    with pytest.raises(BackendError, match="not found"):
+        DepthEnhancer("learned", weights=tmp_path / "missing.safetensors", backend="torch")
+    pt = tmp_path / "model.pt"
+    pt.write_bytes(b"x")
+    with pytest.raises(BackendError, match="safetensors"):
+        DepthEnhancer("learned", weights=pt, backend="torch")
+
+
+def test_corrupt_cached_onnx_is_rebuilt(tiny_weights, frame, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    enh = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime")
+    path = enh.backend.path
+    path.write_bytes(b"not an onnx file")
+    enh2 = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime")
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(0))
+    assert np.isfinite(enh2.enhance(frame.rgb, raw).depth).any()

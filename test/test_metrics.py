@@ -1,0 +1,54 @@
+"""Metrics are right on cases with known answers."""
+
+import numpy as np
+import pytest
+
+from perfecting_depth_ros.evaluate import metrics as M
+
+
+def test_depth_errors_known_values():
+    gt = np.array([1.0, 2.0, 4.0, 1.0])
+    pred = np.array([1.1, 2.0, np.nan, 1.0])
+    e = M.depth_errors(pred, gt, np.ones(4, bool))
+    assert e["coverage"] == pytest.approx(0.75)
+    assert e["mae"] == pytest.approx(0.1 / 3)
+    assert e["rmse"] == pytest.approx(np.sqrt(0.01 / 3))
+    assert e["d105"] == pytest.approx(2 / 3)
+
+
+def test_regions_partition():
+    gt = np.array([1.0, 1.0, 1.0])
+    raw = np.array([0.0, 1.2, 1.01])
+    r = M.regions(raw, gt)
+    assert r["missing"].tolist() == [True, False, False]
+    assert r["wrong"].tolist() == [False, True, False]
+    assert r["reliable"].tolist() == [False, False, True]
+
+
+def test_auroc_and_ause(rng):
+    label = rng.random(2000) < 0.3
+    assert M.auroc(label.astype(float) + 0.01 * rng.random(2000), label) == pytest.approx(1.0)
+    assert abs(M.auroc(rng.random(2000), label) - 0.5) < 0.05
+    err = rng.exponential(1, 5000)
+    assert M.sparsification(err, err)["ause"] == pytest.approx(0, abs=1e-9)
+    rand = M.sparsification(err, rng.random(5000))
+    assert rand["ause"] == pytest.approx(rand["ause_random"], rel=0.1)
+
+
+def test_uncertainty_coverage_of_calibrated_gaussian(rng):
+    gt = rng.uniform(1, 3, 20000)
+    s = rng.uniform(0.01, 0.1, 20000)
+    pred = gt + rng.normal(0, 1, 20000) * s
+    u = M.uncertainty_metrics(pred, s, gt, gt)
+    assert u["cov1"] == pytest.approx(0.683, abs=0.02) and u["cov2"] == pytest.approx(0.954, abs=0.01)
+
+
+def test_boundary_errors_prefer_sharp_edges():
+    gt = np.ones((40, 40), np.float32)
+    gt[:, 20:] = 3.0
+    import cv2
+
+    blurred = cv2.GaussianBlur(gt, (0, 0), 4)
+    sharp = M.boundary_errors(gt, gt)
+    blur = M.boundary_errors(blurred, gt)
+    assert sharp["dbe_acc"] == 0 and blur["dbe_acc"] > 1

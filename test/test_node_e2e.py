@@ -1,0 +1,215 @@
+"""End to end: enhancer_node as its own process with config/enhancer.yaml and the launch file's remappings,
+fed over loopback DDS by a test publisher; every output and each kind of bad input is checked."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+
+from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.data.world import render_random
+from perfecting_depth_ros.node.convert import cloud_to_array
+from perfecting_depth_ros.node.harness import Collector, Player, make_header, make_image, make_info, spin_until, start_node, stop_node
+
+ROOT = Path(__file__).resolve().parents[1]
+NS = "/camera"
+# launch/enhancer.launch.py: rgb:=, depth:=, info:= arguments, here set as a camera driver would name them
+REMAPS = {"rgb/image_rect_color": "color/image_raw", "depth_registered/image_rect": "aligned_depth/image_raw",
+          "rgb/camera_info": "color/camera_info"}
+TOPICS = {"rgb": f"{NS}/color/image_raw", "depth": f"{NS}/aligned_depth/image_raw", "info": f"{NS}/color/camera_info"}
+
+
+def _launch_remaps_match_the_launch_file():
+    import ast
+
+    src = (ROOT / "launch" / "enhancer.launch.py").read_text()
+    tree = ast.parse(src)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "REMAPPINGS":
+            return set(ast.literal_eval(node.value)) == set(REMAPS)
+    return False
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    assert _launch_remaps_match_the_launch_file()
+    log = tmp_path_factory.mktemp("node") / "node.log"
+    rclpy.init()
+    proc = start_node(ROOT / "config" / "enhancer.yaml", NS, REMAPS,
+                      params={"method": "guided_fill", "input_timeout": 0.5, "diagnostics_period": 0.2}, log_path=log)
+    player = Player(topics=TOPICS)
+    coll = Collector(NS)
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    ex.add_node(coll)
+    try:
+        assert spin_until(ex, lambda: player.matched() and coll.matched(), 30), "no DDS matching within 30 s"
+        f = render_random(11, 120, 160)
+        raw = simulate(f, "kinect_v1", np.random.default_rng(0))
+        yield {"ex": ex, "player": player, "coll": coll, "frame": f, "raw": raw, "proc": proc, "log": log}
+    finally:
+        stop_node(proc)
+        player.destroy_node()
+        coll.destroy_node()
+        rclpy.shutdown()
+
+
+def _send_and_wait(r, stamp_ns, **kw):
+    r["player"].publish(r["frame"].rgb, r["raw"], r["frame"].K, stamp_ns, frame_id="cam_optical", **kw)
+    return spin_until(r["ex"], lambda: stamp_ns in r["coll"].complete_stamps(), 20)
+
+
+def _diag_after(r, predicate, timeout=5.0):
+    coll = r["coll"]
+    with coll.lock:
+        coll.diagnostics.clear()
+    ok = spin_until(r["ex"], lambda: predicate(coll.last_diag_values()), timeout)
+    return ok, coll.last_diag_values()
+
+
+def test_outputs_are_complete_and_correct(ros):
+    stamp = 1_000_000_000
+    assert _send_and_wait(ros, stamp)
+    c = ros["coll"]
+    d, s, info, pts = (c.msgs[k][stamp] for k in ("depth", "sigma", "info", "points"))
+    H, W = ros["raw"].shape
+    for m in (d, s):
+        assert m.encoding == "32FC1" and (m.height, m.width) == (H, W)
+        assert m.header.frame_id == "cam_optical" and m.header.stamp.sec == 1 and m.header.stamp.nanosec == 0
+    depth = np.frombuffer(bytes(d.data), "<f4").reshape(H, W)
+    sigma = np.frombuffer(bytes(s.data), "<f4").reshape(H, W)
+    gt = ros["frame"].depth
+    ok = np.isfinite(depth)
+    assert ok.mean() > 0.95
+    assert np.median(np.abs(depth[ok] - gt[ok])) < 0.05  # values are sane metres
+    assert np.all(sigma[np.isfinite(sigma)] >= 0)
+    assert (info.height, info.width) == (H, W) and info.header.frame_id == "cam_optical"
+    np.testing.assert_allclose(np.reshape(info.k, (3, 3)), ros["frame"].K, rtol=1e-5)
+    cloud = cloud_to_array(pts)
+    assert (pts.height, pts.width) == (H, W) and pts.header.frame_id == "cam_optical"
+    assert [f.name for f in pts.fields] == ["x", "y", "z", "rgb", "sigma"]
+    np.testing.assert_allclose(cloud["z"][ok], depth[ok], rtol=1e-6)
+
+
+def test_diagnostics_report_rates_latency_backend(ros):
+    for k in range(5):
+        assert _send_and_wait(ros, 2_000_000_000 + k * 50_000_000)
+    ok, v = _diag_after(ros, lambda v: v.get("processed", "0") != "0" and float(v.get("output_rate_hz", 0)) > 0)
+    assert ok, v
+    assert v["method"] == "classical:guided_fill" and v["backend"] == "classical"
+    assert float(v["latency_p50_ms"]) > 0 and int(v["processed"]) >= 5
+
+
+def test_bgr_and_32fc1_inputs(ros):
+    assert _send_and_wait(ros, 3_000_000_000, rgb_encoding="bgr8", depth_encoding="32FC1")
+
+
+def _publish_raw(ros, stamp, rgb_msg=None, depth_msg=None, info_msg=None):
+    p, f = ros["player"], ros["frame"]
+    h = make_header(stamp, "cam_optical")
+    p.pub_info.publish(info_msg or make_info(f.K, *ros["raw"].shape, h))
+    p.pub_rgb.publish(rgb_msg or make_image(f.rgb, "rgb8", h))
+    mm = np.clip(ros["raw"] * 1000, 0, 65535).astype(np.uint16)
+    p.pub_depth.publish(depth_msg or make_image(mm, "16UC1", h))
+
+
+@pytest.mark.parametrize("case", ["encoding", "truncated", "k_zero", "info_size", "backwards"])
+def test_bad_input_is_reported_and_nothing_published(ros, case):
+    stamp = {"encoding": 4, "truncated": 5, "k_zero": 6, "info_size": 7, "backwards": 8}[case] * 1_000_000_000
+    h = make_header(stamp, "cam_optical")
+    f = ros["frame"]
+    before = int(ros["coll"].last_diag_values().get("rejected", 0) or 0)
+    if case == "encoding":
+        m = make_image(f.rgb, "rgb8", h)
+        m.encoding = "yuv422"
+        _publish_raw(ros, stamp, rgb_msg=m)
+        expect = "unsupported colour encoding"
+    elif case == "truncated":
+        m = make_image(np.clip(ros["raw"] * 1000, 0, 65535).astype(np.uint16), "16UC1", h)
+        m.data = bytes(m.data)[:100]
+        _publish_raw(ros, stamp, depth_msg=m)
+        expect = "truncated"
+    elif case == "k_zero":
+        info = make_info(f.K, *ros["raw"].shape, h)
+        info.k = [0.0] * 9
+        _publish_raw(ros, stamp, info_msg=info)
+        expect = "all zeros"
+    elif case == "info_size":
+        _publish_raw(ros, stamp, info_msg=make_info(f.K, 100, 100, h))
+        expect = "does not match depth"
+    else:
+        _publish_raw(ros, stamp - 7_000_000_000 + 1)  # older than the newest processed set (< 5 s jump)
+        assert _send_and_wait(ros, stamp + 1)
+        _publish_raw(ros, stamp)
+        expect = "backwards"
+    ok, v = _diag_after(ros, lambda v: int(v.get("rejected", 0) or 0) > before and v.get("_level", 0) >= 1
+                        and expect in v.get("_message", "") + " ".join(k for k in v if k.startswith("rejected[")))
+    assert ok, v
+    if case != "backwards":
+        spin_until(ros["ex"], lambda: False, 0.5)
+        assert stamp not in ros["coll"].msgs["depth"]
+    assert ros["proc"].poll() is None  # still running
+    assert _send_and_wait(ros, stamp + 500_000_000)  # and still working
+
+
+def test_rgb_size_mismatch_is_resampled(ros):
+    stamp = 9_000_000_000
+    import cv2
+
+    h = make_header(stamp, "cam_optical")
+    big = cv2.resize(ros["frame"].rgb, (320, 240))
+    _publish_raw(ros, stamp, rgb_msg=make_image(big, "rgb8", h))
+    assert spin_until(ros["ex"], lambda: stamp in ros["coll"].complete_stamps(), 20)
+    ok, v = _diag_after(ros, lambda v: any("resampled" in k for k in v))
+    assert ok, v
+
+
+def test_stopped_input_topic_warns(ros):
+    assert _send_and_wait(ros, 10_000_000_000)
+    ok, v = _diag_after(ros, lambda v: v.get("_level") == 1 and "no input" in v.get("_message", ""), timeout=5)
+    assert ok, v
+
+
+def _set_params(ros, **params):
+    node = ros["coll"]
+    cli = node.create_client(SetParameters, f"{NS}/depth_enhancer/set_parameters")
+    assert cli.wait_for_service(timeout_sec=10)
+    req = SetParameters.Request()
+    for k, val in params.items():
+        pv = ParameterValue()
+        if isinstance(val, str):
+            pv.type, pv.string_value = ParameterType.PARAMETER_STRING, val
+        elif isinstance(val, int):
+            pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, val
+        else:
+            pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, val
+        req.parameters.append(Parameter(name=k, value=pv))
+    fut = cli.call_async(req)
+    spin_until(ros["ex"], fut.done, 10)
+    node.destroy_client(cli)
+    return fut.result().results
+
+
+def test_parameters_are_validated_at_runtime(ros):
+    (r,) = _set_params(ros, method="magic")
+    assert not r.successful and "must be one of" in r.reason
+    (r,) = _set_params(ros, samples=99)
+    assert not r.successful  # out of the declared range 1..16
+    (r,) = _set_params(ros, queue_size=7)
+    assert not r.successful and "restart" in r.reason
+    (r,) = _set_params(ros, slop=0.05)
+    assert r.successful
+    (r,) = _set_params(ros, method="ip_basic")
+    assert r.successful
+    assert _send_and_wait(ros, 11_000_000_000)
+    ok, v = _diag_after(ros, lambda v: v.get("method") == "classical:ip_basic")
+    assert ok, v
+    (r,) = _set_params(ros, method="guided_fill")
+    assert r.successful

@@ -8,10 +8,11 @@ ros2 launch perfecting_depth_ros enhancer.launch.py namespace:=camera \
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 # The remappings the node gets (the end-to-end test starts the node with exactly these).
 REMAPPINGS = {

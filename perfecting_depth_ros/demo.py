@@ -20,7 +20,7 @@ def main(args) -> int:
     from .data.sequence import demo_sequence
     from .io import panel, write_depth_png, write_ply
     from .node.convert import cloud_to_array
-    from .node.harness import Collector, Player, spin_until, start_node, stop_node
+    from .node.harness import Collector, Player, handshake, spin_until, start_node, stop_node
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -40,12 +40,10 @@ def main(args) -> int:
     ex.add_node(coll)
     sent: dict[int, float] = {}
     try:
-        if not spin_until(ex, lambda: player.matched() and coll.matched(), 30):
-            raise RuntimeError(f"enhancer_node did not connect within 30 s; see {out / 'node.log'}")
-        # warm-up frame: model loading and graph export are not part of the streaming figures
+        # warm-up round trip: DDS matching, model loading and graph export are not streaming figures
         f0, raw0 = seq[0]
-        player.publish(f0.rgb, raw0, f0.K, 1)
-        spin_until(ex, lambda: 1 in coll.complete_stamps(), 120)
+        if not handshake(ex, player, coll, f0.rgb, raw0, f0.K, timeout=180):
+            raise RuntimeError(f"enhancer_node did not answer within 180 s; see {out / 'node.log'}")
         period = 1.0 / args.rate
         t_start = time.monotonic()
         for i, (f, raw) in enumerate(seq):

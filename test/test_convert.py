@@ -5,8 +5,16 @@ import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
 from perfecting_depth_ros.geometry import backproject
-from perfecting_depth_ros.node.convert import (ConversionError, camera_info_to_K, cloud_to_array, depth_to_image, image_to_depth,
-                                               image_to_rgb, pack_points, points_to_cloud)
+from perfecting_depth_ros.node.convert import (
+    ConversionError,
+    camera_info_to_K,
+    cloud_to_array,
+    depth_to_image,
+    image_to_depth,
+    image_to_rgb,
+    pack_points,
+    points_to_cloud,
+)
 from perfecting_depth_ros.node.harness import make_header, make_image, make_info
 
 

@@ -117,7 +117,9 @@ def _fmt(x, scale=1.0, digits=3):
 
 
 def synthetic_table(res: dict) -> str:
-    lines = ["| method | RMSE m | MAE m | AbsRel | δ<1.05 | δ<1.25 | MAE missing | MAE wrong | MAE artifact | keep raw (median mm) | DBE acc / comp px | AUROC raw-wrong | AUSE (random) | ±1σ / ±2σ | ms/frame |",
+    cols = ["method", "RMSE m", "MAE m", "AbsRel", "δ<1.05", "δ<1.25", "MAE missing", "MAE wrong", "MAE artifact",
+            "keep raw (median mm)", "DBE acc / comp px", "AUROC raw-wrong", "AUSE (random)", "±1σ / ±2σ", "ms/frame"]
+    lines = ["| " + " | ".join(cols) + " |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
         a, u, b = r["regions"]["all"], r["uncertainty"], r["boundary"]

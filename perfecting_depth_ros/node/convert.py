@@ -163,3 +163,29 @@ def cloud_to_array(msg) -> np.ndarray:
     offsets = [f.offset for f in msg.fields]
     dt = np.dtype({"names": names, "formats": ["<f4"] * len(names), "offsets": offsets, "itemsize": msg.point_step})
     return np.frombuffer(bytes(msg.data), dtype=dt).reshape(msg.height, msg.width)
+
+
+def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
+                    with_cloud: bool = True) -> dict:
+    """The node's output messages for one enhanced frame (shared by the node and the bag tool):
+    image_rect and uncertainty (32FC1), camera_info (K for the depth size), points (organised cloud)."""
+    from sensor_msgs.msg import CameraInfo
+
+    from ..geometry import backproject
+
+    H, W = out.depth.shape
+    info = CameraInfo()
+    info.header = header
+    info.height, info.width = H, W
+    info.distortion_model = str(info_msg.distortion_model)
+    info.d = [float(x) for x in info_msg.d]
+    info.k = K.ravel().tolist()
+    info.r = [float(x) for x in info_msg.r]
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    info.p = P.ravel().tolist()
+    msgs = {"image_rect": depth_to_image(out.depth, header), "uncertainty": depth_to_image(out.uncertainty, header),
+            "camera_info": info}
+    if with_cloud:
+        msgs["points"] = points_to_cloud(pack_points(backproject(out.depth, K), rgb, out.uncertainty, max_sigma), header)
+    return msgs

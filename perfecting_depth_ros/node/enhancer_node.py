@@ -33,8 +33,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from ..enhancer import DepthEnhancer
-from ..geometry import backproject
-from .convert import ConversionError, camera_info_to_K, depth_to_image, image_to_depth, image_to_rgb, pack_points, points_to_cloud
+from .convert import ConversionError, camera_info_to_K, image_to_depth, image_to_rgb, output_messages
 from .sync import FrameSynchronizer
 
 METHODS = ("learned", "guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", "joint_bilateral", "raw")
@@ -95,9 +94,11 @@ class EnhancerNode(Node):
         if p["input_reliability"] == "reliable":
             in_qos.reliability = ReliabilityPolicy.RELIABLE
         out_qos = QoSProfile(depth=2)
-        out_qos.reliability = ReliabilityPolicy.RELIABLE if p["output_reliability"] == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        reliable_out = p["output_reliability"] == "reliable"
+        out_qos.reliability = ReliabilityPolicy.RELIABLE if reliable_out else ReliabilityPolicy.BEST_EFFORT
         self.sub_rgb = self.create_subscription(Image, "rgb/image_rect_color", lambda m: self._on_msg("rgb", m), in_qos)
-        self.sub_depth = self.create_subscription(Image, "depth_registered/image_rect", lambda m: self._on_msg("depth", m), in_qos)
+        self.sub_depth = self.create_subscription(Image, "depth_registered/image_rect",
+                                                  lambda m: self._on_msg("depth", m), in_qos)
         self.sub_info = self.create_subscription(CameraInfo, "rgb/camera_info", lambda m: self._on_msg("info", m), in_qos)
         self.pub_depth = self.create_publisher(Image, "depth_enhanced/image_rect", out_qos)
         self.pub_sigma = self.create_publisher(Image, "depth_enhanced/uncertainty", out_qos)
@@ -234,23 +235,12 @@ class EnhancerNode(Node):
         out = enh.enhance(rgb, depth)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
-        header = s.depth.header
-        self.pub_depth.publish(depth_to_image(out.depth, header))
-        self.pub_sigma.publish(depth_to_image(out.uncertainty, header))
-        info = CameraInfo()
-        info.header = header
-        info.height, info.width = H, W
-        info.distortion_model = s.info.distortion_model
-        info.d = list(s.info.d)
-        info.k = K.ravel().tolist()
-        info.r = list(s.info.r)
-        p_mat = np.zeros((3, 4))
-        p_mat[:, :3] = K
-        info.p = p_mat.ravel().tolist()
-        self.pub_info.publish(info)
-        if p["publish_cloud"]:
-            cloud = pack_points(backproject(out.depth, K), rgb, out.uncertainty, p["max_sigma"])
-            self.pub_cloud.publish(points_to_cloud(cloud, header))
+        msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"])
+        self.pub_depth.publish(msgs["image_rect"])
+        self.pub_sigma.publish(msgs["uncertainty"])
+        self.pub_info.publish(msgs["camera_info"])
+        if "points" in msgs:
+            self.pub_cloud.publish(msgs["points"])
         now = time.monotonic()
         self.out_rate.tick(now)
         with self._lock:

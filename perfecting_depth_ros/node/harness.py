@@ -144,12 +144,28 @@ def spin_until(executor, predicate, timeout: float) -> bool:
     return bool(predicate())
 
 
+def handshake(executor, player: Player, collector: Collector, rgb, depth_m, K, timeout: float = 60.0) -> bool:
+    """Wait until frames make the round trip. Matching on the publisher side does not mean the node's
+    subscriptions have matched us yet, so warm-up frames (stamps 1, 2, 3... ns) are re-sent every
+    0.5 s until one comes back; this also absorbs model loading."""
+    end = time.monotonic() + timeout
+    if not spin_until(executor, lambda: player.matched() and collector.matched(), timeout):
+        return False
+    k = 0
+    while time.monotonic() < end:
+        k += 1
+        player.publish(rgb, depth_m, K, k)
+        if spin_until(executor, lambda: bool(collector.complete_stamps()), 0.5):
+            return True
+    return False
+
+
 def node_command(params_file: str | Path, namespace: str = "", remaps: dict[str, str] | None = None,
                  params: dict | None = None) -> list[str]:
     """The enhancer_node command line the launch file amounts to."""
     exe = Path(sys.prefix) / "bin" / "enhancer_node"
-    cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "perfecting_depth_ros.node.enhancer_node"]),
-           "--ros-args", "--params-file", str(params_file)]
+    start = [str(exe)] if exe.exists() else [sys.executable, "-m", "perfecting_depth_ros.node.enhancer_node"]
+    cmd = [*start, "--ros-args", "--params-file", str(params_file)]
     if namespace:
         cmd += ["-r", f"__ns:={namespace}"]
     for src, dst in (remaps or {}).items():

@@ -17,7 +17,17 @@ from tqdm import tqdm
 from ..data.dataset import SyntheticDepthDataset, load_shards
 from ..model import ModelConfig, PerfectingDepthModel
 from . import stages
-from .common import EMA, Timer, TrainConfig, infinite_batches, load_model, save_checkpoint, save_train_state, seed_everything, try_resume
+from .common import (
+    EMA,
+    Timer,
+    TrainConfig,
+    infinite_batches,
+    load_model,
+    save_checkpoint,
+    save_train_state,
+    seed_everything,
+    try_resume,
+)
 
 
 def train(cfg: TrainConfig) -> Path:

@@ -1,0 +1,155 @@
+"""The bag tool: rosbag2 in (sqlite3 and mcap), rosbag2 out with the original messages plus the node's
+outputs; refuses to overwrite; stops clearly on a truncated bag; matches the live node's output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.serialization import deserialize_message, serialize_message
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+from sensor_msgs.msg import Image
+
+from perfecting_depth_ros.bag import BagError, enhance_bag
+from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.data.world import render_random
+from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.node.harness import make_header, make_image, make_info
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPICS = {"rgb": "/camera/rgb/image_rect_color", "depth": "/camera/depth_registered/image_rect",
+          "info": "/camera/rgb/camera_info"}
+
+
+def frames(n=3):
+    out = []
+    for i in range(n):
+        f = render_random(40 + i, 60, 80)
+        out.append((f, simulate(f, "kinect_v1", np.random.default_rng(i))))
+    return out
+
+
+def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True):
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    w = Writer(path, version=9, storage_plugin=storage)
+    w.open()
+    c = {k: w.add_connection(t, "sensor_msgs/msg/CameraInfo" if k == "info" else "sensor_msgs/msg/Image", typestore=ts)
+         for k, t in TOPICS.items()}
+    other = w.add_connection("/tf_static_like", "std_msgs/msg/String", typestore=ts) if extra_topic else None
+    for i, (f, raw) in enumerate(seq):
+        stamp = 1_000_000_000 + i * 100_000_000
+        h = make_header(stamp, "cam")
+        mm = np.clip(np.round(raw * 1000), 0, 65535).astype(np.uint16)  # as Player.publish does
+        w.write(c["info"], stamp, serialize_message(make_info(f.K, 60, 80, h)))
+        w.write(c["rgb"], stamp + 1000, serialize_message(make_image(f.rgb, "rgb8", h)))
+        w.write(c["depth"], stamp + 2000, serialize_message(make_image(mm, "16UC1", h)))
+        if other is not None:
+            from std_msgs.msg import String
+
+            w.write(other, stamp + 3000, serialize_message(String(data=f"hello {i}")))
+    w.close()
+
+
+def read_all(path: Path):
+    out = {}
+    with Reader(path) as r:
+        for conn, _, raw in r.messages():
+            out.setdefault(conn.topic, []).append((conn.msgtype, raw))
+    return out
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
+def test_bag_roundtrip(tmp_path, storage):
+    seq = frames()
+    write_bag(tmp_path / "in", seq, storage)
+    s = enhance_bag(tmp_path / "in", tmp_path / "out", TOPICS["rgb"], TOPICS["depth"], TOPICS["info"],
+                    method="guided_fill", progress=False)
+    assert s["processed"] == 3 and s["failed"] == 0 and s["messages"] == 12
+    got = read_all(tmp_path / "out")
+    for t in list(TOPICS.values()) + ["/tf_static_like"]:
+        assert len(got[t]) == 3  # every original message kept
+    for k, typ in (("image_rect", "sensor_msgs/msg/Image"), ("uncertainty", "sensor_msgs/msg/Image"),
+                   ("camera_info", "sensor_msgs/msg/CameraInfo"), ("points", "sensor_msgs/msg/PointCloud2")):
+        msgs = got[f"/camera/depth_enhanced/{k}"]
+        assert len(msgs) == 3 and msgs[0][0] == typ
+    img = deserialize_message(got["/camera/depth_enhanced/image_rect"][1][1], Image)
+    assert img.encoding == "32FC1" and img.header.stamp.nanosec == 100_000_000 and img.header.frame_id == "cam"
+    depth = np.frombuffer(bytes(img.data), "<f4").reshape(60, 80)
+    f, raw = seq[1]
+    ok = np.isfinite(depth)
+    assert ok.mean() > 0.9 and np.median(np.abs(depth[ok] - f.depth[ok])) < 0.05
+
+
+def test_bag_refuses_overwrite_and_bad_topics(tmp_path):
+    write_bag(tmp_path / "in", frames(1))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(BagError, match="refusing to overwrite"):
+        enhance_bag(tmp_path / "in", tmp_path / "out", *TOPICS.values(), method="raw", progress=False)
+    with pytest.raises(BagError, match="not in"):
+        enhance_bag(tmp_path / "in", tmp_path / "out2", "/nope", TOPICS["depth"], TOPICS["info"], method="raw",
+                    progress=False)
+    with pytest.raises(BagError, match="cannot open"):
+        enhance_bag(tmp_path / "missing", tmp_path / "out3", *TOPICS.values(), method="raw", progress=False)
+
+
+def test_truncated_bag_stops_clearly_and_leaves_readable_output(tmp_path):
+    from perfecting_depth_ros.cli import main
+
+    args = ["--method", "raw", "--rgb", TOPICS["rgb"], "--depth", TOPICS["depth"], "--info", TOPICS["info"]]
+    # sqlite3 cut short: opens, then fails part way -> error, and the output holds what came before
+    write_bag(tmp_path / "in", frames(6), StoragePlugin.SQLITE3, extra_topic=False)
+    db = next((tmp_path / "in").glob("*.db3"))
+    data = db.read_bytes()
+    db.write_bytes(data[: int(len(data) * 0.5)])
+    rc = main(["bag", str(tmp_path / "in"), str(tmp_path / "out"), *args])
+    assert rc == 2
+    if (tmp_path / "out").exists():  # partial output opens and reads
+        read_all(tmp_path / "out")
+    # mcap without its footer cannot be opened: a clear error, exit code 2, nothing half-written
+    write_bag(tmp_path / "in2", frames(3), StoragePlugin.MCAP, extra_topic=False)
+    mcap = next((tmp_path / "in2").glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[:-200])
+    assert main(["bag", str(tmp_path / "in2"), str(tmp_path / "out2"), *args]) == 2
+    assert not (tmp_path / "out2").exists()
+
+
+def test_bag_tool_and_node_publish_the_same(tmp_path):
+    """Same input through the live node (its own process, over DDS) and through the bag tool."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    from perfecting_depth_ros.node.harness import Collector, Player, handshake, spin_until, start_node, stop_node
+
+    seq = frames(1)
+    write_bag(tmp_path / "in", seq)
+    enhance_bag(tmp_path / "in", tmp_path / "out", *TOPICS.values(), method="guided_fill", progress=False)
+    bag_depth = deserialize_message(read_all(tmp_path / "out")["/camera/depth_enhanced/image_rect"][0][1], Image)
+    rclpy.init()
+    proc = start_node(ROOT / "config" / "enhancer.yaml", "/camera", params={"method": "guided_fill"}, log_path=tmp_path / "node.log")
+    player, coll = Player("/camera"), Collector("/camera")
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    ex.add_node(coll)
+    try:
+        f, raw = seq[0]
+        assert handshake(ex, player, coll, f.rgb, raw, f.K)
+        player.publish(f.rgb, raw, f.K, 1_000_000_000, frame_id="cam")
+        assert spin_until(ex, lambda: 1_000_000_000 in coll.complete_stamps(), 20)
+        live = coll.msgs["depth"][1_000_000_000]
+    finally:
+        stop_node(proc)
+        player.destroy_node()
+        coll.destroy_node()
+        rclpy.shutdown()
+    assert (live.height, live.width, live.encoding, live.header.frame_id) == \
+        (bag_depth.height, bag_depth.width, bag_depth.encoding, bag_depth.header.frame_id)
+    assert bytes(live.data) == bytes(bag_depth.data)
+
+
+def test_same_output_for_classical_enhancer_in_process():
+    f, raw = frames(1)[0]
+    a = DepthEnhancer("guided_fill").enhance(f.rgb, raw)
+    b = DepthEnhancer("guided_fill").enhance(f.rgb, raw)
+    np.testing.assert_array_equal(a.depth, b.depth)

@@ -127,7 +127,8 @@ def test_bag_tool_and_node_publish_the_same(tmp_path):
     enhance_bag(tmp_path / "in", tmp_path / "out", *TOPICS.values(), method="guided_fill", progress=False)
     bag_depth = deserialize_message(read_all(tmp_path / "out")["/camera/depth_enhanced/image_rect"][0][1], Image)
     rclpy.init()
-    proc = start_node(ROOT / "config" / "enhancer.yaml", "/camera", params={"method": "guided_fill"}, log_path=tmp_path / "node.log")
+    proc = start_node(ROOT / "config" / "enhancer.yaml", "/camera", params={"method": "guided_fill"},
+                      log_path=tmp_path / "node.log")
     player, coll = Player("/camera"), Collector("/camera")
     ex = SingleThreadedExecutor()
     ex.add_node(player)
@@ -153,3 +154,25 @@ def test_same_output_for_classical_enhancer_in_process():
     a = DepthEnhancer("guided_fill").enhance(f.rgb, raw)
     b = DepthEnhancer("guided_fill").enhance(f.rgb, raw)
     np.testing.assert_array_equal(a.depth, b.depth)
+
+
+def test_enhance_files_command(tmp_path):
+    import cv2
+
+    from perfecting_depth_ros.cli import main
+
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "depth").mkdir()
+    for i, (f, raw) in enumerate(frames(2)):
+        cv2.imwrite(str(tmp_path / "rgb" / f"{i:03d}.png"), f.rgb[..., ::-1])
+        cv2.imwrite(str(tmp_path / "depth" / f"{i:03d}.png"), np.round(raw * 1000).astype(np.uint16))
+    rc = main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out", str(tmp_path / "out"),
+               "--method", "guided_fill", "--intrinsics", "60,60,39.5,29.5"])
+    assert rc == 0
+    d = np.load(tmp_path / "out" / "001_depth.npy")
+    assert d.shape == (60, 80) and np.isfinite(d).mean() > 0.9
+    png = cv2.imread(str(tmp_path / "out" / "001_depth.png"), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint16 and abs(int(png[30, 40]) - round(float(d[30, 40]) * 1000)) <= 1
+    assert (tmp_path / "out" / "001.ply").read_bytes().startswith(b"ply\nformat binary_little_endian")
+    assert (tmp_path / "out" / "000_panel.png").exists()
+    assert main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2

@@ -187,6 +187,11 @@ class DepthEnhancer:
         # 2. one backend call runs the whole graph
         res = self.backend.run(inputs)
         t2 = time.perf_counter()
+        for k in ("final", "sigma", "gate"):
+            if not np.all(np.isfinite(res[k])):  # a healthy graph never does this: treat it as a backend fault
+                from .backends import BackendError
+
+                raise BackendError(f"backend {self.backend_name} returned non-finite {k}")
         # 3. back to metres and to the camera size; reliable raw pixels are kept at full resolution
         final = denormalize(res["final"][0, 0], centre, scale)
         sigma = (res["sigma"][0, 0] * (scale / 2.0)).astype(np.float32)

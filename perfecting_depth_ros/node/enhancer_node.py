@@ -47,6 +47,8 @@ CHOICES = {
 }
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights"}
+FALLBACK = {"tensorrt": "onnxruntime", "onnxruntime": "torch"}  # next backend after repeated failures
+FAILURES_BEFORE_FALLBACK = 3
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size"}
 
 
@@ -80,6 +82,9 @@ class EnhancerNode(Node):
         self._enhancer: DepthEnhancer | None = None
         self._enhancer_error = ""
         self._pending_rebuild = True
+        self._backend_override: str | None = None
+        self._consecutive_failures = 0
+        self.fallback_note = ""
         self.counts = {"processed": 0, "failed": 0, "rejected": 0}
         self.reject_reasons: dict[str, int] = {}
         self.last_problem = ""
@@ -107,6 +112,7 @@ class EnhancerNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._running = True
+        self.busy = False  # the worker is processing a set (tests wait for idle)
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
         self.worker.start()
 
@@ -160,6 +166,7 @@ class EnhancerNode(Node):
         for prm in params:
             if prm.name in REBUILD:
                 self._pending_rebuild = True
+                self._backend_override = None
             if prm.name in ("sync_mode", "slop"):
                 cur = self._params()
                 mode = prm.value if prm.name == "sync_mode" else cur["sync_mode"]
@@ -188,14 +195,15 @@ class EnhancerNode(Node):
         if self._pending_rebuild:
             self._pending_rebuild = False
             p = self._params()
+            backend = self._backend_override or p["backend"]
             try:
-                self._enhancer = DepthEnhancer(method=p["method"], backend=p["backend"], weights=p["weights"] or None,
+                self._enhancer = DepthEnhancer(method=p["method"], backend=backend, weights=p["weights"] or None,
                                                samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
                                                seed=p["seed"])
                 self._enhancer_error = ""
                 self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
             except Exception as e:  # a broken model must not take the node down: report and keep the old one
-                self._enhancer_error = f"cannot create enhancer ({p['method']}/{p['backend']}): {e}"
+                self._enhancer_error = f"cannot create enhancer ({p['method']}/{backend}): {e}"
                 self.get_logger().error(self._enhancer_error)
         return self._enhancer
 
@@ -204,9 +212,10 @@ class EnhancerNode(Node):
             s = self.sync.take(timeout=0.1)
             if s is None:
                 continue
+            self.busy = True
             try:
                 self._process(s)
-            except ConversionError as e:
+            except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
                 self._reject(str(e))
             except Exception as e:  # report, publish nothing for this frame, keep running
                 with self._lock:
@@ -214,6 +223,28 @@ class EnhancerNode(Node):
                     self.last_problem = f"processing failed: {type(e).__name__}: {e}"
                     self.last_error_time = time.monotonic()
                 self.get_logger().error(self.last_problem, throttle_duration_sec=2.0)
+                self._consecutive_failures += 1
+                self._maybe_fall_back()
+            else:
+                self._consecutive_failures = 0
+            finally:
+                self.busy = False
+
+    def _maybe_fall_back(self) -> None:
+        """After repeated failures of the learned model, switch to the next backend (TensorRT -> ONNX Runtime
+        CPU -> torch); the failing backend is retried when parameters change."""
+        enh = self._enhancer
+        if enh is None or enh.method != "learned" or self._consecutive_failures < FAILURES_BEFORE_FALLBACK:
+            return
+        current = enh.backend_name.split("-")[0]
+        nxt = FALLBACK.get(current)
+        if nxt is None:
+            return
+        self.fallback_note = f"fell back from {enh.backend_name} to {nxt} after {self._consecutive_failures} failures"
+        self.get_logger().error(self.fallback_note)
+        self._backend_override = nxt
+        self._pending_rebuild = True
+        self._consecutive_failures = 0
 
     def _process(self, s) -> None:
         t0 = time.monotonic()
@@ -288,6 +319,7 @@ class EnhancerNode(Node):
             "dropped_sets": str(self.sync.stats.dropped),
             "rejected_stamps": str(self.sync.stats.rejected_backwards),
             "time_jumps": str(self.sync.stats.time_jumps),
+            "fallback": self.fallback_note or "none",
         }
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})
         st.level, st.message = level, message

@@ -1,0 +1,194 @@
+"""Reliability: a faulty backend mid-run (raises, returns NaN), fallback and recovery, runtime parameter
+changes, camera_info size changing mid-stream; and property-based fuzzing of conversion and sync."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import rclpy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.parameter import Parameter
+
+from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.data.world import render_random
+from perfecting_depth_ros.node.convert import ConversionError, camera_info_to_K, image_to_depth, image_to_rgb
+from perfecting_depth_ros.node.enhancer_node import EnhancerNode
+from perfecting_depth_ros.node.harness import Collector, Player, handshake, make_header, make_info, spin_until
+from perfecting_depth_ros.node.sync import FrameSynchronizer
+
+
+class FaultyBackend:
+    """Wraps a real backend; raises or returns NaN while ``mode`` is set."""
+
+    def __init__(self, inner):
+        self.inner, self.mode, self.calls = inner, None, 0
+        self.name, self.stride = inner.name, inner.stride
+
+    def run(self, inputs):
+        self.calls += 1
+        if self.mode == "raise":
+            raise RuntimeError("injected fault")
+        out = self.inner.run(inputs)
+        if self.mode == "nan":
+            out = {k: np.full_like(v, np.nan) for k, v in out.items()}
+        return out
+
+
+@pytest.fixture
+def live(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    rclpy.init()
+    node = EnhancerNode(parameter_overrides=[
+        Parameter("method", value="learned"), Parameter("backend", value="onnxruntime"),
+        Parameter("weights", value=str(tiny_weights)), Parameter("diagnostics_period", value=0.2)])
+    node_ex = MultiThreadedExecutor(num_threads=2)
+    node_ex.add_node(node)
+    spinner = threading.Thread(target=node_ex.spin, daemon=True)
+    spinner.start()
+    player, coll = Player(), Collector()
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    ex.add_node(coll)
+    f = render_random(21, 64, 80)
+    raw = simulate(f, "realsense_d435", np.random.default_rng(0))
+    assert handshake(ex, player, coll, f.rgb, raw, f.K)
+    # let warm-up frames still in flight finish before faults are injected
+    assert spin_until(ex, lambda: node.sync._mailbox is None and not node.busy, 10)
+    state = {"node": node, "ex": ex, "player": player, "coll": coll, "f": f, "raw": raw, "stamp": 1_000_000_000}
+
+    def send(expect: bool, **kw) -> bool:
+        state["stamp"] += 100_000_000
+        s = state["stamp"]
+        player.publish(f.rgb, raw, f.K, s, **kw)
+        got = spin_until(ex, lambda: s in coll.complete_stamps(), 10 if expect else 1.0)
+        return got
+
+    state["send"] = send
+    yield state
+    node_ex.shutdown()
+    node.destroy_node()
+    player.destroy_node()
+    coll.destroy_node()
+    rclpy.shutdown()
+
+
+def _inject(node) -> FaultyBackend:
+    enh = node._ensure_enhancer()
+    fb = FaultyBackend(enh.backend)
+    enh.backend = fb
+    return fb
+
+
+@pytest.mark.parametrize("mode", ["raise", "nan"])
+def test_transient_fault_publishes_nothing_and_recovers(live, mode):
+    fb = _inject(live["node"])
+    assert live["send"](True)
+    fb.mode = mode
+    assert not live["send"](False)  # nothing wrong is published
+    assert live["node"].counts["failed"] >= 1
+    v = live["coll"].last_diag_values()
+    spin_until(live["ex"], lambda: live["coll"].last_diag_values().get("_level") == 2, 3)
+    assert live["coll"].last_diag_values()["_level"] == 2  # ERROR
+    fb.mode = None
+    assert live["send"](True)  # recovers when the fault clears
+    assert v is not None
+
+
+def test_persistent_fault_falls_back_to_the_next_backend(live):
+    fb = _inject(live["node"])
+    fb.mode = "raise"
+    for i in range(3):
+        assert not live["send"](False), (i, live["node"].counts, fb.calls)
+    assert live["send"](True)  # onnxruntime -> torch, without the fault
+    assert "fell back" in live["node"].fallback_note
+    assert live["node"]._enhancer.backend_name.startswith("torch")
+
+
+def test_runtime_parameter_changes_apply(live):
+    node = live["node"]
+    res = node.set_parameters([Parameter("samples", value=2), Parameter("steps", value=1)])
+    assert all(r.successful for r in res)
+    assert live["send"](True)
+    assert node._enhancer.samples == 2 and node._enhancer.steps == 1
+    bad = node.set_parameters([Parameter("backend", value="cuda-magic")])
+    assert not bad[0].successful and "must be one of" in bad[0].reason
+
+
+def test_camera_info_size_change_mid_stream(live):
+    f, raw, player = live["f"], live["raw"], live["player"]
+    assert live["send"](True)
+    # info for a camera at twice the resolution, same aspect: K is scaled, output still right
+    live["stamp"] += 100_000_000
+    s = live["stamp"]
+    h = make_header(s, "cam")
+    K2 = f.K.copy()
+    K2[:2] *= 2
+    from perfecting_depth_ros.node.harness import make_image
+
+    player.pub_info.publish(make_info(K2, 128, 160, h))
+    player.pub_rgb.publish(make_image(f.rgb, "rgb8", h))
+    player.pub_depth.publish(make_image(np.round(raw * 1000).astype(np.uint16), "16UC1", h))
+    assert spin_until(live["ex"], lambda: s in live["coll"].complete_stamps(), 10)
+    k = np.reshape(live["coll"].msgs["info"][s].k, (3, 3))
+    assert k[0, 0] == pytest.approx(f.K[0, 0], rel=1e-4)
+
+
+# ----------------------------------------------------------------------------- fuzzing
+
+ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "16UC1", "32FC1", "mono16", "yuv422", "", "8UC3", "64FC1"]
+
+
+class FakeImage:
+    """A plain object with Image's fields (conversion reads attributes only); any values allowed."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(enc=st.sampled_from(ENCODINGS), h=st.integers(-2, 12), w=st.integers(-2, 12), step=st.integers(-4, 80),
+       big=st.booleans(), data=st.binary(max_size=600))
+def test_fuzz_image_conversion_never_crashes(enc, h, w, step, big, data):
+    m = FakeImage(encoding=enc, height=h, width=w, step=step, is_bigendian=big, data=data)
+    for fn in (image_to_rgb, image_to_depth):
+        try:
+            out = fn(m)
+        except ConversionError as e:
+            assert str(e)  # every rejection explained
+            continue
+        arr = out[0] if isinstance(out, tuple) else out
+        assert arr.shape[:2] == (h, w)
+        if isinstance(out, tuple):
+            assert np.all(np.isfinite(arr)) and np.all(arr >= 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(k=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=9, max_size=9),
+       h=st.integers(0, 2000), w=st.integers(0, 2000))
+def test_fuzz_camera_info_never_crashes(k, h, w):
+    info = FakeImage(k=k, height=h, width=w)
+    try:
+        K = camera_info_to_K(info, (480, 640))
+        assert np.all(np.isfinite(K)) and K[0, 0] > 0
+    except ConversionError as e:
+        assert str(e)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(st.tuples(st.sampled_from(["rgb", "depth", "info"]), st.integers(0, 10**10)), max_size=60),
+       mode=st.sampled_from(["exact", "approximate"]), slop=st.floats(0, 0.5), q=st.integers(1, 8))
+def test_fuzz_sync_never_crashes_and_stays_bounded(events, mode, slop, q):
+    s = FrameSynchronizer(mode, slop, q)
+    last = -1
+    for topic, stamp in events:
+        reason = s.add(topic, stamp, stamp)
+        assert reason is None or isinstance(reason, str)
+        got = s.take(0)
+        if got is not None:
+            assert got.stamp_ns > last or s.stats.time_jumps  # emitted stamps only move forward
+            last = got.stamp_ns
+        assert all(len(v) <= q for v in s._queues.values())

@@ -8,6 +8,7 @@ from perfecting_depth_ros.geometry import backproject
 from perfecting_depth_ros.node.convert import (
     ConversionError,
     camera_info_to_K,
+    cloud_from_depth,
     cloud_to_array,
     depth_to_image,
     image_to_depth,
@@ -124,6 +125,8 @@ def test_point_cloud_matches_direct_backprojection(rng):
     sigma = rng.uniform(0, 0.2, (H, W)).astype(np.float32)
     rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
     cloud = pack_points(backproject(depth, K), rgb, sigma, max_sigma=0.1)
+    fused = cloud_from_depth(depth, K, rgb, sigma, max_sigma=0.1)  # the node's one-pass version
+    np.testing.assert_array_equal(fused.view(np.uint8), cloud.view(np.uint8))
     msg = points_to_cloud(cloud, make_header(3, "cam"))
     assert (msg.height, msg.width, msg.point_step, msg.is_dense) == (H, W, 20, False)
     arr = cloud_to_array(msg)

@@ -125,19 +125,36 @@ POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<f4")
 def pack_points(points: np.ndarray, rgb: np.ndarray, sigma: np.ndarray, max_sigma: float = 0.0) -> np.ndarray:
     """Organised cloud as a structured array [H,W] of POINT_DTYPE (x, y, z, rgb packed in float32, sigma).
 
-    Invalid points (NaN depth, or sigma above ``max_sigma`` when it is > 0) have NaN x, y, z.
+    Invalid points (NaN depth, or sigma above ``max_sigma`` when it is > 0) have NaN x, y, z. Built in one
+    contiguous float32 buffer (field-by-field writes into a structured array cost 3x more).
     """
     H, W = points.shape[:2]
-    out = np.empty((H, W), POINT_DTYPE)
-    pts = points
+    buf = np.empty((H, W, 5), np.float32)
+    buf[..., :3] = points
     if max_sigma > 0:
-        pts = np.where((sigma > max_sigma)[..., None], np.float32(np.nan), points)
-    out["x"], out["y"], out["z"] = pts[..., 0], pts[..., 1], pts[..., 2]
-    c = rgb.astype(np.uint32)
-    packed = (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
-    out["rgb"] = packed.view(np.float32)
-    out["sigma"] = sigma
-    return out
+        buf[sigma > max_sigma, :3] = np.nan
+    b = buf.view(np.uint8).reshape(H, W, 20)
+    b[..., 12], b[..., 13], b[..., 14], b[..., 15] = rgb[..., 2], rgb[..., 1], rgb[..., 0], 0  # 0x00RRGGBB, LE
+    buf[..., 4] = sigma
+    return buf.view(POINT_DTYPE)[..., 0]
+
+
+def cloud_from_depth(depth: np.ndarray, K: np.ndarray, rgb: np.ndarray, sigma: np.ndarray,
+                     max_sigma: float = 0.0) -> np.ndarray:
+    """Back-project and pack in one pass into the cloud buffer (what the node does per frame)."""
+    H, W = depth.shape
+    buf = np.empty((H, W, 5), np.float32)
+    u = (np.arange(W, dtype=np.float32) - np.float32(K[0, 2])) / np.float32(K[0, 0])
+    v = (np.arange(H, dtype=np.float32) - np.float32(K[1, 2])) / np.float32(K[1, 1])
+    np.multiply(depth, u[None, :], out=buf[..., 0])
+    np.multiply(depth, v[:, None], out=buf[..., 1])
+    buf[..., 2] = depth
+    if max_sigma > 0:
+        buf[sigma > max_sigma, :3] = np.nan
+    b = buf.view(np.uint8).reshape(H, W, 20)
+    b[..., 12], b[..., 13], b[..., 14], b[..., 15] = rgb[..., 2], rgb[..., 1], rgb[..., 0], 0
+    buf[..., 4] = sigma
+    return buf.view(POINT_DTYPE)[..., 0]
 
 
 def points_to_cloud(cloud: np.ndarray, header):
@@ -171,8 +188,6 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     image_rect and uncertainty (32FC1), camera_info (K for the depth size), points (organised cloud)."""
     from sensor_msgs.msg import CameraInfo
 
-    from ..geometry import backproject
-
     H, W = out.depth.shape
     info = CameraInfo()
     info.header = header
@@ -187,5 +202,5 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     msgs = {"image_rect": depth_to_image(out.depth, header), "uncertainty": depth_to_image(out.uncertainty, header),
             "camera_info": info}
     if with_cloud:
-        msgs["points"] = points_to_cloud(pack_points(backproject(out.depth, K), rgb, out.uncertainty, max_sigma), header)
+        msgs["points"] = points_to_cloud(cloud_from_depth(out.depth, K, rgb, out.uncertainty, max_sigma), header)
     return msgs

@@ -66,6 +66,16 @@ def cmd_eval(a) -> int:
     return eval_main(a)
 
 
+def cmd_reference(a) -> int:
+    import json
+
+    from .evaluate.reference import build_reference
+
+    q = build_reference(Path(a.out), Path(a.real_dir) if a.real_dir else None, voxel=a.voxel)
+    print(json.dumps(q, indent=1))
+    return 0
+
+
 def cmd_enhance(a) -> int:
     from .offline import enhance_files
 
@@ -137,7 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default="outputs/eval")
     v.add_argument("--weights")
     v.add_argument("--readme", help="refresh the benchmark table in this README")
+    v.add_argument("--ref-dir", default="data_cache/7scenes_ref", help="7-Scenes fused reference (perfecting-depth reference)")
     v.set_defaults(fn=cmd_eval)
+
+    r = sub.add_parser("reference", help="fuse the 7-Scenes sequence into a TSDF and render a reference depth per frame")
+    r.add_argument("--out", default="data_cache/7scenes_ref")
+    r.add_argument("--real-dir", default=None)
+    r.add_argument("--voxel", type=float, default=0.01)
+    r.set_defaults(fn=cmd_reference)
 
     n = sub.add_parser("enhance", help="enhance RGB + depth files or folders")
     n.add_argument("--rgb", required=True)

@@ -145,6 +145,18 @@ def real_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def seven_table(res: dict) -> str:
+    lines = ["| method | MAE m | RMSE m | MAE raw-missing | MAE raw-wrong | MAE reliable | AUROC raw-wrong | ±2σ | flicker mm |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        u = r.get("uncertainty") or {}
+        lines.append(f"| {name} | {_fmt(r['all'].get('mae'))} | {_fmt(r['all'].get('rmse'))} | {_fmt(r['missing'].get('mae'))} | "
+                     f"{_fmt(r['wrong'].get('mae'))} | {_fmt(r['reliable'].get('mae'))} | "
+                     f"{_fmt(u.get('auroc_raw_wrong')) if u else 'none'} | {_fmt(u.get('cov2'), digits=2) if u else 'none'} | "
+                     f"{r['flicker_mm']:.1f} |")
+    return "\n".join(lines)
+
+
 def write_plots(out: Path, res: dict, arrays: dict, real_panels: list) -> list[str]:
     import matplotlib
 
@@ -239,6 +251,14 @@ def main(args) -> int:
     print(f"methods: {', '.join(methods)}")
     syn, arrays = evaluate_synthetic(methods, args.test_dir, args.frames)
     real, real_panels = evaluate_real(methods, args.real_dir)
+    seven = None
+    ref_dir = Path(getattr(args, "ref_dir", "") or "data_cache/7scenes_ref")
+    if (ref_dir / "quality.json").exists():
+        from .reference import evaluate_sevenscenes
+
+        seven = evaluate_sevenscenes({k: v for k, v in methods.items() if k != "colorization"}, ref_dir)
+    else:
+        print(f"no 7-Scenes reference in {ref_dir}: run `perfecting-depth reference` to add the real split")
     files = write_plots(out, syn, arrays, real_panels)
     hw = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
     report = [f"# Benchmark report\n\nHardware: {hw}. Synthetic: {args.frames} frames of the seeded test split at 240x320, "
@@ -248,9 +268,13 @@ def main(args) -> int:
     for name, r in syn.items():
         report.append(f"| {name} | " + " | ".join(_fmt(r["by_sensor"][s].get("mae")) for s in SENSORS) + " |")
     report += ["\n## Real frames: masked hold-out MAE (mm)\n", real_table(real) if real else "(no real data found)", ""]
+    if seven:
+        report += ["\n## 7-Scenes test block (frames 800-999, every 10th) against the fused TSDF reference\n",
+                   seven_table(seven), ""]
     report += [f"![{f}]({f})" for f in files]
     (out / "report.md").write_text("\n".join(report) + "\n")
-    (out / "results.json").write_text(json.dumps({"synthetic": syn, "real": real, "hardware": hw}, indent=1, default=float))
+    (out / "results.json").write_text(json.dumps({"synthetic": syn, "real": real, "sevenscenes": seven, "hardware": hw},
+                                                 indent=1, default=float))
     print("\n".join(report[:3]))
     if getattr(args, "readme", None):
         update_readme(Path(args.readme), synthetic_table(syn), real_table(real) if real else "", hw, args.frames)

@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=2)
     b.add_argument("--weights")
     b.add_argument("--out", default="")
+    b.add_argument("--readme", help="refresh the speed table in this README")
     b.set_defaults(fn=cmd_bench)
 
     v = sub.add_parser("eval", help="benchmark enhancers on the synthetic test split and the real frames")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

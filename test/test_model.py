@@ -1,0 +1,115 @@
+"""The learned model: normalisation, shapes, export, training reduces the loss, and the shipped model's
+sample spread grows where the condition is missing or corrupted."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from perfecting_depth_ros.model import ModelConfig, PerfectingDepthModel
+from perfecting_depth_ros.model.normalization import denormalize, depth_stats, normalize
+
+TINY = ModelConfig(enc_channels=(8, 16, 16, 16), denoiser_channels=16, refiner_channels=(8, 8, 16))
+SHIPPED = Path(__file__).resolve().parents[1] / "perfecting_depth_ros" / "weights" / "perfecting_depth.safetensors"
+
+
+def test_normalisation_roundtrip_and_range(rng):
+    d = rng.uniform(0.5, 6.0, (40, 50)).astype(np.float32)
+    valid = rng.random((40, 50)) > 0.3
+    c, s = depth_stats(d, valid)
+    n = normalize(d, c, s)
+    assert np.percentile(n[valid], 2) == pytest.approx(-1, abs=0.02) and np.percentile(n[valid], 98) == pytest.approx(1, abs=0.02)
+    np.testing.assert_allclose(denormalize(n, c, s), d, rtol=1e-5)
+    flat = np.full((10, 10), 2.0, np.float32)
+    c, s = depth_stats(flat, np.ones_like(flat, bool))
+    assert s >= 0.25  # a flat wall does not blow up noise
+    with pytest.raises(ValueError, match="too few"):
+        depth_stats(flat, np.zeros_like(flat, bool))
+
+
+def test_graph_shapes_and_few_steps():
+    m = PerfectingDepthModel(TINY).eval()
+    for steps in (1, 2, 4):
+        m.set_steps(steps)
+        assert len(m.scheduler.timesteps) == steps and int(m.scheduler.timesteps[0]) == 999  # trailing
+        out = m(torch.rand(2, 3, 32, 48), torch.randn(2, 1, 32, 48), torch.ones(2, 1, 32, 48),
+                torch.randn(*m.noise_shape(2, 32, 48, 3)))
+        assert all(o.shape == (2, 1, 32, 48) for o in out)
+        assert torch.all(out[1] > 0) and torch.all((out[4] >= 0) & (out[4] <= 1))  # sigma > 0, gate in [0, 1]
+    with pytest.raises(ValueError):
+        m.set_steps(0)
+
+
+def test_noise_is_an_input_so_runs_are_reproducible():
+    m = PerfectingDepthModel(TINY).eval()
+    args = (torch.rand(1, 3, 32, 32), torch.randn(1, 1, 32, 32), torch.ones(1, 1, 32, 32))
+    n = torch.randn(*m.noise_shape(1, 32, 32))
+    a, b = m(*args, n), m(*args, n)
+    assert torch.equal(a[0], b[0])
+    c = m(*args, torch.randn(*m.noise_shape(1, 32, 32)))
+    assert not torch.equal(a[3], c[3])
+
+
+def test_export_records_metadata_and_passes_checker(tiny_weights, tmp_path):
+    import onnxruntime as ort
+
+    from perfecting_depth_ros.backends.base import sha256_file
+    from perfecting_depth_ros.backends.export import export_onnx, read_metadata
+
+    p = export_onnx(tiny_weights, tmp_path / "m.onnx", samples=3, steps=2, height=32, width=48,
+                    model_sha=sha256_file(tiny_weights))
+    md = read_metadata(p)
+    assert md["samples"] == "3" and md["steps"] == "2" and md["stride"] == "4" and len(md["model_sha256"]) == 64
+    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    out = s.run(None, {"rgb": np.random.rand(1, 3, 64, 96).astype(np.float32),  # dynamic H/W
+                       "depth": np.random.randn(1, 1, 64, 96).astype(np.float32),
+                       "mask": np.ones((1, 1, 64, 96), np.float32), "noise": np.random.randn(1, 3, 1, 16, 24).astype(np.float32)})
+    assert out[0].shape == (1, 1, 64, 96)
+
+
+def test_a_few_steps_reduce_the_loss(frame):
+    from perfecting_depth_ros.data.dataset import masked_sample, sensor_sample
+    from perfecting_depth_ros.train import stages
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    for name, make, loss_fn in (("stage1", masked_sample, stages.stage1_loss), ("stage2", None, stages.stage2_loss)):
+        m = PerfectingDepthModel(TINY)
+        samples = [make(frame, rng) if make else sensor_sample(frame, "kinect_v1", rng) for _ in range(4)]
+        batch = {"rgb": torch.stack([torch.from_numpy(s.rgb.copy()).permute(2, 0, 1).float() / 255 for s in samples]),
+                 "raw": torch.stack([torch.from_numpy(s.raw)[None] for s in samples]),
+                 "gt": torch.stack([torch.from_numpy(s.gt)[None] for s in samples])}
+        opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+        losses = []
+        for _ in range(25):
+            torch.manual_seed(1)  # same timesteps and noise each step: a fixed objective
+            loss, _ = loss_fn(m, batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert losses[-1] < 0.7 * losses[0], (name, losses[0], losses[-1])
+
+
+def test_shipped_model_spread_grows_where_condition_is_missing_or_corrupted():
+    from perfecting_depth_ros.data.sensors import random_hole_mask
+    from perfecting_depth_ros.data.world import render_random
+    from perfecting_depth_ros.enhancer import DepthEnhancer
+
+    enh = DepthEnhancer(weights=SHIPPED, backend="onnxruntime", samples=8)
+    ratios_hole, ratios_spike = [], []
+    for seed in range(4):
+        f = render_random(900 + seed, 120, 160)
+        rng = np.random.default_rng(seed)
+        raw = f.depth.copy()
+        holes = random_hole_mask(raw.shape, rng, coverage=0.3)
+        raw[holes] = 0
+        spikes = ~holes & (rng.random(raw.shape) < 0.03)
+        raw[spikes] *= rng.uniform(1.3, 1.8, spikes.sum()).astype(np.float32)
+        out = enh.enhance(f.rgb, raw)
+        clean = ~holes & ~spikes
+        ratios_hole.append(np.nanmean(out.spread[holes]) / np.nanmean(out.spread[clean]))
+        ratios_spike.append(np.nanmean(out.uncertainty[spikes]) / np.nanmean(out.uncertainty[clean]))
+    assert np.median(ratios_hole) > 1.5  # the prior is unsure where there is nothing to copy
+    assert np.median(ratios_spike) > 1.5  # the published sigma flags valid-looking wrong raw pixels

@@ -194,7 +194,8 @@ class DepthEnhancer:
                 raise BackendError(f"backend {self.backend_name} returned non-finite {k}")
         # 3. back to metres and to the camera size; reliable raw pixels are kept at full resolution
         final = denormalize(res["final"][0, 0], centre, scale)
-        sigma = (res["sigma"][0, 0] * (scale / 2.0)).astype(np.float32)
+        # the refiner predicts a Laplace scale b; its standard deviation (the published 1-sigma) is sqrt(2) b
+        sigma = (res["sigma"][0, 0] * (scale / 2.0) * np.sqrt(2.0)).astype(np.float32)
         spread = (res["spread"][0, 0] * (scale / 2.0)).astype(np.float32)
         gate = res["gate"][0, 0].astype(np.float32)
         final, sigma = _upsample(final, (H, W)), _upsample(sigma, (H, W))

@@ -52,3 +52,17 @@ def test_boundary_errors_prefer_sharp_edges():
     sharp = M.boundary_errors(gt, gt)
     blur = M.boundary_errors(blurred, gt)
     assert sharp["dbe_acc"] == 0 and blur["dbe_acc"] > 1
+
+
+def test_warp_depth_with_known_motion():
+    from perfecting_depth_ros.evaluate.reference import warp_depth
+
+    K = np.array([[100.0, 0, 31.5], [0, 100, 23.5], [0, 0, 1]])
+    d = np.full((48, 64), 2.0, np.float32)
+    eye = np.eye(4)
+    np.testing.assert_allclose(warp_depth(d, K, eye, eye), d)
+    fwd = np.eye(4)
+    fwd[2, 3] = 0.5  # the second camera is 0.5 m closer to the wall
+    w = warp_depth(d, K, eye, fwd)
+    assert np.nanmedian(w) == pytest.approx(1.5, abs=1e-5)
+    assert np.isnan(w).mean() > 0.2  # a closer camera sees past the warped pixels: holes, never invented depth

@@ -256,7 +256,11 @@ def main(args) -> int:
     if (ref_dir / "quality.json").exists():
         from .reference import evaluate_sevenscenes
 
+        from .reference import misregistration_effect
+
         seven = evaluate_sevenscenes({k: v for k, v in methods.items() if k != "colorization"}, ref_dir)
+        if "learned" in methods:
+            seven["learned"]["misregistration_mae_holes_m"] = misregistration_effect(methods["learned"], ref_dir)
     else:
         print(f"no 7-Scenes reference in {ref_dir}: run `perfecting-depth reference` to add the real split")
     files = write_plots(out, syn, arrays, real_panels)
@@ -271,6 +275,10 @@ def main(args) -> int:
     if seven:
         report += ["\n## 7-Scenes test block (frames 800-999, every 10th) against the fused TSDF reference\n",
                    seven_table(seven), ""]
+        mis = seven.get("learned", {}).get("misregistration_mae_holes_m")
+        if mis:
+            report += ["Learned model, MAE in raw holes (m) with the RGB shifted by dx,dy px on top of the sequence's own "
+                       "offset: " + ", ".join(f"({k}): {v:.4f}" for k, v in mis.items()), ""]
     report += [f"![{f}]({f})" for f in files]
     (out / "report.md").write_text("\n".join(report) + "\n")
     (out / "results.json").write_text(json.dumps({"synthetic": syn, "real": real, "sevenscenes": seven, "hardware": hw},

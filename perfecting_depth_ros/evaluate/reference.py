@@ -141,3 +141,23 @@ def evaluate_sevenscenes(methods: dict, ref_dir: Path, every: int = 10, root: Pa
         r["uncertainty"] = M.uncertainty_metrics(pred, sigma, np.nan_to_num(gt, nan=0.0), raw) if np.isfinite(sigma).any() else {}
         res[name] = r
     return res
+
+
+def misregistration_effect(enh, ref_dir: Path, shifts=((0, 0), (3, 0), (-3, 0), (0, 3), (6, 0)), every: int = 20,
+                           root: Path | None = None) -> dict:
+    """Does the enhancer tolerate RGB-depth misregistration? MAE against the reference with the RGB shifted
+    by (dx, dy) pixels on top of the sequence's own unknown offset (7-Scenes RGB is not registered)."""
+    d, _, _ = load_sequence(root)
+    out = {}
+    for dx, dy in shifts:
+        errs = []
+        for i in list(TEST)[::every]:
+            rgb, raw = read_frame(d, i)
+            ref = cv2.imread(str(ref_dir / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
+            A = np.float32([[1, 0, dx], [0, 1, dy]])
+            shifted = cv2.warpAffine(rgb, A, (rgb.shape[1], rgb.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+            pred = enh.enhance(shifted, raw).depth
+            ok = np.isfinite(pred) & (ref > 0)
+            errs.append(np.abs(pred - ref)[ok & (raw == 0)].mean() if (ok & (raw == 0)).any() else np.nan)
+        out[f"{dx},{dy}"] = float(np.nanmean(errs))
+    return out

@@ -254,9 +254,7 @@ def main(args) -> int:
     seven = None
     ref_dir = Path(getattr(args, "ref_dir", "") or "data_cache/7scenes_ref")
     if (ref_dir / "quality.json").exists():
-        from .reference import evaluate_sevenscenes
-
-        from .reference import misregistration_effect
+        from .reference import evaluate_sevenscenes, misregistration_effect
 
         seven = evaluate_sevenscenes({k: v for k, v in methods.items() if k != "colorization"}, ref_dir)
         if "learned" in methods:

@@ -10,9 +10,4 @@ PD=".venv/bin/perfecting-depth"
 $PD train stage1 --config config/train/stage1.yaml
 $PD train distill --config config/train/distill.yaml
 $PD train stage2 --config config/train/stage2.yaml
-cp runs/stage2/model.safetensors perfecting_depth_ros/weights/perfecting_depth.safetensors
-$PD manifest perfecting_depth_ros/weights/perfecting_depth.safetensors
-# the default graph (K=4, S=2) ships beside the weights so the CPU path needs no torch on the robot
-W=perfecting_depth_ros/weights
-$PD export --weights $W/perfecting_depth.safetensors --samples 4 --steps 2 --out $W/perfecting_depth_k4_s2.onnx
-$PD manifest $W/perfecting_depth_k4_s2.onnx
+bash scripts/ship_weights.sh runs/stage2/model.safetensors

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Put a trained checkpoint into the package: weights, the default ONNX graph (K=4, S=2, so the CPU path
+# needs no torch on the robot) and their sha256 manifest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=${1:-runs/stage2/model.safetensors}
+W=perfecting_depth_ros/weights
+PY=.venv/bin/python
+rm -f $W/manifest.json $W/perfecting_depth_k4_s2.onnx
+cp "$SRC" $W/perfecting_depth.safetensors
+$PY -m perfecting_depth_ros.cli manifest $W/perfecting_depth.safetensors
+$PY -m perfecting_depth_ros.cli export --weights $W/perfecting_depth.safetensors --samples 4 --steps 2 --out $W/perfecting_depth_k4_s2.onnx
+$PY -m perfecting_depth_ros.cli manifest $W/perfecting_depth_k4_s2.onnx
+ls -la $W

@@ -10,4 +10,5 @@ PD=".venv/bin/perfecting-depth"
 $PD train stage1 --config config/train/stage1.yaml
 $PD train distill --config config/train/distill.yaml
 $PD train stage2 --config config/train/stage2.yaml
-bash scripts/ship_weights.sh runs/stage2/model.safetensors
+$PD train stage2 --config config/train/stage2b.yaml
+bash scripts/ship_weights.sh runs/stage2b/model.safetensors

@@ -134,3 +134,48 @@ class SyntheticDepthDataset(Dataset):
             "gt": torch.from_numpy(np.ascontiguousarray(gt))[None].float(),
             "material": torch.from_numpy(np.ascontiguousarray(mat))[None].float(),
         }
+
+
+class RealReferenceDataset(Dataset):
+    """Real Kinect v1 frames of the 7-Scenes training block with the fused TSDF reference as target.
+
+    Frames are brought to the model's pixel scale (640x480 -> 320x240, valid-aware), then a random
+    ``crop`` window is taken; ``length`` items cycle over the frames with fresh crops. The reference is 0
+    where the fused surface has no value (the loss skips those pixels).
+    """
+
+    def __init__(self, ref_dir: str | os.PathLike, indices, length: int, crop: tuple[int, int] = (128, 160),
+                 seed: int = 0, root: str | os.PathLike | None = None):
+        import cv2
+
+        from ..enhancer import _resize_depth
+        from ..evaluate.reference import load_sequence, read_frame
+
+        d, _, _ = load_sequence(Path(root) if root else None)
+        self.rgb, self.raw, self.ref = [], [], []
+        for i in indices:
+            rgb, raw = read_frame(d, i)
+            ref = cv2.imread(str(Path(ref_dir) / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
+            self.rgb.append(cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA))
+            self.raw.append(_resize_depth(raw, (240, 320)))
+            self.ref.append(_resize_depth(ref, (240, 320)))
+        self.length, self.crop, self.seed, self.epoch = length, crop, seed, 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, self.epoch, i, 7))
+        k = i % len(self.rgb)
+        h, w = self.crop
+        y, x = int(rng.integers(0, 240 - h + 1)), int(rng.integers(0, 320 - w + 1))
+        sl = (slice(y, y + h), slice(x, x + w))
+        rgb, raw, ref = self.rgb[k][sl], self.raw[k][sl], self.ref[k][sl]
+        if rng.random() < 0.5:
+            rgb, raw, ref = rgb[:, ::-1], raw[:, ::-1], ref[:, ::-1]
+        return {
+            "rgb": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,
+            "raw": torch.from_numpy(np.ascontiguousarray(raw))[None].float(),
+            "gt": torch.from_numpy(np.ascontiguousarray(ref))[None].float(),
+            "material": torch.zeros(1, h, w),
+        }

@@ -35,6 +35,8 @@ class TrainConfig:
     log_every: int = 50
     ckpt_every: int = 500
     teacher_steps: int = 12  # distill: DDIM steps of the teacher
+    real_ref_dir: str | None = None  # stage2: also train on 7-Scenes training frames against this fused reference
+    real_fraction: float = 0.5  # share of real samples when real_ref_dir is set
     model: dict = field(default_factory=dict)  # ModelConfig overrides
 
     @classmethod
@@ -158,6 +160,7 @@ def infinite_batches(dataset, batch_size: int, seed: int):
     g = torch.Generator().manual_seed(seed)
     epoch = 0
     while True:
-        dataset.epoch = epoch
+        for d in getattr(dataset, "datasets", [dataset]):
+            d.epoch = epoch
         yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=g, drop_last=True)
         epoch += 1

@@ -61,6 +61,14 @@ def train(cfg: TrainConfig) -> Path:
     model.set_steps(model.cfg.steps)
 
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed)
+    if cfg.real_ref_dir:  # real fine-tuning: 7-Scenes training block (frames 0-699) mixed with synthetic frames
+        from torch.utils.data import ConcatDataset
+
+        from ..data.dataset import RealReferenceDataset
+        from ..evaluate.reference import TRAIN
+
+        n_real = int(len(data) * cfg.real_fraction / (1 - cfg.real_fraction))
+        data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed)])
     batches = infinite_batches(data, cfg.batch_size, cfg.seed)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)

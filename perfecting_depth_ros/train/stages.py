@@ -72,18 +72,25 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict):
         mean_f = F.interpolate(mean, scale_factor=up, mode="bilinear")
         spread_f = F.interpolate(spread, scale_factor=up, mode="bilinear")
     final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:])
+    # w: where the target exists (everywhere for synthetic data; the fused surface for real frames)
+    w = (batch["gt"] > 0).float()
     label = reliable_label(batch["raw"], batch["gt"])
-    l_depth = F.l1_loss(refined, gt_n)
+
+    def wmean(x, wt):
+        return (x * wt).sum() / wt.sum().clamp_min(1)
+
+    l_depth = wmean((refined - gt_n).abs(), w)
     # gradient matching keeps edges sharp (SharpDepth's concern) without over-smoothing
     gx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
     gy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
-    l_grad = F.l1_loss(gx(refined), gx(gt_n)) + F.l1_loss(gy(refined), gy(gt_n))
+    l_grad = (wmean((gx(refined) - gx(gt_n)).abs(), w[..., :, 1:] * w[..., :, :-1])
+              + wmean((gy(refined) - gy(gt_n)).abs(), w[..., 1:, :] * w[..., :-1, :]))
     gate_logit = torch.logit(gate.clamp(1e-4, 1 - 1e-4))
-    l_gate = (F.binary_cross_entropy_with_logits(gate_logit, label, reduction="none") * mask).sum() / mask.sum().clamp_min(1)
+    l_gate = wmean(F.binary_cross_entropy_with_logits(gate_logit, label, reduction="none"), mask * w)
     err = (final.detach() - gt_n).abs()
-    l_nll = (err / sigma + torch.log(sigma)).mean()
+    l_nll = wmean(err / sigma + torch.log(sigma), w)
     loss = l_depth + 0.5 * l_grad + 0.2 * l_gate + 0.1 * l_nll
     with torch.no_grad():
         keep = ((final - raw_n).abs() * mask).sum() / mask.sum().clamp_min(1)
     return loss, {"l1": l_depth.item(), "grad": l_grad.item(), "gate": l_gate.item(), "nll": l_nll.item(),
-                  "final_l1": err.mean().item(), "keep_dev": keep.item()}
+                  "final_l1": wmean(err, w).item(), "keep_dev": keep.item()}

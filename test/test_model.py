@@ -113,3 +113,24 @@ def test_shipped_model_spread_grows_where_condition_is_missing_or_corrupted():
         ratios_spike.append(np.nanmean(out.uncertainty[spikes]) / np.nanmean(out.uncertainty[clean]))
     assert np.median(ratios_hole) > 1.5  # the prior is unsure where there is nothing to copy
     assert np.median(ratios_spike) > 1.5  # the published sigma flags valid-looking wrong raw pixels
+
+
+def test_stage2_loss_ignores_pixels_without_a_target(frame):
+    """Real frames have holes in the fused reference (0): the loss must skip them, not pull depth to 0."""
+    from perfecting_depth_ros.data.dataset import sensor_sample
+    from perfecting_depth_ros.train import stages
+
+    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(0))
+    full = torch.from_numpy(s.gt)[None, None].clone()
+    holed = full.clone()
+    holed[..., :30, :] = 0  # no reference there
+    m = PerfectingDepthModel(TINY)
+    losses = {}
+    for name, gt in (("full", full), ("holed", holed)):
+        batch = {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
+                 "raw": torch.from_numpy(s.raw)[None, None], "gt": gt}
+        torch.manual_seed(0)
+        losses[name] = stages.stage2_loss(m, batch)[1]
+    # counted, the holes would add errors of about the whole depth range (|0 - depth| in normalised units)
+    assert losses["holed"]["l1"] < 1.5 * losses["full"]["l1"] + 0.05
+    assert np.isfinite(losses["holed"]["nll"]) and np.isfinite(losses["holed"]["gate"])

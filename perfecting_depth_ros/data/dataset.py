@@ -109,10 +109,11 @@ class SyntheticDepthDataset(Dataset):
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
-                 sensors: tuple[str, ...] = tuple(SENSORS)):
+                 sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0):
         if mode not in ("masked", "sensor"):
             raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
         self.arrays, self.mode, self.seed, self.augment, self.sensors = arrays, mode, seed, augment, sensors
+        self.extra_holes = extra_holes  # sensor mode: chance of also hiding random blobs of valid pixels
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -125,6 +126,8 @@ class SyntheticDepthDataset(Dataset):
             s = masked_sample(frame, rng)
         else:
             s = sensor_sample(frame, self.sensors[int(rng.integers(len(self.sensors)))], rng)
+            if rng.random() < self.extra_holes:  # holes are not always far or shadowed: blobs on surfaces too
+                s.raw = np.where(random_hole_mask(s.raw.shape, rng, coverage=rng.uniform(0.03, 0.25)), 0, s.raw)
         rgb, raw, gt, mat = s.rgb, s.raw, s.gt, s.material
         if self.augment and rng.random() < 0.5:
             rgb, raw, gt, mat = rgb[:, ::-1], raw[:, ::-1], gt[:, ::-1], mat[:, ::-1]

@@ -60,7 +60,7 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2")
     model.set_steps(model.cfg.steps)
 
-    data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed)
+    data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes)
     if cfg.real_ref_dir:  # real fine-tuning: 7-Scenes training block (frames 0-699) mixed with synthetic frames
         from torch.utils.data import ConcatDataset
 

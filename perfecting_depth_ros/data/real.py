@@ -27,10 +27,15 @@ class RealFrame:
 
 
 def default_real_dir() -> Path:
+    """$PERFECTING_DEPTH_REAL_DATA, else ../shared/data/real beside the checkout (or the working directory)."""
     env = os.environ.get("PERFECTING_DEPTH_REAL_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+    for base in (Path(__file__).resolve().parents[1], Path.cwd()):
+        cand = base.parent / "shared" / "data" / "real"
+        if cand.is_dir():
+            return cand
+    return Path.cwd().parent / "shared" / "data" / "real"
 
 
 def _rgb(path: Path) -> np.ndarray:

@@ -101,10 +101,13 @@ def test_transient_fault_publishes_nothing_and_recovers(live, mode):
 def test_persistent_fault_falls_back_to_the_next_backend(live):
     fb = _inject(live["node"])
     fb.mode = "raise"
-    for i in range(3):
-        assert not live["send"](False), (i, live["node"].counts, fb.calls)
+    for _ in range(8):  # a warm-up frame still in flight may be one of the failures: send until fallback
+        if live["node"].fallback_note:
+            break
+        published = live["send"](False)
+        assert not published or live["node"].fallback_note, "a frame was published while the backend failed"
+    assert "fell back" in live["node"].fallback_note and fb.calls >= 3
     assert live["send"](True)  # onnxruntime -> torch, without the fault
-    assert "fell back" in live["node"].fallback_note
     assert live["node"]._enhancer.backend_name.startswith("torch")
 
 

@@ -39,17 +39,18 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     return K
 
 
-def backproject(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+def backproject(depth: np.ndarray, K: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Organised camera-frame points [H,W,3] float32 (optical frame: x right, y down, z forward).
 
-    NaN depth gives NaN points.
+    NaN depth gives NaN points. ``out`` may be a (strided) [H,W,3] float32 view to write into, such as the
+    xyz part of a point-cloud buffer.
     """
     H, W = depth.shape
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     u = (np.arange(W, dtype=np.float32) - np.float32(cx)) / np.float32(fx)
     v = (np.arange(H, dtype=np.float32) - np.float32(cy)) / np.float32(fy)
     z = depth.astype(np.float32)
-    pts = np.empty((H, W, 3), np.float32)
+    pts = np.empty((H, W, 3), np.float32) if out is None else out
     np.multiply(z, u[None, :], out=pts[..., 0])
     np.multiply(z, v[:, None], out=pts[..., 1])
     pts[..., 2] = z

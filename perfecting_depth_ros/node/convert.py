@@ -122,37 +122,23 @@ def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndar
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<f4"), ("sigma", "<f4")])
 
 
-def pack_points(points: np.ndarray, rgb: np.ndarray, sigma: np.ndarray, max_sigma: float = 0.0) -> np.ndarray:
+def cloud_from_depth(depth: np.ndarray, K: np.ndarray, rgb: np.ndarray, sigma: np.ndarray,
+                     max_sigma: float = 0.0) -> np.ndarray:
     """Organised cloud as a structured array [H,W] of POINT_DTYPE (x, y, z, rgb packed in float32, sigma).
 
-    Invalid points (NaN depth, or sigma above ``max_sigma`` when it is > 0) have NaN x, y, z. Built in one
-    contiguous float32 buffer (field-by-field writes into a structured array cost 3x more).
+    Back-projects straight into one contiguous float32 buffer (field-by-field writes into a structured
+    array cost 3x more). Invalid points (NaN depth, or sigma above ``max_sigma`` when it is > 0) have NaN
+    x, y, z.
     """
-    H, W = points.shape[:2]
+    from ..geometry import backproject
+
+    H, W = depth.shape
     buf = np.empty((H, W, 5), np.float32)
-    buf[..., :3] = points
+    backproject(depth, K, out=buf[..., :3])
     if max_sigma > 0:
         buf[sigma > max_sigma, :3] = np.nan
     b = buf.view(np.uint8).reshape(H, W, 20)
     b[..., 12], b[..., 13], b[..., 14], b[..., 15] = rgb[..., 2], rgb[..., 1], rgb[..., 0], 0  # 0x00RRGGBB, LE
-    buf[..., 4] = sigma
-    return buf.view(POINT_DTYPE)[..., 0]
-
-
-def cloud_from_depth(depth: np.ndarray, K: np.ndarray, rgb: np.ndarray, sigma: np.ndarray,
-                     max_sigma: float = 0.0) -> np.ndarray:
-    """Back-project and pack in one pass into the cloud buffer (what the node does per frame)."""
-    H, W = depth.shape
-    buf = np.empty((H, W, 5), np.float32)
-    u = (np.arange(W, dtype=np.float32) - np.float32(K[0, 2])) / np.float32(K[0, 0])
-    v = (np.arange(H, dtype=np.float32) - np.float32(K[1, 2])) / np.float32(K[1, 1])
-    np.multiply(depth, u[None, :], out=buf[..., 0])
-    np.multiply(depth, v[:, None], out=buf[..., 1])
-    buf[..., 2] = depth
-    if max_sigma > 0:
-        buf[sigma > max_sigma, :3] = np.nan
-    b = buf.view(np.uint8).reshape(H, W, 20)
-    b[..., 12], b[..., 13], b[..., 14], b[..., 15] = rgb[..., 2], rgb[..., 1], rgb[..., 0], 0
     buf[..., 4] = sigma
     return buf.view(POINT_DTYPE)[..., 0]
 

@@ -38,6 +38,7 @@ class TrainConfig:
     real_ref_dir: str | None = None  # stage2: also train on 7-Scenes training frames against this fused reference
     real_fraction: float = 0.5  # share of real samples when real_ref_dir is set
     extra_holes: float = 0.0  # stage2: chance of hiding extra random blobs of valid raw pixels
+    artifact_weight: float = 1.0  # stage2: weight of the depth loss where raw is missing or wrong
     model: dict = field(default_factory=dict)  # ModelConfig overrides
 
     @classmethod

@@ -88,7 +88,7 @@ def train(cfg: TrainConfig) -> Path:
             loss, logs = stages.distill_loss(model, batch, teacher, cfg.teacher_steps)
             model.set_steps(model.cfg.steps)
         else:
-            loss, logs = stages.stage2_loss(model, batch)
+            loss, logs = stages.stage2_loss(model, batch, cfg.artifact_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -55,7 +55,7 @@ def reliable_label(raw: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return ((raw > 0) & ((raw - gt).abs() < torch.clamp(0.01 * gt, min=0.015))).float()
 
 
-def stage2_loss(model: PerfectingDepthModel, batch: dict):
+def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0):
     """Refiner loss: L1 of the rebuilt depth, BCE of the keep-raw gate, Laplace NLL of sigma.
 
     The three heads are trained apart (gate and depth detached from each other's loss), so the gate
@@ -79,7 +79,8 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict):
     def wmean(x, wt):
         return (x * wt).sum() / wt.sum().clamp_min(1)
 
-    l_depth = wmean((refined - gt_n).abs(), w)
+    w_art = w * (1.0 + (artifact_weight - 1.0) * (1.0 - label))
+    l_depth = wmean((refined - gt_n).abs(), w_art)
     # gradient matching keeps edges sharp (SharpDepth's concern) without over-smoothing
     gx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
     gy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731

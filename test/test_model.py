@@ -134,3 +134,31 @@ def test_stage2_loss_ignores_pixels_without_a_target(frame):
     # counted, the holes would add errors of about the whole depth range (|0 - depth| in normalised units)
     assert losses["holed"]["l1"] < 1.5 * losses["full"]["l1"] + 0.05
     assert np.isfinite(losses["holed"]["nll"]) and np.isfinite(losses["holed"]["gate"])
+
+
+def test_normalized_fill_keeps_valid_pixels_and_fills_holes_smoothly():
+    from perfecting_depth_ros.model.refiner import normalized_fill
+
+    H, W = 64, 96
+    ramp = torch.linspace(-1, 1, W).expand(1, 1, H, W).clone()
+    mask = torch.ones(1, 1, H, W)
+    mask[..., 16:48, 32:64] = 0
+    fill = normalized_fill(ramp, mask, torch.full_like(ramp, 5.0))  # a fallback far off the truth
+    assert torch.equal(fill[mask > 0], ramp[mask > 0])
+    hole = mask == 0
+    assert (fill - ramp)[hole].abs().mean() < 0.1  # from the surrounding support, not the fallback
+    empty = normalized_fill(ramp, torch.zeros_like(mask), torch.full_like(ramp, 5.0))
+    assert torch.allclose(empty, torch.full_like(ramp, 5.0))  # no support at all: the fallback
+
+
+def test_warm_start_with_fill_input_computes_what_the_checkpoint_did(tiny_weights):
+    from perfecting_depth_ros.train.common import load_model
+
+    m0, _ = load_model(tiny_weights)
+    m1, _ = load_model(tiny_weights, overrides={"refiner_fill": True})
+    assert m1.cfg.refiner_fill and not m0.cfg.refiner_fill
+    args = (torch.rand(1, 3, 32, 48), torch.randn(1, 1, 32, 48), (torch.rand(1, 1, 32, 48) > 0.3).float(),
+            torch.randn(*m0.noise_shape(1, 32, 48)))
+    with torch.no_grad():
+        for a, b in zip(m0.eval()(*args), m1.eval()(*args)):
+            torch.testing.assert_close(a, b)

@@ -19,6 +19,7 @@ class ModelConfig:
     samples: int = 4  # K
     steps: int = 2  # S
     stride: int = 4  # the stochastic stage runs at 1/stride of the model input
+    refiner_fill: bool = False  # the refiner also sees a classical fill of the raw depth (normalised convolution)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,6 +10,32 @@ from torch import nn
 from .config import ModelConfig
 
 
+def _box(x: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k box mean, size-preserving (zeros outside), as two separable 1-D poolings."""
+    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, k // 2))
+    return F.avg_pool2d(x, (k, 1), stride=1, padding=(k // 2, 0))
+
+
+def normalized_fill(depth_n: torch.Tensor, mask: torch.Tensor, fallback: torch.Tensor,
+                    kernels: tuple[int, ...] = (31, 15, 7, 3)) -> torch.Tensor:
+    """Classical hole fill inside the graph: normalised convolution at 1/4 resolution.
+
+    Masked box averages of growing size (3..31 cells of 4 px, up to ~124 px) fill each hole from the
+    nearest scale that has enough valid support; where none has, ``fallback`` (the stage-1 mean) is
+    used. Valid pixels keep their value. Plain pooling and interpolation ops, so it exports to ONNX.
+    All tensors [B,1,H,W] with H, W multiples of 4.
+    """
+    d4 = F.avg_pool2d(depth_n * mask, 4)
+    m4 = F.avg_pool2d(mask, 4)
+    fill = F.avg_pool2d(fallback, 4)
+    for k in kernels:  # coarse to fine: finer scales overwrite where they have support
+        num, den = _box(d4, k), _box(m4, k)
+        alpha = (den / 0.05).clamp(0, 1)
+        fill = alpha * (num / den.clamp_min(1e-4)) + (1 - alpha) * fill
+    fill = F.interpolate(fill, scale_factor=4.0, mode="bilinear")
+    return mask * depth_n + (1 - mask) * fill
+
+
 class Refiner(nn.Module):
     """A three-level U-Net (full, 1/2, 1/4); the 1/4 level also sees the condition features.
 
@@ -24,6 +50,9 @@ class Refiner(nn.Module):
         c1, c2, c3 = cfg.refiner_channels
         g = cfg.groups
         n_in = 3 + 2 + 3  # rgb, raw + mask, mean + spread + |mean - raw|
+        self.use_fill = cfg.refiner_fill
+        if self.use_fill:
+            n_in += 2  # classical fill of raw, and fill - mean
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
         self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.SiLU())
         self.enc3 = nn.Sequential(nn.Conv2d(c2 + n_in, c3, 3, stride=2, padding=1), nn.SiLU())
@@ -34,6 +63,9 @@ class Refiner(nn.Module):
 
     def forward(self, rgb, depth_n, mask, mean_n, std_n, cond):
         x = torch.cat([rgb * 2 - 1, depth_n * mask, mask, mean_n, std_n, (mean_n - depth_n).abs() * mask], 1)
+        if self.use_fill:
+            fill = normalized_fill(depth_n, mask, mean_n)
+            x = torch.cat([x, fill, fill - mean_n], 1)
         e1 = self.enc1(x)  # [B,c1,H,W]
         e2 = self.enc2(e1)  # [B,c2,H/2,W/2]
         e3 = self.enc3(torch.cat([e2, F.avg_pool2d(x, 2)], 1))  # [B,c3,H/4,W/4]

@@ -109,8 +109,13 @@ def save_checkpoint(path: str | Path, model: PerfectingDepthModel, meta: dict) -
     write_manifest(path)
 
 
-def load_model(path: str | Path, strict: bool = True) -> tuple[PerfectingDepthModel, dict]:
-    """Rebuild a model from a safetensors checkpoint alone. Raises ValueError on a foreign or corrupt file."""
+def load_model(path: str | Path, strict: bool = True, overrides: dict | None = None) -> tuple[PerfectingDepthModel, dict]:
+    """Rebuild a model from a safetensors checkpoint alone. Raises ValueError on a foreign or corrupt file.
+
+    ``overrides`` changes ModelConfig fields (warm start of a wider model): weights whose shape grew
+    only in input channels are copied into the leading channels, the new channels start at zero, so
+    the warm-started model computes what the checkpoint computed.
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -122,8 +127,16 @@ def load_model(path: str | Path, strict: bool = True) -> tuple[PerfectingDepthMo
         raise ValueError(f"cannot read weights {path}: {e}") from e
     if "model_config" not in md:
         raise ValueError(f"{path} has no model_config in its header: not a perfecting_depth_ros checkpoint")
-    cfg = ModelConfig.from_dict(json.loads(md["model_config"]))
+    cfg = ModelConfig.from_dict({**json.loads(md["model_config"]), **(overrides or {})})
     model = PerfectingDepthModel(cfg)
+    if overrides:
+        own = model.state_dict()
+        for k, v in list(state.items()):
+            w = own.get(k)
+            if w is not None and w.dim() == 4 and v.dim() == 4 and w.shape[1] > v.shape[1] and w.shape[0] == v.shape[0]:
+                grown = torch.zeros_like(w)
+                grown[:, : v.shape[1]] = v
+                state[k] = grown
     missing, unexpected = model.load_state_dict(state, strict=False)
     if strict and (missing or unexpected):
         raise ValueError(f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -40,7 +40,7 @@ def train(cfg: TrainConfig) -> Path:
 
     # model: fresh (stage1) or from the previous stage's checkpoint
     if cfg.init:
-        model, _ = load_model(cfg.init)
+        model, _ = load_model(cfg.init, overrides=cfg.model or None)
     else:
         model = PerfectingDepthModel(ModelConfig.from_dict(cfg.model))
     teacher = None

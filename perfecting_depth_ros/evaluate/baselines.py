@@ -36,6 +36,22 @@ class RawDepth(ClassicalMethod):
         return out, None
 
 
+def _inpaint_mm(depth: np.ndarray, hole: np.ndarray, radius: int, flag: int) -> np.ndarray:
+    """OpenCV inpainting of depth as 16-bit millimetres (metres in and out)."""
+    mm = np.clip(np.round(np.nan_to_num(depth) * 1000), 0, 65535).astype(np.uint16)
+    return cv2.inpaint(mm, hole.astype(np.uint8), radius, flag).astype(np.float32) / 1000.0
+
+
+def _dense(filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Close what a local filter left open (holes wider than its largest window) with Navier-Stokes
+    inpainting from everything filled so far, so every method returns dense depth as a robot needs.
+    Returns the dense depth and the mask of pixels closed this way."""
+    rest = ~(np.isfinite(filled) & (filled > 0))
+    if not rest.any() or rest.all():
+        return filled, rest & ~rest.all()
+    return np.where(rest, _inpaint_mm(filled, rest, 5, cv2.INPAINT_NS), filled).astype(np.float32), rest
+
+
 class InpaintFill(ClassicalMethod):
     """OpenCV inpainting (Telea or Navier-Stokes) of depth as 16-bit millimetres.
 
@@ -53,8 +69,7 @@ class InpaintFill(ClassicalMethod):
         if not v.any():
             return np.full(depth.shape, np.nan, np.float32), None
         d = np.where(v, depth, 0).astype(np.float32)
-        mm = np.clip(np.round(d * 1000), 0, 65535).astype(np.uint16)
-        filled = cv2.inpaint(mm, (~v).astype(np.uint8), self.radius, self.flag).astype(np.float32) / 1000.0
+        filled = _inpaint_mm(d, ~v, self.radius, self.flag)
         return np.where(v, d, filled).astype(np.float32), None
 
 
@@ -94,14 +109,16 @@ class GuidedFill(ClassicalMethod):
     """RGB-guided fill: normalised convolution with a guided filter (opencv-contrib ximgproc).
 
     The guided filter of (depth * valid) divided by the guided filter of valid gives an
-    edge-aware weighted average; repeated at growing radii until holes close. The local weighted
-    spread of the neighbours is reported as an uncertainty (1-sigma m).
+    edge-aware weighted average; repeated at growing radii until holes close (the guided filter
+    costs the same at any radius); what is wider than the largest window is closed by Navier-Stokes
+    inpainting. The local weighted spread of the neighbours is reported as an uncertainty (1-sigma m);
+    pixels beyond every window get a coarse 10 % of their depth.
     """
 
     name = "guided_fill"
     has_uncertainty = True
 
-    def __init__(self, radii: tuple[int, ...] = (4, 8, 16, 32), eps: float = 1e-3):
+    def __init__(self, radii: tuple[int, ...] = (4, 8, 16, 32, 64, 128), eps: float = 1e-3):
         self.radii, self.eps = radii, eps
 
     def fill(self, rgb, depth):
@@ -127,7 +144,9 @@ class GuidedFill(ClassicalMethod):
             sigma[ok] = np.sqrt(var[ok]) + 0.01 * mu[ok]
             have |= ok
         out[~have] = np.nan
-        sigma[~have] = np.nan
+        out, rest = _dense(out)
+        sigma[rest] = 0.1 * out[rest]
+        sigma[~np.isfinite(out)] = np.nan
         # measured pixels: the sensor's own noise, roughly 0.2 % of range plus 2 mm
         sigma[v] = 0.002 + 0.002 * d[v]
         return out, sigma
@@ -136,7 +155,8 @@ class GuidedFill(ClassicalMethod):
 class JointBilateralFill(ClassicalMethod):
     """Joint bilateral filter fill (ximgproc.jointBilateralFilter as normalised convolution).
 
-    Runs at half resolution (the filter's cost grows with the diameter squared) and fills only holes.
+    Runs at half resolution (the filter's cost grows with the diameter squared) and fills only holes;
+    what is wider than the largest window is closed by Navier-Stokes inpainting.
     """
 
     name = "joint_bilateral"
@@ -167,7 +187,7 @@ class JointBilateralFill(ClassicalMethod):
             wgt = have.astype(np.float32)
         small[~have] = np.nan
         up = cv2.resize(small, (W, H), interpolation=cv2.INTER_NEAREST)
-        return np.where(v, d, up).astype(np.float32), None
+        return _dense(np.where(v, d, up).astype(np.float32))[0], None
 
 
 class ColorizationFill(ClassicalMethod):

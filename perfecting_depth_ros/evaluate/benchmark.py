@@ -117,14 +117,15 @@ def _fmt(x, scale=1.0, digits=3):
 
 
 def synthetic_table(res: dict) -> str:
-    cols = ["method", "RMSE m", "MAE m", "AbsRel", "δ<1.05", "δ<1.25", "MAE missing", "MAE wrong", "MAE artifact",
+    cols = ["method", "coverage", "RMSE m", "MAE m", "AbsRel", "δ<1.05", "δ<1.25", "MAE missing", "MAE wrong", "MAE artifact",
             "keep raw (median mm)", "DBE acc / comp px", "AUROC raw-wrong", "AUSE (random)", "±1σ / ±2σ", "ms/frame"]
     lines = ["| " + " | ".join(cols) + " |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|" + "---|" * len(cols)]
     for name, r in res.items():
         a, u, b = r["regions"]["all"], r["uncertainty"], r["boundary"]
         lines.append("| " + " | ".join([
-            name, _fmt(a.get("rmse")), _fmt(a.get("mae")), _fmt(a.get("absrel")), _fmt(a.get("d105")), _fmt(a.get("d125")),
+            name, _fmt(a.get("coverage"), digits=3),
+            _fmt(a.get("rmse")), _fmt(a.get("mae")), _fmt(a.get("absrel")), _fmt(a.get("d105")), _fmt(a.get("d125")),
             _fmt(r["regions"]["missing"].get("mae")), _fmt(r["regions"]["wrong"].get("mae")),
             _fmt(r["regions"]["artifact"].get("mae")), _fmt(r["keep_raw_median_mm"], digits=1),
             f"{_fmt(b.get('dbe_acc'), digits=2)} / {_fmt(b.get('dbe_comp'), digits=2)}" if b else "–",

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Choose between checkpoints without touching a test set: masked hold-out MAE on the 7-Scenes gap block
-(frames 700-799, used neither for training nor for testing) and on the synthetic validation split.
+(frames 700-799, used neither for training nor for testing), and RMSE / artifact MAE / AUROC on synthetic
+validation frames at 240x320 (seeds of the 'val' split, never the test split's).
 
-  python scripts/validate_gap.py runs/stage2b/model.safetensors runs/stage2c/model.safetensors
+  python scripts/validate_gap.py runs/stage2c/model.safetensors runs/stage2e/model.safetensors [--classical]
 """
 
 from __future__ import annotations
@@ -12,32 +13,56 @@ import sys
 
 import numpy as np
 
-from perfecting_depth_ros.data.dataset import frame_at, load_shards
+from perfecting_depth_ros.data.dataset import frame_seed
 from perfecting_depth_ros.data.real import holdout_mask
 from perfecting_depth_ros.data.sensors import SENSORS, simulate
+from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.evaluate import metrics as M
 from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame
 
+N_VAL = 45
 
-def main(paths: list[str]) -> int:
-    d, _, _ = load_sequence()
-    val = load_shards("data_cache/synth128", "val")
-    for p in paths:
-        enh = DepthEnhancer("learned", weights=p, backend="torch", model_width=320)
-        gap = []
-        for k, i in enumerate(list(GAP)[::10]):
-            rgb, raw = read_frame(d, i)
-            hide = holdout_mask(raw, np.random.default_rng(30_000 + k))
-            out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32))
-            gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
-        enh_val = DepthEnhancer("learned", weights=p, backend="torch", model_width=160)
-        syn = []
-        for i in range(0, 200, 5):
-            f = frame_at(val, i)
-            raw = simulate(f, list(SENSORS)[i % 3], np.random.default_rng(40_000 + i))
-            out = enh_val.enhance(f.rgb, raw)
-            syn.append(np.nanmean(np.abs(out.depth - f.depth)))
-        print(json.dumps({"weights": p, "gap_holdout_mae_m": float(np.mean(gap)), "synthetic_val_mae_m": float(np.mean(syn))}))
+
+def _val_frames():
+    for i in range(N_VAL):
+        f = render_random(frame_seed("val", 1000 + i), 240, 320)
+        yield f, simulate(f, list(SENSORS)[i % 3], np.random.default_rng(40_000 + i))
+
+
+def score(enh: DepthEnhancer, seq) -> dict:
+    d = seq
+    gap = []
+    for k, i in enumerate(list(GAP)[::10]):
+        rgb, raw = read_frame(d, i)
+        hide = holdout_mask(raw, np.random.default_rng(30_000 + k))
+        out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32))
+        gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
+    preds, sigmas, gts, raws = [], [], [], []
+    for f, raw in _val_frames():
+        out = enh.enhance(f.rgb, raw)
+        preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
+        gts.append(f.depth.ravel()), raws.append(raw.ravel())
+    p, s, g, r = (np.concatenate(x) for x in (preds, sigmas, gts, raws))
+    reg = M.regions(r, g)
+    res = {"gap_holdout_mae_m": float(np.mean(gap)),
+           "val_rmse_m": M.depth_errors(p, g, reg["all"]).get("rmse"),
+           "val_mae_missing_m": M.depth_errors(p, g, reg["missing"]).get("mae"),
+           "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae")}
+    if np.isfinite(s).any():
+        u = M.uncertainty_metrics(p, s, g, r)
+        res.update({"val_auroc": u.get("auroc_raw_wrong"), "val_cov2": u.get("cov2")})
+    return res
+
+
+def main(args: list[str]) -> int:
+    seq = load_sequence()[0]
+    for p in [a for a in args if not a.startswith("--")]:
+        enh = DepthEnhancer("learned", weights=p, backend="onnxruntime")
+        print(json.dumps({"weights": p, **score(enh, seq)}), flush=True)
+    if "--classical" in args:
+        for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):
+            print(json.dumps({"method": name, **score(DepthEnhancer(name), seq)}), flush=True)
     return 0
 
 

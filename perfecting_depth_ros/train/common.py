@@ -26,6 +26,7 @@ class TrainConfig:
     out_dir: str = "runs/default"
     init: str | None = None  # checkpoint to start from (distill: the teacher; stage2: the distilled model)
     steps: int = 1000
+    stop_after: int | None = None  # end the run after this many steps (the lr schedule still spans ``steps``)
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4

@@ -78,7 +78,8 @@ def train(cfg: TrainConfig) -> Path:
         sched.step()
     timer = Timer(elapsed)
     log = open(out / "log.jsonl", "a")
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.stage)
+    end = min(cfg.steps, cfg.stop_after or cfg.steps)  # stop_after: cut a schedule short, reproducibly
+    bar = tqdm(range(start, end), initial=start, total=end, desc=cfg.stage)
     model.train()
     for step in bar:
         batch = next(batches)
@@ -100,7 +101,7 @@ def train(cfg: TrainConfig) -> Path:
             log.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0],
                                   "time_s": round(timer.elapsed(), 1), **logs}) + "\n")
             log.flush()
-        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == end:
             save_train_state(out / "train_state.pt", step + 1, model, ema, opt, timer.elapsed())
             meta = {"stage": cfg.stage, "step": step + 1, "seed": cfg.seed, "wall_time_s": round(timer.elapsed(), 1),
                     "threads": cfg.threads, "batch_size": cfg.batch_size, "init": cfg.init}

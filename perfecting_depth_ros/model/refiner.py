@@ -40,7 +40,8 @@ class Refiner(nn.Module):
     """A three-level U-Net (full, 1/2, 1/4); the 1/4 level also sees the condition features.
 
     Outputs, all at full resolution in normalised depth units:
-    - ``refined``: the rebuilt depth (stage-1 mean + a learned correction);
+    - ``refined``: the rebuilt depth (a learned correction added to the stage-1 mean, or, with
+      ``refiner_base="fill"``, to the in-graph classical fill, which is exact next to measurements);
     - ``gate``: probability that the raw pixel is reliable; final = gate * raw + (1 - gate) * refined;
     - ``sigma``: 1-sigma (Laplace scale) of the final depth, trained with a Laplace NLL.
     """
@@ -51,6 +52,9 @@ class Refiner(nn.Module):
         g = cfg.groups
         n_in = 3 + 2 + 3  # rgb, raw + mask, mean + spread + |mean - raw|
         self.use_fill = cfg.refiner_fill
+        if cfg.refiner_base not in ("mean", "fill") or (cfg.refiner_base == "fill" and not cfg.refiner_fill):
+            raise ValueError(f"refiner_base={cfg.refiner_base!r} needs refiner_fill (mean | fill)")
+        self.base_is_fill = cfg.refiner_base == "fill"
         if self.use_fill:
             n_in += 2  # classical fill of raw, and fill - mean
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
@@ -73,7 +77,7 @@ class Refiner(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2.0, mode="bilinear"), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="bilinear"), e1], 1))
         out = self.head(d1)
-        refined = mean_n + out[:, 0:1]
+        refined = (fill if self.base_is_fill else mean_n) + out[:, 0:1]
         gate = torch.sigmoid(out[:, 2:3]) * mask
         final = gate * depth_n + (1 - gate) * refined
         sigma = F.softplus(out[:, 1:2]) + 1e-3

@@ -162,3 +162,20 @@ def test_warm_start_with_fill_input_computes_what_the_checkpoint_did(tiny_weight
     with torch.no_grad():
         for a, b in zip(m0.eval()(*args), m1.eval()(*args)):
             torch.testing.assert_close(a, b)
+
+
+def test_fill_base_makes_the_refined_depth_exact_next_to_measurements():
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill"})
+    m = PerfectingDepthModel(cfg).eval()
+    torch.nn.init.zeros_(m.refiner.head.weight)
+    torch.nn.init.zeros_(m.refiner.head.bias)  # no learned correction: refined is the classical fill
+    depth = torch.linspace(-1, 1, 48).expand(1, 1, 32, 48).clone()
+    mask = torch.ones(1, 1, 32, 48)
+    mask[..., 8:24, 16:32] = 0
+    with torch.no_grad():
+        out = m.refiner(torch.rand(1, 3, 32, 48), depth, mask, torch.zeros_like(depth), torch.zeros_like(depth),
+                        torch.zeros(1, m.refiner.mid.in_channels - cfg.refiner_channels[2], 8, 12))
+    refined = out[3]
+    assert (refined - depth)[mask == 0].abs().mean() < 0.1
+    with pytest.raises(ValueError):
+        PerfectingDepthModel(ModelConfig(**{**TINY.to_dict(), "refiner_base": "fill"}))  # fill base needs the fill

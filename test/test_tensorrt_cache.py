@@ -45,6 +45,7 @@ def test_no_gpu_means_a_clear_error_before_touching_tensorrt(tiny_weights):
         create_backend("tensorrt", tiny_weights)
     b = create_backend("auto", tiny_weights)
     assert b.name.startswith("onnxruntime") and "tensorrt: no CUDA GPU" in b.skipped[0]
+    assert [r.split(":")[0] for r in b.skipped] == ["tensorrt", "onnxruntime-cuda", "torch-cuda"]
     out = b.run({"rgb": np.zeros((1, 3, 32, 32), np.float32), "depth": np.zeros((1, 1, 32, 32), np.float32),
                  "mask": np.ones((1, 1, 32, 32), np.float32), "noise": np.zeros((1, 4, 1, 8, 8), np.float32)})
     assert out["final"].shape == (1, 1, 32, 32)

@@ -81,11 +81,16 @@ def verify_weights(path: str | Path) -> str:
 
 
 def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int = 2, device: str = "cpu") -> Backend:
-    """Create a backend by name; "auto" tries tensorrt, onnxruntime (CUDA, then CPU), torch in order."""
+    """Create a backend by name.
+
+    "auto" tries, in order: TensorRT; ONNX Runtime with its CUDA execution provider; torch on CUDA
+    (CUDA graphs); ONNX Runtime on the CPU; torch on the CPU. It logs what it chose and why it skipped
+    the others (also kept in ``backend.skipped``).
+    """
     if kind not in ("auto", "tensorrt", "onnxruntime", "torch"):
         raise ValueError(f"unknown backend {kind!r}: auto | tensorrt | onnxruntime | torch")
     sha = verify_weights(weights)
-    order = ["tensorrt", "onnxruntime", "torch"] if kind == "auto" else [kind]
+    order = ["tensorrt", "onnxruntime-cuda", "torch-cuda", "onnxruntime", "torch"] if kind == "auto" else [kind]
     reasons = []
     for name in order:
         try:
@@ -93,10 +98,32 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
                 from .tensorrt_backend import TensorRTBackend
 
                 b = TensorRTBackend(weights, sha, samples, steps)
+            elif name == "onnxruntime-cuda":
+                import onnxruntime as ort
+
+                if "CUDAExecutionProvider" not in ort.get_available_providers():
+                    raise BackendError("this onnxruntime has no CUDA execution provider")
+                from .onnx_backend import OnnxRuntimeBackend
+
+                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=True)
+                if not b.name.endswith("cuda"):
+                    raise BackendError("the CUDA execution provider did not start")
+            elif name == "torch-cuda":
+                import importlib.util
+
+                if importlib.util.find_spec("torch") is None:
+                    raise BackendError("torch is not installed")
+                import torch
+
+                if not torch.cuda.is_available():
+                    raise BackendError("torch sees no CUDA GPU")
+                from .torch_backend import TorchBackend
+
+                b = TorchBackend(weights, samples, steps, device="cuda")
             elif name == "onnxruntime":
                 from .onnx_backend import OnnxRuntimeBackend
 
-                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=(device != "cpu" or kind == "auto"))
+                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=(device != "cpu"))
             else:
                 from .torch_backend import TorchBackend
 

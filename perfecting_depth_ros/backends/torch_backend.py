@@ -1,7 +1,13 @@
-"""PyTorch backend (CPU or CUDA): the reference every exported backend is checked against."""
+"""PyTorch backend (CPU or CUDA): the reference every exported backend is checked against.
+
+On CUDA the whole graph is captured once per input size as a CUDA graph and replayed (one launch
+instead of hundreds of small kernels: the route to low latency where TensorRT cannot be installed).
+If capture fails, it says so in the log and runs eagerly.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +15,12 @@ import torch
 
 from .base import OUTPUT_NAMES, Backend, BackendError
 
+log = logging.getLogger(__name__)
+INPUT_NAMES = ("rgb", "depth", "mask", "noise")
+
 
 class TorchBackend(Backend):
-    def __init__(self, weights: str | Path, samples: int, steps: int, device: str = "cpu"):
+    def __init__(self, weights: str | Path, samples: int, steps: int, device: str = "cpu", cuda_graphs: bool = True):
         from ..train.common import load_model
 
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -25,10 +34,42 @@ class TorchBackend(Backend):
         self.device = device
         self.samples = samples
         self.stride = model.cfg.stride
-        self.name = f"torch-{device}"
+        self.use_graphs = cuda_graphs and device.startswith("cuda")
+        self._graphs: dict[tuple, tuple] = {}  # input shapes -> (graph, static inputs, static outputs)
+        self.name = f"torch-{device}" + ("-graphs" if self.use_graphs else "")
 
-    @torch.inference_mode()
+    def _graph_for(self, t: dict[str, torch.Tensor]):
+        key = tuple(tuple(t[k].shape) for k in INPUT_NAMES)
+        if key not in self._graphs:
+            static_in = {k: t[k].clone() for k in INPUT_NAMES}
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # warm up outside the capture (allocator, cuDNN autotuning)
+                for _ in range(2):
+                    self.model(*(static_in[k] for k in INPUT_NAMES))
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self.model(*(static_in[k] for k in INPUT_NAMES))
+            self._graphs[key] = (graph, static_in, static_out)
+            log.info("captured a CUDA graph for input shapes %s", key)
+        return self._graphs[key]
+
+    @torch.no_grad()
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in inputs.items()}
-        outs = self.model(t["rgb"], t["depth"], t["mask"], t["noise"])
+        outs = None
+        if self.use_graphs:
+            try:
+                graph, static_in, static_out = self._graph_for(t)
+                for k in INPUT_NAMES:
+                    static_in[k].copy_(t[k])
+                graph.replay()
+                outs = static_out
+            except RuntimeError as e:  # capture unsupported by some op or driver: run eagerly from now on
+                log.warning("CUDA graph capture failed (%s); running the torch graph eagerly", e)
+                self.use_graphs, self._graphs = False, {}
+                self.name = f"torch-{self.device}"
+        if outs is None:
+            outs = self.model(t["rgb"], t["depth"], t["mask"], t["noise"])
         return {k: v.float().cpu().numpy() for k, v in zip(OUTPUT_NAMES, outs)}

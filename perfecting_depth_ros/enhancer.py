@@ -103,6 +103,37 @@ def _upsample(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.where(span > 0.03 * np.maximum(np.abs(near), 0.1), near, lin).astype(np.float32)
 
 
+def _normalized_fill(depth: np.ndarray, fallback: np.ndarray, kernels: tuple[int, ...], cell: int = 4) -> np.ndarray:
+    """Hole fill by normalised convolution on a grid of ``cell``-pixel cells (box windows of
+    ``kernels`` cells, coarse to fine; ``fallback`` where no window has support); valid pixels kept.
+    The numpy twin of :func:`model.refiner.normalized_fill`."""
+    H, W = depth.shape
+    valid = depth > 0
+    size = (max(1, W // cell), max(1, H // cell))
+    num0 = cv2.resize(np.where(valid, depth, 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    den0 = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    fill = cv2.resize(fallback.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    for k in kernels:
+        num = cv2.boxFilter(num0, -1, (k, k), borderType=cv2.BORDER_CONSTANT)
+        den = cv2.boxFilter(den0, -1, (k, k), borderType=cv2.BORDER_CONSTANT)
+        a = np.clip(den / 0.05, 0, 1)
+        fill = a * (num / np.maximum(den, 1e-4)) + (1 - a) * fill
+    return np.where(valid, depth, cv2.resize(fill, (W, H), interpolation=cv2.INTER_LINEAR)).astype(np.float32)
+
+
+def _hole_detail(depth: np.ndarray, depth_low: np.ndarray, final_low: np.ndarray) -> np.ndarray:
+    """What the camera-resolution measurements add inside holes that the model-resolution result
+    cannot show: the classical fill at full resolution minus the same fill at model resolution,
+    upsampled (fill-guided upsampling of the learned result). Zero far from any measurement."""
+    H, W = depth.shape
+    fallback = cv2.resize(final_low, (W, H), interpolation=cv2.INTER_LINEAR)
+    scale = max(1, round(W / depth_low.shape[1]))
+    # the same windows in camera pixels, plus a finer one the model resolution cannot have
+    full = _normalized_fill(depth, fallback, tuple(k * scale + (scale - 1) for k in (31, 15, 7, 3)) + (3,))
+    low = _normalized_fill(depth_low, final_low, (31, 15, 7, 3))
+    return full - cv2.resize(low, (W, H), interpolation=cv2.INTER_LINEAR)
+
+
 class DepthEnhancer:
     """Dense metric depth + per-pixel 1-sigma uncertainty from RGB and raw sensor depth.
 
@@ -198,7 +229,10 @@ class DepthEnhancer:
         sigma = (res["sigma"][0, 0] * (scale / 2.0) * np.sqrt(2.0)).astype(np.float32)
         spread = (res["spread"][0, 0] * (scale / 2.0)).astype(np.float32)
         gate = res["gate"][0, 0].astype(np.float32)
-        final, sigma = _upsample(final, (H, W)), _upsample(sigma, (H, W))
+        if final.shape != (H, W):  # holes get the detail the full-resolution measurements carry
+            detail = _hole_detail(depth, np.where(m_m, d_m, 0).astype(np.float32), final)
+            final = _upsample(final, (H, W)) + np.where(valid, 0, detail)
+        sigma = _upsample(sigma, (H, W))
         spread = _upsample(spread, (H, W))
         gate = cv2.resize(gate, (W, H), interpolation=cv2.INTER_LINEAR) if gate.shape != (H, W) else gate
         gate = np.where(valid, gate, 0.0)

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -118,3 +119,26 @@ def test_corrupt_cached_onnx_is_rebuilt(tiny_weights, frame, tmp_path, monkeypat
     enh2 = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime")
     raw = simulate(frame, "kinect_v1", np.random.default_rng(0))
     assert np.isfinite(enh2.enhance(frame.rgb, raw).depth).any()
+
+
+def test_hole_detail_adds_only_what_full_resolution_measurements_show():
+    from perfecting_depth_ros.enhancer import _hole_detail
+
+    H, W = 96, 128
+    ramp = np.tile(np.linspace(1.0, 3.0, W, dtype=np.float32), (H, 1))
+    depth = ramp.copy()
+    depth[30:60, 40:80] = 0  # a hole
+    low = cv2.resize(depth, (W // 2, H // 2), interpolation=cv2.INTER_NEAREST)
+    from perfecting_depth_ros.enhancer import _normalized_fill
+
+    # a model that learned nothing beyond the fill: its result is the low-resolution fill
+    final_low = _normalized_fill(low, np.full(low.shape, 2.0, np.float32), (31, 15, 7, 3))
+    flat = np.where(depth > 0, 2.0, 0).astype(np.float32)
+    assert np.abs(_hole_detail(flat, np.where(low > 0, 2.0, 0).astype(np.float32), np.full_like(final_low, 2.0))).max() < 1e-5
+    detail = _hole_detail(depth, low, final_low)
+    up = cv2.resize(final_low, (W, H), interpolation=cv2.INTER_LINEAR)
+    hole = depth == 0
+    assert np.all(np.isfinite(detail)) and np.abs(detail[hole]).max() < 0.5
+    # next to the hole's border the finer full-resolution windows pull the result towards the measurements
+    rim = hole & (cv2.dilate((~hole).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    assert np.abs(up + detail - ramp)[rim].mean() < 0.8 * np.abs(up - ramp)[rim].mean()

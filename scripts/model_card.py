@@ -29,7 +29,7 @@ def main() -> int:
     p.add_argument("--eval", default="outputs/eval/results.json")
     p.add_argument("--bench", default="outputs/bench.json")
     p.add_argument("--stage1", default="outputs/stage1_eval.jsonl")
-    p.add_argument("--run", default="runs/stage2f", help="training run that produced the shipped weights")
+    p.add_argument("--run", default="runs/stage2f_900", help="training run that produced the shipped weights")
     p.add_argument("--validation", nargs="*", default=["outputs/validate_round2.jsonl"])
     a = p.parse_args()
     ckpt = W / "perfecting_depth.safetensors"

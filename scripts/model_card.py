@@ -64,7 +64,8 @@ def main() -> int:
            "| final logged loss |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, (c, last) in stages.items():
-        out.append(f"| {s} | {c.get('stage')} | {c.get('steps', '?')} | {c.get('batch_size', '?')} | {c.get('lr', '?')} | "
+        steps = f"{c['stop_after']} of {c['steps']}" if c.get("stop_after") else c.get("steps", "?")
+        out.append(f"| {s} | {c.get('stage')} | {steps} | {c.get('batch_size', '?')} | {c.get('lr', '?')} | "
                    f"{c.get('seed', '?')} | {c.get('extra_holes', 0)} | {c.get('artifact_weight', 1.0)} | "
                    f"{json.dumps(c.get('model') or {})} | {last.get('time_s', 0) / 60:.1f} min | "
                    f"{last.get('loss', float('nan')):.4f} |")

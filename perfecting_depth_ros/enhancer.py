@@ -229,9 +229,9 @@ class DepthEnhancer:
         sigma = (res["sigma"][0, 0] * (scale / 2.0) * np.sqrt(2.0)).astype(np.float32)
         spread = (res["spread"][0, 0] * (scale / 2.0)).astype(np.float32)
         gate = res["gate"][0, 0].astype(np.float32)
-        if final.shape != (H, W):  # holes get the detail the full-resolution measurements carry
-            detail = _hole_detail(depth, np.where(m_m, d_m, 0).astype(np.float32), final)
-            final = _upsample(final, (H, W)) + np.where(valid, 0, detail)
+        if final.shape != (H, W):
+            detail = 0.0 if valid.all() else np.where(valid, 0, _hole_detail(depth, d_m, final))
+            final = _upsample(final, (H, W)) + detail  # holes get the detail the full-resolution measurements carry
         sigma = _upsample(sigma, (H, W))
         spread = _upsample(spread, (H, W))
         gate = cv2.resize(gate, (W, H), interpolation=cv2.INTER_LINEAR) if gate.shape != (H, W) else gate

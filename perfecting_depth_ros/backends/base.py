@@ -108,15 +108,7 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
                 b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=True)
                 if not b.name.endswith("cuda"):
                     raise BackendError("the CUDA execution provider did not start")
-            elif name == "torch-cuda":
-                import importlib.util
-
-                if importlib.util.find_spec("torch") is None:
-                    raise BackendError("torch is not installed")
-                import torch
-
-                if not torch.cuda.is_available():
-                    raise BackendError("torch sees no CUDA GPU")
+            elif name == "torch-cuda":  # TorchBackend refuses "cuda" when torch sees no GPU
                 from .torch_backend import TorchBackend
 
                 b = TorchBackend(weights, samples, steps, device="cuda")

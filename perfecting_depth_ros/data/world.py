@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+try:  # compiled kernels; without numba the numpy reference below renders the same frames, slower
+    from . import world_kernels as _wk
+except ImportError:
+    _wk = None
+
 # Material classes (per-pixel label written by the renderer).
 MATTE, DARK, SPECULAR, TRANSPARENT, MIRROR = 0, 1, 2, 3, 4
 MATERIAL_NAMES = ("matte", "dark", "specular", "transparent", "mirror")
@@ -379,10 +384,11 @@ def _half_extents(prim: Primitive) -> np.ndarray:
 def _screen_box(prim: Primitive, cam: Camera, H: int, W: int) -> tuple[int, int, int, int]:
     """Pixel box (u0, u1, v0, v1; ends exclusive) of the primitive's bounding cube on screen: the
     whole image when it straddles the camera plane, an empty box when it is behind or off screen."""
-    corners = prim.center + _CUBE * _half_extents(prim)
-    if prim.shape == "box" and prim.yaw != 0.0:
+    local = _CUBE * _half_extents(prim)
+    if prim.shape == "box" and prim.yaw != 0.0:  # the box's own corners, turned by its yaw
         c, s = np.cos(prim.yaw), np.sin(prim.yaw)
-        corners = prim.center + (_CUBE * prim.size) @ np.array([[c, s, 0], [-s, c, 0], [0, 0, 1.0]])
+        local = local @ np.array([[c, s, 0], [-s, c, 0], [0, 0, 1.0]])
+    corners = prim.center + local
     pc = (corners - cam.t_wc) @ cam.R_wc  # world -> camera
     if np.all(pc[:, 2] < 0.02):
         return 0, 0, 0, 0  # behind the camera
@@ -475,23 +481,13 @@ def _cast_numpy(scene: Scene, cam: Camera, o: np.ndarray, d: np.ndarray, boxes: 
 
 
 def _cast_compiled(scene: Scene, cam: Camera, d: np.ndarray, boxes: list) -> _Hits:
-    from . import world_kernels as wk
-
-    fp, ip = wk.pack_primitives(scene.primitives, np.asarray(boxes, np.int64).reshape(-1, 4))
+    fp, ip = _wk.pack_primitives(scene.primitives, np.asarray(boxes, np.int64).reshape(-1, 4))
     door = np.array(scene.doorway if scene.doorway is not None else (-1, 0.0, 0.0, 0.0), np.float64)
     hits = _Hits.__new__(_Hits)
-    hits.t, hits.n, hits.mat, hits.t_op, hits.n_op, hits.mat_op = wk.cast(
+    hits.t, hits.n, hits.mat, hits.t_op, hits.n_op, hits.mat_op = _wk.cast(
         np.asarray(cam.t_wc, np.float64), d, cam.width, scene.room_lo.astype(np.float64),
         scene.room_hi.astype(np.float64), door, fp, ip)
     return hits
-
-
-def _numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "auto") -> Frame:
@@ -502,14 +498,14 @@ def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "a
     rounding.
     """
     if engine == "auto":
-        engine = "compiled" if _numba_available() else "numpy"
+        engine = "numpy" if _wk is None else "compiled"
     if engine not in ("compiled", "numpy"):
         raise ValueError(f"unknown render engine {engine!r} (compiled | numpy | auto)")
+    if engine == "compiled" and _wk is None:
+        raise ValueError("render engine 'compiled' needs numba (pip install numba)")
     H, W = cam.height, cam.width
     if engine == "compiled":
-        from . import world_kernels as wk
-
-        d, dn = wk.camera_rays(np.asarray(cam.K, np.float64), np.asarray(cam.R_wc, np.float64), H, W)
+        d, dn = _wk.camera_rays(np.asarray(cam.K, np.float64), np.asarray(cam.R_wc, np.float64), H, W)
     else:
         (fx, _, cx), (_, fy, cy) = cam.K[0], cam.K[1]
         xc, yc = (np.arange(W) - cx) / fx, (np.arange(H) - cy) / fy  # camera rays (xc, yc, 1)
@@ -547,16 +543,16 @@ def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "a
             spec += shiny * pw * np.maximum(np.sum(nrm * hv, axis=1), 0) ** 60 / (1.0 + dist2) * 4
         return alb * light[:, None] + spec[:, None], alb
 
+    if engine == "compiled":
+        fm, im = _wk.pack_materials(mats)
+
     def shade(t, nrm, mat_idx, rows=None):
         """Colour and albedo of the surfaces hit by ``rows`` (all rays when None)."""
         if engine == "numpy":
             col, alb = shade_numpy(t, nrm, mat_idx)
             return (col, alb) if rows is None else (col[rows], alb[rows])
-        from . import world_kernels as wk
-
-        fm, im = wk.pack_materials(mats)
         idx = np.arange(H * W) if rows is None else np.flatnonzero(rows)
-        return wk.shade(np.asarray(cam.t_wc, np.float64), d, idx, t, nrm, mat_idx, fm, im,
+        return _wk.shade(np.asarray(cam.t_wc, np.float64), d, idx, t, nrm, mat_idx, fm, im,
                         np.asarray(scene.lights, np.float64).reshape(-1, 3),
                         np.asarray(scene.light_power, np.float64), float(scene.ambient))
 
@@ -577,9 +573,7 @@ def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "a
         img *= wb
         img = np.clip(img, 0, 1) ** (1 / 2.2)
     else:
-        from . import world_kernels as wk
-
-        img = wk.expose(color, gain, wb, 1 / 2.2).reshape(H, W, 3)
+        img = _wk.expose(color, gain, wb, 1 / 2.2).reshape(H, W, 3)
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.3, 0.9))
     img += rng.normal(0, rng.uniform(0.005, 0.025), img.shape).astype(np.float32)
     rgb = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)

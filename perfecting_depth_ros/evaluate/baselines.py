@@ -47,8 +47,8 @@ def _dense(filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inpainting from everything filled so far, so every method returns dense depth as a robot needs.
     Returns the dense depth and the mask of pixels closed this way."""
     rest = ~(np.isfinite(filled) & (filled > 0))
-    if not rest.any() or rest.all():
-        return filled, rest & ~rest.all()
+    if not rest.any() or rest.all():  # nothing to close, or nothing to close it from
+        return filled, np.zeros_like(rest)
     return np.where(rest, _inpaint_mm(filled, rest, 5, cv2.INPAINT_NS), filled).astype(np.float32), rest
 
 

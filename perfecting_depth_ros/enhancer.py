@@ -19,11 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .fill import planar_fill
 from .geometry import backproject, check_intrinsics
 from .model.normalization import denormalize, depth_stats, normalize
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "perfecting_depth.safetensors"
 MIN_VALID_PIXELS = 64
+RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
 
 
 @dataclass
@@ -103,35 +105,17 @@ def _upsample(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.where(span > 0.03 * np.maximum(np.abs(near), 0.1), near, lin).astype(np.float32)
 
 
-def _normalized_fill(depth: np.ndarray, fallback: np.ndarray, kernels: tuple[int, ...], cell: int = 4) -> np.ndarray:
-    """Hole fill by normalised convolution on a grid of ``cell``-pixel cells (box windows of
-    ``kernels`` cells, coarse to fine; ``fallback`` where no window has support); valid pixels kept.
-    The numpy twin of :func:`model.refiner.normalized_fill`."""
-    H, W = depth.shape
-    valid = depth > 0
-    size = (max(1, W // cell), max(1, H // cell))
-    num0 = cv2.resize(np.where(valid, depth, 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    den0 = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    fill = cv2.resize(fallback.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    for k in kernels:
-        num = cv2.boxFilter(num0, -1, (k, k), borderType=cv2.BORDER_CONSTANT)
-        den = cv2.boxFilter(den0, -1, (k, k), borderType=cv2.BORDER_CONSTANT)
-        a = np.clip(den / 0.05, 0, 1)
-        fill = a * (num / np.maximum(den, 1e-4)) + (1 - a) * fill
-    return np.where(valid, depth, cv2.resize(fill, (W, H), interpolation=cv2.INTER_LINEAR)).astype(np.float32)
+DETAIL_SCALES = ((2, 15), (2, 7), (2, 3))  # camera-resolution windows for the hole detail (cell px, cells)
 
 
 def _hole_detail(depth: np.ndarray, depth_low: np.ndarray, final_low: np.ndarray) -> np.ndarray:
     """What the camera-resolution measurements add inside holes that the model-resolution result
-    cannot show: the classical fill at full resolution minus the same fill at model resolution,
-    upsampled (fill-guided upsampling of the learned result). Zero far from any measurement."""
+    cannot show: a planar fill at camera resolution (fine windows only, 2-px cells) minus the planar
+    fill at model resolution it falls back to, upsampled (fill-guided upsampling of the learned
+    result). Zero far from any measurement."""
     H, W = depth.shape
-    fallback = cv2.resize(final_low, (W, H), interpolation=cv2.INTER_LINEAR)
-    scale = max(1, round(W / depth_low.shape[1]))
-    # the same windows in camera pixels, plus a finer one the model resolution cannot have
-    full = _normalized_fill(depth, fallback, tuple(k * scale + (scale - 1) for k in (31, 15, 7, 3)) + (3,))
-    low = _normalized_fill(depth_low, final_low, (31, 15, 7, 3))
-    return full - cv2.resize(low, (W, H), interpolation=cv2.INTER_LINEAR)
+    low = cv2.resize(planar_fill(depth_low, final_low), (W, H), interpolation=cv2.INTER_LINEAR)
+    return planar_fill(depth, low, DETAIL_SCALES) - low
 
 
 class DepthEnhancer:
@@ -236,8 +220,13 @@ class DepthEnhancer:
         spread = _upsample(spread, (H, W))
         gate = cv2.resize(gate, (W, H), interpolation=cv2.INTER_LINEAR) if gate.shape != (H, W) else gate
         gate = np.where(valid, gate, 0.0)
+        # rebuilt depth stays within the frame's measured range (half the nearest to twice the farthest
+        # measurement): extrapolation past it is not trusted, and the clipped amount joins the 1-sigma
+        lo, hi = RANGE_MARGIN[0] * float(d_m[m_m].min()), RANGE_MARGIN[1] * float(d_m[m_m].max())
+        bounded = np.clip(final, lo, hi)
+        sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
         keep = gate > 0.5
-        final = np.where(keep, depth, final)  # the gate's decision: keep the measurement exactly
+        final = np.where(keep, depth, bounded)  # the gate's decision: keep the measurement exactly
         bad = ~np.isfinite(final) | (final <= 0)
         final[bad] = np.nan
         sigma[bad] = np.nan

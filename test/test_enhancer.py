@@ -123,16 +123,16 @@ def test_corrupt_cached_onnx_is_rebuilt(tiny_weights, frame, tmp_path, monkeypat
 
 def test_hole_detail_adds_only_what_full_resolution_measurements_show():
     from perfecting_depth_ros.enhancer import _hole_detail
+    from perfecting_depth_ros.fill import planar_fill
 
     H, W = 96, 128
-    ramp = np.tile(np.linspace(1.0, 3.0, W, dtype=np.float32), (H, 1))
-    depth = ramp.copy()
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    bowl = 1.0 + 2.0 * ((xx - 60) / W) ** 2 + 1.5 * ((yy - 40) / H) ** 2  # curved: planes fit it only locally
+    depth = bowl.copy()
     depth[30:60, 40:80] = 0  # a hole
     low = cv2.resize(depth, (W // 2, H // 2), interpolation=cv2.INTER_NEAREST)
-    from perfecting_depth_ros.enhancer import _normalized_fill
-
     # a model that learned nothing beyond the fill: its result is the low-resolution fill
-    final_low = _normalized_fill(low, np.full(low.shape, 2.0, np.float32), (31, 15, 7, 3))
+    final_low = planar_fill(low, np.full(low.shape, 2.0, np.float32))
     flat = np.where(depth > 0, 2.0, 0).astype(np.float32)
     assert np.abs(_hole_detail(flat, np.where(low > 0, 2.0, 0).astype(np.float32), np.full_like(final_low, 2.0))).max() < 1e-5
     detail = _hole_detail(depth, low, final_low)
@@ -141,4 +141,16 @@ def test_hole_detail_adds_only_what_full_resolution_measurements_show():
     assert np.all(np.isfinite(detail)) and np.abs(detail[hole]).max() < 0.5
     # next to the hole's border the finer full-resolution windows pull the result towards the measurements
     rim = hole & (cv2.dilate((~hole).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
-    assert np.abs(up + detail - ramp)[rim].mean() < 0.8 * np.abs(up - ramp)[rim].mean()
+    assert np.abs(up + detail - bowl)[rim].mean() < 0.8 * np.abs(up - bowl)[rim].mean()
+
+
+def test_rebuilt_depth_stays_within_the_measured_range(frame):
+    """Holes far from support are never published as negative or runaway depth: every pixel gets a
+    value between half the nearest and twice the farthest measurement."""
+    enh = DepthEnhancer(backend="onnxruntime")
+    depth = simulate(frame, "kinect_v1", np.random.default_rng(1))
+    depth[:, : depth.shape[1] // 2] = 0  # half the frame missing: the model has to extrapolate
+    out = enh.enhance(frame.rgb, depth)
+    v = depth[depth > 0]
+    assert np.isfinite(out.depth).all() and np.isfinite(out.uncertainty).all()
+    assert out.depth.min() >= 0.5 * v.min() - 1e-4 and out.depth.max() <= 2.0 * v.max() + 1e-4

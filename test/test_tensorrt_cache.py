@@ -12,9 +12,10 @@ KEY = EngineKey("NVIDIA H100", "10.3.0", 240, 320, 4, 2, "ab" * 32, "fp16")
 def test_every_key_field_changes_the_file_name():
     names = {KEY.filename()}
     for field, value in [("gpu", "Orin"), ("trt_version", "11.4.1"), ("height", 480), ("width", 640), ("samples", 8),
-                         ("steps", 1), ("model_sha256", "cd" * 32), ("precision", "fp32")]:
+                         ("steps", 1), ("model_sha256", "cd" * 32), ("precision", "fp32"),
+                         ("graph_sha256", "ef" * 32)]:
         names.add(EngineKey(**{**KEY.__dict__, field: value}).filename())
-    assert len(names) == 9
+    assert len(names) == 10
 
 
 def test_engine_file_roundtrip_and_invalidation(tmp_path):

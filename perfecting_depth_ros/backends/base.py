@@ -37,6 +37,16 @@ def cache_dir() -> Path:
     return d
 
 
+def graph_code_sha() -> str:
+    """sha256 of the model's source files (``model/*.py``): an exported graph or engine built from other
+    source is stale even for the same weights, so caches and the shipped ONNX are keyed by it too."""
+    h = hashlib.sha256()
+    for p in sorted((Path(__file__).resolve().parent.parent / "model").glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes().replace(b"\r\n", b"\n"))
+    return h.hexdigest()
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

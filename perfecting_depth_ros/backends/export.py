@@ -1,6 +1,6 @@
 """Export the whole inference graph (encoder, K x S unrolled denoiser steps, statistics, refiner) to ONNX.
 
-K, S, the stride and the model's sha256 are written into the file's metadata; H and W are dynamic
+K, S, the stride, the model's sha256 and the model code's sha256 are written into the file's metadata; H and W are dynamic
 (multiples of 16). The noise is a graph input so runs are reproducible on every runtime.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .base import INPUT_NAMES, OUTPUT_NAMES
+from .base import INPUT_NAMES, OUTPUT_NAMES, graph_code_sha
 
 
 def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: int = 2, height: int = 240,
@@ -41,6 +41,7 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
     m = onnx.load(str(tmp))
     onnx.checker.check_model(m)
     for k, v in {"samples": samples, "steps": steps, "stride": model.cfg.stride, "model_sha256": model_sha,
+                 "graph_sha256": graph_code_sha(),
                  "size_multiple": 16, "opset": opset, "train_meta": json.dumps(meta)}.items():
         p = m.metadata_props.add()
         p.key, p.value = k, str(v)

@@ -15,9 +15,10 @@ log = logging.getLogger("perfecting_depth_ros.backends")
 
 def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path:
     """The exported graph for these weights and K/S, exported once and reused; a corrupt file is rebuilt."""
-    from .base import sha256_file
+    from .base import graph_code_sha, sha256_file
     from .export import export_onnx, read_metadata
 
+    graph = graph_code_sha()
     # a graph shipped beside the weights (listed in the same manifest) needs no torch to run
     shipped = Path(weights).parent / f"{Path(weights).stem}_k{samples}_s{steps}.onnx"
     if shipped.is_file():
@@ -26,14 +27,16 @@ def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path
         man = Path(weights).parent / "manifest.json"
         listed = json.loads(man.read_text()).get(shipped.name) if man.is_file() else None
         md = read_metadata(shipped)
-        if listed == sha256_file(shipped) and md.get("model_sha256") == sha:
+        if listed == sha256_file(shipped) and md.get("model_sha256") == sha and md.get("graph_sha256") == graph:
             return shipped
-        log.warning("shipped ONNX %s does not match its manifest or weights; exporting a fresh one", shipped)
-    path = cache_dir() / f"pd_{sha[:16]}_k{samples}_s{steps}.onnx"
+        log.warning("shipped ONNX %s does not match its manifest, weights or model code; exporting a fresh one",
+                    shipped)
+    path = cache_dir() / f"pd_{sha[:16]}_{graph[:8]}_k{samples}_s{steps}.onnx"
     if path.exists():
         try:
             md = read_metadata(path)
-            if md.get("model_sha256") == sha and md.get("samples") == str(samples) and md.get("steps") == str(steps):
+            if (md.get("model_sha256") == sha and md.get("graph_sha256") == graph
+                    and md.get("samples") == str(samples) and md.get("steps") == str(steps)):
                 return path
             log.warning("cached ONNX %s does not match the weights; re-exporting", path)
         except Exception as e:  # protobuf decode errors on a truncated file

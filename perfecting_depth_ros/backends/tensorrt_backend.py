@@ -1,6 +1,6 @@
 """Native TensorRT backend: engine built from the exported ONNX, cached, run with execute_async_v3.
 
-- Built once per (GPU model, TensorRT version, input size, K, S, model sha256), serialised to the
+- Built once per (GPU model, TensorRT version, input size, K, S, model sha256, model-code sha256), serialised to the
   cache, and loaded on later starts; a corrupt or foreign engine file is rebuilt.
 - TensorRT 10 (JetPack 6): FP16 through ``BuilderFlag.FP16``. TensorRT 11 (strongly typed): FP16
   must already be in the ONNX, so the graph is converted with onnxconverter-common when installed,
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import INPUT_NAMES, OUTPUT_NAMES, Backend, BackendError, cache_dir
+from .base import INPUT_NAMES, OUTPUT_NAMES, Backend, BackendError, cache_dir, graph_code_sha
 
 log = logging.getLogger("perfecting_depth_ros.backends")
 
@@ -37,6 +37,7 @@ class EngineKey:
     steps: int
     model_sha256: str
     precision: str
+    graph_sha256: str = ""  # the model code the ONNX was exported from
 
     def filename(self) -> str:
         h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
@@ -114,7 +115,7 @@ class TensorRTBackend(Backend):
 
     def _key(self, height: int, width: int) -> EngineKey:
         return EngineKey(self.gpu, self.trt.__version__, height, width, self.samples, self.steps, self.sha,
-                         "fp16" if self.fp16 else "fp32")
+                         "fp16" if self.fp16 else "fp32", graph_code_sha())
 
     def _build(self, height: int, width: int) -> bytes:
         from .onnx_backend import cached_onnx

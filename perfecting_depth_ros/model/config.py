@@ -20,6 +20,7 @@ class ModelConfig:
     steps: int = 2  # S
     stride: int = 4  # the stochastic stage runs at 1/stride of the model input
     refiner_fill: bool = False  # the refiner also sees a classical fill of the raw depth (normalised convolution)
+    fill_order: int = 0  # that fill: 0 = masked box averages, 1 = planar (first-order normalised convolution)
     refiner_base: str = "mean"  # what the refiner's correction is added to: "mean" (stage-1 mean) or "fill"
 
     def to_dict(self) -> dict:

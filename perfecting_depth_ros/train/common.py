@@ -35,6 +35,7 @@ class TrainConfig:
     threads: int = 2
     log_every: int = 50
     ckpt_every: int = 500
+    snapshot_every: int = 0  # also keep model_step{N}.safetensors every N steps, to choose among on validation
     teacher_steps: int = 12  # distill: DDIM steps of the teacher
     real_ref_dir: str | None = None  # stage2: also train on 7-Scenes training frames against this fused reference
     real_fraction: float = 0.5  # share of real samples when real_ref_dir is set

@@ -106,5 +106,7 @@ def train(cfg: TrainConfig) -> Path:
             meta = {"stage": cfg.stage, "step": step + 1, "seed": cfg.seed, "wall_time_s": round(timer.elapsed(), 1),
                     "threads": cfg.threads, "batch_size": cfg.batch_size, "init": cfg.init}
             save_checkpoint(out / "model.safetensors", ema.model, meta)
+            if cfg.snapshot_every and (step + 1) % cfg.snapshot_every == 0:
+                save_checkpoint(out / f"model_step{step + 1}.safetensors", ema.model, meta)
     log.close()
     return out / "model.safetensors"

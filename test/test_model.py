@@ -222,8 +222,8 @@ def test_planar_fill_numpy_twin_matches_the_graph(rng):
 def test_planar_fill_graph_exports_and_onnx_runtime_matches_torch(tmp_path):
     import onnxruntime as ort
 
-    from perfecting_depth_ros.backends.export import export_onnx, read_metadata
     from perfecting_depth_ros.backends.base import graph_code_sha
+    from perfecting_depth_ros.backends.export import export_onnx, read_metadata
     from perfecting_depth_ros.train.common import save_checkpoint
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})

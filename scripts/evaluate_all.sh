@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 PD=".venv/bin/perfecting-depth"
 mkdir -p outputs docs
-.venv/bin/python scripts/eval_stage1.py runs/stage1/model.safetensors runs/distill/model.safetensors > outputs/stage1_eval.jsonl
+[ -s outputs/stage1_eval.jsonl ] || .venv/bin/python scripts/eval_stage1.py runs/stage1/model.safetensors runs/distill/model.safetensors > outputs/stage1_eval.jsonl
 $PD eval --out outputs/eval --frames 60 --readme README.md
 $PD bench --runs 20 --out outputs/bench.json --readme README.md
 .venv/bin/python scripts/model_card.py --eval outputs/eval/results.json --bench outputs/bench.json --stage1 outputs/stage1_eval.jsonl

@@ -29,8 +29,8 @@ def main() -> int:
     p.add_argument("--eval", default="outputs/eval/results.json")
     p.add_argument("--bench", default="outputs/bench.json")
     p.add_argument("--stage1", default="outputs/stage1_eval.jsonl")
-    p.add_argument("--run", default="runs/stage2f_900", help="training run that produced the shipped weights")
-    p.add_argument("--validation", nargs="*", default=["outputs/validate_round2.jsonl"])
+    p.add_argument("--run", default="runs/stage2g_500", help="training run that produced the shipped weights")
+    p.add_argument("--validation", nargs="*", default=["outputs/validate_round2.jsonl", "outputs/validate_round3.jsonl"])
     a = p.parse_args()
     ckpt = W / "perfecting_depth.safetensors"
     with safe_open(str(ckpt), framework="pt") as f:

@@ -15,7 +15,8 @@ $PD train stage2 --config config/train/stage2c.yaml
 $PD train stage2 --config config/train/stage2d.yaml
 $PD train stage2 --config config/train/stage2e.yaml
 $PD train stage2 --config config/train/stage2f.yaml
-bash scripts/ship_weights.sh runs/stage2f/model.safetensors
+$PD train stage2 --config config/train/stage2g.yaml
+bash scripts/ship_weights.sh runs/stage2g/model.safetensors
 # Experiment (not shipped): stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference
 # (needs `perfecting-depth reference` first). Its effect is reported in the model card.
 if [ -f data_cache/7scenes_ref/quality.json ]; then $PD train stage2 --config config/train/stage2_real.yaml; fi

@@ -62,3 +62,19 @@ def test_config_lists_every_declared_parameter():
 def test_package_xml_is_format_3_ament_python(name):
     text = (ROOT / name).read_text()
     assert 'format="3"' in text and "<build_type>ament_python</build_type>" in text
+
+
+def test_shipped_onnx_is_current_for_the_shipped_weights_and_model_code():
+    """The CPU path runs the shipped graph without torch only if it was exported from these weights and
+    this model code; a stale one would be re-exported at start (needing torch), so ship both together."""
+    import json
+
+    from perfecting_depth_ros.backends.base import graph_code_sha, sha256_file
+    from perfecting_depth_ros.backends.export import read_metadata
+
+    w = ROOT / "perfecting_depth_ros" / "weights"
+    md = read_metadata(w / "perfecting_depth_k4_s2.onnx")
+    assert md["model_sha256"] == sha256_file(w / "perfecting_depth.safetensors")
+    assert md["graph_sha256"] == graph_code_sha(), "re-run scripts/ship_weights.sh after changing model/*.py"
+    manifest = json.loads((w / "manifest.json").read_text())
+    assert manifest["perfecting_depth_k4_s2.onnx"] == sha256_file(w / "perfecting_depth_k4_s2.onnx")

@@ -132,7 +132,9 @@ def main() -> int:
                 "Masked hold-out MAE on the 7-Scenes gap block (frames 700-799, every 10th) and, on 45 synthetic "
                 "validation frames at 240x320 (validation seeds), RMSE, MAE where raw is missing / missing or wrong, "
                 "AUROC of sigma for raw-wrong pixels. Rule fixed before looking: ship the candidate with the lowest "
-                "validation RMSE unless its gap-block MAE is more than 5 % worse than the shipped one's.", "",
+                "validation RMSE unless its gap-block MAE is more than 5 % worse than the shipped one's. Rows are in the order "
+                "measured; those before the row marked `(planar hole detail, bounded)` ran with the enhancer code of "
+                "their time (box-fill hole detail, no range bound), the rest with the current code.", "",
                 "| candidate | gap-block hold-out MAE (m) | val RMSE (m) | val MAE missing (m) | val MAE artifact (m) | "
                 "val AUROC | val ±2σ |", "|---|---|---|---|---|---|---|"]
         out += [f"| {v.get('weights') or v.get('method')} | {f4(v, 'gap_holdout_mae_m')} | {f4(v, 'val_rmse_m')} | "

@@ -227,9 +227,6 @@ class DepthEnhancer:
         sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
         keep = gate > 0.5
         final = np.where(keep, depth, bounded)  # the gate's decision: keep the measurement exactly
-        bad = ~np.isfinite(final) | (final <= 0)
-        final[bad] = np.nan
-        sigma[bad] = np.nan
         t3 = time.perf_counter()
         return EnhancedDepth(final.astype(np.float32), sigma, self.description, self.backend_name,
                              {"preprocess_ms": (t1 - t0) * 1e3, "inference_ms": (t2 - t1) * 1e3,

@@ -1,9 +1,7 @@
-"""Classical hole fills in numpy/OpenCV: the twins of the fills inside the exported graph
-(:mod:`perfecting_depth_ros.model.refiner`), used for the camera-resolution hole detail.
-
-- :func:`normalized_fill`: zeroth order, masked box averages (biased on slopes).
-- :func:`planar_fill`: first-order normalised convolution (Knutsson & Westin): a weighted
-  least-squares plane per window, so walls, floors and table tops are filled exactly.
+"""Planar hole fill in numpy/OpenCV: the twin of the fill inside the exported graph
+(:func:`perfecting_depth_ros.model.refiner.planar_fill`, which takes its windows from here), used for
+the camera-resolution hole detail. First-order normalised convolution (Knutsson & Westin): a
+weighted least-squares plane per window, so walls, floors and table tops are filled exactly.
 """
 
 from __future__ import annotations
@@ -22,23 +20,8 @@ def _grid(depth: np.ndarray, cell: int) -> tuple[np.ndarray, np.ndarray]:
     return m0, d0
 
 
-def normalized_fill(depth: np.ndarray, fallback: np.ndarray, kernels: tuple[int, ...], cell: int = 4) -> np.ndarray:
-    """Hole fill by normalised convolution on a grid of ``cell``-pixel cells (box windows of
-    ``kernels`` cells, coarse to fine; ``fallback`` where no window has support); valid pixels kept."""
-    H, W = depth.shape
-    m0, d0 = _grid(depth, cell)
-    num0 = d0 * m0
-    fill = cv2.resize(fallback.astype(np.float32), m0.shape[::-1], interpolation=cv2.INTER_AREA)
-    for k in kernels:
-        num = cv2.boxFilter(num0, -1, (k, k), borderType=cv2.BORDER_CONSTANT)
-        den = cv2.boxFilter(m0, -1, (k, k), borderType=cv2.BORDER_CONSTANT)
-        a = np.clip(den / 0.05, 0, 1)
-        fill = a * (num / np.maximum(den, 1e-4)) + (1 - a) * fill
-    return np.where(depth > 0, depth, cv2.resize(fill, (W, H), interpolation=cv2.INTER_LINEAR)).astype(np.float32)
-
-
 PLANAR_SCALES = ((8, 15), (4, 15), (2, 15), (2, 7), (2, 3))  # (cell px, window cells), coarse to fine
-SUPPORT = 0.05  # as in the graph: a window is fully trusted from 5 % valid cells
+SUPPORT = 0.05  # a window is fully trusted from 5 % valid cells
 
 
 def _taps(k: int, p: int) -> np.ndarray:
@@ -75,8 +58,9 @@ def planar_fill(depth: np.ndarray, fallback: np.ndarray,
     fine = min(c for c, _ in scales)
     gh, gw = H // fine, W // fine
     fill = cv2.resize(fallback.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
+    grids = {c: _grid(depth, c) for c, _ in scales}  # several windows share a cell grid
     for cell, k in scales:
-        m, d = _grid(depth, cell)
+        m, d = grids[cell]
         est, a = _plane_at_centre(m, d, k, ridge)
         if cell != fine:
             est = cv2.resize(est, (gw, gh), interpolation=cv2.INTER_LINEAR)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ def cache_dir() -> Path:
     return d
 
 
+@functools.lru_cache(maxsize=1)
 def graph_code_sha() -> str:
     """sha256 of the model's source files (``model/*.py``): an exported graph or engine built from other
     source is stale even for the same weights, so caches and the shipped ONNX are keyed by it too."""

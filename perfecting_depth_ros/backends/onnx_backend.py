@@ -38,7 +38,7 @@ def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path
             if (md.get("model_sha256") == sha and md.get("graph_sha256") == graph
                     and md.get("samples") == str(samples) and md.get("steps") == str(steps)):
                 return path
-            log.warning("cached ONNX %s does not match the weights; re-exporting", path)
+            log.warning("cached ONNX %s does not match the weights or model code; re-exporting", path)
         except Exception as e:  # protobuf decode errors on a truncated file
             log.warning("cached ONNX %s is unreadable (%s); re-exporting", path, e)
         path.unlink(missing_ok=True)

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import OUTPUT_NAMES, Backend, BackendError
+from .base import INPUT_NAMES, OUTPUT_NAMES, Backend, BackendError
 
 log = logging.getLogger(__name__)
-INPUT_NAMES = ("rgb", "depth", "mask", "noise")
 
 
 class TorchBackend(Backend):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from diffusers.models.resnet import ResnetBlock2D
 from torch import nn
 
+from ..fill import PLANAR_SCALES, SUPPORT
 from .config import ModelConfig
 
 
@@ -36,12 +37,8 @@ def normalized_fill(depth_n: torch.Tensor, mask: torch.Tensor, fallback: torch.T
     return mask * depth_n + (1 - mask) * fill
 
 
-PLANAR_SCALES = ((8, 15), (4, 15), (2, 15), (2, 7), (2, 3))  # (cell px, window cells), coarse to fine
-SUPPORT = 0.05  # a window is fully trusted from 5 % valid cells
-
-
-def _taps(k: int, p: int, dtype: torch.dtype) -> torch.Tensor:
-    u = torch.arange(k, dtype=dtype) / (k // 2) - 1.0  # offsets in window half-widths, -1..1
+def _taps(k: int, p: int, like: torch.Tensor) -> torch.Tensor:
+    u = torch.arange(k, dtype=like.dtype, device=like.device) / (k // 2) - 1.0  # offsets in half-widths, -1..1
     return u ** p / k
 
 
@@ -51,21 +48,22 @@ def _taps(k: int, p: int, dtype: torch.dtype) -> torch.Tensor:
 _MOMENTS = ((0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 0), (0, 1, 1), (0, 2, 0), (1, 0, 0), (1, 0, 1), (1, 1, 0))
 
 
-def _moment_weights(k: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    wh = torch.zeros(len(_MOMENTS), 2, 1, k, dtype=dtype)
-    wv = torch.zeros(len(_MOMENTS), 1, k, 1, dtype=dtype)
+def _moment_weights(k: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Built on ``like``'s device (no host-to-device copy, so CUDA graphs can capture it)."""
+    wh = torch.zeros(len(_MOMENTS), 2, 1, k, dtype=like.dtype, device=like.device)
+    wv = torch.zeros(len(_MOMENTS), 1, k, 1, dtype=like.dtype, device=like.device)
     for o, (i, pu, pv) in enumerate(_MOMENTS):
-        wh[o, i, 0] = _taps(k, pu, dtype)
-        wv[o, 0, :, 0] = _taps(k, pv, dtype)
+        wh[o, i, 0] = _taps(k, pu, like)
+        wv[o, 0, :, 0] = _taps(k, pv, like)
     return wh, wv
 
 
 def _plane_at_centre(m: torch.Tensor, d: torch.Tensor, k: int, ridge: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted least-squares plane through the valid cells of each k x k window, evaluated at its
     centre (Cramer's rule on the 3 x 3 normal equations); also how far the window is trusted."""
-    wh, wv = _moment_weights(k, d.dtype)
-    x = F.conv2d(torch.cat([m, m * d], 1), wh.to(d.device), padding=(0, k // 2))
-    moments = F.conv2d(x, wv.to(d.device), padding=(k // 2, 0), groups=len(_MOMENTS))
+    wh, wv = _moment_weights(k, d)
+    x = F.conv2d(torch.cat([m, m * d], 1), wh, padding=(0, k // 2))
+    moments = F.conv2d(x, wv, padding=(k // 2, 0), groups=len(_MOMENTS))
     s, sv, svv, su, suv, suu, sd, sdv, sdu = moments.split(1, dim=1)
     p, r, q = suu + ridge * s, svv + ridge * s, suv
     c00, c01, c02 = p * r - q * q, su * r - q * sv, su * q - p * sv
@@ -91,9 +89,12 @@ def planar_fill(depth_n: torch.Tensor, mask: torch.Tensor, fallback: torch.Tenso
     """
     fine = min(c for c, _ in scales)
     fill = F.avg_pool2d(fallback, fine)
+    grids = {}  # several windows share a cell grid
     for cell, k in scales:
-        m = F.avg_pool2d(mask, cell)
-        d = F.avg_pool2d(depth_n * mask, cell) / m.clamp_min(1e-6)
+        if cell not in grids:
+            m = F.avg_pool2d(mask, cell)
+            grids[cell] = m, F.avg_pool2d(depth_n * mask, cell) / m.clamp_min(1e-6)
+        m, d = grids[cell]
         est, alpha = _plane_at_centre(m, d, k, ridge)
         if cell != fine:
             est = F.interpolate(est, scale_factor=float(cell // fine), mode="bilinear")

@@ -60,6 +60,11 @@ def main() -> int:
            "- Distillation: 2-step student vs the 8-step DDIM teacher from the same noise (+0.25 x loss to the truth).",
            "- Stage 2: sensor-simulated raw depth (RealSense D435 / Kinect v1 / Azure Kinect models, one per sample); "
            "L1 + gradient loss on the rebuilt depth, BCE on the keep-raw gate, Laplace NLL on sigma; stage 1 frozen.",
+           "- Raw-error head (`train errorhead`, when the architecture has `error_head_channels`): everything else "
+           "frozen; on sensor-simulated frames, class-balanced BCE of \"valid raw pixel is > 5 cm off\", L1 of the log "
+           "error size where it is, Laplace NLL of the combined sigma (`model/error_head.py`). The published sigma "
+           "adds, with the head's probability, an error of the head's predicted size to the refiner's sigma; depth is "
+           "unchanged by it.",
            "", "| run | stage | steps | batch | lr | seed | extra holes | artifact weight | model overrides | wall time "
            "| final logged loss |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -22,6 +22,7 @@ class ModelConfig:
     refiner_fill: bool = False  # the refiner also sees a classical fill of the raw depth (normalised convolution)
     fill_order: int = 0  # that fill: 0 = masked box averages, 1 = planar (first-order normalised convolution)
     refiner_base: str = "mean"  # what the refiner's correction is added to: "mean" (stage-1 mean) or "fill"
+    error_head_channels: int = 0  # width of the raw-error head (model/error_head.py); 0 = no head
 
     def to_dict(self) -> dict:
         return asdict(self)

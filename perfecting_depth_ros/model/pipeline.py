@@ -14,6 +14,7 @@ from torch import nn
 from .condition import ConditionEncoder
 from .config import ModelConfig
 from .denoiser import Denoiser
+from .error_head import ErrorHead, combine_sigma
 from .refiner import Refiner
 
 
@@ -26,7 +27,7 @@ def make_scheduler(cfg: ModelConfig) -> DDIMScheduler:
 
 
 class PerfectingDepthModel(nn.Module):
-    """Stage 1 (stochastic prior) + stage 2 (refiner) in one module."""
+    """Stage 1 (stochastic prior) + stage 2 (refiner, optional raw-error head) in one module."""
 
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
@@ -35,6 +36,8 @@ class PerfectingDepthModel(nn.Module):
         cond_ch = self.encoder.out_channels
         self.denoiser = Denoiser(self.cfg, cond_ch)
         self.refiner = Refiner(self.cfg, cond_ch)
+        w = self.cfg.error_head_channels
+        self.error_head = ErrorHead(w, cond_ch) if w else None
         self.scheduler = make_scheduler(self.cfg)
         self.set_steps(self.cfg.steps)
 
@@ -81,5 +84,8 @@ class PerfectingDepthModel(nn.Module):
         up = self.cfg.stride
         mean_f = F.interpolate(mean, scale_factor=float(up), mode="bilinear")
         spread_f = F.interpolate(spread, scale_factor=float(up), mode="bilinear")
-        final, sigma, gate, _ = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:])
+        final, sigma, gate, refined = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:])
+        if self.error_head is not None:  # valid-looking raw pixels that are wrong: widen sigma there
+            p, mag = self.error_head(rgb, depth_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
+            sigma = combine_sigma(sigma, p, mag)
         return final, sigma, mean_f, spread_f, gate

@@ -116,7 +116,8 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
 
     ``overrides`` changes ModelConfig fields (warm start of a wider model): weights whose shape grew
     only in input channels are copied into the leading channels, the new channels start at zero, so
-    the warm-started model computes what the checkpoint computed.
+    the warm-started model computes what the checkpoint computed; a raw-error head added this way starts
+    from its random initialisation.
     """
     from safetensors import safe_open
 
@@ -139,7 +140,13 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
                 grown = torch.zeros_like(w)
                 grown[:, : v.shape[1]] = v
                 state[k] = grown
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shapes differ: weights for another model configuration
+        raise ValueError(f"{path} does not match the model: {e}") from e
+    saved = json.loads(md["model_config"])
+    if cfg.error_head_channels and not saved.get("error_head_channels"):  # a head added by ``overrides``
+        missing = [k for k in missing if not k.startswith("error_head.")]
     if strict and (missing or unexpected):
         raise ValueError(f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model, json.loads(md.get("meta", "{}"))

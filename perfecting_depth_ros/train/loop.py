@@ -56,8 +56,15 @@ def train(cfg: TrainConfig) -> Path:
         model.denoiser.requires_grad_(False)
         params = list(model.refiner.parameters())
         mode = "sensor"
+    elif cfg.stage == "errorhead":
+        if model.error_head is None:
+            raise ValueError("stage errorhead needs model.error_head_channels > 0 in the config")
+        model.requires_grad_(False)
+        model.error_head.requires_grad_(True)
+        params = list(model.error_head.parameters())
+        mode = "sensor"
     else:
-        raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2")
+        raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2 | errorhead")
     model.set_steps(model.cfg.steps)
 
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes)
@@ -88,6 +95,8 @@ def train(cfg: TrainConfig) -> Path:
         elif cfg.stage == "distill":
             loss, logs = stages.distill_loss(model, batch, teacher, cfg.teacher_steps)
             model.set_steps(model.cfg.steps)
+        elif cfg.stage == "errorhead":
+            loss, logs = stages.error_head_loss(model, batch)
         else:
             loss, logs = stages.stage2_loss(model, batch, cfg.artifact_weight)
         opt.zero_grad(set_to_none=True)

@@ -3,6 +3,7 @@
 - stage1: the conditional diffusion prior on *clean* depth with random masks (x0 prediction).
 - distill: the 2-step student matches the many-step teacher's DDIM endpoint from the same noise.
 - stage2: the refiner on sensor-simulated depth, with the stage-1 prior frozen.
+- errorhead: the raw-error head on sensor-simulated depth, with everything else frozen.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import PerfectingDepthModel
+from ..model.error_head import WRONG_THRESHOLD_M, combine_sigma
 from .common import normalize_batch
 
 
@@ -53,6 +55,40 @@ def distill_loss(student: PerfectingDepthModel, batch: dict, teacher: Perfecting
 def reliable_label(raw: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Raw pixels worth keeping: valid and within max(1.5 cm, 1 % of range) of the truth."""
     return ((raw > 0) & ((raw - gt).abs() < torch.clamp(0.01 * gt, min=0.015))).float()
+
+
+def _frozen_forward(model: PerfectingDepthModel, rgb, raw_n, mask):
+    """Stage 1 (K samples, S steps) and the refiner without gradients, as at run time."""
+    B, _, H, W = rgb.shape
+    with torch.no_grad():
+        cond = model.condition(rgb, raw_n, mask)
+        samples = model.sample(cond, torch.randn(model.noise_shape(B, H, W)))
+        up = float(model.cfg.stride)
+        mean_f = F.interpolate(samples.mean(1), scale_factor=up, mode="bilinear")
+        spread_f = F.interpolate(samples.std(1, unbiased=False), scale_factor=up, mode="bilinear")
+        final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:])
+    return cond, mean_f, spread_f, final, sigma, gate, refined
+
+
+def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: float = 20.0):
+    """Raw-error head: class-balanced BCE of "valid raw is > 5 cm off", L1 of the log error size where it
+    is, and the Laplace NLL of the combined sigma on the final depth (keeps the published sigma calibrated)."""
+    rgb, raw_n, gt_n, mask, _ = _prepare(batch)
+    cond, mean_f, spread_f, final, sigma, gate, refined = _frozen_forward(model, rgb, raw_n, mask)
+    p, mag = model.error_head(rgb, raw_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
+    w = (batch["gt"] > 0).float() * mask
+    wrong = (((batch["raw"] - batch["gt"]).abs() > WRONG_THRESHOLD_M).float() * w)
+    n_pos, n_neg = wrong.sum(), (w - wrong).sum()
+    pos_weight = (n_neg / n_pos.clamp_min(1)).clamp(1.0, max_pos_weight)
+    bw = w * (1 + (pos_weight - 1) * wrong)
+    l_bce = (F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), wrong, reduction="none") * bw).sum() / bw.sum().clamp_min(1)
+    size = (raw_n - gt_n).abs().clamp_min(1e-3)
+    l_mag = ((mag.log() - size.log()).abs() * wrong).sum() / n_pos.clamp_min(1)
+    b = combine_sigma(sigma, p, mag)
+    wa = (batch["gt"] > 0).float()
+    l_nll = ((final - gt_n).abs() / b + b.log()).mul(wa).sum() / wa.sum().clamp_min(1)
+    loss = l_bce + 0.3 * l_mag + 0.1 * l_nll
+    return loss, {"bce": l_bce.item(), "mag": l_mag.item(), "nll": l_nll.item(), "pos_frac": (n_pos / w.sum()).item()}
 
 
 def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0):

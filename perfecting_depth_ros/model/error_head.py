@@ -1,0 +1,57 @@
+"""Raw-error head: how likely a *valid-looking* raw pixel is wrong, and by how much.
+
+The sample spread marks holes and depth edges, not raw pixels that look valid but are wrong (glass seen
+through, mirrors, specular spikes): the diffusion prior is conditioned on those very pixels. This head is
+trained on its own (everything else frozen) on sensor-simulated frames to predict, per valid raw pixel,
+
+- ``p``: the probability that the raw depth is more than 5 cm off the true surface, and
+- ``mag``: the typical size of that error (normalised depth units) when it is.
+
+Its inputs are the RGB, the raw depth and mask, the stage-1 mean and spread, the prior-vs-raw residual,
+the refiner's outputs (rebuilt depth, sigma, gate) and the shared condition features; a 1/4-resolution
+trunk with dilated convolutions gives it the context to see a tinted pane or a mirror frame.
+The published 1-sigma combines it with the refiner's (:func:`combine_sigma`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WRONG_THRESHOLD_M = 0.05  # the benchmark's "raw wrong" threshold
+
+
+class ErrorHead(nn.Module):
+    """Full-resolution stem, 1/4-resolution dilated trunk (+ condition features), full-resolution output."""
+
+    N_IN = 3 + 2 + 3 + 3  # rgb, raw + mask, mean + spread + |mean - raw|, refined - raw + sigma + gate
+
+    def __init__(self, channels: int, cond_channels: int):
+        super().__init__()
+        c = channels
+        self.stem = nn.Sequential(nn.Conv2d(self.N_IN, c // 2, 3, stride=2, padding=1), nn.SiLU(),
+                                  nn.Conv2d(c // 2, c, 3, stride=2, padding=1), nn.SiLU())
+        self.mix = nn.Sequential(nn.Conv2d(c + cond_channels, c, 1), nn.SiLU())
+        self.trunk = nn.ModuleList(nn.Conv2d(c, c, 3, padding=d, dilation=d) for d in (1, 2, 4, 8))
+        self.skip = nn.Sequential(nn.Conv2d(self.N_IN, c // 2, 3, padding=1), nn.SiLU())
+        self.out = nn.Sequential(nn.Conv2d(c + c // 2, c // 2, 3, padding=1), nn.SiLU(), nn.Conv2d(c // 2, 2, 1))
+
+    def forward(self, rgb, depth_n, mask, mean_n, std_n, refined, sigma, gate, cond):
+        """All [B,*,H,W] (``cond`` [B,C,H/4,W/4]); returns (p, mag), each [B,1,H,W]; p is 0 where raw is invalid."""
+        x = torch.cat([rgb * 2 - 1, depth_n * mask, mask, mean_n, std_n, (mean_n - depth_n).abs() * mask,
+                       (refined - depth_n) * mask, sigma, gate], 1)
+        h = self.mix(torch.cat([self.stem(x), cond], 1))
+        for conv in self.trunk:
+            h = h + F.silu(conv(h))
+        h = F.interpolate(h, scale_factor=4.0, mode="bilinear")
+        o = self.out(torch.cat([h, self.skip(x)], 1))
+        p = torch.sigmoid(o[:, 0:1]) * mask
+        mag = F.softplus(o[:, 1:2]) + 1e-3
+        return p, mag
+
+
+def combine_sigma(b: torch.Tensor, p: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
+    """Laplace scale of a two-part error: the refiner's b, plus, with probability ``p``, an error of
+    typical size ``mag`` (a Laplace scale of mag / sqrt(2) has that standard deviation)."""
+    return torch.sqrt(b * b + p * mag * mag / 2)

@@ -20,3 +20,5 @@ bash scripts/ship_weights.sh runs/stage2g/model.safetensors
 # Experiment (not shipped): stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference
 # (needs `perfecting-depth reference` first). Its effect is reported in the model card.
 if [ -f data_cache/7scenes_ref/quality.json ]; then $PD train stage2 --config config/train/stage2_real.yaml; fi
+# Experiment (not shipped): the raw-error head on top of the shipped checkpoint; reported in the model card.
+$PD train errorhead --config config/train/errorhead.yaml --init runs/stage2g/model.safetensors

@@ -87,5 +87,5 @@ class PerfectingDepthModel(nn.Module):
         final, sigma, gate, refined = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:])
         if self.error_head is not None:  # valid-looking raw pixels that are wrong: widen sigma there
             p, mag = self.error_head(rgb, depth_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
-            sigma = combine_sigma(sigma, p, mag)
+            sigma = combine_sigma(sigma, p)
         return final, sigma, mean_f, spread_f, gate

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import PerfectingDepthModel
-from ..model.error_head import WRONG_THRESHOLD_M, combine_sigma
+from ..model.error_head import WRONG_THRESHOLD_M, mixture_sigma
 from .common import normalize_batch
 
 
@@ -84,7 +84,7 @@ def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: fl
     l_bce = (F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), wrong, reduction="none") * bw).sum() / bw.sum().clamp_min(1)
     size = (raw_n - gt_n).abs().clamp_min(1e-3)
     l_mag = ((mag.log() - size.log()).abs() * wrong).sum() / n_pos.clamp_min(1)
-    b = combine_sigma(sigma, p, mag)
+    b = mixture_sigma(sigma, p, mag)
     wa = (batch["gt"] > 0).float()
     l_nll = ((final - gt_n).abs() / b + b.log()).mul(wa).sum() / wa.sum().clamp_min(1)
     loss = l_bce + 0.3 * l_mag + 0.1 * l_nll

@@ -61,7 +61,6 @@ def main() -> int:
            "- Distillation: 2-step student vs the 8-step DDIM teacher from the same noise (+0.25 x loss to the truth).",
            "- Stage 2: sensor-simulated raw depth (RealSense D435 / Kinect v1 / Azure Kinect models, one per sample); "
            "L1 + gradient loss on the rebuilt depth, BCE on the keep-raw gate, Laplace NLL on sigma; stage 1 frozen.",
-
            "", "| run | stage | steps | batch | lr | seed | extra holes | artifact weight | model overrides | wall time "
            "| final logged loss |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]

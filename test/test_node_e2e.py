@@ -110,7 +110,13 @@ def test_outputs_are_complete_and_correct(ros):
 def test_diagnostics_report_rates_latency_backend(ros):
     for k in range(5):
         assert _send_and_wait(ros, 2_000_000_000 + k * 50_000_000)
-    ok, v = _diag_after(ros, lambda v: v.get("processed", "0") != "0" and float(v.get("output_rate_hz", 0)) > 0)
+    # rates cover the last 2 s: on a loaded machine the first diagnostics after the burst can come later
+    # than that, so keep frames flowing (a live camera) while waiting, up to three more frames
+    for k in range(5, 8):
+        ok, v = _diag_after(ros, lambda v: v.get("processed", "0") != "0" and float(v.get("output_rate_hz", 0)) > 0)
+        if ok:
+            break
+        assert _send_and_wait(ros, 2_000_000_000 + k * 50_000_000)
     assert ok, v
     assert v["method"] == "classical:guided_fill" and v["backend"] == "classical"
     assert float(v["latency_p50_ms"]) > 0 and int(v["processed"]) >= 5

@@ -19,8 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WRONG_THRESHOLD_M = 0.05  # the benchmark's "raw wrong" threshold
-
 
 class ErrorHead(nn.Module):
     """Full-resolution stem, 1/4-resolution dilated trunk (+ condition features), full-resolution output."""

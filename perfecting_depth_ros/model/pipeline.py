@@ -71,19 +71,24 @@ class PerfectingDepthModel(nn.Module):
         s = self.cfg.stride
         return (batch, samples or self.cfg.samples, 1, height // s, width // s)
 
+    def prior(self, rgb: torch.Tensor, depth_n: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor):
+        """Stage 1 as the refiner sees it: (condition, sample mean, sample spread), mean and spread
+        upsampled to the input resolution. Shared by the graph and the training losses."""
+        cond = self.condition(rgb, depth_n, mask)
+        samples = self.sample(cond, noise)  # [B,K,1,h,w]
+        mean = samples.mean(dim=1)
+        spread = ((samples - mean.unsqueeze(1)) ** 2).mean(dim=1).sqrt()
+        up = float(self.cfg.stride)
+        return (cond, F.interpolate(mean, scale_factor=up, mode="bilinear"),
+                F.interpolate(spread, scale_factor=up, mode="bilinear"))
+
     # --------------------------------------------------------------------- full graph
     def forward(self, rgb: torch.Tensor, depth_n: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor):
         """rgb [B,3,H,W] 0..1, depth_n [B,1,H,W], mask [B,1,H,W], noise [B,K,1,H/4,W/4].
 
         Returns (final, sigma, mean, spread, gate), each [B,1,H,W] in normalised depth units.
         """
-        cond = self.condition(rgb, depth_n, mask)
-        samples = self.sample(cond, noise)  # [B,K,1,h,w]
-        mean = samples.mean(dim=1)
-        spread = ((samples - mean.unsqueeze(1)) ** 2).mean(dim=1).sqrt()
-        up = self.cfg.stride
-        mean_f = F.interpolate(mean, scale_factor=float(up), mode="bilinear")
-        spread_f = F.interpolate(spread, scale_factor=float(up), mode="bilinear")
+        cond, mean_f, spread_f = self.prior(rgb, depth_n, mask, noise)
         final, sigma, gate, refined = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:])
         if self.error_head is not None:  # valid-looking raw pixels that are wrong: widen sigma there
             p, mag = self.error_head(rgb, depth_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])

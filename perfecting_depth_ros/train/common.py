@@ -130,7 +130,8 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
         raise ValueError(f"cannot read weights {path}: {e}") from e
     if "model_config" not in md:
         raise ValueError(f"{path} has no model_config in its header: not a perfecting_depth_ros checkpoint")
-    cfg = ModelConfig.from_dict({**json.loads(md["model_config"]), **(overrides or {})})
+    saved = json.loads(md["model_config"])
+    cfg = ModelConfig.from_dict({**saved, **(overrides or {})})
     model = PerfectingDepthModel(cfg)
     if overrides:
         own = model.state_dict()
@@ -144,7 +145,6 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shapes differ: weights for another model configuration
         raise ValueError(f"{path} does not match the model: {e}") from e
-    saved = json.loads(md["model_config"])
     if cfg.error_head_channels and not saved.get("error_head_channels"):  # a head added by ``overrides``
         missing = [k for k in missing if not k.startswith("error_head.")]
     if strict and (missing or unexpected):

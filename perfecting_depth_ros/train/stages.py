@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..evaluate.metrics import WRONG_THRESHOLD_M
 from ..model import PerfectingDepthModel
-from ..model.error_head import WRONG_THRESHOLD_M, mixture_sigma
+from ..model.error_head import mixture_sigma
 from .common import normalize_batch
 
 
@@ -57,24 +58,20 @@ def reliable_label(raw: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return ((raw > 0) & ((raw - gt).abs() < torch.clamp(0.01 * gt, min=0.015))).float()
 
 
-def _frozen_forward(model: PerfectingDepthModel, rgb, raw_n, mask):
-    """Stage 1 (K samples, S steps) and the refiner without gradients, as at run time."""
+def _frozen_prior(model: PerfectingDepthModel, rgb, raw_n, mask):
+    """Stage 1 (K samples, S steps) without gradients, from fresh noise, as at run time."""
     B, _, H, W = rgb.shape
     with torch.no_grad():
-        cond = model.condition(rgb, raw_n, mask)
-        samples = model.sample(cond, torch.randn(model.noise_shape(B, H, W)))
-        up = float(model.cfg.stride)
-        mean_f = F.interpolate(samples.mean(1), scale_factor=up, mode="bilinear")
-        spread_f = F.interpolate(samples.std(1, unbiased=False), scale_factor=up, mode="bilinear")
-        final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:])
-    return cond, mean_f, spread_f, final, sigma, gate, refined
+        return model.prior(rgb, raw_n, mask, torch.randn(model.noise_shape(B, H, W)))
 
 
 def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: float = 20.0):
     """Raw-error head: class-balanced BCE of "valid raw is > 5 cm off", L1 of the log error size where it
     is, and the Laplace NLL of the combined sigma on the final depth (keeps the published sigma calibrated)."""
     rgb, raw_n, gt_n, mask, _ = _prepare(batch)
-    cond, mean_f, spread_f, final, sigma, gate, refined = _frozen_forward(model, rgb, raw_n, mask)
+    cond, mean_f, spread_f = _frozen_prior(model, rgb, raw_n, mask)
+    with torch.no_grad():
+        final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:])
     p, mag = model.error_head(rgb, raw_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
     w = (batch["gt"] > 0).float() * mask
     wrong = (((batch["raw"] - batch["gt"]).abs() > WRONG_THRESHOLD_M).float() * w)
@@ -98,15 +95,7 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     answers "is this raw pixel right?" and keeps reliable raw pixels to the millimetre.
     """
     rgb, raw_n, gt_n, mask, _ = _prepare(batch)
-    B, _, H, W = rgb.shape
-    with torch.no_grad():
-        cond = model.condition(rgb, raw_n, mask)
-        samples = model.sample(cond, torch.randn(model.noise_shape(B, H, W)))
-        mean = samples.mean(1)
-        spread = samples.std(1, unbiased=False)
-        up = float(model.cfg.stride)
-        mean_f = F.interpolate(mean, scale_factor=up, mode="bilinear")
-        spread_f = F.interpolate(spread, scale_factor=up, mode="bilinear")
+    cond, mean_f, spread_f = _frozen_prior(model, rgb, raw_n, mask)
     final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:])
     # w: where the target exists (everywhere for synthetic data; the fused surface for real frames)
     w = (batch["gt"] > 0).float()

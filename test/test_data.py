@@ -91,3 +91,28 @@ def test_transparent_surfaces_read_the_background(rng):
 def test_hole_masks_cover_a_range(rng):
     cov = [random_hole_mask((64, 80), np.random.default_rng(s)).mean() for s in range(20)]
     assert 0.02 < min(cov) and max(cov) < 0.9 and np.std(cov) > 0.05
+
+
+def test_hard_weight_repeats_glass_and_mirror_frames_with_fresh_draws():
+    """Frames showing glass or a mirror are listed ``hard_weight`` times; each listing draws its own sensor."""
+    import pytest
+
+    from perfecting_depth_ros.data.dataset import SyntheticDepthDataset
+    from perfecting_depth_ros.data.world import MIRROR
+
+    frames = [render_random(s, 24, 32) for s in range(3)]
+    arrays = {k: np.stack([getattr(f, k) for f in frames]) for k in
+              ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")}
+    arrays["material"][:] = 0
+    arrays["material"][1, :4, :4] = TRANSPARENT  # 16 / 768 pixels = 2 %: hard
+    arrays["material"][2, 0, 0] = MIRROR  # one pixel: not hard
+    plain = SyntheticDepthDataset(arrays, "sensor")
+    hard = SyntheticDepthDataset(arrays, "sensor", hard_weight=3)
+    assert len(plain) == 3 and list(hard.index) == [0, 1, 2, 1, 1]
+    a, b = hard[1], hard[3]
+    for item in (a, b):  # the same frame (up to the flip) ...
+        gt = item["gt"][0].numpy()
+        assert np.array_equal(gt, frames[1].depth) or np.array_equal(gt, frames[1].depth[:, ::-1])
+    assert not bool((a["raw"] == b["raw"]).all())  # ... with another sensor draw
+    with pytest.raises(ValueError, match="hard_weight"):
+        SyntheticDepthDataset(arrays, "sensor", hard_weight=0)

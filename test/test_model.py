@@ -253,16 +253,17 @@ def _head_args(m, g):
             torch.randn(*m.noise_shape(1, 64, 96, 2), generator=g))
 
 
-def test_error_head_widens_sigma_only_on_valid_raw_and_exports(tmp_path):
-    """The raw-error head adds to the refiner's sigma where raw is valid, nowhere else, changes no depth,
-    and ONNX Runtime computes what torch computes."""
+@pytest.mark.parametrize("context", [False, True])
+def test_error_head_widens_sigma_only_on_valid_raw_and_exports(tmp_path, context):
+    """The raw-error head (with or without its 1/16 context branch) adds to the refiner's sigma where raw
+    is valid, nowhere else, changes no depth, and ONNX Runtime computes what torch computes."""
     import onnxruntime as ort
 
     from perfecting_depth_ros.backends.export import export_onnx
     from perfecting_depth_ros.train.common import save_checkpoint
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1,
-                         "error_head_channels": 8})
+                         "error_head_channels": 8, "error_head_context": context})
     m = PerfectingDepthModel(cfg).eval()
     plain = PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "error_head_channels": 0})).eval()
     plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("error_head.")})

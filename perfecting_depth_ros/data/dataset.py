@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .sensors import SENSORS, random_hole_mask, simulate
-from .world import Frame, render_random
+from .world import MIRROR, TRANSPARENT, Frame, render_random
 
 SPLIT_SEEDS = {"train": 1, "val": 2, "test": 3}
 _FIELDS = ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")
@@ -105,23 +105,30 @@ class SyntheticDepthDataset(Dataset):
     """Torch Dataset over rendered shards; ``mode`` is 'masked' (stage 1) or 'sensor' (stage 2).
 
     Items are dicts of float tensors: rgb [3,H,W] 0..1, raw [1,H,W] m, gt [1,H,W] m, material [1,H,W].
-    A horizontal flip is applied with probability 0.5 when ``augment``.
+    A horizontal flip is applied with probability 0.5 when ``augment``. ``hard_weight`` > 1 lists frames
+    that show glass or a mirror (at least 0.5 % of their pixels) that many times per epoch, each time with
+    its own sensor draw.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
-                 sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0):
+                 sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0, hard_weight: int = 1):
         if mode not in ("masked", "sensor"):
             raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
+        if hard_weight < 1:
+            raise ValueError(f"hard_weight must be >= 1, got {hard_weight}")
         self.arrays, self.mode, self.seed, self.augment, self.sensors = arrays, mode, seed, augment, sensors
         self.extra_holes = extra_holes  # sensor mode: chance of also hiding random blobs of valid pixels
         self.epoch = 0
+        mat = arrays["material"]
+        hard = np.flatnonzero(np.isin(mat, (TRANSPARENT, MIRROR)).mean(axis=(1, 2)) >= 0.005)
+        self.index = np.concatenate([np.arange(len(mat))] + [hard] * (hard_weight - 1))
 
     def __len__(self) -> int:
-        return len(self.arrays["depth"])
+        return len(self.index)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        frame = frame_at(self.arrays, i)
+        frame = frame_at(self.arrays, int(self.index[i]))
         if self.mode == "masked":
             s = masked_sample(frame, rng)
         else:

@@ -23,6 +23,7 @@ class ModelConfig:
     fill_order: int = 0  # that fill: 0 = masked box averages, 1 = planar (first-order normalised convolution)
     refiner_base: str = "mean"  # what the refiner's correction is added to: "mean" (stage-1 mean) or "fill"
     error_head_channels: int = 0  # width of the raw-error head (model/error_head.py); 0 = no head
+    error_head_context: bool = False  # give the head a 1/16-resolution branch (frame-wide context)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -9,7 +9,8 @@ trained on its own (everything else frozen) on sensor-simulated frames to predic
 
 Its inputs are the RGB, the raw depth and mask, the stage-1 mean and spread, the prior-vs-raw residual,
 the refiner's outputs (rebuilt depth, sigma, gate) and the shared condition features; a 1/4-resolution
-trunk with dilated convolutions gives it the context to see a tinted pane or a mirror frame.
+trunk with dilated convolutions gives it the context to see a tinted pane or a mirror frame, and an
+optional 1/16-resolution branch sees across the whole frame (a pane that fills half the view).
 The published 1-sigma combines its probability with the refiner's sigma (:func:`combine_sigma`).
 """
 
@@ -21,16 +22,21 @@ from torch import nn
 
 
 class ErrorHead(nn.Module):
-    """Full-resolution stem, 1/4-resolution dilated trunk (+ condition features), full-resolution output."""
+    """Full-resolution stem, 1/4-resolution dilated trunk (+ condition features and, with ``context``, a
+    1/16-resolution branch added back before the trunk), full-resolution output."""
 
     N_IN = 3 + 2 + 3 + 3  # rgb, raw + mask, mean + spread + |mean - raw|, refined - raw + sigma + gate
 
-    def __init__(self, channels: int, cond_channels: int):
+    def __init__(self, channels: int, cond_channels: int, context: bool = False):
         super().__init__()
         c = channels
         self.stem = nn.Sequential(nn.Conv2d(self.N_IN, c // 2, 3, stride=2, padding=1), nn.SiLU(),
                                   nn.Conv2d(c // 2, c, 3, stride=2, padding=1), nn.SiLU())
         self.mix = nn.Sequential(nn.Conv2d(c + cond_channels, c, 1), nn.SiLU())
+        self.context = nn.Sequential(
+            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.SiLU(), nn.Conv2d(c, c, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(c, c, 3, padding=2, dilation=2), nn.SiLU(), nn.Conv2d(c, c, 3, padding=4, dilation=4), nn.SiLU(),
+        ) if context else None
         self.trunk = nn.ModuleList(nn.Conv2d(c, c, 3, padding=d, dilation=d) for d in (1, 2, 4, 8))
         self.skip = nn.Sequential(nn.Conv2d(self.N_IN, c // 2, 3, padding=1), nn.SiLU())
         self.out = nn.Sequential(nn.Conv2d(c + c // 2, c // 2, 3, padding=1), nn.SiLU(), nn.Conv2d(c // 2, 2, 1))
@@ -40,6 +46,8 @@ class ErrorHead(nn.Module):
         x = torch.cat([rgb * 2 - 1, depth_n * mask, mask, mean_n, std_n, (mean_n - depth_n).abs() * mask,
                        (refined - depth_n) * mask, sigma, gate], 1)
         h = self.mix(torch.cat([self.stem(x), cond], 1))
+        if self.context is not None:
+            h = h + F.interpolate(self.context(h), size=h.shape[-2:], mode="bilinear")
         for conv in self.trunk:
             h = h + F.silu(conv(h))
         h = F.interpolate(h, scale_factor=4.0, mode="bilinear")

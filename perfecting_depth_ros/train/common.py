@@ -41,6 +41,7 @@ class TrainConfig:
     real_fraction: float = 0.5  # share of real samples when real_ref_dir is set
     extra_holes: float = 0.0  # stage2: chance of hiding extra random blobs of valid raw pixels
     artifact_weight: float = 1.0  # stage2: weight of the depth loss where raw is missing or wrong
+    hard_weight: int = 1  # sensor stages: frames showing glass or a mirror come this many times per epoch
     model: dict = field(default_factory=dict)  # ModelConfig overrides
 
     @classmethod

@@ -67,7 +67,8 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2 | errorhead")
     model.set_steps(model.cfg.steps)
 
-    data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes)
+    data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes,
+                                 hard_weight=cfg.hard_weight)
     if cfg.real_ref_dir:  # real fine-tuning: 7-Scenes training block (frames 0-699) mixed with synthetic frames
         from torch.utils.data import ConcatDataset
 

@@ -309,3 +309,21 @@ def test_error_head_stage_trains_only_the_head_from_a_checkpoint(tiny_weights, t
     with pytest.raises(ValueError, match="error_head_channels"):
         train(TrainConfig.from_yaml(root / "config/train/tiny.yaml", stage="errorhead", data_dir=str(data),
                                     out_dir=str(tmp_path / "none"), init=str(tiny_weights)))
+
+
+def test_error_head_gate_rebuilds_the_raw_pixels_it_doubts():
+    """With ``error_head_gate`` the keep-raw gate becomes gate * (1 - p) and the depth is re-blended from
+    it; sigma is the same as without the option."""
+    cfg = ModelConfig(**{**TINY.to_dict(), "error_head_channels": 8})
+    m = PerfectingDepthModel(cfg).eval()
+    gated = PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "error_head_gate": True})).eval()
+    gated.load_state_dict(m.state_dict())
+    args = _head_args(m, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out, g = m(*args), gated(*args)
+        cond, mean_f, spread_f = m.prior(*args)
+        _, _, gate, refined = m.refiner(args[0], args[1], args[2], mean_f, spread_f, cond[:, 2:])
+    mask = args[2].bool()
+    torch.testing.assert_close(g[1], out[1])  # sigma unchanged
+    assert torch.all(g[4] <= out[4] + 1e-6) and torch.all(g[4][mask] < out[4][mask])  # untrained p > 0
+    torch.testing.assert_close(g[0], g[4] * args[1] + (1 - g[4]) * refined)

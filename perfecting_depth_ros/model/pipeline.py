@@ -93,4 +93,7 @@ class PerfectingDepthModel(nn.Module):
         if self.error_head is not None:  # valid-looking raw pixels that are wrong: widen sigma there
             p, mag = self.error_head(rgb, depth_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
             sigma = combine_sigma(sigma, p)
+            if self.cfg.error_head_gate:  # a raw pixel the head doubts is rebuilt, not kept
+                gate = gate * (1 - p)
+                final = gate * depth_n + (1 - gate) * refined
         return final, sigma, mean_f, spread_f, gate

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Choose between checkpoints without touching a test set: masked hold-out MAE on the 7-Scenes gap block
-(frames 700-799, used neither for training nor for testing), and RMSE / artifact MAE / AUROC on synthetic
+(frames 700-799, used neither for training nor for testing), the same frames unmasked against the fused
+TSDF reference (MAE where raw is valid, and the AUROC of sigma for raw pixels > 5 cm off it: does a
+change hurt real measurements or real uncertainty?), and RMSE / artifact MAE / AUROC on synthetic
 validation frames at 240x320 (seeds of the 'val' split, never the test split's).
 
   python scripts/validate_gap.py runs/stage2c/model.safetensors runs/stage2e/model.safetensors [--classical]
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from perfecting_depth_ros.data.dataset import frame_seed
@@ -22,6 +26,7 @@ from perfecting_depth_ros.evaluate import metrics as M
 from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame
 
 N_VAL = 45
+REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perfecting-depth reference
 
 
 def _val_frames():
@@ -32,12 +37,17 @@ def _val_frames():
 
 def score(enh: DepthEnhancer, seq) -> dict:
     d = seq
-    gap = []
+    gap, rp, rs, rg, rr = [], [], [], [], []
     for k, i in enumerate(list(GAP)[::10]):
         rgb, raw = read_frame(d, i)
         hide = holdout_mask(raw, np.random.default_rng(30_000 + k))
         out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32))
         gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
+        ref_png = REF / "ref" / f"{i:06d}.png"
+        if ref_png.exists():
+            full = enh.enhance(rgb, raw)
+            rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
+            rg.append(cv2.imread(str(ref_png), cv2.IMREAD_UNCHANGED).astype(np.float32).ravel() / 1000)
     preds, sigmas, gts, raws = [], [], [], []
     for f, raw in _val_frames():
         out = enh.enhance(f.rgb, raw)
@@ -49,6 +59,11 @@ def score(enh: DepthEnhancer, seq) -> dict:
            "val_rmse_m": M.depth_errors(p, g, reg["all"]).get("rmse"),
            "val_mae_missing_m": M.depth_errors(p, g, reg["missing"]).get("mae"),
            "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae")}
+    if rp:  # the gap frames unmasked, against the fused reference (0 = no reference there)
+        p2, s2, g2, r2 = (np.concatenate(x) for x in (rp, rs, rg, rr))
+        res["gap_ref_mae_valid_m"] = M.depth_errors(p2, g2, (r2 > 0) & (g2 > 0)).get("mae")
+        if np.isfinite(s2).any():
+            res["gap_ref_auroc"] = M.uncertainty_metrics(p2, s2, g2, r2).get("auroc_raw_wrong")
     if np.isfinite(s).any():
         u = M.uncertainty_metrics(p, s, g, r)
         res.update({"val_auroc": u.get("auroc_raw_wrong"), "val_cov2": u.get("cov2")})

@@ -24,6 +24,7 @@ class ModelConfig:
     refiner_base: str = "mean"  # what the refiner's correction is added to: "mean" (stage-1 mean) or "fill"
     error_head_channels: int = 0  # width of the raw-error head (model/error_head.py); 0 = no head
     error_head_context: bool = False  # give the head a 1/16-resolution branch (frame-wide context)
+    error_head_light: bool = False  # the head's full-resolution output path made small (about 6x fewer MACs)
     error_head_gate: bool = False  # the head also lowers the keep-raw gate to gate * (1 - p) and re-blends
 
     def to_dict(self) -> dict:

@@ -37,7 +37,8 @@ class PerfectingDepthModel(nn.Module):
         self.denoiser = Denoiser(self.cfg, cond_ch)
         self.refiner = Refiner(self.cfg, cond_ch)
         w = self.cfg.error_head_channels
-        self.error_head = ErrorHead(w, cond_ch, context=self.cfg.error_head_context) if w else None
+        self.error_head = ErrorHead(w, cond_ch, context=self.cfg.error_head_context,
+                                                light=self.cfg.error_head_light) if w else None
         self.scheduler = make_scheduler(self.cfg)
         self.set_steps(self.cfg.steps)
 

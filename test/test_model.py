@@ -253,17 +253,19 @@ def _head_args(m, g):
             torch.randn(*m.noise_shape(1, 64, 96, 2), generator=g))
 
 
-@pytest.mark.parametrize("context", [False, True])
-def test_error_head_widens_sigma_only_on_valid_raw_and_exports(tmp_path, context):
-    """The raw-error head (with or without its 1/16 context branch) adds to the refiner's sigma where raw
-    is valid, nowhere else, changes no depth, and ONNX Runtime computes what torch computes."""
+@pytest.mark.parametrize("context,light", [(False, False), (True, False), (False, True)])
+def test_error_head_widens_sigma_only_on_valid_raw_and_exports(tmp_path, context, light):
+    """The raw-error head (plain, with its 1/16 context branch, or with the light output path) adds to the
+    refiner's sigma where raw is valid, nowhere else, changes no depth, and ONNX Runtime computes what torch
+    computes."""
     import onnxruntime as ort
 
     from perfecting_depth_ros.backends.export import export_onnx
     from perfecting_depth_ros.train.common import save_checkpoint
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1,
-                         "error_head_channels": 8, "error_head_context": context})
+                         "error_head_channels": 8, "error_head_context": context,
+                         "error_head_light": light})
     m = PerfectingDepthModel(cfg).eval()
     plain = PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "error_head_channels": 0})).eval()
     plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("error_head.")})

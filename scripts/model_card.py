@@ -62,6 +62,8 @@ def main() -> int:
            "- Distillation: 2-step student vs the 8-step DDIM teacher from the same noise (+0.25 x loss to the truth).",
            "- Stage 2: sensor-simulated raw depth (RealSense D435 / Kinect v1 / Azure Kinect models, one per sample); "
            "L1 + gradient loss on the rebuilt depth, BCE on the keep-raw gate, Laplace NLL on sigma; stage 1 frozen.",
+           "- Raw-error head: sensor-simulated raw depth as in stage 2, everything else frozen; class-balanced BCE on "
+           "'valid raw more than 5 cm off', L1 on the log error size, Laplace NLL of the two-part sigma.",
            "", "| run | stage | steps | batch | lr | seed | extra holes | artifact weight | model overrides | wall time "
            "| final logged loss |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -16,14 +16,16 @@ $PD train stage2 --config config/train/stage2d.yaml
 $PD train stage2 --config config/train/stage2e.yaml
 $PD train stage2 --config config/train/stage2f.yaml
 $PD train stage2 --config config/train/stage2g.yaml
-# the raw-error head (light output path) on top of it, everything else frozen; the shipped weights are its end
-$PD train errorhead --config config/train/errorhead_light.yaml --init runs/stage2g/model.safetensors
-bash scripts/ship_weights.sh runs/errorhead_light/model.safetensors
+# the raw-error head (light output path, glass/mirror frames twice) on top of it, everything else frozen;
+# the shipped weights are its end
+$PD train errorhead --config config/train/errorhead_light_hard.yaml --init runs/stage2g/model.safetensors
+bash scripts/ship_weights.sh runs/errorhead_light_hard/model.safetensors
 # Experiment (not shipped): stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference
 # (needs `perfecting-depth reference` first). Its effect is reported in the model card.
 if [ -f data_cache/7scenes_ref/quality.json ]; then $PD train stage2 --config config/train/stage2_real.yaml; fi
-# Experiments (not shipped): the first head (same recipe, heavier full-resolution output path; too slow) and
-# the head's second round (context branch, full frames); reported in the model card.
+# Experiments (not shipped): the first head (heavier full-resolution output path; too slow), the light head
+# without hard_weight, and the head's second round (context branch, full frames); reported in the model card.
 $PD train errorhead --config config/train/errorhead.yaml --init runs/stage2g/model.safetensors
+$PD train errorhead --config config/train/errorhead_light.yaml --init runs/stage2g/model.safetensors
 [ -f data_cache/synth240/train-0002.npz ] || $PD data --out data_cache/synth240 --split train --frames 1200 --size 240x320 --crop-of ''
 $PD train errorhead --config config/train/errorhead_ctx.yaml --init runs/stage2g/model.safetensors

@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from perfecting_depth_ros.data.dataset import frame_seed
@@ -23,7 +22,7 @@ from perfecting_depth_ros.data.sensors import SENSORS, simulate
 from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
-from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame
+from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame, read_reference
 
 N_VAL = 45
 REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perfecting-depth reference
@@ -43,11 +42,11 @@ def score(enh: DepthEnhancer, seq) -> dict:
         hide = holdout_mask(raw, np.random.default_rng(30_000 + k))
         out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32))
         gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
-        ref_png = REF / "ref" / f"{i:06d}.png"
-        if ref_png.exists():
+        ref = read_reference(REF, i)
+        if ref is not None:
             full = enh.enhance(rgb, raw)
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
-            rg.append(cv2.imread(str(ref_png), cv2.IMREAD_UNCHANGED).astype(np.float32).ravel() / 1000)
+            rg.append(ref.ravel())
     preds, sigmas, gts, raws = [], [], [], []
     for f, raw in _val_frames():
         out = enh.enhance(f.rgb, raw)

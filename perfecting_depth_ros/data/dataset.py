@@ -119,9 +119,10 @@ class SyntheticDepthDataset(Dataset):
         self.arrays, self.mode, self.seed, self.augment, self.sensors = arrays, mode, seed, augment, sensors
         self.extra_holes = extra_holes  # sensor mode: chance of also hiding random blobs of valid pixels
         self.epoch = 0
-        mat = arrays["material"]
-        hard = np.flatnonzero(np.isin(mat, (TRANSPARENT, MIRROR)).mean(axis=(1, 2)) >= 0.005)
-        self.index = np.concatenate([np.arange(len(mat))] + [hard] * (hard_weight - 1))
+        self.index = np.arange(len(arrays["depth"]))
+        if hard_weight > 1:
+            hard = np.flatnonzero(np.isin(arrays["material"], (TRANSPARENT, MIRROR)).mean(axis=(1, 2)) >= 0.005)
+            self.index = np.concatenate([self.index] + [hard] * (hard_weight - 1))
 
     def __len__(self) -> int:
         return len(self.index)

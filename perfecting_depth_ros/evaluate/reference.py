@@ -43,6 +43,15 @@ def read_frame(d: Path, i: int) -> tuple[np.ndarray, np.ndarray]:
     return rgb, depth
 
 
+def read_reference(ref_dir: Path, i: int) -> np.ndarray | None:
+    """Fused reference depth of frame ``i`` in metres (0 where the fused surface has no value), or None
+    when ``ref_dir`` holds none for that frame."""
+    p = Path(ref_dir) / "ref" / f"{i:06d}.png"
+    if not p.exists():
+        return None
+    return cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
+
+
 def build_reference(out: Path, root: Path | None = None, voxel: float = 0.01, stride: int = 1) -> dict:
     """Fuse all frames, render the surface into every view; write ref/NNNNNN.png (uint16 mm) + quality.json."""
     import open3d as o3d
@@ -128,7 +137,7 @@ def evaluate_sevenscenes(methods: dict, ref_dir: Path, every: int = 10, root: Pa
     gts, raws = [], []
     for i in list(TEST)[::every]:
         rgb, raw = read_frame(d, i)
-        ref = cv2.imread(str(ref_dir / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
+        ref = read_reference(ref_dir, i)
         ref[ref == 0] = np.nan
         rgb2, raw2 = read_frame(d, i + 1)
         gts.append(ref.ravel())

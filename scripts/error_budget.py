@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Where the depth error comes from, on the synthetic validation frames of scripts/validate_gap.py (never the
+test split): for each method, each pixel class's share of the pixels, of the squared error (what RMSE sees)
+and its MAE. Classes: raw right; raw valid but > 5 cm wrong, by material (glass, mirror, specular, other);
+raw missing, beyond 4.5 m (out of range for Kinect v1), on glass, other.
+
+``--oracle`` adds, per method, the RMSE when the wrong raw pixels on glass and mirrors are removed before the
+method runs (a perfect detector of those pixels): how much finding them could give at most.
+
+  python scripts/error_budget.py [WEIGHTS.safetensors ...] [--classical] [--oracle] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_gap import _val_frames  # noqa: E402  (the same 45 validation frames)
+
+from perfecting_depth_ros.data.world import MIRROR, SPECULAR, TRANSPARENT  # noqa: E402
+from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
+
+FAR_M = 4.5
+
+
+def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.ndarray]:
+    """Disjoint pixel classes of one frame (see the module docstring)."""
+    miss = raw <= 0
+    wrong = ~miss & (np.abs(raw - gt) > 0.05)
+    special = np.isin(mat, (TRANSPARENT, MIRROR, SPECULAR))
+    return {
+        "raw_right": ~miss & ~wrong,
+        "wrong_glass": wrong & (mat == TRANSPARENT),
+        "wrong_mirror": wrong & (mat == MIRROR),
+        "wrong_specular": wrong & (mat == SPECULAR),
+        "wrong_other": wrong & ~special,
+        "missing_far": miss & (gt > FAR_M),
+        "missing_glass": miss & (gt <= FAR_M) & (mat == TRANSPARENT),
+        "missing_other": miss & (gt <= FAR_M) & (mat != TRANSPARENT),
+    }
+
+
+def budget(enh: DepthEnhancer, oracle: bool) -> dict:
+    n_all, sse_all, sse_oracle = 0, 0.0, 0.0
+    acc: dict[str, list[float]] = {}
+    for f, raw in _val_frames():
+        err = np.nan_to_num(enh.enhance(f.rgb, raw).depth - f.depth, nan=10.0)  # no value: scored as 10 m off
+        n_all += err.size
+        sse_all += float((err ** 2).sum())
+        cls = classes(raw, f.depth, f.material)
+        for name, m in cls.items():
+            a = acc.setdefault(name, [0, 0.0, 0.0])
+            a[0] += int(m.sum())
+            a[1] += float((err[m] ** 2).sum())
+            a[2] += float(np.abs(err[m]).sum())
+        if oracle:
+            hide = cls["wrong_glass"] | cls["wrong_mirror"]
+            e2 = np.nan_to_num(enh.enhance(f.rgb, np.where(hide, 0, raw).astype(np.float32)).depth - f.depth, nan=10.0)
+            sse_oracle += float((e2 ** 2).sum())
+    out = {"rmse_m": float(np.sqrt(sse_all / n_all)), "classes": {
+        name: {"pixels": n / n_all, "share_of_squared_error": s2 / max(sse_all, 1e-12), "mae_m": s1 / max(n, 1)}
+        for name, (n, s2, s1) in acc.items()}}
+    if oracle:
+        out["rmse_glass_mirror_detected_m"] = float(np.sqrt(sse_oracle / n_all))
+    return out
+
+
+def main(args: list[str]) -> int:
+    oracle = "--oracle" in args
+    json_out = args[args.index("--json") + 1] if "--json" in args else None
+    names = [a for a in args if not a.startswith("--") and a != json_out]
+    runs = [("learned" if not p else p, DepthEnhancer("learned", weights=p or None, backend="onnxruntime"))
+            for p in (names or [""])]
+    if "--classical" in args:
+        runs += [(m, DepthEnhancer(m)) for m in ("joint_bilateral", "inpaint_ns")]
+    results = {}
+    for name, enh in runs:
+        results[name] = r = budget(enh, oracle)
+        print(f"{name}: RMSE {r['rmse_m']:.4f} m"
+              + (f", with glass/mirror wrong raw detected {r['rmse_glass_mirror_detected_m']:.4f} m" if oracle else ""))
+        for c, v in r["classes"].items():
+            print(f"  {c:15s} pixels {v['pixels']:6.1%}  squared error {v['share_of_squared_error']:6.1%}  "
+                  f"MAE {v['mae_m']:.3f} m")
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

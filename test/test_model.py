@@ -52,6 +52,35 @@ def test_noise_is_an_input_so_runs_are_reproducible():
     assert not torch.equal(a[3], c[3])
 
 
+def test_denoiser_shares_the_condition_part_of_its_first_convolution_across_samples():
+    """The condition's share of conv_in runs once per frame; per sample only x_t's 1-channel share runs.
+    The result must be what conv_in over the concatenation (the trained layout) computes, sample by sample."""
+    torch.manual_seed(0)
+    model = PerfectingDepthModel(ModelConfig()).eval()
+    den = model.denoiser
+    B, K = 2, 3
+    cond = torch.randn(B, den.conv_in.in_channels - 1, 12, 16)
+    x = torch.randn(B * K, 1, 12, 16)
+    t = torch.full((B * K,), 700)
+    with torch.no_grad():
+        c = cond.repeat_interleave(K, 0)  # row b*K + k is frame b
+        h = den.conv_in(torch.cat([x, c], 1))
+        temb = den.time_embed(den.time_proj(t).float())
+        for block in den.blocks:
+            h = block(h, temb)
+        want = den.conv_out(h) + c[:, :1] * c[:, 1:2]
+        shared = den.run(x, t, den.prepare(cond))
+        per_sample = den(x, t, c)
+    assert torch.allclose(shared, want, atol=1e-5)
+    assert torch.allclose(per_sample, want, atol=1e-5)
+    # frames are not mixed up: changing frame 1's condition leaves frame 0's samples unchanged
+    cond2 = cond.clone()
+    cond2[1] += 1.0
+    with torch.no_grad():
+        other = den.run(x, t, den.prepare(cond2))
+    assert torch.allclose(other[:K], shared[:K]) and not torch.allclose(other[K:], shared[K:])
+
+
 def test_export_records_metadata_and_passes_checker(tiny_weights, tmp_path):
     import onnxruntime as ort
 

@@ -61,10 +61,10 @@ class PerfectingDepthModel(nn.Module):
         """DDIM (eta = 0) from the given initial noise [B,K,1,h,w] -> samples [B,K,1,h,w]."""
         B, K = noise.shape[:2]
         x = noise.flatten(0, 1)
-        c = cond.repeat_interleave(K, dim=0)
+        prepared = self.denoiser.prepare(cond)  # the condition's share, once per frame for every sample and step
         for t in self.scheduler.timesteps:
             tt = torch.full((B * K,), int(t), dtype=torch.int64, device=x.device)
-            x0 = self.denoiser(x, tt, c)
+            x0 = self.denoiser.run(x, tt, prepared)
             x = self.scheduler.step(x0, int(t), x, eta=0.0).prev_sample
         return x.view(B, K, *x.shape[1:])
 

@@ -32,7 +32,10 @@ def main() -> int:
     p.add_argument("--run", default="runs/errorhead_light_hard", help="training run that produced the shipped weights")
     p.add_argument("--validation", nargs="*", default=["outputs/validate_round2.jsonl", "outputs/validate_round3.jsonl",
                                                              "outputs/validate_errorhead.jsonl",
-                                                             "outputs/validate_session5.jsonl"])
+                                                             "outputs/validate_session5.jsonl",
+                                                             "outputs/validate_session6.jsonl"])
+    p.add_argument("--error-budget", default="outputs/error_budget_session6.json",
+                   help="scripts/error_budget.py --json output (validation frames)")
     a = p.parse_args()
     ckpt = W / "perfecting_depth.safetensors"
     with safe_open(str(ckpt), framework="pt") as f:
@@ -201,8 +204,51 @@ def main() -> int:
                 f"gap frames the MAE where raw is valid went from {fig(first, 'gap_ref_mae_valid_m', True)} to "
                 f"{fig(gated, 'gap_ref_mae_valid_m', True)} and the hold-out MAE from "
                 f"{fig(first, 'gap_holdout_mae_m', True)} to {fig(gated, 'gap_holdout_mae_m', True)}, so it stays off."]
+        full = [v for v in vals if "stage2_full/" in name(v)]
+        if full:
+            out += ["- `config/train/stage2_full.yaml` (not shipped): the refiner fine-tuned on whole 240x320 frames "
+                    "(every refiner before saw 128x160 windows only), warm-started from the shipped model. Validation "
+                    "RMSE " + ", ".join(f"{v['val_rmse_m']:.3f}" for v in full) + " m (snapshots every 300 steps) "
+                    f"against {fig(shipped, 'val_rmse_m')} m, so its rule ships none of them; the real gap frames went "
+                    "the other way: hold-out MAE " + ", ".join(f"{v['gap_holdout_mae_m'] * 1000:.1f}" for v in full)
+                    + f" mm ({fig(shipped, 'gap_holdout_mae_m', True)}), AUROC against the fused reference "
+                    + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in full) + f" ({fig(shipped, 'gap_ref_auroc')}). "
+                    "The error budget below shows where: the fine-tuned refiner is better in every pixel class except "
+                    "raw missing beyond 4.5 m, guesses past the sensor's range that three of the 45 frames dominate."]
+        lf = [v for v in vals if "errorhead_light_full/" in name(v)]
+        if lf:
+            out += ["- `config/train/errorhead_light_full.yaml`: the shipped head fine-tuned on whole 240x320 frames "
+                    f"(glass/mirror frames twice): validation AUROC {steps_of(lf)}, real gap frames "
+                    + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in lf) + "; its rule and outcome are in the config."]
         out += ["", "`runs/stage2_real` (stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference) did "
                 "not improve the gap block in the first session (0.052 vs 0.047 m), so it is reported, not shipped.", ""]
+    eb = Path(a.error_budget)
+    if eb.exists():
+        budget = json.loads(eb.read_text())
+        labels = {"raw_right": "raw right (within 5 cm)", "wrong_glass": "raw wrong: glass (sees through)",
+                  "wrong_mirror": "raw wrong: mirror", "wrong_specular": "raw wrong: specular",
+                  "wrong_other": "raw wrong: other (edges, flying pixels, misregistration)",
+                  "missing_far": "raw missing, truth beyond 4.5 m", "missing_glass": "raw missing: glass",
+                  "missing_other": "raw missing: other"}
+        cols = list(budget)
+        out += ["## Where the error comes from (`scripts/error_budget.py`, 45 validation frames)", "",
+                "Share of the squared error (what RMSE sees) by pixel class, and in brackets the class's MAE in metres. "
+                "`learned` is the shipped model. The last row is the RMSE when a perfect detector removes the wrong raw "
+                "pixels on glass and mirrors before the method runs: an upper bound on what finding them can give. The "
+                "learned RMSE differs from the checkpoint table's by sampling noise alone (the frames meet other "
+                "noise draws there, after the gap frames).", "",
+                "| pixel class | share of pixels | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+        first = budget[cols[0]]["classes"]
+        for k, lab in labels.items():
+            if k in first:
+                out.append(f"| {lab} | {first[k]['pixels'] * 100:.1f} % | " + " | ".join(
+                    f"{budget[c]['classes'][k]['share_of_squared_error'] * 100:.1f} % ({budget[c]['classes'][k]['mae_m']:.3f})"
+                    for c in cols) + " |")
+        out.append("| **RMSE m** | | " + " | ".join(f"{budget[c]['rmse_m']:.3f}" for c in cols) + " |")
+        if all("rmse_glass_mirror_detected_m" in budget[c] for c in cols):
+            out.append("| RMSE m, glass/mirror wrong raw removed by an oracle | | " + " | ".join(
+                f"{budget[c]['rmse_glass_mirror_detected_m']:.3f}" for c in cols) + " |")
+        out.append("")
     q = ROOT / "data_cache" / "7scenes_ref" / "quality.json"
     if q.exists():
         qq = json.loads(q.read_text())

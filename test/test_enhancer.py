@@ -82,6 +82,24 @@ def test_learned_auto_backend_falls_back_to_cpu(tiny_weights, frame, tmp_path, m
     assert any(r.startswith("tensorrt") for r in enh.backend.skipped)
 
 
+def test_fixed_noise_repeats_the_draw_and_fresh_noise_does_not(tiny_weights, frame):
+    """A stream with fixed noise gives the same answer for the same frame (no flicker from the draw); fresh
+    noise redraws per frame; a new model input size gets a draw of its own shape."""
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(1))
+    fixed = DepthEnhancer("learned", weights=tiny_weights, backend="torch", seed=5)
+    fresh = DepthEnhancer("learned", weights=tiny_weights, backend="torch", seed=5, noise="fresh")
+    a, b = fixed.enhance(frame.rgb, raw), fixed.enhance(frame.rgb, raw)
+    np.testing.assert_array_equal(a.spread, b.spread)
+    np.testing.assert_array_equal(a.depth, b.depth)
+    c, d = fresh.enhance(frame.rgb, raw), fresh.enhance(frame.rgb, raw)
+    np.testing.assert_array_equal(a.spread, c.spread)  # same seed: the first draw is the same
+    assert not np.array_equal(c.spread, d.spread)
+    half = fixed.enhance(frame.rgb[::2, ::2].copy(), raw[::2, ::2].copy())
+    assert half.depth.shape == raw[::2, ::2].shape and np.isfinite(half.depth).mean() > 0.95
+    with pytest.raises(ValueError, match="noise must be one of"):
+        DepthEnhancer("learned", weights=tiny_weights, backend="torch", noise="sometimes")
+
+
 def test_learned_needs_some_valid_depth(tiny_weights, frame):
     enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch")
     with pytest.raises(ValueError, match="valid depth"):

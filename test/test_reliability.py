@@ -119,6 +119,12 @@ def test_runtime_parameter_changes_apply(live):
     assert node._enhancer.samples == 2 and node._enhancer.steps == 1
     bad = node.set_parameters([Parameter("backend", value="cuda-magic")])
     assert not bad[0].successful and "must be one of" in bad[0].reason
+    assert node._enhancer.noise_mode == "fixed"  # the default: no frame-to-frame flicker from the draw
+    assert node.set_parameters([Parameter("noise", value="fresh")])[0].successful
+    assert live["send"](True)
+    assert node._enhancer.noise_mode == "fresh"
+    bad = node.set_parameters([Parameter("noise", value="sometimes")])
+    assert not bad[0].successful and "must be one of" in bad[0].reason
 
 
 def test_camera_info_size_change_mid_stream(live):

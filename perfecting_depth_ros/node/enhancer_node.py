@@ -32,7 +32,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from ..enhancer import DepthEnhancer
+from ..enhancer import NOISE_MODES, DepthEnhancer
 from .convert import ConversionError, camera_info_to_K, image_to_depth, image_to_rgb, output_messages
 from .sync import FrameSynchronizer
 
@@ -44,9 +44,10 @@ CHOICES = {
     "input_reliability": ("best_effort", "reliable"),
     "output_reliability": ("best_effort", "reliable"),
     "size_mismatch": ("resample", "reject"),
+    "noise": NOISE_MODES,
 }
 # parameters that need a new enhancer / new subscriptions when changed at runtime
-REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights"}
+REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed"}
 FALLBACK = {"tensorrt": "onnxruntime", "onnxruntime": "torch"}  # next backend after repeated failures
 FAILURES_BEFORE_FALLBACK = 3
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size"}
@@ -149,11 +150,12 @@ class EnhancerNode(Node):
         d("diagnostics_period", 1.0, "diagnostics publishing period (s)",
           FloatingPointRange(from_value=0.05, to_value=60.0, step=0.0))
         d("seed", 0, "sampling noise seed", IntegerRange(from_value=0, to_value=2**31 - 1, step=1))
+        d("noise", "fixed", "sampling noise: fixed (drawn once, no frame-to-frame flicker from the draw) or fresh")
 
     def _params(self) -> dict:
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
-                 "size_mismatch", "input_timeout", "diagnostics_period", "seed")
+                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -199,7 +201,7 @@ class EnhancerNode(Node):
             try:
                 self._enhancer = DepthEnhancer(method=p["method"], backend=backend, weights=p["weights"] or None,
                                                samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
-                                               seed=p["seed"])
+                                               seed=p["seed"], noise=p["noise"])
                 self._enhancer_error = ""
                 self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
             except Exception as e:  # a broken model must not take the node down: report and keep the old one

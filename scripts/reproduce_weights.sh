@@ -29,3 +29,7 @@ $PD train errorhead --config config/train/errorhead.yaml --init runs/stage2g/mod
 $PD train errorhead --config config/train/errorhead_light.yaml --init runs/stage2g/model.safetensors
 [ -f data_cache/synth240/train-0002.npz ] || $PD data --out data_cache/synth240 --split train --frames 1200 --size 240x320 --crop-of ''
 $PD train errorhead --config config/train/errorhead_ctx.yaml --init runs/stage2g/model.safetensors
+# Experiments (not shipped): the refiner fine-tuned on whole 240x320 frames, and the shipped head fine-tuned on
+# whole frames, both warm-started from the shipped weights; reported in the model card and in their configs.
+$PD train stage2 --config config/train/stage2_full.yaml
+$PD train errorhead --config config/train/errorhead_light_full.yaml

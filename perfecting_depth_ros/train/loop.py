@@ -78,6 +78,13 @@ def train(cfg: TrainConfig) -> Path:
         n_real = int(len(data) * cfg.real_fraction / (1 - cfg.real_fraction))
         data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed)])
     batches = infinite_batches(data, cfg.batch_size, cfg.seed)
+    alt = None
+    if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
+        if cfg.alt_every < 2:
+            raise ValueError(f"alt_every must be >= 2, got {cfg.alt_every}")
+        alt = infinite_batches(SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1,
+                                                     extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight),
+                               cfg.alt_batch_size, cfg.seed + 1)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     ema = EMA(model, cfg.ema_decay)
@@ -90,7 +97,7 @@ def train(cfg: TrainConfig) -> Path:
     bar = tqdm(range(start, end), initial=start, total=end, desc=cfg.stage)
     model.train()
     for step in bar:
-        batch = next(batches)
+        batch = next(alt) if alt is not None and step % cfg.alt_every == cfg.alt_every - 1 else next(batches)
         if cfg.stage == "stage1":
             loss, logs = stages.stage1_loss(model, batch)
         elif cfg.stage == "distill":

@@ -12,7 +12,8 @@ from perfecting_depth_ros.model import ModelConfig, PerfectingDepthModel
 from perfecting_depth_ros.model.normalization import denormalize, depth_stats, normalize
 
 TINY = ModelConfig(enc_channels=(8, 16, 16, 16), denoiser_channels=16, refiner_channels=(8, 8, 16))
-SHIPPED = Path(__file__).resolve().parents[1] / "perfecting_depth_ros" / "weights" / "perfecting_depth.safetensors"
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "perfecting_depth_ros" / "weights" / "perfecting_depth.safetensors"
 
 
 def test_normalisation_roundtrip_and_range(rng):
@@ -149,6 +150,28 @@ def test_shipped_model_spread_grows_where_condition_is_missing_or_corrupted():
         ratios_spike.append(np.nanmean(out.uncertainty[spikes]) / np.nanmean(out.uncertainty[clean]))
     assert np.median(ratios_hole) > 1.5  # the prior is unsure where there is nothing to copy
     assert np.median(ratios_spike) > 1.5  # the published sigma flags valid-looking wrong raw pixels
+
+
+def test_stage2_takes_every_second_batch_from_frames_of_another_size(tiny_weights, tmp_path):
+    import json
+
+    from perfecting_depth_ros.data.dataset import write_shards
+    from perfecting_depth_ros.train.common import TrainConfig
+    from perfecting_depth_ros.train.loop import train
+
+    write_shards(tmp_path / "small", "train", 4, 64, 80, shard_size=4, workers=1, progress=False)
+    write_shards(tmp_path / "whole", "train", 4, 96, 128, shard_size=4, workers=1, progress=False)
+    cfg = TrainConfig.from_yaml(ROOT / "config/train/tiny.yaml", stage="stage2", data_dir=str(tmp_path / "small"),
+                                alt_data_dir=str(tmp_path / "whole"), alt_batch_size=2, alt_every=2, steps=4,
+                                log_every=1, out_dir=str(tmp_path / "run"), init=str(tiny_weights))
+    train(cfg)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["frame_hw"] for r in rows] == [[64, 80], [96, 128], [64, 80], [96, 128]]
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    with pytest.raises(ValueError, match="alt_every"):
+        train(TrainConfig.from_yaml(ROOT / "config/train/tiny.yaml", stage="stage2", data_dir=str(tmp_path / "small"),
+                                    alt_data_dir=str(tmp_path / "whole"), alt_every=1, steps=2,
+                                    out_dir=str(tmp_path / "bad"), init=str(tiny_weights)))
 
 
 def test_stage2_loss_ignores_pixels_without_a_target(frame):

@@ -116,6 +116,7 @@ def train(cfg: TrainConfig) -> Path:
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if (step + 1) % cfg.log_every == 0:
             log.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0],
+                                  "frame_hw": list(batch["rgb"].shape[-2:]),
                                   "time_s": round(timer.elapsed(), 1), **logs}) + "\n")
             log.flush()
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == end:

@@ -146,8 +146,9 @@ def main() -> int:
                 "reference: MAE where raw is valid, and the AUROC of sigma for raw pixels more than 5 cm off it; they "
                 "ran with the current code, which scores the same depth 0.001 m lower in validation RMSE than the "
                 "installed code of the rows before them (same checkpoints, e.g. runs/errorhead step 2500).", "",
-                "From the row marked `(noise fixed)` on, the enhancer draws the samples' noise once per stream (its "
-                "default since then) instead of once per frame. That moves the depth figures by sampling noise alone: "
+                "The rows after the `runs/stage2_full` rows (among them the shipped model's, marked `(noise fixed)`) "
+                "ran with the enhancer drawing the samples' noise once per stream (its default since then) instead of "
+                "once per frame. That moves the depth figures by sampling noise alone: "
                 "the shipped model's validation RMSE is 0.4068 m with a draw per frame and 0.4146 m with one draw "
                 "(seeds 0-3: 0.404-0.415 m with one draw, 0.407-0.411 m with a draw per frame), so rows are compared "
                 "only with rows run the same way.", "",

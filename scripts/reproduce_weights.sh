@@ -33,3 +33,4 @@ $PD train errorhead --config config/train/errorhead_ctx.yaml --init runs/stage2g
 # whole frames, both warm-started from the shipped weights; reported in the model card and in their configs.
 $PD train stage2 --config config/train/stage2_full.yaml
 $PD train errorhead --config config/train/errorhead_light_full.yaml
+$PD train stage2 --config config/train/stage2_mixed.yaml

@@ -221,7 +221,7 @@ def main() -> int:
                     + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in full) + f" ({fig(shipped, 'gap_ref_auroc')}). "
                     "The error budget below shows where: the fine-tuned refiner is better in every pixel class except "
                     "raw missing beyond 4.5 m, guesses past the sensor's range that three of the 45 frames dominate."]
-        mixed = [v for v in vals if "stage2_mixed/" in name(v)]
+        mixed = [v for v in vals if "stage2_mixed/" in name(v)]  # not stage2_mixed_hard/
         if mixed:
             out += ["- `config/train/stage2_mixed.yaml` (not shipped): 128x160 windows and whole frames in turn "
                     "(`alt_data_dir`), scored with fixed noise: validation RMSE "
@@ -230,6 +230,13 @@ def main() -> int:
                     + ", ".join(f"{v['gap_holdout_mae_m'] * 1000:.1f}" for v in mixed) + " mm (23.7), AUROC "
                     + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in mixed) + " (0.683). The windows kept the "
                     "out-of-range guesses of the shipped model (error budget), but holes on glass panes got worse."]
+        mh = [v for v in vals if "stage2_mixed_hard/" in name(v)]
+        if mh:
+            out += ["- `config/train/stage2_mixed_hard.yaml` (not shipped): as stage2_mixed with glass/mirror frames "
+                    "twice per epoch, under a rule that weighs the real gap frames (in the config): validation RMSE "
+                    + ", ".join(f"{v['val_rmse_m']:.3f}" for v in mh) + " m, real gap-frame AUROC "
+                    + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in mh) + ", hold-out "
+                    + ", ".join(f"{v['gap_holdout_mae_m'] * 1000:.1f}" for v in mh) + " mm; none qualifies."]
         lf = [v for v in vals if "errorhead_light_full/" in name(v)]
         if lf:
             fixed = last.get(shipped + " (noise fixed)", {})

@@ -34,3 +34,4 @@ $PD train errorhead --config config/train/errorhead_ctx.yaml --init runs/stage2g
 $PD train stage2 --config config/train/stage2_full.yaml
 $PD train errorhead --config config/train/errorhead_light_full.yaml
 $PD train stage2 --config config/train/stage2_mixed.yaml
+$PD train stage2 --config config/train/stage2_mixed_hard.yaml

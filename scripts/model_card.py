@@ -165,17 +165,24 @@ def main() -> int:
                 for v in vals]
         last = {name(v): v for v in vals}  # the latest row of each candidate
 
-        def fig(cand, k, mm=False):
+        def fig(cand, k, mm=False, digits=3):
             v = last.get(cand, {}).get(k)
-            return "–" if v is None else (f"{v * 1000:.2f} mm" if mm else f"{v:.3f}")
+            return "–" if v is None else (f"{v * 1000:.2f} mm" if mm else f"{v:.{digits}f}")
 
         shipped, base = "runs/errorhead_light_hard/model_step2500.safetensors", "runs/stage2g_500/model.safetensors"
         first = "runs/errorhead/model_step2500.safetensors"
         light_end = "runs/errorhead_light/model_step2500.safetensors"
         gated = first + ", error_head_gate=true"
-        ctx = [v for v in vals if "errorhead_ctx" in name(v)]
-        light = [v for v in vals if "errorhead_light/" in name(v)]
-        hard = [v for v in vals if "errorhead_light_hard/" in name(v)]
+        fixed = shipped + " (noise fixed)"  # the shipped model scored with the enhancer's fixed noise
+
+        def run_rows(run):
+            """The validation rows of one training run's snapshots, in the order measured."""
+            return [v for v in vals if f"runs/{run}/" in name(v)]
+
+        def series(rows, k, mm=False, digits=3):
+            return ", ".join(f"{v[k] * 1000:.1f}" if mm else f"{v[k]:.{digits}f}" for v in rows)
+
+        ctx, light, hard = run_rows("errorhead_ctx"), run_rows("errorhead_light"), run_rows("errorhead_light_hard")
 
         def steps_of(rows):
             return ", ".join(f"{v['val_auroc']:.3f} (step {name(v).split('step')[-1].split('.')[0]})" for v in rows)
@@ -210,42 +217,38 @@ def main() -> int:
                 f"gap frames the MAE where raw is valid went from {fig(first, 'gap_ref_mae_valid_m', True)} to "
                 f"{fig(gated, 'gap_ref_mae_valid_m', True)} and the hold-out MAE from "
                 f"{fig(first, 'gap_holdout_mae_m', True)} to {fig(gated, 'gap_holdout_mae_m', True)}, so it stays off."]
-        full = [v for v in vals if "stage2_full/" in name(v)]
+        full, mixed, mh, lf = (run_rows(r) for r in ("stage2_full", "stage2_mixed", "stage2_mixed_hard",
+                                                           "errorhead_light_full"))
         if full:
             out += ["- `config/train/stage2_full.yaml` (not shipped): the refiner fine-tuned on whole 240x320 frames "
                     "(every refiner before saw 128x160 windows only), warm-started from the shipped model. Validation "
-                    "RMSE " + ", ".join(f"{v['val_rmse_m']:.3f}" for v in full) + " m (snapshots every 300 steps) "
-                    f"against {fig(shipped, 'val_rmse_m')} m, so its rule ships none of them; the real gap frames went "
-                    "the other way: hold-out MAE " + ", ".join(f"{v['gap_holdout_mae_m'] * 1000:.1f}" for v in full)
-                    + f" mm ({fig(shipped, 'gap_holdout_mae_m', True)}), AUROC against the fused reference "
-                    + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in full) + f" ({fig(shipped, 'gap_ref_auroc')}). "
-                    "The error budget below shows where: the fine-tuned refiner is better in every pixel class except "
-                    "raw missing beyond 4.5 m, guesses past the sensor's range that three of the 45 frames dominate."]
-        mixed = [v for v in vals if "stage2_mixed/" in name(v)]  # not stage2_mixed_hard/
+                    f"RMSE {series(full, 'val_rmse_m')} m (snapshots every 300 steps) against "
+                    f"{fig(shipped, 'val_rmse_m')} m, so its rule ships none of them; the real gap frames went the other "
+                    f"way: hold-out MAE {series(full, 'gap_holdout_mae_m', True)} mm "
+                    f"({fig(shipped, 'gap_holdout_mae_m', True)}), AUROC against the fused reference "
+                    f"{series(full, 'gap_ref_auroc')} ({fig(shipped, 'gap_ref_auroc')}). The error budget below shows "
+                    "where: the fine-tuned refiner is better in every pixel class except raw missing beyond 4.5 m, "
+                    "guesses past the sensor's range that three of the 45 frames dominate."]
         if mixed:
             out += ["- `config/train/stage2_mixed.yaml` (not shipped): 128x160 windows and whole frames in turn "
-                    "(`alt_data_dir`), scored with fixed noise: validation RMSE "
-                    + ", ".join(f"{v['val_rmse_m']:.3f}" for v in mixed) + " m (snapshots every 300 steps) against "
-                    "0.415 m for the shipped model scored the same way; real gap frames: hold-out "
-                    + ", ".join(f"{v['gap_holdout_mae_m'] * 1000:.1f}" for v in mixed) + " mm (23.7), AUROC "
-                    + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in mixed) + " (0.683). The windows kept the "
-                    "out-of-range guesses of the shipped model (error budget), but holes on glass panes got worse."]
-        mh = [v for v in vals if "stage2_mixed_hard/" in name(v)]
+                    f"(`alt_data_dir`), scored with fixed noise: validation RMSE {series(mixed, 'val_rmse_m')} m "
+                    f"(snapshots every 300 steps) against {fig(fixed, 'val_rmse_m')} m for the shipped model scored the "
+                    f"same way; real gap frames: hold-out {series(mixed, 'gap_holdout_mae_m', True)} mm "
+                    f"({fig(fixed, 'gap_holdout_mae_m', True)}), AUROC {series(mixed, 'gap_ref_auroc')} "
+                    f"({fig(fixed, 'gap_ref_auroc')}). The windows kept the out-of-range guesses of the shipped model "
+                    "(error budget), but holes on glass panes got worse."]
         if mh:
             out += ["- `config/train/stage2_mixed_hard.yaml` (not shipped): as stage2_mixed with glass/mirror frames "
                     "twice per epoch, under a rule that weighs the real gap frames (in the config): validation RMSE "
-                    + ", ".join(f"{v['val_rmse_m']:.3f}" for v in mh) + " m, real gap-frame AUROC "
-                    + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in mh) + ", hold-out "
-                    + ", ".join(f"{v['gap_holdout_mae_m'] * 1000:.1f}" for v in mh) + " mm; none qualifies."]
-        lf = [v for v in vals if "errorhead_light_full/" in name(v)]
+                    f"{series(mh, 'val_rmse_m')} m, real gap-frame AUROC {series(mh, 'gap_ref_auroc')}, hold-out "
+                    f"{series(mh, 'gap_holdout_mae_m', True)} mm; none qualifies."]
         if lf:
-            fixed = last.get(shipped + " (noise fixed)", {})
             out += ["- `config/train/errorhead_light_full.yaml` (not shipped): the shipped head fine-tuned on whole "
-                    f"240x320 frames (glass/mirror frames twice): validation AUROC {steps_of(lf)}, real gap frames "
-                    + ", ".join(f"{v['gap_ref_auroc']:.3f}" for v in lf)
-                    + (f", against {fixed['val_auroc']:.4f} and {fixed['gap_ref_auroc']:.3f} for the shipped head "
-                       "scored the same way (noise fixed)" if fixed else "")
-                    + "; by its config's rule none is shipped."]
+                    "240x320 frames (glass/mirror frames twice): validation AUROC "
+                    f"{series(lf, 'val_auroc', digits=4)} (snapshots every 400 steps), real gap frames "
+                    f"{series(lf, 'gap_ref_auroc')}, against {fig(fixed, 'val_auroc', digits=4)} and "
+                    f"{fig(fixed, 'gap_ref_auroc')} "
+                    "for the shipped head scored the same way (noise fixed); by its config's rule none is shipped."]
         out += ["", "`runs/stage2_real` (stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference) did "
                 "not improve the gap block in the first session (0.052 vs 0.047 m), so it is reported, not shipped.", ""]
     eb = Path(a.error_budget)

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame, warp_depth
+from perfecting_depth_ros.evaluate.reference import GAP, frame_change, load_sequence, read_frame
 
 
 def flicker(enh: DepthEnhancer, seq) -> dict:
@@ -25,13 +25,9 @@ def flicker(enh: DepthEnhancer, seq) -> dict:
         rgb, raw = read_frame(d, i)
         rgb2, raw2 = read_frame(d, i + 1)
         a, b = enh.enhance(rgb, raw).depth, enh.enhance(rgb2, raw2).depth
-        w = warp_depth(a, K, poses[i], poses[i + 1])
-        both = np.isfinite(w) & np.isfinite(b)
-        both &= np.abs(w - b) < 0.1
-        all_px.append(np.mean(np.abs(w - b)[both]))
-        m = both & (raw2 <= 0)
-        holes.append(np.mean(np.abs(w - b)[m]) if m.any() else np.nan)
-    return {"flicker_mm": float(np.mean(all_px) * 1000), "flicker_raw_holes_mm": float(np.nanmean(holes) * 1000)}
+        all_px.append(frame_change(a, b, K, poses[i], poses[i + 1]))
+        holes.append(frame_change(a, b, K, poses[i], poses[i + 1], where=raw2 <= 0))
+    return {"flicker_mm": float(np.nanmean(all_px) * 1000), "flicker_raw_holes_mm": float(np.nanmean(holes) * 1000)}
 
 
 def main(args: list[str]) -> int:

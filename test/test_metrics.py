@@ -66,3 +66,18 @@ def test_warp_depth_with_known_motion():
     w = warp_depth(d, K, eye, fwd)
     assert np.nanmedian(w) == pytest.approx(1.5, abs=1e-5)
     assert np.isnan(w).mean() > 0.2  # a closer camera sees past the warped pixels: holes, never invented depth
+
+
+def test_frame_change_measures_flicker_and_leaves_out_disocclusions():
+    from perfecting_depth_ros.evaluate.reference import frame_change
+
+    K = np.array([[100.0, 0, 31.5], [0, 100, 23.5], [0, 0, 1]])
+    eye = np.eye(4)
+    d = np.full((48, 64), 2.0, np.float32)
+    assert frame_change(d, d, K, eye, eye) == 0.0
+    nxt = d + 0.03
+    nxt[:, :32] += 0.5  # half the view changes by more than 10 cm: a disocclusion, not flicker
+    assert frame_change(d, nxt, K, eye, eye) == pytest.approx(0.03, abs=1e-5)
+    left = np.zeros(d.shape, bool)
+    left[:, :32] = True
+    assert np.isnan(frame_change(d, nxt, K, eye, eye, where=left))

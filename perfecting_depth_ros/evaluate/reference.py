@@ -129,6 +129,19 @@ def warp_depth(depth: np.ndarray, K: np.ndarray, T_src: np.ndarray, T_dst: np.nd
     return out
 
 
+def frame_change(depth: np.ndarray, next_depth: np.ndarray, K: np.ndarray, pose: np.ndarray,
+                 next_pose: np.ndarray, where: np.ndarray | None = None) -> float:
+    """Flicker between consecutive outputs of a static scene: ``depth`` warped into the next view with the
+    known poses against ``next_depth``, mean |difference| in metres over pixels valid in both (and in
+    ``where``); changes over 10 cm are disocclusions and left out. NaN when no pixel is left."""
+    warped = warp_depth(depth, K, pose, next_pose)
+    both = np.isfinite(warped) & np.isfinite(next_depth)
+    both &= np.abs(warped - next_depth) < 0.1
+    if where is not None:
+        both &= where
+    return float(np.mean(np.abs(warped - next_depth)[both])) if both.any() else np.nan
+
+
 def evaluate_sevenscenes(methods: dict, ref_dir: Path, every: int = 10, root: Path | None = None) -> dict:
     """Metrics on the test block (every ``every``-th frame) against the fused reference, and flicker."""
     d, K, poses = load_sequence(root)
@@ -146,12 +159,9 @@ def evaluate_sevenscenes(methods: dict, ref_dir: Path, every: int = 10, root: Pa
             out = enh.enhance(rgb, raw)
             acc[name]["pred"].append(out.depth.ravel())
             acc[name]["sigma"].append(out.uncertainty.ravel())
-            nxt = enh.enhance(rgb2, raw2).depth
-            warped = warp_depth(out.depth, K, poses[i], poses[i + 1])
-            both = np.isfinite(warped) & np.isfinite(nxt)
             # static scene: any change after warping is flicker (or pose error, the same for every method)
-            both &= np.abs(warped - nxt) < 0.1  # ignore disocclusions
-            acc[name]["flicker"].append(float(np.mean(np.abs(warped - nxt)[both])) if both.any() else np.nan)
+            nxt = enh.enhance(rgb2, raw2).depth
+            acc[name]["flicker"].append(frame_change(out.depth, nxt, K, poses[i], poses[i + 1]))
     gt, raw = np.concatenate(gts), np.concatenate(raws)
     reg = M.regions(raw, np.nan_to_num(gt, nan=0.0))
     for name in methods:

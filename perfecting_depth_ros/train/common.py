@@ -47,6 +47,10 @@ class TrainConfig:
     alt_every: int = 2
     model: dict = field(default_factory=dict)  # ModelConfig overrides
 
+    def __post_init__(self) -> None:
+        if self.alt_data_dir and self.alt_every < 2:
+            raise ValueError(f"alt_every must be >= 2 (every alt_every-th batch is from alt_data_dir), got {self.alt_every}")
+
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
         d = yaml.safe_load(Path(path).read_text()) or {}

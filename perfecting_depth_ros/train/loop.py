@@ -80,8 +80,6 @@ def train(cfg: TrainConfig) -> Path:
     batches = infinite_batches(data, cfg.batch_size, cfg.seed)
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
-        if cfg.alt_every < 2:
-            raise ValueError(f"alt_every must be >= 2, got {cfg.alt_every}")
         alt = infinite_batches(SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1,
                                                      extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight),
                                cfg.alt_batch_size, cfg.seed + 1)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate_gap import _val_frames  # noqa: E402  (the same 45 validation frames)
+from validate_gap import val_frames  # noqa: E402  (the same 45 validation frames)
 
 from perfecting_depth_ros.data.world import MIRROR, SPECULAR, TRANSPARENT  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
@@ -47,7 +47,7 @@ def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.nd
 def budget(enh: DepthEnhancer, oracle: bool) -> dict:
     n_all, sse_all, sse_oracle = 0, 0.0, 0.0
     acc: dict[str, list[float]] = {}
-    for f, raw in _val_frames():
+    for f, raw in val_frames():
         err = np.nan_to_num(enh.enhance(f.rgb, raw).depth - f.depth, nan=10.0)  # no value: scored as 10 m off
         n_all += err.size
         sse_all += float((err ** 2).sum())

@@ -28,7 +28,8 @@ N_VAL = 45
 REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perfecting-depth reference
 
 
-def _val_frames():
+def val_frames():
+    """The synthetic validation frames (validation seeds, never the test split's) with simulated raw depth."""
     for i in range(N_VAL):
         f = render_random(frame_seed("val", 1000 + i), 240, 320)
         yield f, simulate(f, list(SENSORS)[i % 3], np.random.default_rng(40_000 + i))
@@ -48,7 +49,7 @@ def score(enh: DepthEnhancer, seq) -> dict:
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
     preds, sigmas, gts, raws = [], [], [], []
-    for f, raw in _val_frames():
+    for f, raw in val_frames():
         out = enh.enhance(f.rgb, raw)
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
         gts.append(f.depth.ravel()), raws.append(raw.ravel())

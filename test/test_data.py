@@ -116,3 +116,57 @@ def test_hard_weight_repeats_glass_and_mirror_frames_with_fresh_draws():
     assert not bool((a["raw"] == b["raw"]).all())  # ... with another sensor draw
     with pytest.raises(ValueError, match="hard_weight"):
         SyntheticDepthDataset(arrays, "sensor", hard_weight=0)
+
+
+def _write_sequence(root, frames: int = 2):
+    """A tiny 7-Scenes-shaped sequence on disk (real files: jpg colour, 16-bit mm png depth, intrinsics, poses)."""
+    import json
+
+    import cv2
+
+    from perfecting_depth_ros.evaluate.reference import SEQ
+
+    d = root / SEQ
+    (d / "rgb").mkdir(parents=True)
+    (d / "depth").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(frames):
+        cv2.imwrite(str(d / "rgb" / f"{i:06d}.jpg"), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+        depth = np.full((480, 640), 1500, np.uint16) + np.arange(640, dtype=np.uint16)[None]
+        depth[:, :80] = 0  # a sensor hole: never a target
+        cv2.imwrite(str(d / "depth" / f"{i:06d}.png"), depth)
+    (d / "intrinsics.json").write_text(json.dumps({"fx": 585.0, "fy": 585.0, "cx": 320.0, "cy": 240.0}))
+    np.savetxt(d / "poses_cam_to_world.txt", np.tile(np.eye(4).ravel(), (frames, 1)))
+
+
+def test_real_holdout_target_hides_valid_raw_and_scores_only_it(tmp_path):
+    from perfecting_depth_ros.data.dataset import RealReferenceDataset
+
+    _write_sequence(tmp_path)
+    ds = RealReferenceDataset(None, range(2), length=6, seed=3, root=tmp_path, target="holdout", hidden=(0.1, 0.3))
+    for i in range(len(ds)):
+        item = ds[i]
+        raw, gt = item["raw"][0].numpy(), item["gt"][0].numpy()
+        assert raw.shape == gt.shape == (128, 160)
+        hidden = gt > 0
+        assert not (hidden & (raw > 0)).any()  # a target pixel is never also an input
+        assert np.all((gt[hidden] > 1.4) & (gt[hidden] < 2.2))  # the target is the frame's own raw depth
+        source_valid = (raw > 0) | hidden
+        assert 0.05 < hidden.sum() / source_valid.sum() < 0.4
+    full = RealReferenceDataset(None, range(2), length=2, seed=3, root=tmp_path, target="holdout", crop=(240, 320))
+    for k in range(2):
+        raw, gt = full[k]["raw"][0].numpy(), full[k]["gt"][0].numpy()
+        band = slice(0, 39) if raw[:, :39].max() == 0 else slice(281, 320)  # items may come flipped
+        assert raw[:, band].max() == 0 and gt[:, band].max() == 0  # the sensor's own hole is never a target
+        assert (gt > 0).any()
+
+
+def test_real_dataset_rejects_a_bad_target(tmp_path):
+    import pytest
+
+    from perfecting_depth_ros.data.dataset import RealReferenceDataset
+
+    with pytest.raises(ValueError, match="target"):
+        RealReferenceDataset(None, range(1), length=1, root=tmp_path, target="fused")
+    with pytest.raises(ValueError, match="ref_dir"):
+        RealReferenceDataset(None, range(1), length=1, root=tmp_path, target="reference")

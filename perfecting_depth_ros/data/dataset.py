@@ -147,30 +147,56 @@ class SyntheticDepthDataset(Dataset):
         }
 
 
+def hidden_blobs(valid: np.ndarray, rng: np.random.Generator, fraction: float, sigma: float) -> np.ndarray:
+    """Hide about ``fraction`` of the ``valid`` pixels in smooth blobs (thresholded Gaussian-blurred noise
+    with a ``sigma``-pixel blur): True = hidden."""
+    import cv2
+
+    noise = cv2.GaussianBlur(rng.standard_normal(valid.shape).astype(np.float32), (0, 0), sigma)
+    vals = noise[valid]
+    if vals.size == 0:
+        return np.zeros_like(valid)
+    return valid & (noise > np.quantile(vals, 1 - fraction))
+
+
 class RealReferenceDataset(Dataset):
-    """Real Kinect v1 frames of the 7-Scenes training block with the fused TSDF reference as target.
+    """Real Kinect v1 frames of the 7-Scenes training block, with one of two targets.
 
     Frames are brought to the model's pixel scale (640x480 -> 320x240, valid-aware), then a random
-    ``crop`` window is taken; ``length`` items cycle over the frames with fresh crops. The reference is 0
-    where the fused surface has no value (the loss skips those pixels).
+    ``crop`` window is taken; ``length`` items cycle over the frames with fresh crops.
+
+    - ``target="reference"``: the fused TSDF reference (read from ``ref_dir``); 0 where the fused surface
+      has no value (the loss skips those pixels).
+    - ``target="holdout"``: self-supervised. Random blobs of the valid raw pixels are hidden from the input
+      and the hidden raw depth is the target (0, so unscored, everywhere else): filling holes in real
+      surfaces, learnt from real measurements alone. ``ref_dir`` is not read.
     """
 
-    def __init__(self, ref_dir: str | os.PathLike, indices, length: int, crop: tuple[int, int] = (128, 160),
-                 seed: int = 0, root: str | os.PathLike | None = None):
+    TARGETS = ("reference", "holdout")
+
+    def __init__(self, ref_dir: str | os.PathLike | None, indices, length: int, crop: tuple[int, int] = (128, 160),
+                 seed: int = 0, root: str | os.PathLike | None = None, target: str = "reference",
+                 hidden: tuple[float, float] = (0.1, 0.3)):
         import cv2
 
         from ..enhancer import _resize_depth
         from ..evaluate.reference import load_sequence, read_frame
 
+        if target not in self.TARGETS:
+            raise ValueError(f"target must be one of {self.TARGETS}, got {target!r}")
+        if target == "reference" and ref_dir is None:
+            raise ValueError("target 'reference' needs ref_dir (the fused reference)")
         d, _, _ = load_sequence(Path(root) if root else None)
         self.rgb, self.raw, self.ref = [], [], []
         for i in indices:
             rgb, raw = read_frame(d, i)
-            ref = cv2.imread(str(Path(ref_dir) / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
             self.rgb.append(cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA))
             self.raw.append(_resize_depth(raw, (240, 320)))
-            self.ref.append(_resize_depth(ref, (240, 320)))
+            if target == "reference":
+                ref = cv2.imread(str(Path(ref_dir) / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)
+                self.ref.append(_resize_depth(ref.astype(np.float32) / 1000, (240, 320)))
         self.length, self.crop, self.seed, self.epoch = length, crop, seed, 0
+        self.target, self.hidden = target, hidden
 
     def __len__(self) -> int:
         return self.length
@@ -181,7 +207,12 @@ class RealReferenceDataset(Dataset):
         h, w = self.crop
         y, x = int(rng.integers(0, 240 - h + 1)), int(rng.integers(0, 320 - w + 1))
         sl = (slice(y, y + h), slice(x, x + w))
-        rgb, raw, ref = self.rgb[k][sl], self.raw[k][sl], self.ref[k][sl]
+        rgb, raw = self.rgb[k][sl], self.raw[k][sl]
+        if self.target == "reference":
+            ref = self.ref[k][sl]
+        else:
+            hide = hidden_blobs(raw > 0, rng, float(rng.uniform(*self.hidden)), float(rng.uniform(2.0, 10.0)))
+            raw, ref = np.where(hide, 0, raw).astype(np.float32), np.where(hide, raw, 0).astype(np.float32)
         if rng.random() < 0.5:
             rgb, raw, ref = rgb[:, ::-1], raw[:, ::-1], ref[:, ::-1]
         return {

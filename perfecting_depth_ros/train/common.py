@@ -39,6 +39,7 @@ class TrainConfig:
     teacher_steps: int = 12  # distill: DDIM steps of the teacher
     real_ref_dir: str | None = None  # stage2: also train on 7-Scenes training frames against this fused reference
     real_fraction: float = 0.5  # share of real samples when real_ref_dir is set
+    real_target: str = "reference"  # reference: the fused surface; holdout: hidden raw blobs (no reference read)
     extra_holes: float = 0.0  # stage2: chance of hiding extra random blobs of valid raw pixels
     artifact_weight: float = 1.0  # stage2: weight of the depth loss where raw is missing or wrong
     hard_weight: int = 1  # sensor stages: frames showing glass or a mirror come this many times per epoch
@@ -48,6 +49,8 @@ class TrainConfig:
     model: dict = field(default_factory=dict)  # ModelConfig overrides
 
     def __post_init__(self) -> None:
+        if self.real_target not in ("reference", "holdout"):
+            raise ValueError(f"real_target must be 'reference' or 'holdout', got {self.real_target!r}")
         if self.alt_data_dir and self.alt_every < 2:
             raise ValueError(f"alt_every must be >= 2 (every alt_every-th batch is from alt_data_dir), got {self.alt_every}")
 

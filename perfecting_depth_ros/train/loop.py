@@ -69,14 +69,15 @@ def train(cfg: TrainConfig) -> Path:
 
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes,
                                  hard_weight=cfg.hard_weight)
-    if cfg.real_ref_dir:  # real fine-tuning: 7-Scenes training block (frames 0-699) mixed with synthetic frames
-        from torch.utils.data import ConcatDataset
+    if cfg.real_ref_dir or cfg.real_target == "holdout":  # real fine-tuning: 7-Scenes training block (frames
+        from torch.utils.data import ConcatDataset  # 0-699) mixed with synthetic frames
 
         from ..data.dataset import RealReferenceDataset
         from ..evaluate.reference import TRAIN
 
         n_real = int(len(data) * cfg.real_fraction / (1 - cfg.real_fraction))
-        data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed)])
+        data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed,
+                                                         target=cfg.real_target)])
     batches = infinite_batches(data, cfg.batch_size, cfg.seed)
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step

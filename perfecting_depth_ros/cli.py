@@ -17,7 +17,7 @@ def cmd_data(a) -> int:
 
     crop = _size(a.crop_of) if a.crop_of else None
     h, w = _size(a.size)
-    paths = write_shards(a.out, a.split, a.frames, h, w, crop_of=crop, workers=a.workers)
+    paths = write_shards(a.out, a.split, a.frames, h, w, crop_of=crop, workers=a.workers, version=a.world_version)
     print(f"wrote {len(paths)} shards to {a.out}")
     return 0
 
@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--size", default="128x160", help="HxW")
     d.add_argument("--crop-of", default="240x320", help="render a random window of this camera (HxW), or ''")
     d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--world-version", type=int, default=1, choices=[1, 2],
+                   help="1: faint glass (first benchmark); 2: framed glass with Fresnel reflections")
     d.set_defaults(fn=cmd_data)
 
     t = sub.add_parser("train", help="train one stage from a config file")
@@ -143,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("eval", help="benchmark enhancers on the synthetic test split and the real frames")
     v.add_argument("--methods", default="learned,raw,inpaint_telea,inpaint_ns,ip_basic,guided_fill,joint_bilateral,colorization")
     v.add_argument("--test-dir", default="data_cache/test240")
+    v.add_argument("--world-version", type=int, default=1, choices=[1, 2],
+                   help="world version of the test split when --test-dir has to be rendered (its shards record it)")
+    v.add_argument("--synthetic-only", action="store_true", help="skip the real frames and the 7-Scenes block")
     v.add_argument("--frames", type=int, default=60)
     v.add_argument("--real-dir", default=None, help="real frames (default ../shared/data/real)")
     v.add_argument("--out", default="outputs/eval")

@@ -6,6 +6,7 @@ change hurt real measurements or real uncertainty?), and RMSE / artifact MAE / A
 validation frames at 240x320 (seeds of the 'val' split, never the test split's).
 
   python scripts/validate_gap.py runs/stage2c/model.safetensors runs/stage2e/model.safetensors [--classical]
+      [--world-version 2]  (the synthetic validation frames from world version 2: framed, reflecting glass)
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ N_VAL = 45
 REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perfecting-depth reference
 
 
-def val_frames():
+def val_frames(version: int = 1):
     """The synthetic validation frames (validation seeds, never the test split's) with simulated raw depth."""
     for i in range(N_VAL):
-        f = render_random(frame_seed("val", 1000 + i), 240, 320)
+        f = render_random(frame_seed("val", 1000 + i), 240, 320, version=version)
         yield f, simulate(f, list(SENSORS)[i % 3], np.random.default_rng(40_000 + i))
 
 
-def score(enh: DepthEnhancer, seq) -> dict:
+def score(enh: DepthEnhancer, seq, version: int = 1) -> dict:
     d = seq
     gap, rp, rs, rg, rr = [], [], [], [], []
     for k, i in enumerate(list(GAP)[::10]):
@@ -49,7 +50,7 @@ def score(enh: DepthEnhancer, seq) -> dict:
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
     preds, sigmas, gts, raws = [], [], [], []
-    for f, raw in val_frames():
+    for f, raw in val_frames(version):
         out = enh.enhance(f.rgb, raw)
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
         gts.append(f.depth.ravel()), raws.append(raw.ravel())
@@ -72,12 +73,18 @@ def score(enh: DepthEnhancer, seq) -> dict:
 
 def main(args: list[str]) -> int:
     seq = load_sequence()[0]
+    version = 1
+    if "--world-version" in args:
+        k = args.index("--world-version")
+        version = int(args[k + 1])
+        args = args[:k] + args[k + 2:]
+    tag = {} if version == 1 else {"world_version": version}
     for p in [a for a in args if not a.startswith("--")]:
         enh = DepthEnhancer("learned", weights=p, backend="onnxruntime")
-        print(json.dumps({"weights": p, **score(enh, seq)}), flush=True)
+        print(json.dumps({"weights": p, **tag, **score(enh, seq, version)}), flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):
-            print(json.dumps({"method": name, **score(DepthEnhancer(name), seq)}), flush=True)
+            print(json.dumps({"method": name, **tag, **score(DepthEnhancer(name), seq, version)}), flush=True)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Synthetic world and sensor simulator: seeded, sane, and showing the failure modes they model."""
 
 import numpy as np
+import pytest
 
 from perfecting_depth_ros.data.sensors import SENSORS, _occlusion_band, random_hole_mask, simulate
 from perfecting_depth_ros.data.world import TRANSPARENT, render_random
@@ -170,3 +171,61 @@ def test_real_dataset_rejects_a_bad_target(tmp_path):
         RealReferenceDataset(None, range(1), length=1, root=tmp_path, target="fused")
     with pytest.raises(ValueError, match="ref_dir"):
         RealReferenceDataset(None, range(1), length=1, root=tmp_path, target="reference")
+
+
+def test_world_version_2_frames_panes_and_keeps_version_1():
+    from perfecting_depth_ros.data.world import sample_scene
+
+    def framed(prims, k):  # four opaque bars with the pane's yaw, the first two just above and below it
+        pane, bars = prims[k], prims[k + 1:k + 5]
+        return (len(bars) == 4 and all(b.shape == "box" and b.yaw == pane.yaw and b.material.kind != TRANSPARENT for b in bars)
+                and np.allclose([b.center[2] - pane.center[2] for b in bars[:2]],
+                                np.array([1, -1]) * (pane.size[2] + bars[0].size[2])))
+
+    count = {1: 0, 2: 0}
+    for seed in range(40):
+        for version in (1, 2):
+            prims = sample_scene(np.random.default_rng(seed), version).primitives
+            panes = [k for k, p in enumerate(prims) if p.material.kind == TRANSPARENT and p.shape == "box"
+                     and np.isclose(p.size[1], 0.01)]
+            count[version] += sum(framed(prims, k) for k in panes)
+    assert count[1] == 0 and count[2] >= 3
+    with pytest.raises(ValueError, match="version"):
+        sample_scene(np.random.default_rng(0), 3)
+
+
+def test_world_version_2_glass_reflects_more_at_grazing_angles():
+    from perfecting_depth_ros.data.world import Camera, _glass_reflection, render, sample_camera, sample_scene
+
+    # same scene, camera and noise: geometry is identical, the colour changes on glass
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        scene = sample_scene(rng, 2)
+        cam = sample_camera(rng, scene, 60, 80)
+        a, b = render(scene, cam, np.random.default_rng(1), version=1), render(scene, cam, np.random.default_rng(1), version=2)
+        glass = a.material == TRANSPARENT
+        if glass.mean() > 0.05:
+            break
+    assert glass.mean() > 0.05
+    assert np.array_equal(a.depth, b.depth) and np.array_equal(a.material, b.material)
+    diff = np.abs(a.rgb.astype(int) - b.rgb.astype(int)).sum(-1)
+    assert diff[glass].mean() > 3 * diff[~glass].mean() + 1
+    assert isinstance(cam, Camera)
+    # Fresnel: two faces reflect about 8 % head-on, and more and more towards grazing incidence
+    n = np.tile([0.0, -1.0, 0.0], (4, 1))
+    ang = np.radians([0, 45, 75, 88])
+    d = np.stack([np.sin(ang), np.cos(ang), np.zeros(4)], 1)
+    _, f = _glass_reflection(scene, list(scene.room_materials) + [p.material for p in scene.primitives],
+                             np.array([m.kind for m in list(scene.room_materials) + [p.material for p in scene.primitives]]),
+                             np.tile((scene.room_lo + scene.room_hi) / 2, (4, 1)), d, n)
+    assert abs(f[0] - 0.077) < 0.005 and np.all(np.diff(f) > 0) and f[-1] > 0.5
+
+
+def test_shards_record_their_world_version(tmp_path):
+    from perfecting_depth_ros.data.dataset import load_shards, shard_world_version, write_shards
+
+    write_shards(tmp_path / "v2", "val", 2, 24, 32, progress=False, version=2)
+    assert shard_world_version(tmp_path / "v2", "val") == 2
+    assert load_shards(tmp_path / "v2", "val")["depth"].shape == (2, 24, 32)
+    np.savez(tmp_path / "val-0000.npz", depth=np.zeros((1, 2, 2)))  # written before versions existed
+    assert shard_world_version(tmp_path, "val") == 1

@@ -27,9 +27,9 @@ def frame_seed(split: str, index: int) -> int:
     return SPLIT_SEEDS[split] * 1_000_003 + index
 
 
-def _render_chunk(args: tuple[str, int, int, int, int, tuple[int, int] | None]) -> dict[str, np.ndarray]:
-    split, start, stop, h, w, crop_of = args
-    frames = [render_random(frame_seed(split, i), h, w, crop_of=crop_of) for i in range(start, stop)]
+def _render_chunk(args: tuple[str, int, int, int, int, tuple[int, int] | None, int]) -> dict[str, np.ndarray]:
+    split, start, stop, h, w, crop_of, version = args
+    frames = [render_random(frame_seed(split, i), h, w, crop_of=crop_of, version=version) for i in range(start, stop)]
     out = {k: np.stack([getattr(f, k) for f in frames]) for k in _FIELDS}
     out["normal"] = out["normal"].astype(np.float16)
     out["depth_opaque"] = out["depth_opaque"].astype(np.float32)
@@ -38,8 +38,9 @@ def _render_chunk(args: tuple[str, int, int, int, int, tuple[int, int] | None]) 
 
 def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int, width: int,
                  crop_of: tuple[int, int] | None = None, shard_size: int = 500, workers: int = 1,
-                 progress: bool = True) -> list[Path]:
-    """Render ``count`` frames of ``split`` into ``out_dir/{split}-NNNN.npz`` shards; return their paths."""
+                 progress: bool = True, version: int = 1) -> list[Path]:
+    """Render ``count`` frames of ``split`` of world ``version`` into ``out_dir/{split}-NNNN.npz`` shards
+    (each records its world version); return their paths."""
     from tqdm import tqdm
 
     out = Path(out_dir)
@@ -48,7 +49,7 @@ def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int
     for s0 in range(0, count, shard_size):
         s1 = min(count, s0 + shard_size)
         for c0 in range(s0, s1, 50):
-            jobs.append((s0, (split, c0, min(s1, c0 + 50), height, width, crop_of)))
+            jobs.append((s0, (split, c0, min(s1, c0 + 50), height, width, crop_of, version)))
     paths, pending = [], {}
     bar = tqdm(total=count, desc=f"render {split}", disable=not progress)
     with ProcessPoolExecutor(max_workers=workers) as ex:
@@ -58,7 +59,7 @@ def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int
             if sum(len(r["depth"]) for r in pending[s0]) == min(count, s0 + shard_size) - s0:
                 parts = pending.pop(s0)
                 p = out / f"{split}-{s0 // shard_size:04d}.npz"
-                np.savez(p, **{k: np.concatenate([r[k] for r in parts]) for k in _FIELDS})
+                np.savez(p, world_version=np.int64(version), **{k: np.concatenate([r[k] for r in parts]) for k in _FIELDS})
                 paths.append(p)
     bar.close()
     return paths
@@ -71,6 +72,20 @@ def load_shards(data_dir: str | os.PathLike, split: str) -> dict[str, np.ndarray
         raise FileNotFoundError(f"no {split} shards in {data_dir}; run `perfecting-depth data --out {data_dir}`")
     parts = [dict(np.load(p)) for p in paths]
     return {k: np.concatenate([p[k] for p in parts]) for k in _FIELDS}
+
+
+def shard_world_version(data_dir: str | os.PathLike, split: str) -> int:
+    """The world version a split's shards were rendered with (1 for shards written before versions existed)."""
+    paths = sorted(Path(data_dir).glob(f"{split}-*.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no {split} shards in {data_dir}")
+    versions = set()
+    for p in paths:
+        with np.load(p) as z:
+            versions.add(int(z["world_version"]) if "world_version" in z.files else 1)
+    if len(versions) > 1:
+        raise ValueError(f"{data_dir}: {split} shards of several world versions {sorted(versions)}")
+    return versions.pop()
 
 
 def frame_at(arrays: dict[str, np.ndarray], i: int) -> Frame:

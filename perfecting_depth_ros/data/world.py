@@ -8,6 +8,10 @@ looks like a photograph (textured materials, a few lights, exposure, white balan
 the surface normal, the material class, and the depth of the first *opaque* surface (what a sensor
 sees through glass).
 
+Two world versions: 1 (the first benchmark's) draws glass as a faint tint over what lies behind it; 2 draws
+glass as a camera sees it: most panes sit in an opaque frame, and both glass faces reflect the room by
+Fresnel's law (Schlick), more at grazing angles. Version 1 frames are unchanged by version 2's existence.
+
 World frame: z up, floor at z = 0. Camera frame: OpenCV optical (x right, y down, z forward).
 Everything is seeded: ``render(sample_scene(rng), sample_camera(rng, ...))`` with the same seed gives
 the same frame.
@@ -34,6 +38,7 @@ PLAIN, NOISE, WOOD, TILE, FABRIC, PRINTED = range(6)
 
 _EPS = 1e-6
 _FAR = 1e9
+WORLD_VERSIONS = (1, 2)  # 1: faint glass (first benchmark); 2: framed glass with Fresnel reflections
 
 
 @dataclass
@@ -125,8 +130,15 @@ def _random_material(rng: np.random.Generator, kind_probs=(0.62, 0.12, 0.12, 0.0
                     float(rng.uniform(0.05, 0.6)), int(rng.integers(1 << 30)))
 
 
-def sample_scene(rng: np.random.Generator) -> Scene:
-    """Sample a furnished room with lights; sizes and counts follow indoor robot scenes."""
+def _check_version(version: int) -> None:
+    if version not in WORLD_VERSIONS:
+        raise ValueError(f"world version must be one of {WORLD_VERSIONS}, got {version!r}")
+
+
+def sample_scene(rng: np.random.Generator, version: int = 1) -> Scene:
+    """Sample a furnished room with lights; sizes and counts follow indoor robot scenes. ``version`` 2 puts
+    most glass panes in an opaque frame (see the module docstring)."""
+    _check_version(version)
     sx, sy, sz = rng.uniform(3.0, 9.0), rng.uniform(3.0, 9.0), rng.uniform(2.4, 3.2)
     lo, hi = np.array([0.0, 0.0, 0.0]), np.array([sx, sy, sz])
     matte = (1.0, 0.06, 0.04, 0.0, 0.0)
@@ -208,8 +220,15 @@ def sample_scene(rng: np.random.Generator) -> Scene:
         cx, cy = place_xy(0.5)
         glass = Material(TRANSPARENT, np.array([0.8, 0.85, 0.9], np.float32), np.array([0.7, 0.8, 0.85], np.float32),
                          PLAIN, 1.0, 0)
-        box(cx, cy, rng.uniform(0.5, 1.2), rng.uniform(0.3, 0.9), 0.01, rng.uniform(0.3, 0.8),
-            float(rng.uniform(0, np.pi)), glass)
+        cz, hx, hz, yaw = rng.uniform(0.5, 1.2), rng.uniform(0.3, 0.9), rng.uniform(0.3, 0.8), float(rng.uniform(0, np.pi))
+        box(cx, cy, cz, hx, 0.01, hz, yaw, glass)
+        if version >= 2 and rng.random() < 0.8:  # a window, door or cabinet frame around the pane
+            fw, fd = rng.uniform(0.02, 0.06), rng.uniform(0.015, 0.035)
+            fm = _random_material(rng, (0.6, 0.2, 0.2, 0.0, 0.0))
+            c, sn = np.cos(yaw), np.sin(yaw)
+            for ox, oz, bx, bz in ((0, hz + fw / 2, hx + fw, fw / 2), (0, -hz - fw / 2, hx + fw, fw / 2),
+                                   (hx + fw / 2, 0, fw / 2, hz), (-hx - fw / 2, 0, fw / 2, hz)):
+                box(cx + ox * c, cy + ox * sn, cz + oz, bx, fd, bz, yaw, fm)
     n_lights = int(rng.integers(1, 4))
     lights = np.stack([rng.uniform(lo + 0.3, hi - 0.1) for _ in range(n_lights)])
     lights[:, 2] = sz - 0.15
@@ -490,13 +509,60 @@ def _cast_compiled(scene: Scene, cam: Camera, d: np.ndarray, boxes: list) -> _Hi
     return hits
 
 
-def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "auto") -> Frame:
+def _shade_rays(scene: Scene, mats: list, kinds: np.ndarray, o: np.ndarray, d: np.ndarray, t: np.ndarray,
+                nrm: np.ndarray, mat_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear colour and albedo of the surfaces that rays (o, d) hit at distance t (numpy reference)."""
+    n = len(t)
+    p = o + t[:, None] * d
+    alb = np.zeros((n, 3), np.float32)
+    for mi in np.unique(mat_idx):
+        sel = mat_idx == mi
+        alb[sel] = _texture(mats[mi], p[sel], nrm[sel])
+    nrm = nrm * np.where(np.sum(nrm * d, axis=1, keepdims=True) > 0, -1.0, 1.0)  # face the camera
+    light = np.full(n, scene.ambient, np.float32)
+    spec = np.zeros(n, np.float32)
+    shiny = np.isin(kinds[mat_idx], (SPECULAR, MIRROR, TRANSPARENT))
+    for lp, pw in zip(scene.lights, scene.light_power):
+        lv = lp - p
+        dist2 = np.sum(lv * lv, axis=1)
+        lv /= np.sqrt(dist2)[:, None]
+        light += pw * np.maximum(np.sum(nrm * lv, axis=1), 0) / (1.0 + dist2)
+        hv = lv - d
+        hv /= np.linalg.norm(hv, axis=1, keepdims=True) + _EPS
+        spec += shiny * pw * np.maximum(np.sum(nrm * hv, axis=1), 0) ** 60 / (1.0 + dist2) * 4
+    return alb * light[:, None] + spec[:, None], alb
+
+
+def _glass_reflection(scene: Scene, mats: list, kinds: np.ndarray, p: np.ndarray, d: np.ndarray,
+                      nrm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What glass at points ``p`` (normals ``nrm``, viewed along ``d``) mirrors of the opaque room, and the
+    Fresnel reflectance of its two faces (Schlick, n = 1.5)."""
+    cos = np.abs(np.sum(d * nrm, axis=1))
+    nf = nrm * np.where(np.sum(nrm * d, axis=1, keepdims=True) > 0, -1.0, 1.0)  # towards the camera
+    r = d - 2 * np.sum(d * nf, axis=1, keepdims=True) * nf
+    o = p + 1e-3 * r
+    hits = _Hits(len(p))
+    _room(scene, o, r, hits, 0)
+    for k, prim in enumerate(scene.primitives):
+        t, n = _SHAPES[prim.shape](prim, o, r)
+        hits.update(t, n, 6 + k, prim.material.kind != TRANSPARENT)
+    found = hits.t_op < _FAR
+    col = np.full((len(p), 3), scene.ambient * 0.5, np.float32)
+    if found.any():
+        col[found], _ = _shade_rays(scene, mats, kinds, o[found], r[found], hits.t_op[found], hits.n_op[found],
+                                    hits.mat_op[found])
+    f = 0.04 + 0.96 * (1.0 - cos) ** 5
+    return col, np.clip(2 * f / (1 + f), 0, 1).astype(np.float32)  # two faces, inter-reflections summed
+
+
+def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "auto", version: int = 1) -> Frame:
     """Ray cast one frame: clean depth, photo-like RGB, normals, material classes.
 
     ``engine``: "compiled" (numba per-pixel kernels, :mod:`.world_kernels`), "numpy" (the vectorised
     reference) or "auto" (compiled when numba is installed). Both give the same frame up to float
-    rounding.
+    rounding. ``version`` 2 shades glass with Fresnel reflections of the room (module docstring).
     """
+    _check_version(version)
     if engine == "auto":
         engine = "numpy" if _wk is None else "compiled"
     if engine not in ("compiled", "numpy"):
@@ -524,24 +590,7 @@ def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "a
     mat_cls = kinds[hits.mat].astype(np.uint8)
 
     def shade_numpy(t, nrm, mat_idx):
-        p = o + t[:, None] * d
-        alb = np.zeros((H * W, 3), np.float32)
-        for mi in np.unique(mat_idx):
-            sel = mat_idx == mi
-            alb[sel] = _texture(mats[mi], p[sel], nrm[sel])
-        nrm = nrm * np.where(np.sum(nrm * d, axis=1, keepdims=True) > 0, -1.0, 1.0)  # face the camera
-        light = np.full(H * W, scene.ambient, np.float32)
-        spec = np.zeros(H * W, np.float32)
-        shiny = np.isin(kinds[mat_idx], (SPECULAR, MIRROR, TRANSPARENT))
-        for lp, pw in zip(scene.lights, scene.light_power):
-            lv = lp - p
-            dist2 = np.sum(lv * lv, axis=1)
-            lv /= np.sqrt(dist2)[:, None]
-            light += pw * np.maximum(np.sum(nrm * lv, axis=1), 0) / (1.0 + dist2)
-            hv = lv - d
-            hv /= np.linalg.norm(hv, axis=1, keepdims=True) + _EPS
-            spec += shiny * pw * np.maximum(np.sum(nrm * hv, axis=1), 0) ** 60 / (1.0 + dist2) * 4
-        return alb * light[:, None] + spec[:, None], alb
+        return _shade_rays(scene, mats, kinds, o, d, t, nrm, mat_idx)
 
     if engine == "compiled":
         fm, im = _wk.pack_materials(mats)
@@ -558,9 +607,14 @@ def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "a
 
     color, alb = shade(hits.t_op, hits.n_op, hits.mat_op)
     glass = mat_cls == TRANSPARENT
-    if glass.any():  # glass: mostly the scene behind it, tinted, plus a highlight
+    if glass.any() and version == 1:  # glass: mostly the scene behind it, tinted, plus a highlight
         gcol, _ = shade(hits.t, hits.n, hits.mat, glass)
         color[glass] = 0.75 * color[glass] + 0.25 * gcol
+    elif glass.any():  # what passes through both faces, tinted, plus what they reflect of the room
+        gcol, _ = shade(hits.t, hits.n, hits.mat, glass)
+        g = np.flatnonzero(glass)
+        refl, f = _glass_reflection(scene, mats, kinds, cam.t_wc + hits.t[g, None] * d[g], d[g], hits.n[g])
+        color[glass] = (1 - f[:, None]) * (0.85 * color[glass] + 0.15 * gcol) + f[:, None] * refl
     mirror = mat_cls == MIRROR
     if mirror.any():  # a mirror shows a blurred bright reflection of the room
         color[mirror] = 0.3 * color[mirror] + 0.5 * np.float32(np.mean(color, axis=0))
@@ -612,13 +666,14 @@ def populate_view(scene: Scene, cam: Camera, rng: np.random.Generator, count: tu
 
 
 def render_random(seed: int, height: int = 240, width: int = 320, crop_of: tuple[int, int] | None = None,
-                  engine: str = "auto") -> Frame:
-    """One seeded random frame; frames whose camera is inside or against an object are resampled."""
+                  engine: str = "auto", version: int = 1) -> Frame:
+    """One seeded random frame of world ``version``; frames whose camera is inside or against an object
+    are resampled."""
     rng = np.random.default_rng(seed)
     while True:
-        scene = sample_scene(rng)
+        scene = sample_scene(rng, version)
         cam = sample_camera(rng, scene, height, width, crop_of=crop_of)
         populate_view(scene, cam, rng)
-        frame = render(scene, cam, rng, engine)
+        frame = render(scene, cam, rng, engine, version)
         if np.mean(frame.depth < 0.25) < 0.02 and np.median(frame.depth) < 12.0:
             return frame

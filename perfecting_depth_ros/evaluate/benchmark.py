@@ -33,14 +33,14 @@ def _make_enhancer(name: str, weights: str | None):
     return DepthEnhancer(name)
 
 
-def synthetic_split(test_dir: str, frames: int):
-    """Yield (index, sensor, frame, raw) for the fixed test split (rendered on first use)."""
+def synthetic_split(test_dir: str, frames: int, version: int = 1):
+    """Yield (index, sensor, frame, raw) for the fixed test split (rendered on first use, of world ``version``)."""
     from ..data.dataset import frame_at, load_shards, write_shards
 
     try:
         arrays = load_shards(test_dir, "test")
     except FileNotFoundError:
-        write_shards(test_dir, "test", max(frames, 150), 240, 320, workers=2)
+        write_shards(test_dir, "test", max(frames, 150), 240, 320, workers=2, version=version)
         arrays = load_shards(test_dir, "test")
     names = list(SENSORS)
     for i in range(min(frames, len(arrays["depth"]))):
@@ -49,11 +49,11 @@ def synthetic_split(test_dir: str, frames: int):
         yield i, sensor, f, simulate(f, sensor, np.random.default_rng(10_000 + i))
 
 
-def evaluate_synthetic(methods: dict, test_dir: str, frames: int) -> tuple[dict, dict]:
+def evaluate_synthetic(methods: dict, test_dir: str, frames: int, version: int = 1) -> tuple[dict, dict]:
     """Metrics per method (overall, by region, per sensor, boundaries, uncertainty) and arrays for plots."""
     acc = {m: {"pred": [], "sigma": [], "dbe": [], "ms": []} for m in methods}
     gts, raws, sensors, panels = [], [], [], []
-    for i, sensor, f, raw in synthetic_split(test_dir, frames):
+    for i, sensor, f, raw in synthetic_split(test_dir, frames, version):
         gts.append(f.depth.ravel())
         raws.append(raw.ravel())
         sensors.append(np.full(f.depth.size, list(SENSORS).index(sensor), np.int8))
@@ -250,11 +250,17 @@ def main(args) -> int:
         except Exception as e:  # e.g. learned weights not trained yet: say so and go on
             print(f"skipping {name}: {e}")
     print(f"methods: {', '.join(methods)}")
-    syn, arrays = evaluate_synthetic(methods, args.test_dir, args.frames)
-    real, real_panels = evaluate_real(methods, args.real_dir)
+    from ..data.dataset import shard_world_version
+
+    syn, arrays = evaluate_synthetic(methods, args.test_dir, args.frames, getattr(args, "world_version", 1))
+    version = shard_world_version(args.test_dir, "test")
+    only_syn = getattr(args, "synthetic_only", False)
+    real, real_panels = ({}, []) if only_syn else evaluate_real(methods, args.real_dir)
     seven = None
     ref_dir = Path(getattr(args, "ref_dir", "") or "data_cache/7scenes_ref")
-    if (ref_dir / "quality.json").exists():
+    if only_syn:
+        pass
+    elif (ref_dir / "quality.json").exists():
         from .reference import evaluate_sevenscenes, misregistration_effect
 
         seven = evaluate_sevenscenes({k: v for k, v in methods.items() if k != "colorization"}, ref_dir)
@@ -264,7 +270,8 @@ def main(args) -> int:
         print(f"no 7-Scenes reference in {ref_dir}: run `perfecting-depth reference` to add the real split")
     files = write_plots(out, syn, arrays, real_panels)
     hw = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
-    report = [f"# Benchmark report\n\nHardware: {hw}. Synthetic: {args.frames} frames of the seeded test split at 240x320, "
+    report = [f"# Benchmark report\n\nHardware: {hw}. Synthetic: {args.frames} frames of the seeded test split at 240x320 "
+              f"(world version {version}), "
               f"sensors {', '.join(SENSORS)} in turn. Real: masked hold-out (10 % of valid raw pixels in blobs).\n",
               "## Synthetic test split\n", synthetic_table(syn), "\n\nMAE by sensor (m):\n",
               "| method | " + " | ".join(SENSORS) + " |", "|---|" + "---|" * len(SENSORS)]
@@ -280,7 +287,8 @@ def main(args) -> int:
                        "offset: " + ", ".join(f"({k}): {v:.4f}" for k, v in mis.items()), ""]
     report += [f"![{f}]({f})" for f in files]
     (out / "report.md").write_text("\n".join(report) + "\n")
-    (out / "results.json").write_text(json.dumps({"synthetic": syn, "real": real, "sevenscenes": seven, "hardware": hw},
+    (out / "results.json").write_text(json.dumps({"synthetic": syn, "real": real, "sevenscenes": seven, "hardware": hw,
+                                                  "world_version": version},
                                                  indent=1, default=float))
     print("\n".join(report[:3]))
     if getattr(args, "readme", None):

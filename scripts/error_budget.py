@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate_gap import val_frames  # noqa: E402  (the same 45 validation frames)
+from validate_gap import FAR_M, val_frames  # noqa: E402  (the same 45 validation frames)
 
 from perfecting_depth_ros.data.world import MIRROR, SPECULAR, TRANSPARENT  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
 
-FAR_M = 4.5
 
 
 def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.ndarray]:

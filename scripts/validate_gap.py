@@ -26,6 +26,7 @@ from perfecting_depth_ros.evaluate import metrics as M
 from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame, read_reference
 
 N_VAL = 45
+FAR_M = 4.5  # Kinect v1's range: raw holes with the truth beyond it are left out of val_rmse_in_range_m
 REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perfecting-depth reference
 
 
@@ -56,8 +57,10 @@ def score(enh: DepthEnhancer, seq, version: int = 1) -> dict:
         gts.append(f.depth.ravel()), raws.append(raw.ravel())
     p, s, g, r = (np.concatenate(x) for x in (preds, sigmas, gts, raws))
     reg = M.regions(r, g)
+    beyond = (r <= 0) & (g > FAR_M)  # holes whose truth lies past the sensor's range: nothing in the frame shows it
     res = {"gap_holdout_mae_m": float(np.mean(gap)),
            "val_rmse_m": M.depth_errors(p, g, reg["all"]).get("rmse"),
+           "val_rmse_in_range_m": M.depth_errors(p, g, reg["all"] & ~beyond).get("rmse"),
            "val_mae_missing_m": M.depth_errors(p, g, reg["missing"]).get("mae"),
            "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae")}
     if rp:  # the gap frames unmasked, against the fused reference (0 = no reference there)

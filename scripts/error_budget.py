@@ -25,7 +25,6 @@ from perfecting_depth_ros.data.world import MIRROR, SPECULAR, TRANSPARENT  # noq
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
 
 
-
 def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.ndarray]:
     """Disjoint pixel classes of one frame (see the module docstring)."""
     miss = raw <= 0

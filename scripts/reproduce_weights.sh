@@ -16,10 +16,14 @@ $PD train stage2 --config config/train/stage2d.yaml
 $PD train stage2 --config config/train/stage2e.yaml
 $PD train stage2 --config config/train/stage2f.yaml
 $PD train stage2 --config config/train/stage2g.yaml
-# the raw-error head (light output path, glass/mirror frames twice) on top of it, everything else frozen;
-# the shipped weights are its end
+# the raw-error head (light output path, glass/mirror frames twice) on top of it, everything else frozen
+# (shipped until the seventh session)
 $PD train errorhead --config config/train/errorhead_light_hard.yaml --init runs/stage2g/model.safetensors
-bash scripts/ship_weights.sh runs/errorhead_light_hard/model.safetensors
+# the refiner fine-tuned on world-v2 frames and, self-supervised, on real Kinect v1 raw depth (7-Scenes frames
+# 0-699 from ../shared/data/real: blobs of valid raw hidden, the hidden raw the target); its step 600 is shipped
+[ -f data_cache/synth128_v2/train-0011.npz ] || $PD data --out data_cache/synth128_v2 --split train --frames 6000 --size 128x160 --crop-of 240x320 --world-version 2
+$PD train stage2 --config config/train/stage2_v2_holdout.yaml
+bash scripts/ship_weights.sh runs/stage2_v2_holdout/model_step600.safetensors
 # Experiment (not shipped): stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference
 # (needs `perfecting-depth reference` first). Its effect is reported in the model card.
 if [ -f data_cache/7scenes_ref/quality.json ]; then $PD train stage2 --config config/train/stage2_real.yaml; fi
@@ -35,3 +39,7 @@ $PD train stage2 --config config/train/stage2_full.yaml
 $PD train errorhead --config config/train/errorhead_light_full.yaml
 $PD train stage2 --config config/train/stage2_mixed.yaml
 $PD train stage2 --config config/train/stage2_mixed_hard.yaml
+# Experiments of the seventh session (not shipped): the real hold-out half with world-v1 frames, and the raw-error
+# head fine-tuned on world-v2 frames on top of the shipped refiner; reported in the model card and their configs.
+$PD train stage2 --config config/train/stage2_holdout.yaml
+$PD train errorhead --config config/train/errorhead_v2.yaml --init runs/stage2_v2_holdout/model_step600.safetensors

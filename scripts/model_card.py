@@ -183,7 +183,8 @@ def main() -> int:
             return "–" if v is None else (f"{v * 1000:.2f} mm" if mm else f"{v:.{digits}f}")
 
         V2H_600 = "runs/stage2_v2_holdout/model_step600.safetensors"  # shipped from the seventh session on
-        HEAD_OUTCOME = ""  # filled in below from its rule
+        HEAD_OUTCOME = ("Its rule (world-v2 AUROC at least 0.01 above the start's, real AUROC at most 0.005 below) "
+                        "ships none: the world-v2 gain stayed under 0.004 and the real gap frames lost 0.008-0.017.")
         shipped, base = "runs/errorhead_light_hard/model_step2500.safetensors", "runs/stage2g_500/model.safetensors"
         first = "runs/errorhead/model_step2500.safetensors"
         light_end = "runs/errorhead_light/model_step2500.safetensors"

@@ -36,7 +36,9 @@ def main() -> int:
                                                              "outputs/validate_session6.jsonl",
                                                              "outputs/validate_session7.jsonl",
                                                              "outputs/validate_session7_v2.jsonl"])
-    p.add_argument("--error-budget", default="outputs/error_budget_session6.json",
+    p.add_argument("--eval-v2", default="outputs/eval_v2/results.json",
+                   help="perfecting-depth eval --test-dir data_cache/test240_v2 --world-version 2 --synthetic-only")
+    p.add_argument("--error-budget", default="outputs/error_budget_session7.json",
                    help="scripts/error_budget.py --json output (validation frames)")
     a = p.parse_args()
     ckpt = W / "perfecting_depth.safetensors"
@@ -115,6 +117,15 @@ def main() -> int:
                     f"{u.get('cov2', nan) * 100:.1f} % (target 90-97 %); AUSE {u.get('ause', nan):.4f} "
                     f"vs random {u.get('ause_random', nan):.4f}",
                     f"- depth-boundary error (acc/comp px): {bd.get('dbe_acc', nan):.2f} / {bd.get('dbe_comp', nan):.2f}", ""]
+    ev2 = Path(a.eval_v2)
+    if ev2.exists():
+        from perfecting_depth_ros.evaluate.benchmark import synthetic_table
+
+        r2 = json.loads(ev2.read_text())
+        out += ["## World version 2 test split (`eval --world-version 2`)", "",
+                "The same seeds and sensors, rendered with framed glass that reflects the room (a camera's view of "
+                "glass; the table above is world version 1, where glass is a faint tint):", "",
+                synthetic_table(r2["synthetic"]), ""]
     s1 = Path(a.stage1)
     if s1.exists():
         rows = [json.loads(x) for x in s1.read_text().splitlines() if x.strip()]

@@ -29,7 +29,7 @@ def main() -> int:
     p.add_argument("--eval", default="outputs/eval/results.json")
     p.add_argument("--bench", default="outputs/bench.json")
     p.add_argument("--stage1", default="outputs/stage1_eval.jsonl")
-    p.add_argument("--run", default="runs/errorhead_light_hard", help="training run that produced the shipped weights")
+    p.add_argument("--run", default="runs/stage2_v2_holdout", help="training run that produced the shipped weights")
     p.add_argument("--validation", nargs="*", default=["outputs/validate_round2.jsonl", "outputs/validate_round3.jsonl",
                                                              "outputs/validate_errorhead.jsonl",
                                                              "outputs/validate_session5.jsonl",
@@ -85,6 +85,9 @@ def main() -> int:
                    f"{c.get('seed', '?')} | {c.get('extra_holes', 0)} | {c.get('artifact_weight', 1.0)} | "
                    f"{json.dumps(c.get('model') or {})} | {last.get('time_s', 0) / 60:.1f} min | "
                    f"{last.get('loss', float('nan')):.4f} |")
+    if "stage2_v2_holdout" in a.run:
+        out += ["", "The shipped weights are `stage2_v2_holdout`'s step-600 snapshot (its rule chose it; the run went "
+                "on to 1200 steps, and the wall time above is the whole run's)."]
     out += ["", f"Hardware: {platform.machine()} CPU, 2 cores (no GPU was available to this task), torch 2.13.0, "
             f"{meta.get('threads', '?')} threads. Architecture: `{json.dumps(cfg)}`.", ""]
     ev = Path(a.eval)
@@ -290,7 +293,9 @@ def main() -> int:
                     f"{fig(fixed, 'gap_ref_auroc')} "
                     "for the shipped head scored the same way (noise fixed); by its config's rule none is shipped."]
         def world(rows, w):
-            return [v for v in rows if v.get("world_version", 1) == w]
+            """One world version's rows of a run, by snapshot step."""
+            return sorted((v for v in rows if v.get("world_version", 1) == w),
+                          key=lambda v: int(name(v).split("step")[-1].split(".")[0]))
 
         hold, v2h, hv2 = (run_rows(r) for r in ("stage2_holdout", "stage2_v2_holdout", "errorhead_v2"))
         if hold:

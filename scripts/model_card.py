@@ -328,6 +328,15 @@ def main() -> int:
                     f"{fig(V2H_600 + ' [world v2]', 'val_auroc', digits=4)} without it), world v1 "
                     f"{series(world(hv2, 1), 'val_auroc', digits=4)} ({fig(V2H_600, 'val_auroc', digits=4)}), real gap "
                     f"frames {series(world(hv2, 1), 'gap_ref_auroc')} ({fig(V2H_600, 'gap_ref_auroc')}). " + HEAD_OUTCOME]
+        hr = world(run_rows("errorhead_real"), 1)
+        if hr:
+            out += ["- `config/train/errorhead_real.yaml` (seventh session, not shipped): the head fine-tuned with real "
+                    "labels for half of each batch: 7-Scenes frames 0-699, raw pixels more than 5 cm off the fused TSDF "
+                    "reference marked wrong (world-v2 synthetic windows for the other half). Real gap-frame AUROC "
+                    f"{series(hr, 'gap_ref_auroc')} (snapshots every 300 steps; {fig(V2H_600, 'gap_ref_auroc')} without "
+                    f"it), world-v1 validation AUROC {series(hr, 'val_auroc', digits=4)} "
+                    f"({fig(V2H_600, 'val_auroc', digits=4)}). Its rule kept synthetic ranking within 0.005: none "
+                    "qualifies. The real labels come from one kitchen, and the gap block shows the same kitchen."]
         out += ["", "`runs/stage2_real` (stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference) did "
                 "not improve the gap block in the first session (0.052 vs 0.047 m), so it is reported, not shipped.", ""]
     eb = Path(a.error_budget)

@@ -43,3 +43,4 @@ $PD train stage2 --config config/train/stage2_mixed_hard.yaml
 # head fine-tuned on world-v2 frames on top of the shipped refiner; reported in the model card and their configs.
 $PD train stage2 --config config/train/stage2_holdout.yaml
 $PD train errorhead --config config/train/errorhead_v2.yaml --init runs/stage2_v2_holdout/model_step600.safetensors
+if [ -f data_cache/7scenes_ref/quality.json ]; then $PD train errorhead --config config/train/errorhead_real.yaml; fi

@@ -229,3 +229,9 @@ def test_shards_record_their_world_version(tmp_path):
     assert load_shards(tmp_path / "v2", "val")["depth"].shape == (2, 24, 32)
     np.savez(tmp_path / "val-0000.npz", depth=np.zeros((1, 2, 2)))  # written before versions existed
     assert shard_world_version(tmp_path, "val") == 1
+    from perfecting_depth_ros.evaluate.benchmark import synthetic_split
+
+    write_shards(tmp_path / "t2", "test", 1, 24, 32, progress=False, version=2)
+    with pytest.raises(ValueError, match="world version 2, asked for 1"):
+        next(synthetic_split(str(tmp_path / "t2"), 1, version=1))
+    assert next(synthetic_split(str(tmp_path / "t2"), 1, version=2))[2].depth.shape == (24, 32)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .real import holdout_mask
 from .sensors import SENSORS, random_hole_mask, simulate
 from .world import MIRROR, TRANSPARENT, Frame, render_random
 
@@ -162,16 +163,7 @@ class SyntheticDepthDataset(Dataset):
         }
 
 
-def hidden_blobs(valid: np.ndarray, rng: np.random.Generator, fraction: float, sigma: float) -> np.ndarray:
-    """Hide about ``fraction`` of the ``valid`` pixels in smooth blobs (thresholded Gaussian-blurred noise
-    with a ``sigma``-pixel blur): True = hidden."""
-    import cv2
-
-    noise = cv2.GaussianBlur(rng.standard_normal(valid.shape).astype(np.float32), (0, 0), sigma)
-    vals = noise[valid]
-    if vals.size == 0:
-        return np.zeros_like(valid)
-    return valid & (noise > np.quantile(vals, 1 - fraction))
+REAL_TARGETS = ("reference", "holdout")  # what RealReferenceDataset trains real frames against
 
 
 class RealReferenceDataset(Dataset):
@@ -187,8 +179,6 @@ class RealReferenceDataset(Dataset):
       surfaces, learnt from real measurements alone. ``ref_dir`` is not read.
     """
 
-    TARGETS = ("reference", "holdout")
-
     def __init__(self, ref_dir: str | os.PathLike | None, indices, length: int, crop: tuple[int, int] = (128, 160),
                  seed: int = 0, root: str | os.PathLike | None = None, target: str = "reference",
                  hidden: tuple[float, float] = (0.1, 0.3)):
@@ -197,8 +187,8 @@ class RealReferenceDataset(Dataset):
         from ..enhancer import _resize_depth
         from ..evaluate.reference import load_sequence, read_frame
 
-        if target not in self.TARGETS:
-            raise ValueError(f"target must be one of {self.TARGETS}, got {target!r}")
+        if target not in REAL_TARGETS:
+            raise ValueError(f"target must be one of {REAL_TARGETS}, got {target!r}")
         if target == "reference" and ref_dir is None:
             raise ValueError("target 'reference' needs ref_dir (the fused reference)")
         d, _, _ = load_sequence(Path(root) if root else None)
@@ -226,7 +216,7 @@ class RealReferenceDataset(Dataset):
         if self.target == "reference":
             ref = self.ref[k][sl]
         else:
-            hide = hidden_blobs(raw > 0, rng, float(rng.uniform(*self.hidden)), float(rng.uniform(2.0, 10.0)))
+            hide = holdout_mask(raw, rng, float(rng.uniform(*self.hidden)), float(rng.uniform(2.0, 10.0)))
             raw, ref = np.where(hide, 0, raw).astype(np.float32), np.where(hide, raw, 0).astype(np.float32)
         if rng.random() < 0.5:
             rgb, raw, ref = rgb[:, ::-1], raw[:, ::-1], ref[:, ::-1]

@@ -99,11 +99,14 @@ def real_frames(root: str | Path | None = None, sevenscenes_every: int = 100) ->
         yield from sevenscenes_frames(root, range(0, 1000, sevenscenes_every))
 
 
-def holdout_mask(depth: np.ndarray, rng: np.random.Generator, fraction: float = 0.10) -> np.ndarray:
-    """Hide about ``fraction`` of the valid pixels in hole-shaped blobs (True = hidden, scored)."""
+def holdout_mask(depth: np.ndarray, rng: np.random.Generator, fraction: float = 0.10,
+                 sigma: float | None = None) -> np.ndarray:
+    """Hide about ``fraction`` of the valid pixels in hole-shaped blobs (True = hidden, scored): thresholded
+    Gaussian-blurred noise, blurred by ``sigma`` pixels (default: the larger image side / 60)."""
     valid = depth > 0
     H, W = depth.shape
-    noise = cv2.GaussianBlur(rng.standard_normal((H, W)).astype(np.float32), (0, 0), max(H, W) / 60)
+    sigma = max(H, W) / 60 if sigma is None else sigma
+    noise = cv2.GaussianBlur(rng.standard_normal((H, W)).astype(np.float32), (0, 0), sigma)
     vals = noise[valid]
     if vals.size == 0:
         return np.zeros_like(valid)

@@ -607,14 +607,14 @@ def render(scene: Scene, cam: Camera, rng: np.random.Generator, engine: str = "a
 
     color, alb = shade(hits.t_op, hits.n_op, hits.mat_op)
     glass = mat_cls == TRANSPARENT
-    if glass.any() and version == 1:  # glass: mostly the scene behind it, tinted, plus a highlight
+    if glass.any():
         gcol, _ = shade(hits.t, hits.n, hits.mat, glass)
-        color[glass] = 0.75 * color[glass] + 0.25 * gcol
-    elif glass.any():  # what passes through both faces, tinted, plus what they reflect of the room
-        gcol, _ = shade(hits.t, hits.n, hits.mat, glass)
-        g = np.flatnonzero(glass)
-        refl, f = _glass_reflection(scene, mats, kinds, cam.t_wc + hits.t[g, None] * d[g], d[g], hits.n[g])
-        color[glass] = (1 - f[:, None]) * (0.85 * color[glass] + 0.15 * gcol) + f[:, None] * refl
+        if version == 1:  # glass: mostly the scene behind it, tinted, plus a highlight
+            color[glass] = 0.75 * color[glass] + 0.25 * gcol
+        else:  # what passes through both faces, tinted, plus what they reflect of the room
+            g = np.flatnonzero(glass)
+            refl, f = _glass_reflection(scene, mats, kinds, cam.t_wc + hits.t[g, None] * d[g], d[g], hits.n[g])
+            color[glass] = (1 - f[:, None]) * (0.85 * color[glass] + 0.15 * gcol) + f[:, None] * refl
     mirror = mat_cls == MIRROR
     if mirror.any():  # a mirror shows a blurred bright reflection of the room
         color[mirror] = 0.3 * color[mirror] + 0.5 * np.float32(np.mean(color, axis=0))

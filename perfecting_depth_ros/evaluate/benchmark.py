@@ -34,14 +34,18 @@ def _make_enhancer(name: str, weights: str | None):
 
 
 def synthetic_split(test_dir: str, frames: int, version: int = 1):
-    """Yield (index, sensor, frame, raw) for the fixed test split (rendered on first use, of world ``version``)."""
-    from ..data.dataset import frame_at, load_shards, write_shards
+    """Yield (index, sensor, frame, raw) for the fixed test split of world ``version`` (rendered on first use;
+    shards of another version are an error, not a silent substitute)."""
+    from ..data.dataset import frame_at, load_shards, shard_world_version, write_shards
 
     try:
         arrays = load_shards(test_dir, "test")
     except FileNotFoundError:
         write_shards(test_dir, "test", max(frames, 150), 240, 320, workers=2, version=version)
         arrays = load_shards(test_dir, "test")
+    found = shard_world_version(test_dir, "test")
+    if found != version:
+        raise ValueError(f"{test_dir} holds world version {found}, asked for {version}: pass another --test-dir")
     names = list(SENSORS)
     for i in range(min(frames, len(arrays["depth"]))):
         f = frame_at(arrays, i)
@@ -250,16 +254,14 @@ def main(args) -> int:
         except Exception as e:  # e.g. learned weights not trained yet: say so and go on
             print(f"skipping {name}: {e}")
     print(f"methods: {', '.join(methods)}")
-    from ..data.dataset import shard_world_version
-
-    syn, arrays = evaluate_synthetic(methods, args.test_dir, args.frames, getattr(args, "world_version", 1))
-    version = shard_world_version(args.test_dir, "test")
+    version = getattr(args, "world_version", 1)
+    syn, arrays = evaluate_synthetic(methods, args.test_dir, args.frames, version)
     only_syn = getattr(args, "synthetic_only", False)
     real, real_panels = ({}, []) if only_syn else evaluate_real(methods, args.real_dir)
     seven = None
     ref_dir = Path(getattr(args, "ref_dir", "") or "data_cache/7scenes_ref")
     if only_syn:
-        pass
+        print("--synthetic-only: real frames and the 7-Scenes block left out")
     elif (ref_dir / "quality.json").exists():
         from .reference import evaluate_sevenscenes, misregistration_effect
 

@@ -49,8 +49,10 @@ class TrainConfig:
     model: dict = field(default_factory=dict)  # ModelConfig overrides
 
     def __post_init__(self) -> None:
-        if self.real_target not in ("reference", "holdout"):
-            raise ValueError(f"real_target must be 'reference' or 'holdout', got {self.real_target!r}")
+        from ..data.dataset import REAL_TARGETS
+
+        if self.real_target not in REAL_TARGETS:
+            raise ValueError(f"real_target must be one of {REAL_TARGETS}, got {self.real_target!r}")
         if self.alt_data_dir and self.alt_every < 2:
             raise ValueError(f"alt_every must be >= 2 (every alt_every-th batch is from alt_data_dir), got {self.alt_every}")
 

@@ -69,8 +69,8 @@ def train(cfg: TrainConfig) -> Path:
 
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes,
                                  hard_weight=cfg.hard_weight)
-    if cfg.real_ref_dir or cfg.real_target == "holdout":  # real fine-tuning: 7-Scenes training block (frames
-        from torch.utils.data import ConcatDataset  # 0-699) mixed with synthetic frames
+    if cfg.real_ref_dir or cfg.real_target == "holdout":  # real 7-Scenes training frames 0-699 mixed in
+        from torch.utils.data import ConcatDataset
 
         from ..data.dataset import RealReferenceDataset
         from ..evaluate.reference import TRAIN

@@ -71,6 +71,16 @@ def check_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.ascontiguousarray(rgb), depth
 
 
+def check_max_range(max_range_m: float | None) -> float | None:
+    """None for unknown (None or 0); a positive finite number of metres; ``ValueError`` otherwise."""
+    if max_range_m is None or max_range_m == 0:
+        return None
+    r = float(max_range_m)
+    if not np.isfinite(r) or r < 0:
+        raise ValueError(f"max_range_m must be a positive number of metres (0 or None: unknown), got {max_range_m!r}")
+    return r
+
+
 def model_size_for(height: int, width: int, target_width: int = 320) -> tuple[int, int]:
     """Model input size: ``target_width`` wide (never upsampled), same aspect, multiples of 16."""
     w = min(target_width, width - width % 16) if width >= 16 else 16
@@ -106,6 +116,13 @@ def _upsample(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.where(span > 0.03 * np.maximum(np.abs(near), 0.1), near, lin).astype(np.float32)
 
 
+def range_input(max_range: float | None, centre: float, scale: float) -> np.ndarray:
+    """The graph's ``range`` input [1,2]: (known flag, max range in the frame's normalised units)."""
+    if max_range is None:
+        return np.zeros((1, 2), np.float32)
+    return np.array([[1.0, (max_range - centre) * 2.0 / scale]], np.float32)
+
+
 DETAIL_SCALES = ((2, 15), (2, 7), (2, 3))  # camera-resolution windows for the hole detail (cell px, cells)
 
 
@@ -134,13 +151,17 @@ class DepthEnhancer:
         noise: "fixed" draws the K samples' initial noise once (per model input size) and reuses it for every
             frame, so a stream's rebuilt depth does not flicker with the draw (on the 7-Scenes gap block the
             frame-to-frame change in raw holes fell from 17.4 to 15.4 mm); "fresh" draws it anew each frame.
+        max_range_m: the depth sensor's maximum range in metres (None or 0: unknown). Models trained with it
+            (``refiner_range``) use it to tell holes past the sensor's reach (open doors, corridors, windows)
+            from holes on surfaces it could have measured; other models and the classical methods ignore it.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
-                 device: str = "cpu", noise: str = "fixed"):
+                 device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None):
         if noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
+        self.max_range_m = check_max_range(max_range_m)
         self.method = method
         self.noise_mode = noise
         self._noise: np.ndarray | None = None
@@ -168,9 +189,13 @@ class DepthEnhancer:
             return f"classical:{self.method}"
         return f"learned:{self.backend_name} K={self.samples} S={self.steps}"
 
-    def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None) -> EnhancedDepth:
-        """Enhance one frame. Raises ``ValueError`` on bad input (see ``check_inputs``)."""
+    def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,
+                max_range_m: float | None = None) -> EnhancedDepth:
+        """Enhance one frame. Raises ``ValueError`` on bad input (see ``check_inputs``).
+
+        ``max_range_m`` overrides the enhancer's sensor max range for this frame (None: the enhancer's)."""
         t0 = time.perf_counter()
+        max_range = self.max_range_m if max_range_m is None else check_max_range(max_range_m)
         rgb, depth = check_inputs(rgb, depth)
         K = check_intrinsics(intrinsics, depth.shape) if intrinsics is not None else None
         if self._classical is not None:
@@ -181,7 +206,7 @@ class DepthEnhancer:
             out = EnhancedDepth(d.astype(np.float32), sigma.astype(np.float32), self.description, "numpy",
                                 {"inference_ms": (t1 - t0) * 1e3})
         else:
-            out = self._enhance_learned(rgb, depth, t0)
+            out = self._enhance_learned(rgb, depth, t0, max_range)
         if K is not None:
             out.points = backproject(out.depth, K)
         out.timings["total_ms"] = (time.perf_counter() - t0) * 1e3
@@ -193,7 +218,7 @@ class DepthEnhancer:
             self._noise = self._rng.standard_normal(shape).astype(np.float32)
         return self._noise
 
-    def _enhance_learned(self, rgb: np.ndarray, depth: np.ndarray, t0: float) -> EnhancedDepth:
+    def _enhance_learned(self, rgb: np.ndarray, depth: np.ndarray, t0: float, max_range: float | None) -> EnhancedDepth:
         H, W = depth.shape
         valid = depth > 0
         if valid.sum() < MIN_VALID_PIXELS:
@@ -211,6 +236,8 @@ class DepthEnhancer:
             "depth": np.where(m_m, normalize(d_m, centre, scale), 0)[None, None].astype(np.float32),
             "mask": m_m[None, None].astype(np.float32),
             "noise": self._draw_noise((1, self.samples, 1, h // self.stride, w // self.stride)),
+            # the sensor reached at least its farthest measurement, whatever its stated range
+            "range": range_input(None if max_range is None else max(max_range, float(d_m[m_m].max())), centre, scale),
         }
         t1 = time.perf_counter()
         # 2. one backend call runs the whole graph

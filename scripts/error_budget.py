@@ -45,8 +45,9 @@ def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.nd
 def budget(enh: DepthEnhancer, oracle: bool) -> dict:
     n_all, sse_all, sse_oracle = 0, 0.0, 0.0
     acc: dict[str, list[float]] = {}
-    for f, raw in val_frames():
-        err = np.nan_to_num(enh.enhance(f.rgb, raw).depth - f.depth, nan=10.0)  # no value: scored as 10 m off
+    for f, raw, max_range in val_frames():
+        out = enh.enhance(f.rgb, raw, max_range_m=max_range)
+        err = np.nan_to_num(out.depth - f.depth, nan=10.0)  # no value: scored as 10 m off
         n_all += err.size
         sse_all += float((err ** 2).sum())
         cls = classes(raw, f.depth, f.material)
@@ -57,7 +58,8 @@ def budget(enh: DepthEnhancer, oracle: bool) -> dict:
             a[2] += float(np.abs(err[m]).sum())
         if oracle:
             hide = cls["wrong_glass"] | cls["wrong_mirror"]
-            e2 = np.nan_to_num(enh.enhance(f.rgb, np.where(hide, 0, raw).astype(np.float32)).depth - f.depth, nan=10.0)
+            out2 = enh.enhance(f.rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=max_range)
+            e2 = np.nan_to_num(out2.depth - f.depth, nan=10.0)
             sse_oracle += float((e2 ** 2).sum())
     out = {"rmse_m": float(np.sqrt(sse_all / n_all)), "classes": {
         name: {"pixels": n / n_all, "share_of_squared_error": s2 / max(sse_all, 1e-12), "mae_m": s1 / max(n, 1)}

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.evaluate.reference import GAP, frame_change, load_sequence, read_frame
+from perfecting_depth_ros.evaluate.reference import GAP, KINECT_V1_RANGE_M, frame_change, load_sequence, read_frame
 
 
 def flicker(enh: DepthEnhancer, seq) -> dict:
@@ -24,7 +24,7 @@ def flicker(enh: DepthEnhancer, seq) -> dict:
     for i in list(GAP)[::5]:
         rgb, raw = read_frame(d, i)
         rgb2, raw2 = read_frame(d, i + 1)
-        a, b = enh.enhance(rgb, raw).depth, enh.enhance(rgb2, raw2).depth
+        a, b = (enh.enhance(x, y, max_range_m=KINECT_V1_RANGE_M).depth for x, y in ((rgb, raw), (rgb2, raw2)))
         all_px.append(frame_change(a, b, K, poses[i], poses[i + 1]))
         holes.append(frame_change(a, b, K, poses[i], poses[i + 1], where=raw2 <= 0))
     return {"flicker_mm": float(np.nanmean(all_px) * 1000), "flicker_raw_holes_mm": float(np.nanmean(holes) * 1000)}

@@ -7,6 +7,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
 
   python scripts/validate_gap.py runs/stage2c/model.safetensors runs/stage2e/model.safetensors [--classical]
       [--world-version 2]  (the synthetic validation frames from world version 2: framed, reflecting glass)
+      [--range-unknown]  (the sensors' max range withheld, as for a node not told it)
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from perfecting_depth_ros.data.sensors import SENSORS, simulate
 from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
-from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame, read_reference
+from perfecting_depth_ros.evaluate.reference import (
+    GAP,
+    KINECT_V1_RANGE_M,
+    load_sequence,
+    read_frame,
+    read_reference,
+)
 
 N_VAL = 45
 FAR_M = 4.5  # Kinect v1's range: raw holes with the truth beyond it are left out of val_rmse_in_range_m
@@ -34,25 +41,28 @@ def val_frames(version: int = 1):
     """The synthetic validation frames (validation seeds, never the test split's) with simulated raw depth."""
     for i in range(N_VAL):
         f = render_random(frame_seed("val", 1000 + i), 240, 320, version=version)
-        yield f, simulate(f, list(SENSORS)[i % 3], np.random.default_rng(40_000 + i))
+        sensor = list(SENSORS)[i % 3]
+        yield f, simulate(f, sensor, np.random.default_rng(40_000 + i)), SENSORS[sensor].max_range_m
 
 
-def score(enh: DepthEnhancer, seq, version: int = 1) -> dict:
+def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> dict:
+    """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it)."""
     d = seq
+    kinect = KINECT_V1_RANGE_M if use_range else None
     gap, rp, rs, rg, rr = [], [], [], [], []
     for k, i in enumerate(list(GAP)[::10]):
         rgb, raw = read_frame(d, i)
         hide = holdout_mask(raw, np.random.default_rng(30_000 + k))
-        out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32))
+        out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=kinect)
         gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
         ref = read_reference(REF, i)
         if ref is not None:
-            full = enh.enhance(rgb, raw)
+            full = enh.enhance(rgb, raw, max_range_m=kinect)
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
     preds, sigmas, gts, raws = [], [], [], []
-    for f, raw in val_frames(version):
-        out = enh.enhance(f.rgb, raw)
+    for f, raw, max_range in val_frames(version):
+        out = enh.enhance(f.rgb, raw, max_range_m=max_range if use_range else None)
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
         gts.append(f.depth.ravel()), raws.append(raw.ravel())
     p, s, g, r = (np.concatenate(x) for x in (preds, sigmas, gts, raws))
@@ -82,9 +92,12 @@ def main(args: list[str]) -> int:
         version = int(args[k + 1])
         args = args[:k] + args[k + 2:]
     tag = {} if version == 1 else {"world_version": version}
+    use_range = "--range-unknown" not in args
+    if not use_range:
+        tag["max_range"] = "unknown"
     for p in [a for a in args if not a.startswith("--")]:
         enh = DepthEnhancer("learned", weights=p, backend="onnxruntime")
-        print(json.dumps({"weights": p, **tag, **score(enh, seq, version)}), flush=True)
+        print(json.dumps({"weights": p, **tag, **score(enh, seq, version, use_range)}), flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):
             print(json.dumps({"method": name, **tag, **score(DepthEnhancer(name), seq, version)}), flush=True)

@@ -14,7 +14,34 @@ import numpy as np
 log = logging.getLogger("perfecting_depth_ros.backends")
 
 INPUT_NAMES = ("rgb", "depth", "mask", "noise")
+RANGE_INPUT = "range"  # [1,2]: the sensor's max range (known flag, normalised); only graphs of refiner_range models
 OUTPUT_NAMES = ("final", "sigma", "mean", "spread", "gate")
+
+
+def takes_range(weights: str | Path) -> bool:
+    """Whether the model in this checkpoint reads the sensor's max range (graph input ``range``)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="np") as f:
+            md = f.metadata() or {}
+        return bool(json.loads(md.get("model_config", "{}")).get("refiner_range", False))
+    except Exception as e:  # a corrupt file is reported by the loader with more context
+        log.debug("cannot read the model config of %s: %s", weights, e)
+        return False
+
+
+def input_names(with_range: bool) -> tuple[str, ...]:
+    return INPUT_NAMES + ((RANGE_INPUT,) if with_range else ())
+
+
+def input_shapes(height: int, width: int, samples: int, stride: int, with_range: bool) -> dict[str, tuple[int, ...]]:
+    """Shapes of the graph inputs for one frame of the model size."""
+    shapes = {"rgb": (1, 3, height, width), "depth": (1, 1, height, width), "mask": (1, 1, height, width),
+              "noise": (1, samples, 1, height // stride, width // stride)}
+    if with_range:
+        shapes[RANGE_INPUT] = (1, 2)
+    return shapes
 
 
 class BackendError(RuntimeError):
@@ -22,10 +49,14 @@ class BackendError(RuntimeError):
 
 
 class Backend:
-    """Runs the exported graph: ``run({rgb, depth, mask, noise}) -> {final, sigma, mean, spread, gate}``."""
+    """Runs the exported graph: ``run({rgb, depth, mask, noise[, range]}) -> {final, sigma, mean, spread, gate}``.
+
+    ``range`` is read only by graphs whose model takes the sensor's max range (``takes_range``); other
+    graphs ignore it, so callers may always pass it."""
 
     name = "base"
     stride = 4
+    takes_range = False
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .base import INPUT_NAMES, OUTPUT_NAMES, graph_code_sha
+from .base import OUTPUT_NAMES, graph_code_sha, input_names
 
 
 def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: int = 2, height: int = 240,
@@ -28,6 +28,9 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
     B = 1
     args = (torch.rand(B, 3, height, width), torch.randn(B, 1, height, width),
             torch.ones(B, 1, height, width), torch.randn(*model.noise_shape(B, height, width, samples)))
+    with_range = model.cfg.refiner_range
+    if with_range:
+        args = (*args, torch.tensor([[1.0, 1.5]]))
     dyn = {"rgb": {2: "H", 3: "W"}, "depth": {2: "H", 3: "W"}, "mask": {2: "H", 3: "W"},
            "noise": {3: "h", 4: "w"}}
     dyn.update({k: {2: "H", 3: "W"} for k in OUTPUT_NAMES})
@@ -36,12 +39,12 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
     tmp = out.with_suffix(".tmp.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, args, str(tmp), input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+        torch.onnx.export(model, args, str(tmp), input_names=list(input_names(with_range)), output_names=list(OUTPUT_NAMES),
                           dynamic_axes=dyn, opset_version=opset, dynamo=False)
     m = onnx.load(str(tmp))
     onnx.checker.check_model(m)
     for k, v in {"samples": samples, "steps": steps, "stride": model.cfg.stride, "model_sha256": model_sha,
-                 "graph_sha256": graph_code_sha(),
+                 "graph_sha256": graph_code_sha(), "inputs": ",".join(input_names(with_range)),
                  "size_multiple": 16, "opset": opset, "train_meta": json.dumps(meta)}.items():
         p = m.metadata_props.add()
         p.key, p.value = k, str(v)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import OUTPUT_NAMES, Backend, BackendError, cache_dir
+from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, cache_dir
 
 log = logging.getLogger("perfecting_depth_ros.backends")
 
@@ -68,7 +68,12 @@ class OnnxRuntimeBackend(Backend):
         used = self.session.get_providers()[0].replace("ExecutionProvider", "").lower()
         self.name = f"onnxruntime-{used}"
         self.path = path
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.takes_range = RANGE_INPUT in self.input_names
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outs = self.session.run(list(OUTPUT_NAMES), {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
+        feed = {k: np.ascontiguousarray(inputs[k], np.float32) for k in self.input_names if k in inputs}
+        if self.takes_range and RANGE_INPUT not in feed:  # max range unknown
+            feed[RANGE_INPUT] = np.zeros((1, 2), np.float32)
+        outs = self.session.run(list(OUTPUT_NAMES), feed)
         return dict(zip(OUTPUT_NAMES, outs))

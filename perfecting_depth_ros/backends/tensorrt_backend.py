@@ -20,7 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import INPUT_NAMES, OUTPUT_NAMES, Backend, BackendError, cache_dir, graph_code_sha
+from .base import (
+    OUTPUT_NAMES,
+    RANGE_INPUT,
+    Backend,
+    BackendError,
+    cache_dir,
+    graph_code_sha,
+    input_names,
+    input_shapes,
+    takes_range,
+)
 
 log = logging.getLogger("perfecting_depth_ros.backends")
 
@@ -109,6 +119,7 @@ class TensorRTBackend(Backend):
         self.runtime = trt.Runtime(self.logger)
         self.stream = torch.cuda.Stream()
         self.stride = 4
+        self.takes_range = takes_range(weights)
         self.name = f"tensorrt-{trt.__version__}"
         self._size = None
         self._prepare(height, width)
@@ -137,8 +148,7 @@ class TensorRTBackend(Backend):
             config.set_flag(trt.BuilderFlag.FP16)
         profile = builder.create_optimization_profile()
         s = self.stride
-        shapes = {"rgb": (1, 3, height, width), "depth": (1, 1, height, width), "mask": (1, 1, height, width),
-                  "noise": (1, self.samples, 1, height // s, width // s)}
+        shapes = input_shapes(height, width, self.samples, s, self.takes_range)
         for name, shp in shapes.items():
             profile.set_shape(name, shp, shp, shp)
         config.add_optimization_profile(profile)
@@ -163,8 +173,7 @@ class TensorRTBackend(Backend):
         self.engine = engine
         self.context = engine.create_execution_context()
         s = self.stride
-        shapes = {"rgb": (1, 3, height, width), "depth": (1, 1, height, width), "mask": (1, 1, height, width),
-                  "noise": (1, self.samples, 1, height // s, width // s)}
+        shapes = input_shapes(height, width, self.samples, s, self.takes_range)
         self.buffers = {}
         for name, shp in shapes.items():
             self.context.set_input_shape(name, shp)
@@ -181,8 +190,9 @@ class TensorRTBackend(Backend):
         if (h, w) != self._size:
             self._prepare(h, w)
         with torch.cuda.stream(self.stream):
-            for name in INPUT_NAMES:
-                self.buffers[name].copy_(torch.from_numpy(np.ascontiguousarray(inputs[name], np.float32)), non_blocking=True)
+            for name in input_names(self.takes_range):
+                x = inputs.get(name, np.zeros((1, 2), np.float32) if name == RANGE_INPUT else None)  # range unknown
+                self.buffers[name].copy_(torch.from_numpy(np.ascontiguousarray(x, np.float32)), non_blocking=True)
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise BackendError("TensorRT execution failed")
             outs = {k: self.buffers[k].to("cpu", non_blocking=True) for k in OUTPUT_NAMES}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import INPUT_NAMES, OUTPUT_NAMES, Backend, BackendError
+from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, input_names
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +33,39 @@ class TorchBackend(Backend):
         self.device = device
         self.samples = samples
         self.stride = model.cfg.stride
+        self.takes_range = model.cfg.refiner_range
+        self.input_names = input_names(self.takes_range)
         self.use_graphs = cuda_graphs and device.startswith("cuda")
         self._graphs: dict[tuple, tuple] = {}  # input shapes -> (graph, static inputs, static outputs)
         self.name = f"torch-{device}" + ("-graphs" if self.use_graphs else "")
 
     def _graph_for(self, t: dict[str, torch.Tensor]):
-        key = tuple(tuple(t[k].shape) for k in INPUT_NAMES)
+        key = tuple(tuple(t[k].shape) for k in self.input_names)
         if key not in self._graphs:
-            static_in = {k: t[k].clone() for k in INPUT_NAMES}
+            static_in = {k: t[k].clone() for k in self.input_names}
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):  # warm up outside the capture (allocator, cuDNN autotuning)
                 for _ in range(2):
-                    self.model(*(static_in[k] for k in INPUT_NAMES))
+                    self.model(*(static_in[k] for k in self.input_names))
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                static_out = self.model(*(static_in[k] for k in INPUT_NAMES))
+                static_out = self.model(*(static_in[k] for k in self.input_names))
             self._graphs[key] = (graph, static_in, static_out)
             log.info("captured a CUDA graph for input shapes %s", key)
         return self._graphs[key]
 
     @torch.no_grad()
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in inputs.items()}
+        if self.takes_range and RANGE_INPUT not in inputs:  # max range unknown
+            inputs = {**inputs, RANGE_INPUT: np.zeros((1, 2), np.float32)}
+        t = {k: torch.from_numpy(np.ascontiguousarray(inputs[k], np.float32)).to(self.device) for k in self.input_names}
         outs = None
         if self.use_graphs:
             try:
                 graph, static_in, static_out = self._graph_for(t)
-                for k in INPUT_NAMES:
+                for k in self.input_names:
                     static_in[k].copy_(t[k])
                 graph.replay()
                 outs = static_out
@@ -70,5 +74,5 @@ class TorchBackend(Backend):
                 self.use_graphs, self._graphs = False, {}
                 self.name = f"torch-{self.device}"
         if outs is None:
-            outs = self.model(t["rgb"], t["depth"], t["mask"], t["noise"])
+            outs = self.model(*(t[k] for k in self.input_names))
         return {k: v.float().cpu().numpy() for k, v in zip(OUTPUT_NAMES, outs)}

@@ -120,7 +120,8 @@ def masked_sample(frame: Frame, rng: np.random.Generator) -> Sample:
 class SyntheticDepthDataset(Dataset):
     """Torch Dataset over rendered shards; ``mode`` is 'masked' (stage 1) or 'sensor' (stage 2).
 
-    Items are dicts of float tensors: rgb [3,H,W] 0..1, raw [1,H,W] m, gt [1,H,W] m, material [1,H,W].
+    Items are dicts of float tensors: rgb [3,H,W] 0..1, raw [1,H,W] m, gt [1,H,W] m, material [1,H,W], and
+    max_range [] m (the simulated sensor's, 0 in masked mode).
     A horizontal flip is applied with probability 0.5 when ``augment``. ``hard_weight`` > 1 lists frames
     that show glass or a mirror (at least 0.5 % of their pixels) that many times per epoch, each time with
     its own sensor draw.
@@ -160,6 +161,8 @@ class SyntheticDepthDataset(Dataset):
             "raw": torch.from_numpy(np.ascontiguousarray(raw))[None].float(),
             "gt": torch.from_numpy(np.ascontiguousarray(gt))[None].float(),
             "material": torch.from_numpy(np.ascontiguousarray(mat))[None].float(),
+            # the sensor's max range, metres (0: none, the clean depth of stage 1)
+            "max_range": torch.tensor(SENSORS[s.sensor].max_range_m if s.sensor in SENSORS else 0.0),
         }
 
 
@@ -225,4 +228,5 @@ class RealReferenceDataset(Dataset):
             "raw": torch.from_numpy(np.ascontiguousarray(raw))[None].float(),
             "gt": torch.from_numpy(np.ascontiguousarray(ref))[None].float(),
             "material": torch.zeros(1, h, w),
+            "max_range": torch.tensor(SENSORS["kinect_v1"].max_range_m),  # 7-Scenes: Kinect v1
         }

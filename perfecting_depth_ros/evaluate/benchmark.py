@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.real import holdout_mask, real_frames
+from ..data.real import SENSOR_MAX_RANGE_M, holdout_mask, real_frames
 from ..data.sensors import SENSORS, simulate
 from . import metrics as M
 
@@ -64,7 +64,7 @@ def evaluate_synthetic(methods: dict, test_dir: str, frames: int, version: int =
         row = {"_rgb": f.rgb, "_raw": raw, "_gt": f.depth}
         for name, enh in methods.items():
             t = time.perf_counter()
-            out = enh.enhance(f.rgb, raw)
+            out = enh.enhance(f.rgb, raw, max_range_m=SENSORS[sensor].max_range_m)
             acc[name]["ms"].append((time.perf_counter() - t) * 1e3)
             acc[name]["pred"].append(out.depth.ravel())
             acc[name]["sigma"].append(out.uncertainty.ravel())
@@ -105,7 +105,7 @@ def evaluate_real(methods: dict, real_dir: str) -> tuple[dict, list]:
             if name == "raw":
                 continue
             try:
-                out = enh.enhance(fr.rgb, inp)
+                out = enh.enhance(fr.rgb, inp, max_range_m=SENSOR_MAX_RANGE_M.get(fr.sensor))
             except ValueError as e:
                 results.setdefault(fr.name, {})[name] = {"error": str(e)}
                 continue

@@ -20,10 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.real import default_real_dir
+from ..data.real import SENSOR_MAX_RANGE_M, default_real_dir
 from . import metrics as M
 
 SEQ = "7scenes_redkitchen_kinect1"
+KINECT_V1_RANGE_M = SENSOR_MAX_RANGE_M["kinect_v1"]  # the sequence's sensor
 TRAIN, GAP, TEST = range(0, 700), range(700, 800), range(800, 1000)
 
 
@@ -156,11 +157,11 @@ def evaluate_sevenscenes(methods: dict, ref_dir: Path, every: int = 10, root: Pa
         gts.append(ref.ravel())
         raws.append(raw.ravel())
         for name, enh in methods.items():
-            out = enh.enhance(rgb, raw)
+            out = enh.enhance(rgb, raw, max_range_m=KINECT_V1_RANGE_M)
             acc[name]["pred"].append(out.depth.ravel())
             acc[name]["sigma"].append(out.uncertainty.ravel())
             # static scene: any change after warping is flicker (or pose error, the same for every method)
-            nxt = enh.enhance(rgb2, raw2).depth
+            nxt = enh.enhance(rgb2, raw2, max_range_m=KINECT_V1_RANGE_M).depth
             acc[name]["flicker"].append(frame_change(out.depth, nxt, K, poses[i], poses[i + 1]))
     gt, raw = np.concatenate(gts), np.concatenate(raws)
     reg = M.regions(raw, np.nan_to_num(gt, nan=0.0))
@@ -186,7 +187,7 @@ def misregistration_effect(enh, ref_dir: Path, shifts=((0, 0), (3, 0), (-3, 0), 
             ref = cv2.imread(str(ref_dir / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
             A = np.float32([[1, 0, dx], [0, 1, dy]])
             shifted = cv2.warpAffine(rgb, A, (rgb.shape[1], rgb.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-            pred = enh.enhance(shifted, raw).depth
+            pred = enh.enhance(shifted, raw, max_range_m=KINECT_V1_RANGE_M).depth
             ok = np.isfinite(pred) & (ref > 0)
             errs.append(np.abs(pred - ref)[ok & (raw == 0)].mean() if (ok & (raw == 0)).any() else np.nan)
         out[f"{dx},{dy}"] = float(np.nanmean(errs))

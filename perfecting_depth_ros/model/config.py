@@ -26,6 +26,7 @@ class ModelConfig:
     error_head_context: bool = False  # give the head a 1/16-resolution branch (frame-wide context)
     error_head_light: bool = False  # the head's full-resolution output path made small (about 6x fewer MACs)
     error_head_gate: bool = False  # the head also lowers the keep-raw gate to gate * (1 - p) and re-blends
+    refiner_range: bool = False  # the refiner sees the sensor's max range (graph input "range": known flag, normalised)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -84,13 +84,15 @@ class PerfectingDepthModel(nn.Module):
                 F.interpolate(spread, scale_factor=up, mode="bilinear"))
 
     # --------------------------------------------------------------------- full graph
-    def forward(self, rgb: torch.Tensor, depth_n: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor):
-        """rgb [B,3,H,W] 0..1, depth_n [B,1,H,W], mask [B,1,H,W], noise [B,K,1,H/4,W/4].
+    def forward(self, rgb: torch.Tensor, depth_n: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor,
+                range_: torch.Tensor | None = None):
+        """rgb [B,3,H,W] 0..1, depth_n [B,1,H,W], mask [B,1,H,W], noise [B,K,1,H/4,W/4], range_ [B,2] (the
+        sensor's max range, see ``refiner.range_channels``; read only when ``cfg.refiner_range``).
 
         Returns (final, sigma, mean, spread, gate), each [B,1,H,W] in normalised depth units.
         """
         cond, mean_f, spread_f = self.prior(rgb, depth_n, mask, noise)
-        final, sigma, gate, refined = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:])
+        final, sigma, gate, refined = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:], range_)
         if self.error_head is not None:  # valid-looking raw pixels that are wrong: widen sigma there
             p, mag = self.error_head(rgb, depth_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
             sigma = combine_sigma(sigma, p)

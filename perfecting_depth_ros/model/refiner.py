@@ -104,6 +104,23 @@ def planar_fill(depth_n: torch.Tensor, mask: torch.Tensor, fallback: torch.Tenso
     return mask * depth_n + (1 - mask) * fill
 
 
+RANGE_CLIP = (-1.0, 4.0)  # normalised max range seen by the refiner: past +4 the sensor's limit is far off
+
+
+def range_channels(range_: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """The sensor's max range as two constant channels [known, clip(range_n) * known].
+
+    ``range_`` is [B,2]: (1 if the max range is known else 0, the max range in the frame's normalised depth
+    units); None means unknown for every sample. Depth is normalised per frame, so without this the model
+    cannot tell a hole past the sensor's range from one on a surface it could measure."""
+    B, _, H, W = like.shape
+    if range_ is None:
+        return like.new_zeros(B, 2, H, W)
+    known = range_[:, 0:1]
+    value = range_[:, 1:2].clamp(*RANGE_CLIP) * known
+    return torch.cat([known, value], 1).view(B, 2, 1, 1).expand(B, 2, H, W)
+
+
 class Refiner(nn.Module):
     """A three-level U-Net (full, 1/2, 1/4); the 1/4 level also sees the condition features.
 
@@ -128,6 +145,9 @@ class Refiner(nn.Module):
         self.base_is_fill = cfg.refiner_base == "fill"
         if self.use_fill:
             n_in += 2  # classical fill of raw, and fill - mean
+        self.use_range = cfg.refiner_range
+        if self.use_range:
+            n_in += 2  # the sensor's max range (known flag, normalised value): last, so a warm start grows by zeros
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
         self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.SiLU())
         self.enc3 = nn.Sequential(nn.Conv2d(c2 + n_in, c3, 3, stride=2, padding=1), nn.SiLU())
@@ -136,11 +156,13 @@ class Refiner(nn.Module):
         self.dec1 = nn.Sequential(nn.Conv2d(c2 + c1, c1, 1), nn.SiLU(), nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU())
         self.head = nn.Conv2d(c1, 3, 3, padding=1)
 
-    def forward(self, rgb, depth_n, mask, mean_n, std_n, cond):
+    def forward(self, rgb, depth_n, mask, mean_n, std_n, cond, range_=None):
         x = torch.cat([rgb * 2 - 1, depth_n * mask, mask, mean_n, std_n, (mean_n - depth_n).abs() * mask], 1)
         if self.use_fill:
             fill = (planar_fill if self.fill_order == 1 else normalized_fill)(depth_n, mask, mean_n)
             x = torch.cat([x, fill, fill - mean_n], 1)
+        if self.use_range:
+            x = torch.cat([x, range_channels(range_, depth_n)], 1)
         e1 = self.enc1(x)  # [B,c1,H,W]
         e2 = self.enc2(e1)  # [B,c2,H/2,W/2]
         e3 = self.enc3(torch.cat([e2, F.avg_pool2d(x, 2)], 1))  # [B,c3,H/4,W/4]

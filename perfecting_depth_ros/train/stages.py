@@ -16,15 +16,28 @@ from ..model import PerfectingDepthModel
 from ..model.error_head import mixture_sigma
 from .common import normalize_batch
 
+RANGE_UNKNOWN_P = 0.2  # share of samples trained with the sensor's max range hidden (a node may not know it)
+
 
 def _prepare(batch: dict):
     raw_n, gt_n, mask, centre, scale = normalize_batch(batch["raw"], batch["gt"])
-    return batch["rgb"], raw_n, gt_n, mask, scale
+    return batch["rgb"], raw_n, gt_n, mask, centre, scale
+
+
+def range_batch(model: PerfectingDepthModel, batch: dict, centre: torch.Tensor, scale: torch.Tensor,
+                unknown_p: float = RANGE_UNKNOWN_P) -> torch.Tensor | None:
+    """The refiner's ``range`` input [B,2] for a batch (None for models without it): known flag and the
+    sensor's max range in each sample's normalised units; hidden for a random ``unknown_p`` of the samples."""
+    if not model.cfg.refiner_range:
+        return None
+    r = batch["max_range"].float().view(-1)
+    known = ((r > 0) & (torch.rand_like(r) >= unknown_p)).float()
+    return torch.stack([known, (r - centre.view(-1)) * 2 / scale.view(-1) * known], 1)
 
 
 def stage1_loss(model: PerfectingDepthModel, batch: dict, draws: int = 2):
     """Denoising loss at random timesteps; the condition is encoded once and shared by ``draws`` noises."""
-    rgb, raw_n, gt_n, mask, _ = _prepare(batch)
+    rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
     s = model.cfg.stride
     cond = model.condition(rgb, raw_n, mask).repeat(draws, 1, 1, 1)
     x0 = F.avg_pool2d(gt_n, s).repeat(draws, 1, 1, 1)  # [B*draws,1,h,w]
@@ -39,7 +52,7 @@ def stage1_loss(model: PerfectingDepthModel, batch: dict, draws: int = 2):
 def distill_loss(student: PerfectingDepthModel, batch: dict, teacher: PerfectingDepthModel, teacher_steps: int,
                  gt_weight: float = 0.25):
     """Student S-step sample vs teacher ``teacher_steps``-step DDIM sample from the same initial noise."""
-    rgb, raw_n, gt_n, mask, _ = _prepare(batch)
+    rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
     B, _, H, W = rgb.shape
     noise = torch.randn(student.noise_shape(B, H, W, samples=2))
     with torch.no_grad():
@@ -68,10 +81,11 @@ def _frozen_prior(model: PerfectingDepthModel, rgb, raw_n, mask):
 def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: float = 20.0):
     """Raw-error head: class-balanced BCE of "valid raw is > 5 cm off", L1 of the log error size where it
     is, and the Laplace NLL of the combined sigma on the final depth (keeps the published sigma calibrated)."""
-    rgb, raw_n, gt_n, mask, _ = _prepare(batch)
+    rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
     cond, mean_f, spread_f = _frozen_prior(model, rgb, raw_n, mask)
     with torch.no_grad():
-        final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:])
+        final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:],
+                                                    range_batch(model, batch, centre, scale))
     p, mag = model.error_head(rgb, raw_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
     w = (batch["gt"] > 0).float() * mask
     wrong = (((batch["raw"] - batch["gt"]).abs() > WRONG_THRESHOLD_M).float() * w)
@@ -94,9 +108,10 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     The three heads are trained apart (gate and depth detached from each other's loss), so the gate
     answers "is this raw pixel right?" and keeps reliable raw pixels to the millimetre.
     """
-    rgb, raw_n, gt_n, mask, _ = _prepare(batch)
+    rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
     cond, mean_f, spread_f = _frozen_prior(model, rgb, raw_n, mask)
-    final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:])
+    final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:],
+                                                range_batch(model, batch, centre, scale))
     # w: where the target exists (everywhere for synthetic data; the fused surface for real frames)
     w = (batch["gt"] > 0).float()
     label = reliable_label(batch["raw"], batch["gt"])

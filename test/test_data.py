@@ -115,6 +115,14 @@ def test_hard_weight_repeats_glass_and_mirror_frames_with_fresh_draws():
         gt = item["gt"][0].numpy()
         assert np.array_equal(gt, frames[1].depth) or np.array_equal(gt, frames[1].depth[:, ::-1])
     assert not bool((a["raw"] == b["raw"]).all())  # ... with another sensor draw
+    from perfecting_depth_ros.data.sensors import SENSORS
+
+    ranges = {SENSORS[n].max_range_m for n in SENSORS}
+    seen = {float(hard[i]["max_range"]) for i in range(len(hard))}
+    assert seen <= ranges and len(seen) >= 1  # each item carries its simulated sensor's max range
+    for i in range(len(hard)):  # and no raw depth past it
+        assert float(hard[i]["raw"].max()) <= float(hard[i]["max_range"])
+    assert float(SyntheticDepthDataset(arrays, "masked")[0]["max_range"]) == 0.0  # stage 1: clean depth, no sensor
     with pytest.raises(ValueError, match="hard_weight"):
         SyntheticDepthDataset(arrays, "sensor", hard_weight=0)
 
@@ -154,6 +162,7 @@ def test_real_holdout_target_hides_valid_raw_and_scores_only_it(tmp_path):
         assert np.all((gt[hidden] > 1.4) & (gt[hidden] < 2.2))  # the target is the frame's own raw depth
         source_valid = (raw > 0) | hidden
         assert 0.05 < hidden.sum() / source_valid.sum() < 0.4
+        assert float(item["max_range"]) == 4.5  # 7-Scenes: Kinect v1
     full = RealReferenceDataset(None, range(2), length=2, seed=3, root=tmp_path, target="holdout", crop=(240, 320))
     for k in range(2):
         raw, gt = full[k]["raw"][0].numpy(), full[k]["gt"][0].numpy()

@@ -100,6 +100,44 @@ def test_fixed_noise_repeats_the_draw_and_fresh_noise_does_not(tiny_weights, fra
         DepthEnhancer("learned", weights=tiny_weights, backend="torch", noise="sometimes")
 
 
+def test_max_range_is_checked_and_fed_to_models_that_read_it(tiny_weights, frame, tmp_path, monkeypatch):
+    """A bad max range is a clear error; models trained with the range input get it (torch and ONNX Runtime
+    alike, the range never below the farthest measurement); older models and classical methods ignore it."""
+    import torch
+
+    from perfecting_depth_ros.enhancer import range_input
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="max_range_m"):
+            DepthEnhancer("guided_fill", max_range_m=bad)
+    np.testing.assert_allclose(range_input(4.5, 2.0, 2.0), [[1.0, 2.5]])
+    np.testing.assert_array_equal(range_input(None, 2.0, 2.0), [[0.0, 0.0]])
+    model, _ = load_model(tiny_weights, overrides={"refiner_range": True})
+    with torch.no_grad():
+        model.refiner.enc1[0].weight[:, -2:].normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    w = tmp_path / "range.safetensors"
+    save_checkpoint(w, model, {})
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    far = float(raw.max())
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        enh = DepthEnhancer("learned", weights=w, backend=backend)
+        assert enh.backend.takes_range
+        known, unknown = enh.enhance(frame.rgb, raw, max_range_m=4.5), enh.enhance(frame.rgb, raw)
+        assert np.nanmax(np.abs(known.depth - unknown.depth)) > 1e-4  # the range reaches the refiner
+        below = enh.enhance(frame.rgb, raw, max_range_m=far / 2)  # a stated range below a measurement is lifted to it
+        np.testing.assert_array_equal(below.depth, enh.enhance(frame.rgb, raw, max_range_m=far).depth)
+        outs[backend] = known
+    np.testing.assert_allclose(outs["torch"].depth, outs["onnxruntime"].depth, atol=1e-3, equal_nan=True)
+    old = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime")
+    assert not old.backend.takes_range
+    np.testing.assert_array_equal(old.enhance(frame.rgb, raw, max_range_m=4.5).depth, old.enhance(frame.rgb, raw).depth)
+    fill = DepthEnhancer("guided_fill", max_range_m=4.5)
+    np.testing.assert_array_equal(fill.enhance(frame.rgb, raw).depth, DepthEnhancer("guided_fill").enhance(frame.rgb, raw).depth)
+
+
 def test_learned_needs_some_valid_depth(tiny_weights, frame):
     enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch")
     with pytest.raises(ValueError, match="valid depth"):

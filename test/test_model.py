@@ -383,3 +383,66 @@ def test_error_head_gate_rebuilds_the_raw_pixels_it_doubts():
     torch.testing.assert_close(g[1], out[1])  # sigma unchanged
     assert torch.all(g[4] <= out[4] + 1e-6) and torch.all(g[4][mask] < out[4][mask])  # untrained p > 0
     torch.testing.assert_close(g[0], g[4] * args[1] + (1 - g[4]) * refined)
+
+
+def test_range_input_warm_start_is_exact_and_the_graph_exports_with_it(tmp_path):
+    """``refiner_range`` grows the refiner's input by two zero-initialised channels: the warm start computes what
+    the checkpoint computed, whatever the range. Once those weights move, the range changes the output; an
+    unknown range (flag 0, or no input) is one and the same input; values past the clip are the clip; and the
+    graph exports with a ``range`` input that ONNX Runtime runs as torch does."""
+    import onnxruntime as ort
+
+    from perfecting_depth_ros.backends.export import export_onnx, read_metadata
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
+    m = PerfectingDepthModel(cfg).eval()
+    w = tmp_path / "plain.safetensors"
+    save_checkpoint(w, m, {})
+    grown, _ = load_model(w, overrides={"refiner_range": True})
+    grown.eval()
+    args = _head_args(m, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = m(*args)
+        for rng_in in (None, torch.tensor([[1.0, 0.5]]), torch.tensor([[0.0, 0.0]])):
+            for a, b in zip(grown(*args, rng_in), ref):
+                torch.testing.assert_close(a, b)
+        grown.refiner.enc1[0].weight[:, -2:].normal_(0, 0.5, generator=torch.Generator().manual_seed(2))
+        near, far = grown(*args, torch.tensor([[1.0, 0.5]])), grown(*args, torch.tensor([[1.0, 3.0]]))
+        assert (near[0] - far[0]).abs().max() > 1e-3
+        unknown = grown(*args, None)
+        torch.testing.assert_close(grown(*args, torch.tensor([[0.0, 7.0]]))[0], unknown[0])
+        torch.testing.assert_close(grown(*args, torch.tensor([[1.0, 40.0]]))[0], grown(*args, torch.tensor([[1.0, 4.0]]))[0])
+    w2 = tmp_path / "range.safetensors"
+    save_checkpoint(w2, grown, {})
+    p = export_onnx(w2, tmp_path / "range.onnx", samples=2, steps=2, height=32, width=48)
+    assert read_metadata(p)["inputs"] == "rgb,depth,mask,noise,range"
+    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    feed = dict(zip(("rgb", "depth", "mask", "noise"), (a.numpy() for a in args)))
+    out = s.run(None, {**feed, "range": np.array([[1.0, 0.5]], np.float32)})
+    for a, b in zip(out, near):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
+
+
+def test_range_batch_normalises_each_sample_and_hides_some():
+    """The training batch's range input: the sensor's max range in each sample's normalised units, hidden
+    (flag and value 0) for about RANGE_UNKNOWN_P of the samples and wherever there is no sensor (0 m)."""
+    from perfecting_depth_ros.train.common import normalize_batch
+    from perfecting_depth_ros.train.stages import RANGE_UNKNOWN_P, range_batch
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_range": True})
+    m = PerfectingDepthModel(cfg)
+    g = torch.Generator().manual_seed(0)
+    raw = torch.rand(400, 1, 8, 8, generator=g) * 3 + 0.5
+    batch = {"raw": raw, "gt": raw, "max_range": torch.full((400,), 4.5)}
+    batch["max_range"][:50] = 0.0
+    _, _, _, centre, scale = normalize_batch(raw, raw)
+    torch.manual_seed(0)
+    r = range_batch(m, batch, centre, scale)
+    known = r[:, 0] > 0
+    assert not known[:50].any()
+    assert abs((~known[50:]).float().mean().item() - RANGE_UNKNOWN_P) < 0.07
+    expected = (4.5 - centre.view(-1)) * 2 / scale.view(-1)
+    torch.testing.assert_close(r[known, 1], expected[known])
+    assert (r[~known, 1] == 0).all()
+    assert range_batch(PerfectingDepthModel(TINY), batch, centre, scale) is None  # a model without the input

@@ -125,6 +125,9 @@ def test_runtime_parameter_changes_apply(live):
     assert node._enhancer.noise_mode == "fresh"
     bad = node.set_parameters([Parameter("noise", value="sometimes")])
     assert not bad[0].successful and "must be one of" in bad[0].reason
+    assert node.set_parameters([Parameter("max_range", value=4.5)])[0].successful  # the sensor's reach, metres
+    assert live["send"](True)
+    assert not node.set_parameters([Parameter("max_range", value=-1.0)])[0].successful
 
 
 def test_camera_info_size_change_mid_stream(live):

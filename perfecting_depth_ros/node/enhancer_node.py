@@ -151,11 +151,13 @@ class EnhancerNode(Node):
           FloatingPointRange(from_value=0.05, to_value=60.0, step=0.0))
         d("seed", 0, "sampling noise seed", IntegerRange(from_value=0, to_value=2**31 - 1, step=1))
         d("noise", "fixed", "sampling noise: fixed (drawn once, no frame-to-frame flicker from the draw) or fresh")
+        d("max_range", 0.0, "the depth sensor's maximum range (m), as its driver states it; 0 = unknown",
+          FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
 
     def _params(self) -> dict:
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
-                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise")
+                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -265,7 +267,7 @@ class EnhancerNode(Node):
         enh = self._ensure_enhancer()
         if enh is None:
             raise RuntimeError(self._enhancer_error or "no enhancer")
-        out = enh.enhance(rgb, depth)
+        out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"])

@@ -48,7 +48,7 @@ def _rclpy_header(h):
 
 def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: str, info_topic: str,
                 out_prefix: str = "", method: str = "learned", slop: float = 0.02, progress: bool = True,
-                enhancer=None) -> dict:
+                enhancer=None, max_range_m: float | None = None) -> dict:
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input."""
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -74,7 +74,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     typestore = get_typestore(Stores.ROS2_JAZZY)
     base = out_prefix or depth_topic.rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
     out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in OUTPUT_TYPES}
-    enh = enhancer or DepthEnhancer(method)
+    enh = enhancer or DepthEnhancer(method, max_range_m=max_range_m)
     sync = FrameSynchronizer("approximate", slop, queue_size=30)
     key_of = {rgb_topic: "rgb", depth_topic: "depth", info_topic: "info"}
     storage = StoragePlugin.MCAP if any(p.suffix == ".mcap" for p in inp.iterdir()) else StoragePlugin.SQLITE3
@@ -141,7 +141,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
 
 def main(args) -> int:
     try:
-        s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop)
+        s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
+                        max_range_m=getattr(args, "max_range", 0.0))
     except BagError as e:
         print(f"perfecting-depth bag: error: {e}", file=sys.stderr)
         return 2

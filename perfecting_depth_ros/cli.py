@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--depth-scale", type=float, default=0.001, help="metres per PNG unit")
     n.add_argument("--intrinsics", help="fx,fy,cx,cy for a PLY point cloud")
     n.add_argument("--method", default="learned")
+    n.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
     n.set_defaults(fn=cmd_enhance)
 
     g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out-prefix", default="")
     g.add_argument("--method", default="learned")
     g.add_argument("--slop", type=float, default=0.02)
+    g.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
     g.set_defaults(fn=cmd_bag)
 
     o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")

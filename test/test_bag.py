@@ -176,3 +176,6 @@ def test_enhance_files_command(tmp_path):
     assert (tmp_path / "out" / "001.ply").read_bytes().startswith(b"ply\nformat binary_little_endian")
     assert (tmp_path / "out" / "000_panel.png").exists()
     assert main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    bad_range = ["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out", str(tmp_path / "o2"),
+                 "--method", "guided_fill", "--max-range", "-3"]
+    assert main(bad_range) == 2  # a negative sensor range is a clear error, not a silent default

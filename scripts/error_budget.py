@@ -4,10 +4,13 @@ test split): for each method, each pixel class's share of the pixels, of the squ
 and its MAE. Classes: raw right; raw valid but > 5 cm wrong, by material (glass, mirror, specular, other);
 raw missing, beyond 4.5 m (out of range for Kinect v1), on glass, other.
 
+``--range-bound`` adds, per method, the RMSE when the depth in raw holes whose truth lies past the frame's
+sensor range is lifted to at least that range (a perfect out-of-range detector that knows only the stated range).
+
 ``--oracle`` adds, per method, the RMSE when the wrong raw pixels on glass and mirrors are removed before the
 method runs (a perfect detector of those pixels): how much finding them could give at most.
 
-  python scripts/error_budget.py [WEIGHTS.safetensors ...] [--classical] [--oracle] [--json OUT]
+  python scripts/error_budget.py [WEIGHTS.safetensors ...] [--classical] [--oracle] [--range-bound] [--json OUT]
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.nd
     }
 
 
-def budget(enh: DepthEnhancer, oracle: bool) -> dict:
-    n_all, sse_all, sse_oracle = 0, 0.0, 0.0
+def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False) -> dict:
+    n_all, sse_all, sse_oracle, sse_lift, n_out, sse_out = 0, 0.0, 0.0, 0.0, 0, 0.0
     acc: dict[str, list[float]] = {}
     for f, raw, max_range in val_frames():
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
@@ -56,6 +59,12 @@ def budget(enh: DepthEnhancer, oracle: bool) -> dict:
             a[0] += int(m.sum())
             a[1] += float((err[m] ** 2).sum())
             a[2] += float(np.abs(err[m]).sum())
+        if range_bound:  # a perfect out-of-range detector: holes whose truth is past this sensor's range lifted to it
+            out_of_range = (raw <= 0) & (f.depth > max_range)
+            lifted = np.where(out_of_range, np.maximum(np.nan_to_num(out.depth, nan=0.0), max_range), out.depth)
+            sse_lift += float((np.nan_to_num(lifted - f.depth, nan=10.0) ** 2).sum())
+            n_out += int(out_of_range.sum())
+            sse_out += float((err[out_of_range] ** 2).sum())
         if oracle:
             hide = cls["wrong_glass"] | cls["wrong_mirror"]
             out2 = enh.enhance(f.rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=max_range)
@@ -66,6 +75,9 @@ def budget(enh: DepthEnhancer, oracle: bool) -> dict:
         for name, (n, s2, s1) in acc.items()}}
     if oracle:
         out["rmse_glass_mirror_detected_m"] = float(np.sqrt(sse_oracle / n_all))
+    if range_bound:
+        out["out_of_range_holes"] = {"pixels": n_out / n_all, "share_of_squared_error": sse_out / max(sse_all, 1e-12),
+                                     "rmse_lifted_to_range_m": float(np.sqrt(sse_lift / n_all))}
     return out
 
 
@@ -79,9 +91,13 @@ def main(args: list[str]) -> int:
         runs += [(m, DepthEnhancer(m)) for m in ("joint_bilateral", "inpaint_ns")]
     results = {}
     for name, enh in runs:
-        results[name] = r = budget(enh, oracle)
+        results[name] = r = budget(enh, oracle, "--range-bound" in args)
         print(f"{name}: RMSE {r['rmse_m']:.4f} m"
               + (f", with glass/mirror wrong raw detected {r['rmse_glass_mirror_detected_m']:.4f} m" if oracle else ""))
+        if "out_of_range_holes" in r:
+            o = r["out_of_range_holes"]
+            print(f"  holes past the sensor's range: pixels {o['pixels']:.1%}, squared error "
+                  f"{o['share_of_squared_error']:.1%}; RMSE with them lifted to the range {o['rmse_lifted_to_range_m']:.4f} m")
         for c, v in r["classes"].items():
             print(f"  {c:15s} pixels {v['pixels']:6.1%}  squared error {v['share_of_squared_error']:6.1%}  "
                   f"MAE {v['mae_m']:.3f} m")

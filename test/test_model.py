@@ -446,3 +446,51 @@ def test_range_batch_normalises_each_sample_and_hides_some():
     torch.testing.assert_close(r[known, 1], expected[known])
     assert (r[~known, 1] == 0).all()
     assert range_batch(PerfectingDepthModel(TINY), batch, centre, scale) is None  # a model without the input
+
+
+def test_out_of_range_output_lifts_only_holes_with_a_known_range_and_trains(tmp_path):
+    """``refiner_far`` adds a fourth refiner output grown from a checkpoint (old outputs kept, new bias -4): it
+    lifts rebuilt depth towards the sensor's range in raw holes only, and only when the range is known; its BCE
+    against "the truth lies past the range" is part of the stage-2 loss and a few steps lower it."""
+    from perfecting_depth_ros.model.refiner import FAR_BIAS_INIT
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+    from perfecting_depth_ros.train.stages import stage2_loss
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1,
+                         "refiner_range": True})
+    m = PerfectingDepthModel(cfg).eval()
+    w = tmp_path / "range.safetensors"
+    save_checkpoint(w, m, {})
+    far, _ = load_model(w, overrides={"refiner_far": True})
+    head_old, head_new = m.refiner.head, far.refiner.head
+    torch.testing.assert_close(head_new.weight[:3], head_old.weight)
+    assert head_new.weight[3].abs().max() == 0 and head_new.bias[3].item() == FAR_BIAS_INIT
+    with pytest.raises(ValueError, match="refiner_far needs refiner_range"):
+        PerfectingDepthModel(ModelConfig(**{**TINY.to_dict(), "refiner_far": True}))
+    args = _head_args(m, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        far.refiner.head.bias[3] = 8.0  # "every hole is past the range"
+        high = torch.tensor([[1.0, 3.0]])
+        lifted, plain, unknown = far(*args, high), m(*args, high), far(*args, None)
+    hole = ~args[2].bool()
+    torch.testing.assert_close(lifted[0][~hole], plain[0][~hole])  # measured pixels: untouched
+    assert (lifted[0][hole] >= plain[0][hole] - 1e-5).all() and (lifted[0][hole] > 2.9).float().mean() > 0.99
+    torch.testing.assert_close(unknown[0], m(*args, None)[0])  # range unknown: no lift
+    # a few stage-2 steps on a batch with out-of-range holes lower the out-of-range BCE
+    far.refiner.head.bias.data[3] = FAR_BIAS_INIT
+    g = torch.Generator().manual_seed(4)
+    gt = torch.full((4, 1, 32, 48), 2.0)
+    gt[..., :, 24:] = 6.0  # the right half lies past a 4.5 m sensor: a hole there
+    raw = torch.where(gt > 4.5, torch.zeros_like(gt), gt + 0.01 * torch.randn(gt.shape, generator=g))
+    batch = {"rgb": torch.rand(4, 3, 32, 48, generator=g), "raw": raw, "gt": gt, "max_range": torch.full((4,), 4.5)}
+    far.train()
+    opt = torch.optim.Adam(far.refiner.parameters(), lr=1e-2)
+    torch.manual_seed(0)
+    first = None
+    for _ in range(15):
+        loss, logs = stage2_loss(far, batch)
+        first = first if first is not None else logs["far"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert logs["far_frac"] > 0.9 and logs["far"] < 0.5 * first

@@ -27,6 +27,8 @@ class ModelConfig:
     error_head_light: bool = False  # the head's full-resolution output path made small (about 6x fewer MACs)
     error_head_gate: bool = False  # the head also lowers the keep-raw gate to gate * (1 - p) and re-blends
     refiner_range: bool = False  # the refiner sees the sensor's max range (graph input "range": known flag, normalised)
+    refiner_far: bool = False  # with refiner_range: a supervised "this hole lies past the sensor's range" output that
+    #                           lifts the rebuilt depth there to at least the range
 
     def to_dict(self) -> dict:
         return asdict(self)

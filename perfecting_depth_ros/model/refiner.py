@@ -104,6 +104,7 @@ def planar_fill(depth_n: torch.Tensor, mask: torch.Tensor, fallback: torch.Tenso
     return mask * depth_n + (1 - mask) * fill
 
 
+FAR_BIAS_INIT = -4.0  # the out-of-range output starts near "no" (p = 0.018), so a warm start barely moves
 RANGE_CLIP = (-1.0, 4.0)  # normalised max range seen by the refiner: past +4 the sensor's limit is far off
 
 
@@ -146,6 +147,9 @@ class Refiner(nn.Module):
         if self.use_fill:
             n_in += 2  # classical fill of raw, and fill - mean
         self.use_range = cfg.refiner_range
+        self.use_far = cfg.refiner_far
+        if self.use_far and not self.use_range:
+            raise ValueError("refiner_far needs refiner_range (the lift is to the sensor's range)")
         if self.use_range:
             n_in += 2  # the sensor's max range (known flag, normalised value): last, so a warm start grows by zeros
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
@@ -154,15 +158,20 @@ class Refiner(nn.Module):
         self.mid = ResnetBlock2D(in_channels=c3 + cond_channels, out_channels=c3, temb_channels=None, groups=g)
         self.dec2 = nn.Sequential(nn.Conv2d(c3 + c2, c2, 1), nn.SiLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU())
         self.dec1 = nn.Sequential(nn.Conv2d(c2 + c1, c1, 1), nn.SiLU(), nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU())
-        self.head = nn.Conv2d(c1, 3, 3, padding=1)
+        self.head = nn.Conv2d(c1, 4 if self.use_far else 3, 3, padding=1)
+        if self.use_far:
+            with torch.no_grad():
+                self.head.bias[3] = FAR_BIAS_INIT
 
-    def forward(self, rgb, depth_n, mask, mean_n, std_n, cond, range_=None):
+    def forward(self, rgb, depth_n, mask, mean_n, std_n, cond, range_=None, return_far: bool = False):
+        """Returns (final, sigma, gate, refined), and the out-of-range logit when ``return_far`` (None without it)."""
         x = torch.cat([rgb * 2 - 1, depth_n * mask, mask, mean_n, std_n, (mean_n - depth_n).abs() * mask], 1)
         if self.use_fill:
             fill = (planar_fill if self.fill_order == 1 else normalized_fill)(depth_n, mask, mean_n)
             x = torch.cat([x, fill, fill - mean_n], 1)
         if self.use_range:
-            x = torch.cat([x, range_channels(range_, depth_n)], 1)
+            rc = range_channels(range_, depth_n)
+            x = torch.cat([x, rc], 1)
         e1 = self.enc1(x)  # [B,c1,H,W]
         e2 = self.enc2(e1)  # [B,c2,H/2,W/2]
         e3 = self.enc3(torch.cat([e2, F.avg_pool2d(x, 2)], 1))  # [B,c3,H/4,W/4]
@@ -171,7 +180,14 @@ class Refiner(nn.Module):
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="bilinear"), e1], 1))
         out = self.head(d1)
         refined = (fill if self.base_is_fill else mean_n) + out[:, 0:1]
+        far_logit = None
+        if self.use_far:  # holes past the sensor's reach: at least the range, with the probability the head gives
+            far_logit = out[:, 3:4]
+            p_far = torch.sigmoid(far_logit) * (1 - mask) * rc[:, 0:1]
+            refined = refined + p_far * F.relu(rc[:, 1:2] - refined)
         gate = torch.sigmoid(out[:, 2:3]) * mask
         final = gate * depth_n + (1 - gate) * refined
         sigma = F.softplus(out[:, 1:2]) + 1e-3
+        if return_far:
+            return final, sigma, gate, refined, far_logit
         return final, sigma, gate, refined

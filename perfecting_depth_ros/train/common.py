@@ -129,8 +129,9 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
 
     ``overrides`` changes ModelConfig fields (warm start of a wider model): weights whose shape grew
     only in input channels are copied into the leading channels, the new channels start at zero, so
-    the warm-started model computes what the checkpoint computed; a raw-error head added this way starts
-    from its random initialisation.
+    the warm-started model computes what the checkpoint computed; a layer that grew only in output channels
+    keeps the checkpoint's outputs, and its new outputs get zero weights and the new model's own bias; a
+    raw-error head added this way starts from its random initialisation.
     """
     from safetensors import safe_open
 
@@ -150,9 +151,15 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
         own = model.state_dict()
         for k, v in list(state.items()):
             w = own.get(k)
-            if w is not None and w.dim() == 4 and v.dim() == 4 and w.shape[1] > v.shape[1] and w.shape[0] == v.shape[0]:
-                grown = torch.zeros_like(w)
+            if w is None or w.shape == v.shape:
+                continue
+            if w.dim() == 4 and v.dim() == 4 and w.shape[1] > v.shape[1] and w.shape[0] == v.shape[0]:
+                grown = torch.zeros_like(w)  # new inputs: zero weights, so the output is unchanged
                 grown[:, : v.shape[1]] = v
+                state[k] = grown
+            elif w.dim() == v.dim() and w.shape[0] > v.shape[0] and w.shape[1:] == v.shape[1:]:
+                grown = torch.zeros_like(w) if w.dim() > 1 else w.clone()  # new outputs: zero weights, own bias
+                grown[: v.shape[0]] = v
                 state[k] = grown
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

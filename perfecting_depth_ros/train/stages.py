@@ -17,6 +17,7 @@ from ..model.error_head import mixture_sigma
 from .common import normalize_batch
 
 RANGE_UNKNOWN_P = 0.2  # share of samples trained with the sensor's max range hidden (a node may not know it)
+FAR_WEIGHT = 0.2  # stage 2: weight of the out-of-range BCE (refiner_far)
 
 
 def _prepare(batch: dict):
@@ -110,8 +111,9 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     """
     rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
     cond, mean_f, spread_f = _frozen_prior(model, rgb, raw_n, mask)
-    final, sigma, gate, refined = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:],
-                                                range_batch(model, batch, centre, scale))
+    range_ = range_batch(model, batch, centre, scale)
+    final, sigma, gate, refined, far_logit = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:], range_,
+                                                           return_far=True)
     # w: where the target exists (everywhere for synthetic data; the fused surface for real frames)
     w = (batch["gt"] > 0).float()
     label = reliable_label(batch["raw"], batch["gt"])
@@ -131,7 +133,14 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     err = (final.detach() - gt_n).abs()
     l_nll = wmean(err / sigma + torch.log(sigma), w)
     loss = l_depth + 0.5 * l_grad + 0.2 * l_gate + 0.1 * l_nll
+    logs = {}
+    if far_logit is not None:  # which holes lie past the sensor's range (known range only)
+        wf = w * (1 - mask) * range_[:, 0].view(-1, 1, 1, 1)
+        beyond = (batch["gt"] > batch["max_range"].view(-1, 1, 1, 1)).float()
+        l_far = wmean(F.binary_cross_entropy_with_logits(far_logit, beyond, reduction="none"), wf)
+        loss = loss + FAR_WEIGHT * l_far
+        logs = {"far": l_far.item(), "far_frac": wmean(beyond, wf).item()}
     with torch.no_grad():
         keep = ((final - raw_n).abs() * mask).sum() / mask.sum().clamp_min(1)
     return loss, {"l1": l_depth.item(), "grad": l_grad.item(), "gate": l_gate.item(), "nll": l_nll.item(),
-                  "final_l1": wmean(err, w).item(), "keep_dev": keep.item()}
+                  "final_l1": wmean(err, w).item(), "keep_dev": keep.item(), **logs}

@@ -35,7 +35,10 @@ def main() -> int:
                                                              "outputs/validate_session5.jsonl",
                                                              "outputs/validate_session6.jsonl",
                                                              "outputs/validate_session7.jsonl",
-                                                             "outputs/validate_session7_v2.jsonl"])
+                                                             "outputs/validate_session7_v2.jsonl",
+                                                             "outputs/validate_session8.jsonl",
+                                                             "outputs/validate_session8_v2.jsonl",
+                                                             "outputs/validate_session8_unknown.jsonl"])
     p.add_argument("--eval-v2", default="outputs/eval_v2/results.json",
                    help="perfecting-depth eval --test-dir data_cache/test240_v2 --world-version 2 --synthetic-only")
     p.add_argument("--error-budget", default="outputs/error_budget_session7.json",
@@ -184,7 +187,8 @@ def main() -> int:
         def name(v):
             n = v.get("weights") or v.get("method")
             n = f"{n} (combine: {v['combine']})" if v.get("combine") else n
-            return f"{n} [world v{v['world_version']}]" if v.get("world_version", 1) != 1 else n
+            n = f"{n} [world v{v['world_version']}]" if v.get("world_version", 1) != 1 else n
+            return f"{n} [range unknown]" if v.get("max_range") == "unknown" else n
 
         out += [f"| {name(v)} | {f4(v, 'gap_holdout_mae_m')} | {f4(v, 'gap_ref_mae_valid_m')} | {f4(v, 'gap_ref_auroc')} | "
                 f"{f4(v, 'val_rmse_m')} | {f4(v, 'val_rmse_in_range_m')} | "
@@ -292,9 +296,9 @@ def main() -> int:
                     f"{series(lf, 'gap_ref_auroc')}, against {fig(fixed, 'val_auroc', digits=4)} and "
                     f"{fig(fixed, 'gap_ref_auroc')} "
                     "for the shipped head scored the same way (noise fixed); by its config's rule none is shipped."]
-        def world(rows, w):
-            """One world version's rows of a run, by snapshot step."""
-            return sorted((v for v in rows if v.get("world_version", 1) == w),
+        def world(rows, w, known=True):
+            """One world version's rows of a run (max range given or withheld), by snapshot step."""
+            return sorted((v for v in rows if v.get("world_version", 1) == w and (v.get("max_range") != "unknown") == known),
                           key=lambda v: int(name(v).split("step")[-1].split(".")[0]))
 
         hold, v2h, hv2 = (run_rows(r) for r in ("stage2_holdout", "stage2_v2_holdout", "errorhead_v2"))

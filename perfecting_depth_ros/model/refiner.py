@@ -150,6 +150,9 @@ class Refiner(nn.Module):
         self.use_far = cfg.refiner_far
         if self.use_far and not self.use_range:
             raise ValueError("refiner_far needs refiner_range (the lift is to the sensor's range)")
+        if cfg.far_lift not in ("soft", "hard"):
+            raise ValueError(f"far_lift must be 'soft' or 'hard', got {cfg.far_lift!r}")
+        self.hard_lift = cfg.far_lift == "hard"
         if self.use_range:
             n_in += 2  # the sensor's max range (known flag, normalised value): last, so a warm start grows by zeros
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
@@ -183,7 +186,8 @@ class Refiner(nn.Module):
         far_logit = None
         if self.use_far:  # holes past the sensor's reach: at least the range, with the probability the head gives
             far_logit = out[:, 3:4]
-            p_far = torch.sigmoid(far_logit) * (1 - mask) * rc[:, 0:1]
+            p_far = (far_logit > 0).to(far_logit.dtype) if self.hard_lift else torch.sigmoid(far_logit)
+            p_far = p_far * (1 - mask) * rc[:, 0:1]
             refined = refined + p_far * F.relu(rc[:, 1:2] - refined)
         gate = torch.sigmoid(out[:, 2:3]) * mask
         final = gate * depth_n + (1 - gate) * refined

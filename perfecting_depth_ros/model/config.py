@@ -29,6 +29,8 @@ class ModelConfig:
     refiner_range: bool = False  # the refiner sees the sensor's max range (graph input "range": known flag, normalised)
     refiner_far: bool = False  # with refiner_range: a supervised "this hole lies past the sensor's range" output that
     #                           lifts the rebuilt depth there to at least the range
+    far_branch: bool = False  # refiner_far's logit from its own small branch on detached decoder features, the
+    #                           range and (range - rebuilt depth), so its loss leaves the depth path alone
     far_lift: str = "soft"  # refiner_far's lift: "soft" (by p, the expected value) or "hard" (where p > 0.5: the
     #                         median, what an L1-scored depth wants from a two-way guess)
 

@@ -161,10 +161,14 @@ class Refiner(nn.Module):
         self.mid = ResnetBlock2D(in_channels=c3 + cond_channels, out_channels=c3, temb_channels=None, groups=g)
         self.dec2 = nn.Sequential(nn.Conv2d(c3 + c2, c2, 1), nn.SiLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU())
         self.dec1 = nn.Sequential(nn.Conv2d(c2 + c1, c1, 1), nn.SiLU(), nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU())
-        self.head = nn.Conv2d(c1, 4 if self.use_far else 3, 3, padding=1)
+        self.far_branch = self.use_far and cfg.far_branch
+        self.head = nn.Conv2d(c1, 4 if self.use_far and not self.far_branch else 3, 3, padding=1)
+        if self.far_branch:  # [decoder features (detached), known, range - rebuilt depth, mask] -> logit
+            self.far = nn.Sequential(nn.Conv2d(c1 + 3, 8, 3, padding=1), nn.SiLU(), nn.Conv2d(8, 1, 1))
+            nn.init.zeros_(self.far[2].weight)
         if self.use_far:
             with torch.no_grad():
-                self.head.bias[3] = FAR_BIAS_INIT
+                (self.far[2].bias if self.far_branch else self.head.bias)[-1] = FAR_BIAS_INIT
 
     def forward(self, rgb, depth_n, mask, mean_n, std_n, cond, range_=None, return_far: bool = False):
         """Returns (final, sigma, gate, refined), and the out-of-range logit when ``return_far`` (None without it)."""
@@ -185,7 +189,11 @@ class Refiner(nn.Module):
         refined = (fill if self.base_is_fill else mean_n) + out[:, 0:1]
         far_logit = None
         if self.use_far:  # holes past the sensor's reach: at least the range, with the probability the head gives
-            far_logit = out[:, 3:4]
+            if self.far_branch:
+                below = (rc[:, 1:2] - refined.detach()).clamp(-2, 2) * rc[:, 0:1]
+                far_logit = self.far(torch.cat([d1.detach(), rc[:, 0:1], below, mask], 1))
+            else:
+                far_logit = out[:, 3:4]
             p_far = (far_logit > 0).to(far_logit.dtype) if self.hard_lift else torch.sigmoid(far_logit)
             p_far = p_far * (1 - mask) * rc[:, 0:1]
             refined = refined + p_far * F.relu(rc[:, 1:2] - refined)

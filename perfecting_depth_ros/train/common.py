@@ -167,6 +167,8 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
         raise ValueError(f"{path} does not match the model: {e}") from e
     if cfg.error_head_channels and not saved.get("error_head_channels"):  # a head added by ``overrides``
         missing = [k for k in missing if not k.startswith("error_head.")]
+    if cfg.refiner_far and cfg.far_branch and not saved.get("far_branch"):  # an out-of-range branch added likewise
+        missing = [k for k in missing if not k.startswith("refiner.far.")]
     if strict and (missing or unexpected):
         raise ValueError(f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model, json.loads(md.get("meta", "{}"))

@@ -494,3 +494,47 @@ def test_out_of_range_output_lifts_only_holes_with_a_known_range_and_trains(tmp_
         loss.backward()
         opt.step()
     assert logs["far_frac"] > 0.9 and logs["far"] < 0.5 * first
+
+
+def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_path):
+    """``far_branch`` with ``far_lift: hard``: a warm start lifts nothing (exact), the out-of-range loss reaches
+    only the branch (the shared depth path gets no gradient from it), a confident branch lifts holes to the
+    range, and the graph (threshold included) runs in ONNX Runtime as in torch."""
+    import onnxruntime as ort
+    import torch.nn.functional as F
+
+    from perfecting_depth_ros.backends.export import export_onnx
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1,
+                         "refiner_range": True})
+    m = PerfectingDepthModel(cfg).eval()
+    w = tmp_path / "range.safetensors"
+    save_checkpoint(w, m, {})
+    br, _ = load_model(w, overrides={"refiner_far": True, "far_branch": True, "far_lift": "hard"})
+    br.eval()
+    args = _head_args(m, torch.Generator().manual_seed(5))
+    rng_in = torch.tensor([[1.0, 2.5]])
+    with torch.no_grad():
+        for a, b in zip(br(*args, rng_in), m(*args, rng_in)):
+            torch.testing.assert_close(a, b)
+    cond, mean_f, spread_f = br.prior(*args)
+    *_, far_logit = br.refiner(args[0], args[1], args[2], mean_f, spread_f, cond[:, 2:], rng_in, return_far=True)
+    F.binary_cross_entropy_with_logits(far_logit, torch.ones_like(far_logit)).backward()
+    assert br.refiner.far[2].weight.grad.abs().sum() > 0 and br.refiner.far[2].bias.grad.abs().sum() > 0
+    for name, p in br.refiner.named_parameters():
+        if not name.startswith("far."):
+            assert p.grad is None or p.grad.abs().sum() == 0, name
+    with torch.no_grad():
+        br.refiner.far[2].bias.fill_(5.0)  # "past the range" everywhere: holes lifted to it, measurements kept
+        lifted = br(*args, rng_in)
+    hole = ~args[2].bool()
+    assert (lifted[0][hole] >= 2.5 - 1e-5).all()
+    w2 = tmp_path / "branch.safetensors"
+    save_checkpoint(w2, br, {})
+    p = export_onnx(w2, tmp_path / "branch.onnx", samples=2, steps=2, height=32, width=48)
+    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    feed = dict(zip(("rgb", "depth", "mask", "noise"), (a.numpy() for a in args)))
+    out = s.run(None, {**feed, "range": rng_in.numpy()})
+    for a, b in zip(out, lifted):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-4)

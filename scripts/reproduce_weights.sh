@@ -44,3 +44,13 @@ $PD train stage2 --config config/train/stage2_mixed_hard.yaml
 $PD train stage2 --config config/train/stage2_holdout.yaml
 $PD train errorhead --config config/train/errorhead_v2.yaml --init runs/stage2_v2_holdout/model_step600.safetensors
 if [ -f data_cache/7scenes_ref/quality.json ]; then $PD train errorhead --config config/train/errorhead_real.yaml; fi
+# Experiments of the eighth session: the sensor's max range as a refiner input, then with an out-of-range output
+# (shared head, soft lift; scored again with the hard lift), then with its own branch (hard lift); outcomes in
+# their configs and the model card.
+$PD train stage2 --config config/train/stage2_range.yaml
+$PD train stage2 --config config/train/stage2_range_far.yaml
+for s in 300 600 900 1200; do
+  .venv/bin/python scripts/set_model_config.py runs/stage2_range_far/model_step$s.safetensors \
+    runs/stage2_range_far_hard/model_step$s.safetensors far_lift=hard
+done
+$PD train stage2 --config config/train/stage2_range_branch.yaml

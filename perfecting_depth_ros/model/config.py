@@ -33,6 +33,7 @@ class ModelConfig:
     #                           range and (range - rebuilt depth), so its loss leaves the depth path alone
     far_lift: str = "soft"  # refiner_far's lift: "soft" (by p, the expected value) or "hard" (where p > 0.5: the
     #                         median, what an L1-scored depth wants from a two-way guess)
+    far_threshold: float = 0.0  # the hard lift's logit threshold (0: p > 0.5; scripts/calibrate_far.py sets it)
 
     def to_dict(self) -> dict:
         return asdict(self)

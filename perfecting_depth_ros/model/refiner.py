@@ -153,6 +153,7 @@ class Refiner(nn.Module):
         if cfg.far_lift not in ("soft", "hard"):
             raise ValueError(f"far_lift must be 'soft' or 'hard', got {cfg.far_lift!r}")
         self.hard_lift = cfg.far_lift == "hard"
+        self.far_threshold = float(cfg.far_threshold)
         if self.use_range:
             n_in += 2  # the sensor's max range (known flag, normalised value): last, so a warm start grows by zeros
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
@@ -194,7 +195,7 @@ class Refiner(nn.Module):
                 far_logit = self.far(torch.cat([d1.detach(), rc[:, 0:1], below, mask], 1))
             else:
                 far_logit = out[:, 3:4]
-            p_far = (far_logit > 0).to(far_logit.dtype) if self.hard_lift else torch.sigmoid(far_logit)
+            p_far = (far_logit > self.far_threshold).to(far_logit.dtype) if self.hard_lift else torch.sigmoid(far_logit)
             p_far = p_far * (1 - mask) * rc[:, 0:1]
             refined = refined + p_far * F.relu(rc[:, 1:2] - refined)
         gate = torch.sigmoid(out[:, 2:3]) * mask

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Calibrate the out-of-range branch's hard-lift threshold on frames of their own, then write a copy of the
+checkpoint with it (``far_threshold``). Calibration frames: 60 synthetic frames (half world v1, half world v2)
+from validation-split seeds 5000-5059, never the 45 frames scripts/validate_gap.py scores (seeds 1000-1044) nor
+the test split. In raw holes with a known range, a Platt fit p = sigmoid(a * logit + b) of "the truth lies past
+the sensor's range" is made, and the lift fires where that calibrated p exceeds 0.5: logit > -b / a.
+
+  python scripts/calibrate_far.py IN.safetensors OUT.safetensors
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from perfecting_depth_ros.data.dataset import frame_seed
+from perfecting_depth_ros.data.sensors import SENSORS, simulate
+from perfecting_depth_ros.data.world import render_random
+from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+N_CAL = 60
+
+
+def platt(score: np.ndarray, label: np.ndarray, iters: int = 50) -> tuple[float, float]:
+    """Logistic regression of label on score (Newton's method): (a, b) of sigmoid(a * score + b)."""
+    X = np.stack([score, np.ones_like(score)], 1).astype(np.float64)
+    w = np.zeros(2)
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
+        g = X.T @ (p - label)
+        H = (X * (p * (1 - p))[:, None]).T @ X + 1e-6 * np.eye(2)
+        w -= np.linalg.solve(H, g)
+    return float(w[0]), float(w[1])
+
+
+def main(args: list[str]) -> int:
+    src, dst = args
+    enh = DepthEnhancer("learned", weights=src, backend="torch")
+    refiner = enh.backend.model.refiner
+    if not getattr(refiner, "far_branch", False):
+        raise SystemExit(f"{src} has no out-of-range branch (far_branch)")
+    cap = {}
+    refiner.far.register_forward_hook(lambda m, i, o: cap.__setitem__("logit", o.detach()[0, 0].cpu().numpy()))
+    scores, labels = [], []
+    for i in range(N_CAL):
+        f = render_random(frame_seed("val", 5000 + i), 240, 320, version=1 + i % 2)
+        sensor = list(SENSORS)[i % 3]
+        raw = simulate(f, sensor, np.random.default_rng(50_000 + i))
+        r = SENSORS[sensor].max_range_m
+        enh.enhance(f.rgb, raw, max_range_m=r)  # 240x320 is the model size: logits align with pixels
+        hole = raw <= 0
+        scores.append(cap["logit"][hole])
+        labels.append((f.depth > r)[hole])
+    s, y = np.concatenate(scores), np.concatenate(labels).astype(np.float64)
+    a, b = platt(s, y)
+    thr = -b / a
+    flagged = s > thr
+    stats = {"holes": int(s.size), "out_of_range_share": float(y.mean()), "platt_a": a, "platt_b": b,
+             "far_threshold": thr, "flagged_share": float(flagged.mean()),
+             "precision": float(y[flagged].mean()) if flagged.any() else 0.0,
+             "recall": float((flagged & (y > 0)).sum() / max(y.sum(), 1))}
+    model, meta = load_model(src, overrides={"far_lift": "hard", "far_threshold": thr})
+    save_checkpoint(dst, model, {**meta, "calibrated_from": src, "calibration": stats})
+    print(json.dumps({"weights": dst, **stats}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

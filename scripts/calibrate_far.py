@@ -3,9 +3,11 @@
 checkpoint with it (``far_threshold``). Calibration frames: 60 synthetic frames (half world v1, half world v2)
 from validation-split seeds 5000-5059, never the 45 frames scripts/validate_gap.py scores (seeds 1000-1044) nor
 the test split. In raw holes with a known range, a Platt fit p = sigmoid(a * logit + b) of "the truth lies past
-the sensor's range" is made, and the lift fires where that calibrated p exceeds 0.5: logit > -b / a.
+the sensor's range" is made, and the lift fires where that calibrated p exceeds 0.5: logit > -b / a. With
+``--precision P`` the threshold is instead the lowest one at which the flagged holes are at least P right (a lift
+that fires only where it is sure).
 
-  python scripts/calibrate_far.py IN.safetensors OUT.safetensors
+  python scripts/calibrate_far.py IN.safetensors OUT.safetensors [--precision 0.95]
 """
 
 from __future__ import annotations
@@ -36,7 +38,22 @@ def platt(score: np.ndarray, label: np.ndarray, iters: int = 50) -> tuple[float,
     return float(w[0]), float(w[1])
 
 
+def precision_threshold(score: np.ndarray, label: np.ndarray, precision: float) -> float:
+    """The lowest score threshold whose flagged set (score > threshold) is at least ``precision`` right."""
+    order = np.argsort(-score)
+    hits = np.cumsum(label[order]) / np.arange(1, score.size + 1)
+    ok = np.flatnonzero(hits >= precision)
+    if ok.size == 0:
+        return float(score.max())  # nothing can be flagged that precisely: flag nothing
+    return float(score[order][ok[-1]] - 1e-6)
+
+
 def main(args: list[str]) -> int:
+    target = None
+    if "--precision" in args:
+        k = args.index("--precision")
+        target = float(args[k + 1])
+        args = args[:k] + args[k + 2:]
     src, dst = args
     enh = DepthEnhancer("learned", weights=src, backend="torch")
     refiner = enh.backend.model.refiner
@@ -56,9 +73,10 @@ def main(args: list[str]) -> int:
         labels.append((f.depth > r)[hole])
     s, y = np.concatenate(scores), np.concatenate(labels).astype(np.float64)
     a, b = platt(s, y)
-    thr = -b / a
+    thr = -b / a if target is None else precision_threshold(s, y, target)
     flagged = s > thr
-    stats = {"holes": int(s.size), "out_of_range_share": float(y.mean()), "platt_a": a, "platt_b": b,
+    stats = {"rule": "platt p > 0.5" if target is None else f"precision >= {target}",
+             "holes": int(s.size), "out_of_range_share": float(y.mean()), "platt_a": a, "platt_b": b,
              "far_threshold": thr, "flagged_share": float(flagged.mean()),
              "precision": float(y[flagged].mean()) if flagged.any() else 0.0,
              "recall": float((flagged & (y > 0)).sum() / max(y.sum(), 1))}

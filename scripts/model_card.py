@@ -399,7 +399,16 @@ def main() -> int:
                     f"{series(world(cal_rows, 1), 'gap_holdout_mae_m', True)} mm. The error budget at step 1200 shows "
                     "why: the lift helps the holes past the range (MAE 1.177 -> 1.026 m) but one flagged hole in five "
                     "is in range, on glass (0.678 -> 0.765 m) or elsewhere (0.135 -> 0.159 m), and lifting it to the "
-                    "range costs more than a right lift gains. The shipped model stays as it was; the range input, "
+                    "range costs more than a right lift gains."]
+        p95_rows = run_rows("stage2_range_branch_p95")
+        if p95_rows:
+            out += ["  Thresholds set for a precision of 0.95 on the calibration frames (`--precision 0.95`, "
+                    "`runs/stage2_range_branch_p95`, recall 0.25-0.29 there), world v1: full validation RMSE "
+                    f"{series(world(p95_rows, 1), 'val_rmse_m', digits=4)} m, in-range "
+                    f"{series(world(p95_rows, 1), 'val_rmse_in_range_m', digits=4)} m: still worse than no lift; "
+                    "holes on glass are where the sure calls go wrong (glass-hole MAE 0.678 -> 0.695 m at step 1200)."]
+        if cal_rows:
+            out += ["  The shipped model stays as it was; the range input, "
                     "the `max_range` node parameter and `DepthEnhancer(max_range_m=...)` are in place for a model that "
                     "uses them (models without the input ignore it)."]
         out += ["", "`runs/stage2_real` (stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference) did "

@@ -54,3 +54,10 @@ for s in 300 600 900 1200; do
     runs/stage2_range_far_hard/model_step$s.safetensors far_lift=hard
 done
 $PD train stage2 --config config/train/stage2_range_branch.yaml
+# the branch's lift threshold calibrated on frames of its own (Platt p > 0.5, then precision 0.95); not shipped
+for s in 300 600 900 1200; do
+  .venv/bin/python scripts/calibrate_far.py runs/stage2_range_branch/model_step$s.safetensors \
+    runs/stage2_range_branch_cal/model_step$s.safetensors
+  .venv/bin/python scripts/calibrate_far.py runs/stage2_range_branch/model_step$s.safetensors \
+    runs/stage2_range_branch_p95/model_step$s.safetensors --precision 0.95
+done

@@ -530,6 +530,10 @@ def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_p
         lifted = br(*args, rng_in)
     hole = ~args[2].bool()
     assert (lifted[0][hole] >= 2.5 - 1e-5).all()
+    br.refiner.far_threshold = 6.0  # a threshold above every logit (bias 5): nothing lifted
+    with torch.no_grad():
+        torch.testing.assert_close(br(*args, rng_in)[0], m(*args, rng_in)[0])
+    br.refiner.far_threshold = 0.0
     w2 = tmp_path / "branch.safetensors"
     save_checkpoint(w2, br, {})
     p = export_onnx(w2, tmp_path / "branch.onnx", samples=2, steps=2, height=32, width=48)
@@ -538,3 +542,22 @@ def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_p
     out = s.run(None, {**feed, "range": rng_in.numpy()})
     for a, b in zip(out, lifted):
         np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
+
+
+def test_far_threshold_calibration_helpers():
+    """scripts/calibrate_far.py: the Platt fit finds a separating threshold, and the precision threshold flags
+    the most confident holes up to the asked precision (nothing when no threshold reaches it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibrate_far", ROOT / "scripts" / "calibrate_far.py")
+    cal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal)
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.2).astype(float)
+    score = np.where(y > 0, rng.normal(2.0, 1.0, y.size), rng.normal(-2.0, 1.0, y.size))
+    a, b = cal.platt(score, y)
+    assert a > 0 and -1.5 < -b / a < 1.5
+    thr = cal.precision_threshold(score, y, 0.95)
+    flagged = score > thr
+    assert y[flagged].mean() >= 0.95 and flagged.sum() > 100
+    assert not (score > cal.precision_threshold(score, np.zeros_like(y), 0.95)).any()

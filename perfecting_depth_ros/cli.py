@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_data)
 
     t = sub.add_parser("train", help="train one stage from a config file")
-    t.add_argument("stage", choices=["stage1", "distill", "stage2", "errorhead"])
+    t.add_argument("stage", choices=["stage1", "distill", "stage2", "errorhead", "farbranch"])
     t.add_argument("--config", required=True)
     t.add_argument("--steps", type=int)
     t.add_argument("--out-dir")

@@ -63,8 +63,15 @@ def train(cfg: TrainConfig) -> Path:
         model.error_head.requires_grad_(True)
         params = list(model.error_head.parameters())
         mode = "sensor"
+    elif cfg.stage == "farbranch":
+        if not (model.cfg.refiner_far and model.cfg.far_branch):
+            raise ValueError("stage farbranch needs model.refiner_far and model.far_branch in the config")
+        model.requires_grad_(False)
+        model.refiner.far.requires_grad_(True)
+        params = list(model.refiner.far.parameters())
+        mode = "sensor"
     else:
-        raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2 | errorhead")
+        raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2 | errorhead | farbranch")
     model.set_steps(model.cfg.steps)
 
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes,
@@ -104,6 +111,8 @@ def train(cfg: TrainConfig) -> Path:
             model.set_steps(model.cfg.steps)
         elif cfg.stage == "errorhead":
             loss, logs = stages.error_head_loss(model, batch)
+        elif cfg.stage == "farbranch":
+            loss, logs = stages.far_branch_loss(model, batch)
         else:
             loss, logs = stages.stage2_loss(model, batch, cfg.artifact_weight)
         opt.zero_grad(set_to_none=True)

@@ -18,6 +18,7 @@ from .common import normalize_batch
 
 RANGE_UNKNOWN_P = 0.2  # share of samples trained with the sensor's max range hidden (a node may not know it)
 FAR_WEIGHT = 0.2  # stage 2: weight of the out-of-range BCE (refiner_far)
+GLASS_HOLE_WEIGHT = 4.0  # farbranch: holes on glass (in range, but they look like no return) weigh this much more
 
 
 def _prepare(batch: dict):
@@ -144,3 +145,20 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
         keep = ((final - raw_n).abs() * mask).sum() / mask.sum().clamp_min(1)
     return loss, {"l1": l_depth.item(), "grad": l_grad.item(), "gate": l_gate.item(), "nll": l_nll.item(),
                   "final_l1": wmean(err, w).item(), "keep_dev": keep.item(), **logs}
+
+
+def far_branch_loss(model: PerfectingDepthModel, batch: dict, glass_weight: float = GLASS_HOLE_WEIGHT):
+    """The out-of-range branch alone (everything else frozen): BCE of "this raw hole's truth lies past the
+    sensor's range" over holes with a known range, holes on glass weighted ``glass_weight`` times (they are
+    in range but look like no return, the branch's costly mistake)."""
+    from ..data.world import TRANSPARENT
+
+    rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
+    cond, mean_f, spread_f = _frozen_prior(model, rgb, raw_n, mask)
+    range_ = range_batch(model, batch, centre, scale)
+    *_, far_logit = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:], range_, return_far=True)
+    beyond = (batch["gt"] > batch["max_range"].view(-1, 1, 1, 1)).float()
+    glass = (batch["material"] == TRANSPARENT).float()
+    wf = (batch["gt"] > 0).float() * (1 - mask) * range_[:, 0].view(-1, 1, 1, 1) * (1 + (glass_weight - 1) * glass)
+    loss = (F.binary_cross_entropy_with_logits(far_logit, beyond, reduction="none") * wf).sum() / wf.sum().clamp_min(1)
+    return loss, {"far": loss.item(), "far_frac": ((beyond * wf).sum() / wf.sum().clamp_min(1)).item()}

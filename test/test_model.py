@@ -561,3 +561,32 @@ def test_far_threshold_calibration_helpers():
     flagged = score > thr
     assert y[flagged].mean() >= 0.95 and flagged.sum() > 100
     assert not (score > cal.precision_threshold(score, np.zeros_like(y), 0.95)).any()
+
+
+def test_far_branch_stage_trains_only_the_branch(tiny_weights, tmp_path):
+    """`train farbranch` adds the range input and the out-of-range branch to a checkpoint and trains the branch
+    alone: every other weight stays as it was (the grown input channels at zero), so depth is unchanged until the
+    branch lifts; a model without the branch is refused."""
+    from safetensors.torch import load_file
+
+    from perfecting_depth_ros.train.common import TrainConfig
+    from perfecting_depth_ros.train.loop import train
+
+    root = Path(__file__).resolve().parents[1]
+    data = Path(tiny_weights).parents[1] / "data"
+    cfg = TrainConfig.from_yaml(root / "config/train/tiny.yaml", stage="farbranch", data_dir=str(data),
+                                out_dir=str(tmp_path / "fb"), init=str(tiny_weights))
+    cfg.model = {"refiner_range": True, "refiner_far": True, "far_branch": True, "far_lift": "hard"}
+    p = train(cfg)
+    before, after = load_file(str(tiny_weights)), load_file(str(p))
+    assert any(k.startswith("refiner.far.") for k in after)
+    for k, v in before.items():
+        a = after[k]
+        if a.shape != v.shape:  # an input-grown convolution: old channels kept, new ones still zero
+            torch.testing.assert_close(a[:, : v.shape[1]], v)
+            assert a[:, v.shape[1]:].abs().max() == 0
+        else:
+            torch.testing.assert_close(a, v)
+    with pytest.raises(ValueError, match="farbranch needs"):
+        train(TrainConfig.from_yaml(root / "config/train/tiny.yaml", stage="farbranch", data_dir=str(data),
+                                    out_dir=str(tmp_path / "none"), init=str(tiny_weights)))

@@ -61,3 +61,9 @@ for s in 300 600 900 1200; do
   .venv/bin/python scripts/calibrate_far.py runs/stage2_range_branch/model_step$s.safetensors \
     runs/stage2_range_branch_p95/model_step$s.safetensors --precision 0.95
 done
+# the branch alone on top of the shipped model, glass holes as hard negatives, calibrated; not shipped
+$PD train farbranch --config config/train/farbranch_glass.yaml
+for s in 200 400 600; do
+  .venv/bin/python scripts/calibrate_far.py runs/farbranch_glass/model_step$s.safetensors \
+    runs/farbranch_glass_cal/model_step$s.safetensors
+done

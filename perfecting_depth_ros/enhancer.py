@@ -184,6 +184,11 @@ class DepthEnhancer:
             self._classical = BASELINES[method]
 
     @property
+    def reads_range(self) -> bool:
+        """Whether this enhancer's model uses the sensor's max range (classical methods and older models do not)."""
+        return self._classical is None and bool(getattr(self.backend, "takes_range", False))
+
+    @property
     def description(self) -> str:
         if self._classical is not None:
             return f"classical:{self.method}"

@@ -124,7 +124,7 @@ def test_max_range_is_checked_and_fed_to_models_that_read_it(tiny_weights, frame
     outs = {}
     for backend in ("torch", "onnxruntime"):
         enh = DepthEnhancer("learned", weights=w, backend=backend)
-        assert enh.backend.takes_range
+        assert enh.backend.takes_range and enh.reads_range
         known, unknown = enh.enhance(frame.rgb, raw, max_range_m=4.5), enh.enhance(frame.rgb, raw)
         assert np.nanmax(np.abs(known.depth - unknown.depth)) > 1e-4  # the range reaches the refiner
         below = enh.enhance(frame.rgb, raw, max_range_m=far / 2)  # a stated range below a measurement is lifted to it
@@ -132,7 +132,7 @@ def test_max_range_is_checked_and_fed_to_models_that_read_it(tiny_weights, frame
         outs[backend] = known
     np.testing.assert_allclose(outs["torch"].depth, outs["onnxruntime"].depth, atol=1e-3, equal_nan=True)
     old = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime")
-    assert not old.backend.takes_range
+    assert not old.backend.takes_range and not old.reads_range and not DepthEnhancer("guided_fill").reads_range
     np.testing.assert_array_equal(old.enhance(frame.rgb, raw, max_range_m=4.5).depth, old.enhance(frame.rgb, raw).depth)
     fill = DepthEnhancer("guided_fill", max_range_m=4.5)
     np.testing.assert_array_equal(fill.enhance(frame.rgb, raw).depth, DepthEnhancer("guided_fill").enhance(frame.rgb, raw).depth)

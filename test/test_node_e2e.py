@@ -119,6 +119,7 @@ def test_diagnostics_report_rates_latency_backend(ros):
         assert _send_and_wait(ros, 2_000_000_000 + k * 50_000_000)
     assert ok, v
     assert v["method"] == "classical:guided_fill" and v["backend"] == "classical"
+    assert v["max_range"] == "unknown"  # the default: the sensor's range not configured
     assert float(v["latency_p50_ms"]) > 0 and int(v["processed"]) >= 5
 
 

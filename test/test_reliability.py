@@ -127,6 +127,7 @@ def test_runtime_parameter_changes_apply(live):
     assert not bad[0].successful and "must be one of" in bad[0].reason
     assert node.set_parameters([Parameter("max_range", value=4.5)])[0].successful  # the sensor's reach, metres
     assert live["send"](True)
+    assert not node._enhancer.reads_range  # the tiny test model has no range input: diagnostics say so
     assert not node.set_parameters([Parameter("max_range", value=-1.0)])[0].successful
 
 

@@ -324,6 +324,9 @@ class EnhancerNode(Node):
             "rejected_stamps": str(self.sync.stats.rejected_backwards),
             "time_jumps": str(self.sync.stats.time_jumps),
             "fallback": self.fallback_note or "none",
+            # say whether a configured range is used, so nobody relies on a parameter the model ignores
+            "max_range": ("unknown" if not p["max_range"] else f"{p['max_range']:.2f} m, "
+                          + ("read by the model" if enh and enh.reads_range else "not read by this model")),
         }
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})
         st.level, st.message = level, message

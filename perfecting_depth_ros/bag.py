@@ -142,7 +142,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
 def main(args) -> int:
     try:
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
-                        max_range_m=getattr(args, "max_range", 0.0))
+                        max_range_m=args.max_range)
     except BagError as e:
         print(f"perfecting-depth bag: error: {e}", file=sys.stderr)
         return 2

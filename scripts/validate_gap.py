@@ -33,7 +33,7 @@ from perfecting_depth_ros.evaluate.reference import (
 )
 
 N_VAL = 45
-FAR_M = 4.5  # Kinect v1's range: raw holes with the truth beyond it are left out of val_rmse_in_range_m
+FAR_M = KINECT_V1_RANGE_M  # raw holes with the truth beyond Kinect v1's range are left out of val_rmse_in_range_m
 REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perfecting-depth reference
 
 

@@ -482,7 +482,8 @@ def test_out_of_range_output_lifts_only_holes_with_a_known_range_and_trains(tmp_
     gt = torch.full((4, 1, 32, 48), 2.0)
     gt[..., :, 24:] = 6.0  # the right half lies past a 4.5 m sensor: a hole there
     raw = torch.where(gt > 4.5, torch.zeros_like(gt), gt + 0.01 * torch.randn(gt.shape, generator=g))
-    batch = {"rgb": torch.rand(4, 3, 32, 48, generator=g), "raw": raw, "gt": gt, "max_range": torch.full((4,), 4.5)}
+    batch = {"rgb": torch.rand(4, 3, 32, 48, generator=g), "raw": raw, "gt": gt, "material": torch.zeros_like(gt),
+             "max_range": torch.full((4,), 4.5)}
     far.train()
     opt = torch.optim.Adam(far.refiner.parameters(), lr=1e-2)
     torch.manual_seed(0)

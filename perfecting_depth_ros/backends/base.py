@@ -35,6 +35,13 @@ def input_names(with_range: bool) -> tuple[str, ...]:
     return INPUT_NAMES + ((RANGE_INPUT,) if with_range else ())
 
 
+def graph_feed(inputs: dict[str, np.ndarray], names: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
+    """The float32 arrays a graph with these input ``names`` runs on; a missing ``range`` means unknown (zeros)."""
+    if RANGE_INPUT in names and RANGE_INPUT not in inputs:
+        inputs = {**inputs, RANGE_INPUT: np.zeros((1, 2), np.float32)}
+    return {k: np.ascontiguousarray(inputs[k], np.float32) for k in names}
+
+
 def input_shapes(height: int, width: int, samples: int, stride: int, with_range: bool) -> dict[str, tuple[int, ...]]:
     """Shapes of the graph inputs for one frame of the model size."""
     shapes = {"rgb": (1, 3, height, width), "depth": (1, 1, height, width), "mask": (1, 1, height, width),

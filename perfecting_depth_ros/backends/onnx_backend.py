@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, cache_dir
+from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, cache_dir, graph_feed
 
 log = logging.getLogger("perfecting_depth_ros.backends")
 
@@ -72,8 +72,5 @@ class OnnxRuntimeBackend(Backend):
         self.takes_range = RANGE_INPUT in self.input_names
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feed = {k: np.ascontiguousarray(inputs[k], np.float32) for k in self.input_names if k in inputs}
-        if self.takes_range and RANGE_INPUT not in feed:  # max range unknown
-            feed[RANGE_INPUT] = np.zeros((1, 2), np.float32)
-        outs = self.session.run(list(OUTPUT_NAMES), feed)
+        outs = self.session.run(list(OUTPUT_NAMES), graph_feed(inputs, self.input_names))
         return dict(zip(OUTPUT_NAMES, outs))

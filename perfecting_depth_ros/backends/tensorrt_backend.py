@@ -22,11 +22,11 @@ import numpy as np
 
 from .base import (
     OUTPUT_NAMES,
-    RANGE_INPUT,
     Backend,
     BackendError,
     cache_dir,
     graph_code_sha,
+    graph_feed,
     input_names,
     input_shapes,
     takes_range,
@@ -190,9 +190,8 @@ class TensorRTBackend(Backend):
         if (h, w) != self._size:
             self._prepare(h, w)
         with torch.cuda.stream(self.stream):
-            for name in input_names(self.takes_range):
-                x = inputs.get(name, np.zeros((1, 2), np.float32) if name == RANGE_INPUT else None)  # range unknown
-                self.buffers[name].copy_(torch.from_numpy(np.ascontiguousarray(x, np.float32)), non_blocking=True)
+            for name, x in graph_feed(inputs, input_names(self.takes_range)).items():
+                self.buffers[name].copy_(torch.from_numpy(x), non_blocking=True)
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise BackendError("TensorRT execution failed")
             outs = {k: self.buffers[k].to("cpu", non_blocking=True) for k in OUTPUT_NAMES}

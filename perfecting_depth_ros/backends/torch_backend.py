@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, input_names
+from .base import OUTPUT_NAMES, Backend, BackendError, graph_feed, input_names
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,7 @@ class TorchBackend(Backend):
 
     @torch.no_grad()
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.takes_range and RANGE_INPUT not in inputs:  # max range unknown
-            inputs = {**inputs, RANGE_INPUT: np.zeros((1, 2), np.float32)}
-        t = {k: torch.from_numpy(np.ascontiguousarray(inputs[k], np.float32)).to(self.device) for k in self.input_names}
+        t = {k: torch.from_numpy(v).to(self.device) for k, v in graph_feed(inputs, self.input_names).items()}
         outs = None
         if self.use_graphs:
             try:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .real import holdout_mask
+from .real import SENSOR_MAX_RANGE_M, holdout_mask
 from .sensors import SENSORS, random_hole_mask, simulate
 from .world import MIRROR, TRANSPARENT, Frame, render_random
 
@@ -228,5 +228,5 @@ class RealReferenceDataset(Dataset):
             "raw": torch.from_numpy(np.ascontiguousarray(raw))[None].float(),
             "gt": torch.from_numpy(np.ascontiguousarray(ref))[None].float(),
             "material": torch.zeros(1, h, w),
-            "max_range": torch.tensor(SENSORS["kinect_v1"].max_range_m),  # 7-Scenes: Kinect v1
+            "max_range": torch.tensor(SENSOR_MAX_RANGE_M["kinect_v1"]),  # 7-Scenes: Kinect v1
         }

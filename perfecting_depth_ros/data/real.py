@@ -16,10 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .sensors import SENSORS
+
 # Nominal maximum range of each real sensor (metres), as its driver or datasheet states it: Kinect v1 (Khoshelham &
 # Elberink 2012, as in data/sensors.py), Xtion Pro Live (ASUS spec, 0.8-3.5 m), Kinect v2 (0.5-4.5 m), Azure Kinect
 # NFOV unbinned, the 640x576 mode of the frame here (Azure Kinect DK hardware spec, 0.5-3.86 m), iPhone LiDAR (about 5 m).
-SENSOR_MAX_RANGE_M = {"kinect_v1": 4.5, "xtion": 3.5, "kinect_v2": 4.5, "azure_kinect": 3.86, "iphone_lidar": 5.0}
+SENSOR_MAX_RANGE_M = {"kinect_v1": SENSORS["kinect_v1"].max_range_m, "xtion": 3.5, "kinect_v2": 4.5,
+                      "azure_kinect": 3.86, "iphone_lidar": 5.0}
 
 
 @dataclass

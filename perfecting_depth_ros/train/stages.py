@@ -39,7 +39,7 @@ def range_batch(model: PerfectingDepthModel, batch: dict, centre: torch.Tensor, 
 
 def stage1_loss(model: PerfectingDepthModel, batch: dict, draws: int = 2):
     """Denoising loss at random timesteps; the condition is encoded once and shared by ``draws`` noises."""
-    rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
+    rgb, raw_n, gt_n, mask, *_ = _prepare(batch)
     s = model.cfg.stride
     cond = model.condition(rgb, raw_n, mask).repeat(draws, 1, 1, 1)
     x0 = F.avg_pool2d(gt_n, s).repeat(draws, 1, 1, 1)  # [B*draws,1,h,w]
@@ -54,7 +54,7 @@ def stage1_loss(model: PerfectingDepthModel, batch: dict, draws: int = 2):
 def distill_loss(student: PerfectingDepthModel, batch: dict, teacher: PerfectingDepthModel, teacher_steps: int,
                  gt_weight: float = 0.25):
     """Student S-step sample vs teacher ``teacher_steps``-step DDIM sample from the same initial noise."""
-    rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
+    rgb, raw_n, gt_n, mask, *_ = _prepare(batch)
     B, _, H, W = rgb.shape
     noise = torch.randn(student.noise_shape(B, H, W, samples=2))
     with torch.no_grad():
@@ -136,11 +136,8 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     loss = l_depth + 0.5 * l_grad + 0.2 * l_gate + 0.1 * l_nll
     logs = {}
     if far_logit is not None:  # which holes lie past the sensor's range (known range only)
-        wf = w * (1 - mask) * range_[:, 0].view(-1, 1, 1, 1)
-        beyond = (batch["gt"] > batch["max_range"].view(-1, 1, 1, 1)).float()
-        l_far = wmean(F.binary_cross_entropy_with_logits(far_logit, beyond, reduction="none"), wf)
+        l_far, logs = far_bce(far_logit, batch, mask, range_)
         loss = loss + FAR_WEIGHT * l_far
-        logs = {"far": l_far.item(), "far_frac": wmean(beyond, wf).item()}
     with torch.no_grad():
         keep = ((final - raw_n).abs() * mask).sum() / mask.sum().clamp_min(1)
     return loss, {"l1": l_depth.item(), "grad": l_grad.item(), "gate": l_gate.item(), "nll": l_nll.item(),
@@ -151,14 +148,21 @@ def far_branch_loss(model: PerfectingDepthModel, batch: dict, glass_weight: floa
     """The out-of-range branch alone (everything else frozen): BCE of "this raw hole's truth lies past the
     sensor's range" over holes with a known range, holes on glass weighted ``glass_weight`` times (they are
     in range but look like no return, the branch's costly mistake)."""
-    from ..data.world import TRANSPARENT
-
     rgb, raw_n, gt_n, mask, centre, scale = _prepare(batch)
     cond, mean_f, spread_f = _frozen_prior(model, rgb, raw_n, mask)
     range_ = range_batch(model, batch, centre, scale)
     *_, far_logit = model.refiner(rgb, raw_n, mask, mean_f, spread_f, cond[:, 2:], range_, return_far=True)
+    return far_bce(far_logit, batch, mask, range_, glass_weight)
+
+
+def far_bce(far_logit: torch.Tensor, batch: dict, mask: torch.Tensor, range_: torch.Tensor, glass_weight: float = 1.0):
+    """BCE of "this raw hole's truth lies past the sensor's range" over the holes with a target and a known
+    range, holes on glass weighted ``glass_weight`` times; returns (loss, logs)."""
+    from ..data.world import TRANSPARENT
+
     beyond = (batch["gt"] > batch["max_range"].view(-1, 1, 1, 1)).float()
     glass = (batch["material"] == TRANSPARENT).float()
     wf = (batch["gt"] > 0).float() * (1 - mask) * range_[:, 0].view(-1, 1, 1, 1) * (1 + (glass_weight - 1) * glass)
-    loss = (F.binary_cross_entropy_with_logits(far_logit, beyond, reduction="none") * wf).sum() / wf.sum().clamp_min(1)
-    return loss, {"far": loss.item(), "far_frac": ((beyond * wf).sum() / wf.sum().clamp_min(1)).item()}
+    den = wf.sum().clamp_min(1)
+    loss = (F.binary_cross_entropy_with_logits(far_logit, beyond, reduction="none") * wf).sum() / den
+    return loss, {"far": loss.item(), "far_frac": ((beyond * wf).sum() / den).item()}

@@ -5,9 +5,11 @@ from validation-split seeds 5000-5059, never the 45 frames scripts/validate_gap.
 the test split. In raw holes with a known range, a Platt fit p = sigmoid(a * logit + b) of "the truth lies past
 the sensor's range" is made, and the lift fires where that calibrated p exceeds 0.5: logit > -b / a. With
 ``--precision P`` the threshold is instead the lowest one at which the flagged holes are at least P right (a lift
-that fires only where it is sure).
+that fires only where it is sure). ``--lift soft`` lifts every hole by the calibrated p (the expected value, what a
+squared error wants), ``--lift none`` leaves depth alone; both write the Platt fit (``far_scale``, ``far_threshold``).
+``--sigma`` makes sigma carry the two-way guess (``far_sigma``).
 
-  python scripts/calibrate_far.py IN.safetensors OUT.safetensors [--precision 0.95]
+  python scripts/calibrate_far.py IN.safetensors OUT.safetensors [--precision 0.95] [--lift hard|soft|none] [--sigma]
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ def main(args: list[str]) -> int:
         k = args.index("--precision")
         target = float(args[k + 1])
         args = args[:k] + args[k + 2:]
+    lift = "hard"
+    if "--lift" in args:
+        k = args.index("--lift")
+        lift = args[k + 1]
+        args = args[:k] + args[k + 2:]
+    if lift not in ("hard", "soft", "none") or (target is not None and lift != "hard"):
+        raise SystemExit("--lift is hard, soft or none; --precision goes with a hard lift only")
+    far_sigma = "--sigma" in args
+    args = [a for a in args if a != "--sigma"]
     src, dst = args
     enh = DepthEnhancer("learned", weights=src, backend="torch")
     refiner = enh.backend.model.refiner
@@ -80,7 +91,11 @@ def main(args: list[str]) -> int:
              "far_threshold": thr, "flagged_share": float(flagged.mean()),
              "precision": float(y[flagged].mean()) if flagged.any() else 0.0,
              "recall": float((flagged & (y > 0)).sum() / max(y.sum(), 1))}
-    model, meta = load_model(src, overrides={"far_lift": "hard", "far_threshold": thr})
+    stats.update({"far_lift": lift, "far_sigma": far_sigma})
+    over = {"far_lift": lift, "far_threshold": thr, "far_sigma": far_sigma}
+    if lift != "hard":
+        over["far_scale"] = a
+    model, meta = load_model(src, overrides=over)
     save_checkpoint(dst, model, {**meta, "calibrated_from": src, "calibration": stats})
     print(json.dumps({"weights": dst, **stats}))
     return 0

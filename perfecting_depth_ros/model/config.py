@@ -31,9 +31,12 @@ class ModelConfig:
     #                           lifts the rebuilt depth there to at least the range
     far_branch: bool = False  # refiner_far's logit from its own small branch on detached decoder features, the
     #                           range and (range - rebuilt depth), so its loss leaves the depth path alone
-    far_lift: str = "soft"  # refiner_far's lift: "soft" (by p, the expected value) or "hard" (where p > 0.5: the
-    #                         median, what an L1-scored depth wants from a two-way guess)
-    far_threshold: float = 0.0  # the hard lift's logit threshold (0: p > 0.5; scripts/calibrate_far.py sets it)
+    far_lift: str = "soft"  # refiner_far's lift: "soft" (by p, the expected value), "hard" (where p > 0.5: the
+    #                         median, what an L1-scored depth wants from a two-way guess) or "none" (depth not moved;
+    #                         p only widens sigma)
+    far_threshold: float = 0.0  # logit where p = 0.5 (scripts/calibrate_far.py sets it)
+    far_scale: float = 1.0  # p = sigmoid(far_scale * (logit - far_threshold)): a Platt calibration of the logit
+    far_sigma: bool = False  # sigma also carries the two-way guess: the variance of lifting (or not) by range - depth
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -150,10 +150,12 @@ class Refiner(nn.Module):
         self.use_far = cfg.refiner_far
         if self.use_far and not self.use_range:
             raise ValueError("refiner_far needs refiner_range (the lift is to the sensor's range)")
-        if cfg.far_lift not in ("soft", "hard"):
-            raise ValueError(f"far_lift must be 'soft' or 'hard', got {cfg.far_lift!r}")
-        self.hard_lift = cfg.far_lift == "hard"
+        if cfg.far_lift not in ("soft", "hard", "none"):
+            raise ValueError(f"far_lift must be 'soft', 'hard' or 'none', got {cfg.far_lift!r}")
+        self.far_lift = cfg.far_lift
         self.far_threshold = float(cfg.far_threshold)
+        self.far_scale = float(cfg.far_scale)
+        self.far_sigma = bool(cfg.far_sigma)
         if self.use_range:
             n_in += 2  # the sensor's max range (known flag, normalised value): last, so a warm start grows by zeros
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
@@ -195,12 +197,22 @@ class Refiner(nn.Module):
                 far_logit = self.far(torch.cat([d1.detach(), rc[:, 0:1], below, mask], 1))
             else:
                 far_logit = out[:, 3:4]
-            p_far = (far_logit > self.far_threshold).to(far_logit.dtype) if self.hard_lift else torch.sigmoid(far_logit)
-            p_far = p_far * (1 - mask) * rc[:, 0:1]
-            refined = refined + p_far * F.relu(rc[:, 1:2] - refined)
+            hole = (1 - mask) * rc[:, 0:1]
+            p = torch.sigmoid(self.far_scale * (far_logit - self.far_threshold)) * hole
+            lift = F.relu(rc[:, 1:2] - refined)  # up to the range
+            if self.far_lift == "hard":
+                q = (far_logit > self.far_threshold).to(far_logit.dtype) * hole
+            else:
+                q = p if self.far_lift == "soft" else torch.zeros_like(p)
+            refined = refined + q * lift
+            # the truth is the range or more with probability p, else where the depth path put it: the
+            # variance of that two-way guess about what was published (Laplace scale = std / sqrt(2))
+            far_var = (p * (1 - q) ** 2 + (1 - p) * q * q) * lift * lift / 2
         gate = torch.sigmoid(out[:, 2:3]) * mask
         final = gate * depth_n + (1 - gate) * refined
         sigma = F.softplus(out[:, 1:2]) + 1e-3
+        if self.use_far and self.far_sigma:
+            sigma = torch.sqrt(sigma * sigma + far_var)
         if return_far:
             return final, sigma, gate, refined, far_logit
         return final, sigma, gate, refined

@@ -70,7 +70,8 @@ class ErrorHead(nn.Module):
 # How much the head's probability adds to the published Laplace scale (normalised depth units, where the
 # frame's 2nd..98th depth percentiles span 2). Chosen on the validation frames of scripts/validate_gap.py
 # among sqrt(b^2 + (c p)^2), b (1 + a p) and the mixture below, as the best AUROC with ±2-sigma coverage in
-# 90-97 %; the mixture, which the head's NLL term is trained with, ranked worse than b alone.
+# 90-97 %; the mixture, which the head's NLL term is trained with, ranked worse than b alone. The default of
+# ModelConfig.p_scale; a checkpoint calibrated by scripts/calibrate_sigma.py carries its own.
 P_SCALE = 0.3
 
 
@@ -80,6 +81,6 @@ def mixture_sigma(b: torch.Tensor, p: torch.Tensor, mag: torch.Tensor) -> torch.
     return torch.sqrt(b * b + p * mag * mag / 2)
 
 
-def combine_sigma(b: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+def combine_sigma(b: torch.Tensor, p: torch.Tensor, p_scale: float = P_SCALE) -> torch.Tensor:
     """The published Laplace scale: the refiner's ``b`` widened by the head's probability ``p``."""
-    return torch.sqrt(b * b + (P_SCALE * p) ** 2)
+    return torch.sqrt(b * b + (p_scale * p) ** 2)

@@ -93,10 +93,11 @@ class PerfectingDepthModel(nn.Module):
         """
         cond, mean_f, spread_f = self.prior(rgb, depth_n, mask, noise)
         final, sigma, gate, refined = self.refiner(rgb, depth_n, mask, mean_f, spread_f, cond[:, 2:], range_)
+        published = sigma * self.cfg.sigma_gain if self.cfg.sigma_gain != 1.0 else sigma
         if self.error_head is not None:  # valid-looking raw pixels that are wrong: widen sigma there
             p, mag = self.error_head(rgb, depth_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
-            sigma = combine_sigma(sigma, p)
+            published = combine_sigma(published, p, self.cfg.p_scale)
             if self.cfg.error_head_gate:  # a raw pixel the head doubts is rebuilt, not kept
                 gate = gate * (1 - p)
                 final = gate * depth_n + (1 - gate) * refined
-        return final, sigma, mean_f, spread_f, gate
+        return final, published, mean_f, spread_f, gate

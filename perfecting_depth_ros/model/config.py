@@ -37,7 +37,8 @@ class ModelConfig:
     far_threshold: float = 0.0  # logit where p = 0.5 (scripts/calibrate_far.py sets it)
     far_scale: float = 1.0  # p = sigmoid(far_scale * (logit - far_threshold)): a Platt calibration of the logit
     sigma_gain: float = 1.0  # published sigma: the refiner's scale times this (scripts/calibrate_sigma.py fits it)
-    p_scale: float = 0.3  # ... widened by the raw-error head's p times this (model/error_head.combine_sigma)
+    p_scale: float = 0.3  # ... widened by p_scale * p ** p_power, p the raw-error head's probability
+    p_power: float = 1.0  # (model/error_head.combine_sigma)
     far_sigma: bool = False  # sigma also carries the two-way guess: the variance of lifting (or not) by range - depth
 
     def to_dict(self) -> dict:

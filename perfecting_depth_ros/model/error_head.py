@@ -81,6 +81,8 @@ def mixture_sigma(b: torch.Tensor, p: torch.Tensor, mag: torch.Tensor) -> torch.
     return torch.sqrt(b * b + p * mag * mag / 2)
 
 
-def combine_sigma(b: torch.Tensor, p: torch.Tensor, p_scale: float = P_SCALE) -> torch.Tensor:
-    """The published Laplace scale: the refiner's ``b`` widened by the head's probability ``p``."""
-    return torch.sqrt(b * b + (p_scale * p) ** 2)
+def combine_sigma(b: torch.Tensor, p: torch.Tensor, p_scale: float = P_SCALE, p_power: float = 1.0) -> torch.Tensor:
+    """The published Laplace scale: the refiner's ``b`` widened by the head's probability ``p``
+    (``p_scale * p ** p_power``: a power above 1 leaves pixels the head barely doubts nearly alone)."""
+    widen = p_scale * (p if p_power == 1.0 else p ** p_power)
+    return torch.sqrt(b * b + widen * widen)

@@ -96,7 +96,7 @@ class PerfectingDepthModel(nn.Module):
         published = sigma * self.cfg.sigma_gain if self.cfg.sigma_gain != 1.0 else sigma
         if self.error_head is not None:  # valid-looking raw pixels that are wrong: widen sigma there
             p, mag = self.error_head(rgb, depth_n, mask, mean_f, spread_f, refined, sigma, gate, cond[:, 2:])
-            published = combine_sigma(published, p, self.cfg.p_scale)
+            published = combine_sigma(published, p, self.cfg.p_scale, self.cfg.p_power)
             if self.cfg.error_head_gate:  # a raw pixel the head doubts is rebuilt, not kept
                 gate = gate * (1 - p)
                 final = gate * depth_n + (1 - gate) * refined

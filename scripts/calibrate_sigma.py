@@ -18,6 +18,14 @@ frames (fixed noise, max range given), on world v1 and on world v2, its +-2-sigm
 its Laplace NLL is lower than the uncalibrated model's, its AUSE is not higher, its validation AUROC is at most
 0.002 below, and its real gap-frame AUROC at most 0.002 below.
 
+Outcome (ninth session; outputs/calibrate_sigma_session9.jsonl, outputs/validate_session9.jsonl): on the shipped
+model the fit chose p_power 3, sigma_gain 0.66, p_scale 0.45 (calibration NLL -1.431 -> -1.788, AUROC 0.866 ->
+0.870). On the validation frames AUSE improved (world v1 0.0281 -> 0.0252, v2 0.0308 -> 0.0283) and the world-v1
+NLL too (-1.032 -> -1.085), but the world-v2 NLL got worse (-0.979 -> -0.946), the AUROC fell (v1 0.7757 -> 0.7715,
+v2 0.7863 -> 0.7793) and the real gap-frame AUROC fell most (0.716 -> 0.690): not shipped. The head's small p
+values on real raw pixels rank real errors better than its large ones do, so flattening them costs the ranking
+where the synthetic frames cannot see it.
+
   python scripts/calibrate_sigma.py IN.safetensors OUT.safetensors
 """
 

@@ -591,3 +591,86 @@ def test_far_branch_stage_trains_only_the_branch(tiny_weights, tmp_path):
     with pytest.raises(ValueError, match="farbranch needs"):
         train(TrainConfig.from_yaml(root / "config/train/tiny.yaml", stage="farbranch", data_dir=str(data),
                                     out_dir=str(tmp_path / "none"), init=str(tiny_weights)))
+
+
+def test_far_lift_modes_and_two_way_sigma():
+    """``far_lift``: "none" moves no depth, "soft" lifts holes by the calibrated p = sigmoid(far_scale (logit - t)),
+    and ``far_sigma`` adds the variance of the two-way guess (p (1 - q)^2 + (1 - p) q^2) (range - depth)^2 / 2 in
+    holes with a known range only; an unknown range changes nothing."""
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1,
+                         "refiner_range": True, "refiner_far": True, "far_branch": True})
+    g = torch.Generator().manual_seed(9)
+    base = PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "refiner_far": False, "far_branch": False})).eval()
+    args = _head_args(base, g)
+    rng_in = torch.tensor([[1.0, 3.0]])
+    hole = ~args[2].bool()
+    outs = {}
+    for lift, sig in (("none", True), ("soft", False), ("soft", True), ("hard", True)):
+        m = PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "far_lift": lift, "far_sigma": sig,
+                                                "far_scale": 2.0, "far_threshold": 1.0})).eval()
+        m.load_state_dict(base.state_dict(), strict=False)
+        with torch.no_grad():
+            m.refiner.far[2].bias.fill_(1.0)  # logit 1 everywhere = the threshold: p = 0.5 (soft), q = 0 (hard)
+            outs[lift, sig] = m(*args, rng_in), m(*args, None)
+    with torch.no_grad():
+        ref, ref_unknown = base(*args, rng_in), base(*args, None)
+    for _known, unknown in outs.values():
+        for a, b in zip(unknown, ref_unknown):  # range unknown: exactly the model without the branch
+            torch.testing.assert_close(a, b)
+    none, _ = outs["none", True]
+    torch.testing.assert_close(none[0], ref[0])
+    assert (none[1][hole] > ref[1][hole]).any() and torch.equal(none[1][~hole], ref[1][~hole])
+    soft, _ = outs["soft", False]
+    assert (soft[0][hole] > ref[0][hole] + 1e-4).any() and torch.equal(soft[0][~hole], ref[0][~hole])
+    torch.testing.assert_close(soft[1], ref[1])
+    soft_sig, _ = outs["soft", True]
+    assert (soft_sig[1][hole] > soft[1][hole]).any()
+    hard, _ = outs["hard", True]  # logit not above the threshold: nothing lifted, sigma widened by p = 0.5
+    torch.testing.assert_close(hard[0], ref[0])
+    with pytest.raises(ValueError, match="far_lift"):
+        PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "far_lift": "up"}))
+
+
+def test_published_sigma_calibration_numbers_and_export(tmp_path):
+    """``sigma_gain``, ``p_scale`` and ``p_power`` set the published sigma sqrt((gain b)^2 + (c p^k)^2) without
+    touching depth, and the exported graph computes the same; scripts/calibrate_sigma.py's fit recovers the scale of
+    errors drawn from a known Laplace law."""
+    import importlib.util
+
+    import onnxruntime as ort
+
+    from perfecting_depth_ros.backends.export import export_onnx
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "error_head_channels": 8})
+    m = PerfectingDepthModel(cfg).eval()
+    w = tmp_path / "m.safetensors"
+    save_checkpoint(w, m, {})
+    cal, _ = load_model(w, overrides={"sigma_gain": 0.5, "p_scale": 0.7, "p_power": 3.0})
+    cal.eval()
+    args = _head_args(m, torch.Generator().manual_seed(3))
+    cap = {}
+    m.refiner.register_forward_hook(lambda mod, i, o: cap.__setitem__("b", o[1]))
+    m.error_head.register_forward_hook(lambda mod, i, o: cap.__setitem__("p", o[0]))
+    with torch.no_grad():
+        a, b = m(*args), cal(*args)
+    torch.testing.assert_close(b[0], a[0])
+    torch.testing.assert_close(b[1], torch.sqrt((0.5 * cap["b"]) ** 2 + (0.7 * cap["p"] ** 3) ** 2))
+    w2 = tmp_path / "cal.safetensors"
+    save_checkpoint(w2, cal, {})
+    p = export_onnx(w2, tmp_path / "cal.onnx", samples=2, steps=2, height=64, width=96)
+    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    out = s.run(None, dict(zip(("rgb", "depth", "mask", "noise"), (x.numpy() for x in args))))
+    np.testing.assert_allclose(out[1], b[1].numpy(), atol=1e-5)
+
+    spec = importlib.util.spec_from_file_location("calibrate_sigma", ROOT / "scripts" / "calibrate_sigma.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(0)
+    n = 20_000
+    bn, pn = rng.uniform(0.02, 0.1, n), rng.uniform(0, 1, n)
+    true = np.sqrt((0.6 * bn) ** 2 + (0.4 * pn ** 2) ** 2)  # std in metres with k = 1
+    err = rng.laplace(0, true / np.sqrt(2))
+    d = {"err": err, "k": np.ones(n), "b": bn, "p": pn}
+    gain, c, _ = mod.fit(d, 2.0)
+    assert abs(gain - 0.6) < 0.06 and abs(c - 0.4) < 0.08

@@ -26,6 +26,7 @@ class ModelConfig:
     error_head_context: bool = False  # give the head a 1/16-resolution branch (frame-wide context)
     error_head_light: bool = False  # the head's full-resolution output path made small (about 6x fewer MACs)
     error_head_gate: bool = False  # the head also lowers the keep-raw gate to gate * (1 - p) and re-blends
+    colour_fill: bool = False  # the refiner also sees a colour-guided (joint bilateral) fill of the raw depth
     refiner_range: bool = False  # the refiner sees the sensor's max range (graph input "range": known flag, normalised)
     refiner_far: bool = False  # with refiner_range: a supervised "this hole lies past the sensor's range" output that
     #                           lifts the rebuilt depth there to at least the range

@@ -104,6 +104,47 @@ def planar_fill(depth_n: torch.Tensor, mask: torch.Tensor, fallback: torch.Tenso
     return mask * depth_n + (1 - mask) * fill
 
 
+COLOUR_CELL = 4  # colour_fill's grid (px), taps per side and pass dilations: chosen by scripts/probe_colour_fill.py
+COLOUR_TAPS = 3  # as the cheapest variant that keeps most of the gain (about 2 ms of the 320x240 CPU graph)
+COLOUR_RADII = (1, 2)
+COLOUR_SIGMA = 20.0 / 255.0  # colour distance (RGB in 0..1) at which a neighbour's weight falls to 1/e^0.5
+
+
+def colour_fill(depth_n: torch.Tensor, mask: torch.Tensor, rgb: torch.Tensor, fallback: torch.Tensor,
+                cell: int = COLOUR_CELL, taps: int = COLOUR_TAPS, radii: tuple[int, ...] = COLOUR_RADII,
+                sigma_c: float = COLOUR_SIGMA) -> torch.Tensor:
+    """Hole fill by joint bilateral normalised convolution with the RGB as guide, inside the graph.
+
+    The in-graph kin of the ``joint_bilateral`` baseline, which beats the planar fill in ordinary holes: on a grid of
+    ``cell`` px, windows of growing size fill each hole from valid neighbours weighted by spatial closeness and colour
+    likeness (a hole at a depth edge takes the depth of the side whose colour it shares); each pass fills where its
+    weighted support reaches 5 %, later passes see what earlier ones filled, and what no window reaches takes
+    ``fallback``. Valid pixels keep their value. The ``taps`` x ``taps`` dilated neighbours of a pass are slices of
+    one edge-padded tensor, weighed at once, so it exports to ONNX in few nodes. [B,*,H,W], H, W multiples of cell.
+    """
+    mc = F.avg_pool2d(mask, cell)
+    have = (mc > 0.5).to(depth_n.dtype)
+    val = F.avg_pool2d(depth_n * mask, cell) / mc.clamp_min(1e-6) * have
+    g = F.avg_pool2d(rgb, cell)
+    h, w = g.shape[-2:]
+    half = taps // 2
+    offs = [(iy, ix) for iy in range(-half, half + 1) for ix in range(-half, half + 1)]
+    for r in radii:
+        p = half * r
+        sig_s2 = 2.0 * (2 * r + 0.5) ** 2  # the baseline's spatial sigma = diameter / 2, in grid cells
+        xp = F.pad(torch.cat([g, have * val, have, torch.ones_like(have)], 1), (p, p, p, p), mode="replicate")
+        xs = torch.stack([xp[:, :, p + iy * r:p + iy * r + h, p + ix * r:p + ix * r + w] for iy, ix in offs], 2)
+        space = torch.tensor([-(iy * iy + ix * ix) * r * r / sig_s2 for iy, ix in offs], dtype=g.dtype,
+                             device=g.device).view(1, len(offs), 1, 1)
+        wt = torch.exp(-0.5 / sigma_c ** 2 * ((g.unsqueeze(2) - xs[:, :3]) ** 2).sum(1) + space)  # [B,taps^2,h,w]
+        num, den, tot = (wt.unsqueeze(1) * xs[:, 3:]).sum(2).split(1, 1)
+        ok = (den > 0.05 * tot).to(val.dtype) * (1 - have)
+        val = val + ok * (num / den.clamp_min(1e-12) - val)
+        have = have + ok
+    val = have * val + (1 - have) * F.avg_pool2d(fallback, cell)
+    return mask * depth_n + (1 - mask) * F.interpolate(val, scale_factor=float(cell), mode="bilinear")
+
+
 FAR_BIAS_INIT = -4.0  # the out-of-range output starts near "no" (p = 0.018), so a warm start barely moves
 RANGE_CLIP = (-1.0, 4.0)  # normalised max range seen by the refiner: past +4 the sensor's limit is far off
 
@@ -158,6 +199,9 @@ class Refiner(nn.Module):
         self.far_sigma = bool(cfg.far_sigma)
         if self.use_range:
             n_in += 2  # the sensor's max range (known flag, normalised value): last, so a warm start grows by zeros
+        self.use_colour = cfg.colour_fill
+        if self.use_colour:
+            n_in += 2  # colour-guided fill of raw, and colour fill - base: after everything, for the same reason
         self.enc1 = nn.Sequential(nn.Conv2d(n_in, c1, 3, padding=1), nn.SiLU())
         self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.SiLU())
         self.enc3 = nn.Sequential(nn.Conv2d(c2 + n_in, c3, 3, stride=2, padding=1), nn.SiLU())
@@ -182,6 +226,10 @@ class Refiner(nn.Module):
         if self.use_range:
             rc = range_channels(range_, depth_n)
             x = torch.cat([x, rc], 1)
+        if self.use_colour:
+            base = fill if self.use_fill else mean_n
+            cf = colour_fill(depth_n, mask, rgb, base)
+            x = torch.cat([x, cf, cf - base], 1)
         e1 = self.enc1(x)  # [B,c1,H,W]
         e2 = self.enc2(e1)  # [B,c2,H/2,W/2]
         e3 = self.enc3(torch.cat([e2, F.avg_pool2d(x, 2)], 1))  # [B,c3,H/4,W/4]

@@ -674,3 +674,52 @@ def test_published_sigma_calibration_numbers_and_export(tmp_path):
     d = {"err": err, "k": np.ones(n), "b": bn, "p": pn}
     gain, c, _ = mod.fit(d, 2.0)
     assert abs(gain - 0.6) < 0.06 and abs(c - 0.4) < 0.08
+
+
+def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp_path):
+    """A hole strip across a depth edge that is also a colour edge: the colour-guided fill gives each side of the
+    strip the depth of its own colour (the planar fill blends them), keeps valid pixels, and exports to ONNX; a model
+    warm-started with ``colour_fill`` added computes exactly what it did before its new inputs learn anything."""
+    import onnxruntime as ort
+
+    from perfecting_depth_ros.backends.export import export_onnx
+    from perfecting_depth_ros.model.refiner import colour_fill, planar_fill
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    H, W = 64, 96
+    depth = torch.ones(1, 1, H, W)
+    depth[..., 48:] = 2.0
+    rgb = torch.zeros(1, 3, H, W)
+    rgb[:, 0, :, :48] = 0.9  # red where depth is 1
+    rgb[:, 2, :, 48:] = 0.9  # blue where depth is 2
+    mask = torch.ones(1, 1, H, W)
+    mask[..., 44:52] = 0
+    raw = depth * mask
+    with torch.no_grad():
+        planar = planar_fill(raw, mask, torch.full_like(raw, 1.5))
+        filled = colour_fill(raw, mask, rgb, planar)
+    torch.testing.assert_close(filled[mask > 0], raw[mask > 0])
+    torch.testing.assert_close(filled[..., 44:47], torch.ones_like(filled[..., 44:47]), atol=1e-3, rtol=0)
+    torch.testing.assert_close(filled[..., 50:52], torch.full_like(filled[..., 50:52], 2.0), atol=1e-3, rtol=0)
+    assert (planar[..., 44:47] - 1).abs().max() > 0.05  # the planar fill alone does not know the sides
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
+    m = PerfectingDepthModel(cfg).eval()
+    w = tmp_path / "m.safetensors"
+    save_checkpoint(w, m, {})
+    c, _ = load_model(w, overrides={"colour_fill": True})
+    c.eval()
+    args = _head_args(m, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for a, b in zip(m(*args), c(*args)):
+            torch.testing.assert_close(a, b)
+        for p in c.refiner.parameters():  # give the new inputs weight, so the export check sees them
+            p.add_(0.01)
+        ref = c(*args)
+    w2 = tmp_path / "c.safetensors"
+    save_checkpoint(w2, c, {})
+    path = export_onnx(w2, tmp_path / "c.onnx", samples=2, steps=2, height=64, width=96)
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = s.run(None, dict(zip(("rgb", "depth", "mask", "noise"), (x.numpy() for x in args))))
+    for a, b in zip(out, ref):
+        np.testing.assert_allclose(a, b.numpy(), atol=2e-4)

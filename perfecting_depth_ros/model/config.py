@@ -21,7 +21,8 @@ class ModelConfig:
     stride: int = 4  # the stochastic stage runs at 1/stride of the model input
     refiner_fill: bool = False  # the refiner also sees a classical fill of the raw depth (normalised convolution)
     fill_order: int = 0  # that fill: 0 = masked box averages, 1 = planar (first-order normalised convolution)
-    refiner_base: str = "mean"  # what the refiner's correction is added to: "mean" (stage-1 mean) or "fill"
+    refiner_base: str = "mean"  # what the refiner's correction is added to: "mean" (stage-1 mean), "fill" or "colour"
+    #                             (refiner/colour_fill, falling back to the fill or the mean where no colour window reaches)
     error_head_channels: int = 0  # width of the raw-error head (model/error_head.py); 0 = no head
     error_head_context: bool = False  # give the head a 1/16-resolution branch (frame-wide context)
     error_head_light: bool = False  # the head's full-resolution output path made small (about 6x fewer MACs)

@@ -168,7 +168,8 @@ class Refiner(nn.Module):
 
     Outputs, all at full resolution in normalised depth units:
     - ``refined``: the rebuilt depth (a learned correction added to the stage-1 mean, or, with
-      ``refiner_base="fill"``, to the in-graph classical fill, which is exact next to measurements);
+      ``refiner_base="fill"``, to the in-graph classical fill, which is exact next to measurements, or with
+      ``refiner_base="colour"`` to the colour-guided fill);
     - ``gate``: probability that the raw pixel is reliable; final = gate * raw + (1 - gate) * refined;
     - ``sigma``: 1-sigma (Laplace scale) of the final depth, trained with a Laplace NLL.
     """
@@ -179,12 +180,13 @@ class Refiner(nn.Module):
         g = cfg.groups
         n_in = 3 + 2 + 3  # rgb, raw + mask, mean + spread + |mean - raw|
         self.use_fill = cfg.refiner_fill
-        if cfg.refiner_base not in ("mean", "fill") or (cfg.refiner_base == "fill" and not cfg.refiner_fill):
-            raise ValueError(f"refiner_base={cfg.refiner_base!r} needs refiner_fill (mean | fill)")
+        if cfg.refiner_base not in ("mean", "fill", "colour") or (cfg.refiner_base == "fill" and not cfg.refiner_fill):
+            raise ValueError(f"refiner_base={cfg.refiner_base!r} needs refiner_fill (mean | fill | colour)")
         if cfg.fill_order not in (0, 1):
             raise ValueError(f"fill_order must be 0 (normalised convolution) or 1 (planar), got {cfg.fill_order}")
         self.fill_order = cfg.fill_order
         self.base_is_fill = cfg.refiner_base == "fill"
+        self.base_is_colour = cfg.refiner_base == "colour"  # colour_fill (its fallback the planar / mean base)
         if self.use_fill:
             n_in += 2  # classical fill of raw, and fill - mean
         self.use_range = cfg.refiner_range
@@ -226,10 +228,11 @@ class Refiner(nn.Module):
         if self.use_range:
             rc = range_channels(range_, depth_n)
             x = torch.cat([x, rc], 1)
-        if self.use_colour:
+        if self.use_colour or self.base_is_colour:
             base = fill if self.use_fill else mean_n
             cf = colour_fill(depth_n, mask, rgb, base)
-            x = torch.cat([x, cf, cf - base], 1)
+            if self.use_colour:
+                x = torch.cat([x, cf, cf - base], 1)
         e1 = self.enc1(x)  # [B,c1,H,W]
         e2 = self.enc2(e1)  # [B,c2,H/2,W/2]
         e3 = self.enc3(torch.cat([e2, F.avg_pool2d(x, 2)], 1))  # [B,c3,H/4,W/4]
@@ -237,7 +240,7 @@ class Refiner(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2.0, mode="bilinear"), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="bilinear"), e1], 1))
         out = self.head(d1)
-        refined = (fill if self.base_is_fill else mean_n) + out[:, 0:1]
+        refined = (cf if self.base_is_colour else fill if self.base_is_fill else mean_n) + out[:, 0:1]
         far_logit = None
         if self.use_far:  # holes past the sensor's reach: at least the range, with the probability the head gives
             if self.far_branch:

@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--synthetic-only", action="store_true", help="skip the real frames and the 7-Scenes block")
     v.add_argument("--frames", type=int, default=60)
     v.add_argument("--real-dir", default=None, help="real frames (default ../shared/data/real)")
+    v.add_argument("--real-draws", type=int, default=5,
+                   help="independent hidden-blob draws per real frame (the table shows the first and their mean)")
     v.add_argument("--out", default="outputs/eval")
     v.add_argument("--weights")
     v.add_argument("--readme", help="refresh the benchmark table in this README")

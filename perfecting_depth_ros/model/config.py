@@ -29,6 +29,7 @@ class ModelConfig:
     error_head_gate: bool = False  # the head also lowers the keep-raw gate to gate * (1 - p) and re-blends
     colour_fill: bool = False  # the refiner also sees a colour-guided (joint bilateral) fill of the raw depth
     refiner_range: bool = False  # the refiner sees the sensor's max range (graph input "range": known flag, normalised)
+    range_relative: bool = False  # with refiner_range: also (range - classical fill) per pixel, clipped to +-2
     refiner_far: bool = False  # with refiner_range: a supervised "this hole lies past the sensor's range" output that
     #                           lifts the rebuilt depth there to at least the range
     far_branch: bool = False  # refiner_far's logit from its own small branch on detached decoder features, the

@@ -201,6 +201,11 @@ class Refiner(nn.Module):
         self.far_sigma = bool(cfg.far_sigma)
         if self.use_range:
             n_in += 2  # the sensor's max range (known flag, normalised value): last, so a warm start grows by zeros
+        self.range_relative = cfg.range_relative
+        if self.range_relative and not self.use_range:
+            raise ValueError("range_relative needs refiner_range")
+        if self.range_relative:
+            n_in += 1  # (range - classical fill) per pixel: how close a hole's fill comes to the sensor's reach
         self.use_colour = cfg.colour_fill
         if self.use_colour:
             n_in += 2  # colour-guided fill of raw, and colour fill - base: after everything, for the same reason
@@ -228,6 +233,8 @@ class Refiner(nn.Module):
         if self.use_range:
             rc = range_channels(range_, depth_n)
             x = torch.cat([x, rc], 1)
+        if self.range_relative:
+            x = torch.cat([x, (rc[:, 1:2] - (fill if self.use_fill else mean_n)).clamp(-2, 2) * rc[:, 0:1]], 1)
         if self.use_colour or self.base_is_colour:
             base = fill if self.use_fill else mean_n
             cf = colour_fill(depth_n, mask, rgb, base)

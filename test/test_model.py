@@ -699,9 +699,9 @@ def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp
         planar = planar_fill(raw, mask, torch.full_like(raw, 1.5))
         filled = colour_fill(raw, mask, rgb, planar)
     torch.testing.assert_close(filled[mask > 0], raw[mask > 0])
-    torch.testing.assert_close(filled[..., 44:47], torch.ones_like(filled[..., 44:47]), atol=1e-3, rtol=0)
+    torch.testing.assert_close(filled[..., 44:46], torch.ones_like(filled[..., 44:46]), atol=1e-3, rtol=0)
     torch.testing.assert_close(filled[..., 50:52], torch.full_like(filled[..., 50:52], 2.0), atol=1e-3, rtol=0)
-    assert (planar[..., 44:47] - 1).abs().max() > 0.05  # the planar fill alone does not know the sides
+    assert (planar[..., 44:46] - 1).abs().max() > 0.05  # the planar fill alone does not know the sides
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
     m = PerfectingDepthModel(cfg).eval()
@@ -723,3 +723,32 @@ def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp
     out = s.run(None, dict(zip(("rgb", "depth", "mask", "noise"), (x.numpy() for x in args))))
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a, b.numpy(), atol=2e-4)
+
+
+def test_range_relative_input_starts_exact_and_reads_the_range_per_pixel():
+    """``range_relative`` adds clip(range - fill) as a refiner input: a warm start computes what it did before, the
+    channel is 0 when the range is unknown, and once weighted the output depends on the range given."""
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
+    m = PerfectingDepthModel(cfg).eval()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        w = Path(d) / "m.safetensors"
+        save_checkpoint(w, m, {})
+        r, _ = load_model(w, overrides={"refiner_range": True, "range_relative": True})
+    r.eval()
+    args = _head_args(m, torch.Generator().manual_seed(2))
+    near, far = torch.tensor([[1.0, 0.5]]), torch.tensor([[1.0, 3.5]])
+    with torch.no_grad():
+        for a, b in zip(m(*args), r(*args, near)):
+            torch.testing.assert_close(a, b)
+        w1 = r.refiner.enc1[0].weight
+        w1[:, -1].fill_(0.05)  # weigh only the relative channel
+        r.refiner.enc3[0].weight[:, -1].fill_(0.05)
+        out_near, out_far, out_unknown = r(*args, near)[0], r(*args, far)[0], r(*args, None)[0]
+    assert not torch.allclose(out_near, out_far)
+    torch.testing.assert_close(out_unknown, m(*args)[0])
+    with pytest.raises(ValueError, match="range_relative needs"):
+        PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "range_relative": True}))

@@ -67,3 +67,24 @@ for s in 200 400 600; do
   .venv/bin/python scripts/calibrate_far.py runs/farbranch_glass/model_step$s.safetensors \
     runs/farbranch_glass_cal/model_step$s.safetensors
 done
+# Experiments of the ninth session (none shipped; outcomes in their configs and the model card):
+# the same branch with the lift by the calibrated probability, or moving no depth and widening sigma only;
+for s in 200 400 600; do
+  .venv/bin/python scripts/calibrate_far.py runs/farbranch_glass/model_step$s.safetensors \
+    runs/farbranch_glass_soft/model_step$s.safetensors --lift soft --sigma
+  .venv/bin/python scripts/calibrate_far.py runs/farbranch_glass/model_step$s.safetensors \
+    runs/farbranch_glass_none/model_step$s.safetensors --lift none --sigma
+done
+# the published sigma's size refitted on calibration frames;
+.venv/bin/python scripts/calibrate_sigma.py runs/stage2_v2_holdout/model_step600.safetensors runs/sigma_cal/shipped.safetensors
+# a colour-guided hole fill as refiner inputs, then as the refiner's base;
+.venv/bin/python scripts/probe_colour_fill.py --json outputs/probe_colour_fill_session9.json
+$PD train stage2 --config config/train/stage2_colour.yaml
+.venv/bin/python scripts/set_model_config.py runs/stage2_v2_holdout/model_step600.safetensors runs/colour_base/shipped.safetensors refiner_base=colour
+for s in 300 1200; do
+  .venv/bin/python scripts/set_model_config.py runs/stage2_colour/model_step$s.safetensors \
+    runs/colour_base/colour_step$s.safetensors refiner_base=colour
+done
+# the range per pixel relative to the classical fill, alone and with world-v1 windows every third batch.
+$PD train stage2 --config config/train/stage2_range_rel.yaml
+$PD train stage2 --config config/train/stage2_range_rel_mixed.yaml

@@ -310,6 +310,11 @@ def main() -> int:
             return sorted((v for v in rows if v.get("world_version", 1) == w and (v.get("max_range") != "unknown") == known),
                           key=lambda v: int(name(v).split("step")[-1].split(".")[0]))
 
+        def both_worlds(rows, k, digits=4, mm=False):
+            """One figure of a run's snapshots on world v1 and on world v2."""
+            return (f"{series(world(rows, 1), k, mm, digits)} (world v1), "
+                    f"{series(world(rows, 2), k, mm, digits)} (v2)")
+
         hold, v2h, hv2 = (run_rows(r) for r in ("stage2_holdout", "stage2_v2_holdout", "errorhead_v2"))
         if hold:
             out += ["- `config/train/stage2_holdout.yaml` (seventh session, not shipped): half of each batch real "
@@ -463,14 +468,12 @@ def main() -> int:
                     "the ranking falls, most on the real frames. Not shipped."]
         colour_rows = run_rows("stage2_colour")
         if colour_rows:
-            def both(k, digits=4, mm=False):
-                return (f"{series(world(colour_rows, 1), k, mm, digits)} (world v1), "
-                        f"{series(world(colour_rows, 2), k, mm, digits)} (v2)")
             out += ["- `config/train/stage2_colour.yaml` (ninth session): a colour-guided hole fill (the in-graph joint "
                     "bilateral normalised convolution `model/refiner.colour_fill`) as two more refiner inputs, zero "
                     "weights at the warm start from the shipped model. Why: the joint_bilateral baseline beats the "
                     "shipped model in ordinary raw holes (error budget below). Steps 300-1200: in-range validation RMSE "
-                    f"{both('val_rmse_in_range_m')} m, full {both('val_rmse_m')} m, gap hold-out "
+                    f"{both_worlds(colour_rows, 'val_rmse_in_range_m')} m, full "
+                    f"{both_worlds(colour_rows, 'val_rmse_m')} m, gap hold-out "
                     f"{series(world(colour_rows, 1), 'gap_holdout_mae_m', True)} mm, real gap-frame AUROC "
                     f"{series(world(colour_rows, 1), 'gap_ref_auroc', digits=3)}, validation AUROC "
                     f"{series(world(colour_rows, 1), 'val_auroc', digits=4)}. None qualifies: the real figures "
@@ -492,14 +495,11 @@ def main() -> int:
                     "than the planar one in hidden blobs. Not shipped."]
         rel_rows = run_rows("stage2_range_rel")
         if rel_rows:
-            def both_rel(k, digits=4, mm=False):
-                return (f"{series(world(rel_rows, 1), k, mm, digits)} (world v1), "
-                        f"{series(world(rel_rows, 2), k, mm, digits)} (v2)")
             out += ["- `config/train/stage2_range_rel.yaml` (ninth session): the range also per pixel relative to the "
                     "hole's classical fill (`range_relative`: clip(range - planar fill)), the cue the out-of-range "
                     "branch ranked holes with, as a refiner input next to stage2_range's constant channels. Steps "
-                    f"300-1200, range given: full validation RMSE {both_rel('val_rmse_m')} m, in-range "
-                    f"{both_rel('val_rmse_in_range_m')} m, gap hold-out "
+                    f"300-1200, range given: full validation RMSE {both_worlds(rel_rows, 'val_rmse_m')} m, in-range "
+                    f"{both_worlds(rel_rows, 'val_rmse_in_range_m')} m, gap hold-out "
                     f"{series(world(rel_rows, 1), 'gap_holdout_mae_m', True)} mm, real gap-frame AUROC "
                     f"{series(world(rel_rows, 1), 'gap_ref_auroc', digits=3)}; range withheld, world v1 full RMSE "
                     f"{series(world(rel_rows, 1, known=False), 'val_rmse_m', digits=4)} m."]

@@ -4,7 +4,7 @@
 The error budget (scripts/error_budget.py --classical) shows the joint_bilateral baseline beating the shipped model
 in ordinary raw holes (missing, truth within range, not glass): MAE 0.093 vs 0.136 m on the validation frames. The
 refiner's classical input is a planar fill that ignores colour. This probe measures a joint bilateral normalised
-convolution written in ONNX-exportable torch ops (:func:`colour_fill`): its MAE by hole class on 30 validation
+convolution written in ONNX-exportable torch ops (``model/refiner.colour_fill``): its MAE by hole class on 30 validation
 frames (the planar fill given the same fallback for comparison), and its own ONNX Runtime time at 320x240 on this
 machine (2 threads). It trains nothing and ships nothing.
 
@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from error_budget import classes  # noqa: E402
 from validate_gap import val_frames  # noqa: E402
 
-from perfecting_depth_ros.model.refiner import planar_fill  # noqa: E402
+from perfecting_depth_ros.model.refiner import colour_fill, planar_fill  # noqa: E402
 
 VARIANTS = {  # grid cell (px), taps per side, dilations of the passes
     "cell2_taps5_r1-2": dict(cell=2, taps=5, radii=(1, 2)),
@@ -37,32 +36,6 @@ VARIANTS = {  # grid cell (px), taps per side, dilations of the passes
     "cell4_taps3_r1-2": dict(cell=4, taps=3, radii=(1, 2)),
     "cell2_taps3_r2": dict(cell=2, taps=3, radii=(2,)),
 }
-
-
-def colour_fill(depth: torch.Tensor, mask: torch.Tensor, rgb: torch.Tensor, fallback: torch.Tensor, cell: int = 2,
-                taps: int = 5, radii: tuple[int, ...] = (1, 2), sigma_c: float = 20.0 / 255.0) -> torch.Tensor:
-    """Joint bilateral normalised convolution on a ``cell`` px grid, RGB (0..1) as guide, growing dilated windows;
-    each pass fills where its weighted support reaches 5 %, the rest takes ``fallback``. [B,*,H,W] tensors."""
-    mc = F.avg_pool2d(mask, cell)
-    have = (mc > 0.5).to(depth.dtype)
-    val = F.avg_pool2d(depth * mask, cell) / mc.clamp_min(1e-6) * have
-    g = F.avg_pool2d(rgb, cell)
-    h, w = g.shape[-2:]
-    half = taps // 2
-    offs = [(iy, ix) for iy in range(-half, half + 1) for ix in range(-half, half + 1)]
-    for r in radii:
-        p = half * r
-        sig_s2 = 2.0 * (2 * r + 0.5) ** 2  # the baseline's spatial sigma = diameter / 2, in grid cells
-        xp = F.pad(torch.cat([g, have * val, have, torch.ones_like(have)], 1), (p, p, p, p), mode="replicate")
-        xs = torch.stack([xp[:, :, p + iy * r:p + iy * r + h, p + ix * r:p + ix * r + w] for iy, ix in offs], 2)
-        space = torch.tensor([-(iy * iy + ix * ix) * r * r / sig_s2 for iy, ix in offs]).view(1, len(offs), 1, 1)
-        wt = torch.exp(-0.5 / sigma_c ** 2 * ((g.unsqueeze(2) - xs[:, :3]) ** 2).sum(1) + space)
-        num, den, tot = (wt.unsqueeze(1) * xs[:, 3:]).sum(2).split(1, 1)
-        ok = (den > 0.05 * tot).to(val.dtype) * (1 - have)
-        val = val + ok * (num / den.clamp_min(1e-12) - val)
-        have = have + ok
-    val = have * val + (1 - have) * F.avg_pool2d(fallback, cell)
-    return mask * depth + (1 - mask) * F.interpolate(val, scale_factor=float(cell), mode="bilinear")
 
 
 def ort_ms(kw: dict, repeats: int = 20) -> float:

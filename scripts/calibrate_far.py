@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from perfecting_depth_ros.data.dataset import frame_seed
-from perfecting_depth_ros.data.sensors import SENSORS, simulate
-from perfecting_depth_ros.data.world import render_random
-from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.train.common import load_model, save_checkpoint
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_gap import cal_frames  # noqa: E402  (the calibration frames, shared with calibrate_sigma.py)
 
-N_CAL = 60
+from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
+from perfecting_depth_ros.train.common import load_model, save_checkpoint  # noqa: E402
 
 
 def platt(score: np.ndarray, label: np.ndarray, iters: int = 50) -> tuple[float, float]:
@@ -73,11 +72,7 @@ def main(args: list[str]) -> int:
     cap = {}
     refiner.far.register_forward_hook(lambda m, i, o: cap.__setitem__("logit", o.detach()[0, 0].cpu().numpy()))
     scores, labels = [], []
-    for i in range(N_CAL):
-        f = render_random(frame_seed("val", 5000 + i), 240, 320, version=1 + i % 2)
-        sensor = list(SENSORS)[i % 3]
-        raw = simulate(f, sensor, np.random.default_rng(50_000 + i))
-        r = SENSORS[sensor].max_range_m
+    for f, raw, r in cal_frames():
         enh.enhance(f.rgb, raw, max_range_m=r)  # 240x320 is the model size: logits align with pixels
         hole = raw <= 0
         scores.append(cap["logit"][hole])

@@ -33,17 +33,17 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from perfecting_depth_ros.data.dataset import frame_seed
-from perfecting_depth_ros.data.sensors import SENSORS, simulate
-from perfecting_depth_ros.data.world import render_random
-from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.evaluate.metrics import auroc
-from perfecting_depth_ros.train.common import load_model, save_checkpoint
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_gap import cal_frames  # noqa: E402  (the calibration frames, shared with calibrate_far.py)
 
-N_CAL = 60
+from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
+from perfecting_depth_ros.evaluate.metrics import WRONG_THRESHOLD_M, auroc  # noqa: E402
+from perfecting_depth_ros.train.common import load_model, save_checkpoint  # noqa: E402
+
 GAINS = np.exp(np.linspace(np.log(0.1), np.log(4.0), 81))
 P_SCALES = np.linspace(0.0, 3.0, 61)
 P_POWERS = (1.0, 2.0, 3.0, 4.0)
@@ -85,17 +85,14 @@ def collect(weights: str) -> dict:
     model.error_head.register_forward_hook(lambda m, i, o: cap.__setitem__("p", o[0].detach()[0, 0].cpu().numpy()))
     model.refiner.register_forward_hook(lambda m, i, o: cap.__setitem__("b", o[1].detach()[0, 0].cpu().numpy()))
     errs, ks, bs, ps, wrong, valid = [], [], [], [], [], []
-    for i in range(N_CAL):
-        f = render_random(frame_seed("val", 5000 + i), 240, 320, version=1 + i % 2)
-        sensor = list(SENSORS)[i % 3]
-        raw = simulate(f, sensor, np.random.default_rng(50_000 + i))
-        out = enh.enhance(f.rgb, raw, max_range_m=SENSORS[sensor].max_range_m)  # 240x320 is the model size
+    for f, raw, max_range in cal_frames():
+        out = enh.enhance(f.rgb, raw, max_range_m=max_range)  # 240x320 is the model size
         b, p = cap["b"], cap["p"]
         s_n = np.sqrt((cfg.sigma_gain * b) ** 2 + (cfg.p_scale * p ** cfg.p_power) ** 2)
         ok = np.isfinite(out.depth) & (f.depth > 0) & np.isfinite(out.uncertainty)
         k = out.uncertainty[ok] / s_n[ok]  # metres of published std per normalised Laplace unit in this frame
         errs.append((out.depth - f.depth)[ok]), ks.append(k), bs.append(b[ok]), ps.append(p[ok])
-        wrong.append((raw[ok] > 0) & (np.abs(raw - f.depth)[ok] > 0.05)), valid.append(raw[ok] > 0)
+        wrong.append((raw[ok] > 0) & (np.abs(raw - f.depth)[ok] > WRONG_THRESHOLD_M)), valid.append(raw[ok] > 0)
     cols = (("err", errs), ("k", ks), ("b", bs), ("p", ps), ("wrong", wrong), ("valid", valid))
     return {name: np.concatenate(x).astype(np.float64 if name in ("err", "k", "b", "p") else bool) for name, x in cols}
 

@@ -45,6 +45,19 @@ def val_frames(version: int = 1):
         yield f, simulate(f, sensor, np.random.default_rng(40_000 + i)), SENSORS[sensor].max_range_m
 
 
+N_CAL = 60
+
+
+def cal_frames():
+    """Calibration frames for scripts/calibrate_*.py: 60 synthetic frames (world v1 and v2 in turn, the three sensors
+    in turn) from validation-split seeds 5000-5059, never the 45 frames scored here nor the test split; yields
+    (frame, raw, sensor max range)."""
+    for i in range(N_CAL):
+        f = render_random(frame_seed("val", 5000 + i), 240, 320, version=1 + i % 2)
+        sensor = list(SENSORS)[i % 3]
+        yield f, simulate(f, sensor, np.random.default_rng(50_000 + i)), SENSORS[sensor].max_range_m
+
+
 def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it)."""
     d = seq

@@ -227,16 +227,16 @@ class Refiner(nn.Module):
     def forward(self, rgb, depth_n, mask, mean_n, std_n, cond, range_=None, return_far: bool = False):
         """Returns (final, sigma, gate, refined), and the out-of-range logit when ``return_far`` (None without it)."""
         x = torch.cat([rgb * 2 - 1, depth_n * mask, mask, mean_n, std_n, (mean_n - depth_n).abs() * mask], 1)
+        base = mean_n  # the classical fill when there is one: what the colour fill and the range are measured from
         if self.use_fill:
-            fill = (planar_fill if self.fill_order == 1 else normalized_fill)(depth_n, mask, mean_n)
-            x = torch.cat([x, fill, fill - mean_n], 1)
+            base = (planar_fill if self.fill_order == 1 else normalized_fill)(depth_n, mask, mean_n)
+            x = torch.cat([x, base, base - mean_n], 1)
         if self.use_range:
             rc = range_channels(range_, depth_n)
             x = torch.cat([x, rc], 1)
         if self.range_relative:
-            x = torch.cat([x, (rc[:, 1:2] - (fill if self.use_fill else mean_n)).clamp(-2, 2) * rc[:, 0:1]], 1)
+            x = torch.cat([x, (rc[:, 1:2] - base).clamp(-2, 2) * rc[:, 0:1]], 1)
         if self.use_colour or self.base_is_colour:
-            base = fill if self.use_fill else mean_n
             cf = colour_fill(depth_n, mask, rgb, base)
             if self.use_colour:
                 x = torch.cat([x, cf, cf - base], 1)
@@ -247,7 +247,8 @@ class Refiner(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2.0, mode="bilinear"), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="bilinear"), e1], 1))
         out = self.head(d1)
-        refined = (cf if self.base_is_colour else fill if self.base_is_fill else mean_n) + out[:, 0:1]
+        refined = (cf if self.base_is_colour else base if self.base_is_fill else mean_n) + out[:, 0:1]
+        sigma = F.softplus(out[:, 1:2]) + 1e-3
         far_logit = None
         if self.use_far:  # holes past the sensor's reach: at least the range, with the probability the head gives
             if self.far_branch:
@@ -263,14 +264,11 @@ class Refiner(nn.Module):
             else:
                 q = p if self.far_lift == "soft" else torch.zeros_like(p)
             refined = refined + q * lift
-            # the truth is the range or more with probability p, else where the depth path put it: the
-            # variance of that two-way guess about what was published (Laplace scale = std / sqrt(2))
-            far_var = (p * (1 - q) ** 2 + (1 - p) * q * q) * lift * lift / 2
+            if self.far_sigma:  # the truth is the range or more with probability p, else where the depth path put
+                # it: the variance of that two-way guess about what was published (Laplace scale = std / sqrt(2))
+                sigma = torch.sqrt(sigma * sigma + (p * (1 - q) ** 2 + (1 - p) * q * q) * lift * lift / 2)
         gate = torch.sigmoid(out[:, 2:3]) * mask
         final = gate * depth_n + (1 - gate) * refined
-        sigma = F.softplus(out[:, 1:2]) + 1e-3
-        if self.use_far and self.far_sigma:
-            sigma = torch.sqrt(sigma * sigma + far_var)
         if return_far:
             return final, sigma, gate, refined, far_logit
         return final, sigma, gate, refined

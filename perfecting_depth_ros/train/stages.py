@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..data.world import TRANSPARENT
 from ..evaluate.metrics import WRONG_THRESHOLD_M
 from ..model import PerfectingDepthModel
 from ..model.error_head import mixture_sigma
@@ -158,8 +159,6 @@ def far_branch_loss(model: PerfectingDepthModel, batch: dict, glass_weight: floa
 def far_bce(far_logit: torch.Tensor, batch: dict, mask: torch.Tensor, range_: torch.Tensor, glass_weight: float = 1.0):
     """BCE of "this raw hole's truth lies past the sensor's range" over the holes with a target and a known
     range, holes on glass weighted ``glass_weight`` times; returns (loss, logs)."""
-    from ..data.world import TRANSPARENT
-
     beyond = (batch["gt"] > batch["max_range"].view(-1, 1, 1, 1)).float()
     glass = (batch["material"] == TRANSPARENT).float()
     wf = (batch["gt"] > 0).float() * (1 - mask) * range_[:, 0].view(-1, 1, 1, 1) * (1 + (glass_weight - 1) * glass)

@@ -307,6 +307,18 @@ def _head_args(m, g):
             torch.randn(*m.noise_shape(1, 64, 96, 2), generator=g))
 
 
+def _fill_model_and_grown(path: Path, overrides: dict):
+    """A tiny model with the planar-fill base, saved to ``path``, and the same checkpoint loaded with ``overrides``
+    (new inputs grown with zero weights); both in eval mode."""
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
+    m = PerfectingDepthModel(cfg).eval()
+    save_checkpoint(path, m, {})
+    grown, _ = load_model(path, overrides=overrides)
+    return m, grown.eval()
+
+
 @pytest.mark.parametrize("context,light", [(False, False), (True, False), (False, True)])
 def test_error_head_widens_sigma_only_on_valid_raw_and_exports(tmp_path, context, light):
     """The raw-error head (plain, with its 1/16 context branch, or with the light output path) adds to the
@@ -393,14 +405,9 @@ def test_range_input_warm_start_is_exact_and_the_graph_exports_with_it(tmp_path)
     import onnxruntime as ort
 
     from perfecting_depth_ros.backends.export import export_onnx, read_metadata
-    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+    from perfecting_depth_ros.train.common import save_checkpoint
 
-    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
-    m = PerfectingDepthModel(cfg).eval()
-    w = tmp_path / "plain.safetensors"
-    save_checkpoint(w, m, {})
-    grown, _ = load_model(w, overrides={"refiner_range": True})
-    grown.eval()
+    m, grown = _fill_model_and_grown(tmp_path / "plain.safetensors", {"refiner_range": True})
     args = _head_args(m, torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = m(*args)
@@ -684,7 +691,7 @@ def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp
 
     from perfecting_depth_ros.backends.export import export_onnx
     from perfecting_depth_ros.model.refiner import colour_fill, planar_fill
-    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+    from perfecting_depth_ros.train.common import save_checkpoint
 
     H, W = 64, 96
     depth = torch.ones(1, 1, H, W)
@@ -703,12 +710,7 @@ def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp
     torch.testing.assert_close(filled[..., 50:52], torch.full_like(filled[..., 50:52], 2.0), atol=1e-3, rtol=0)
     assert (planar[..., 44:46] - 1).abs().max() > 0.05  # the planar fill alone does not know the sides
 
-    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
-    m = PerfectingDepthModel(cfg).eval()
-    w = tmp_path / "m.safetensors"
-    save_checkpoint(w, m, {})
-    c, _ = load_model(w, overrides={"colour_fill": True})
-    c.eval()
+    m, c = _fill_model_and_grown(tmp_path / "m.safetensors", {"colour_fill": True})
     args = _head_args(m, torch.Generator().manual_seed(1))
     with torch.no_grad():
         for a, b in zip(m(*args), c(*args)):
@@ -725,20 +727,11 @@ def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp
         np.testing.assert_allclose(a, b.numpy(), atol=2e-4)
 
 
-def test_range_relative_input_starts_exact_and_reads_the_range_per_pixel():
+def test_range_relative_input_starts_exact_and_reads_the_range_per_pixel(tmp_path):
     """``range_relative`` adds clip(range - fill) as a refiner input: a warm start computes what it did before, the
     channel is 0 when the range is unknown, and once weighted the output depends on the range given."""
-    from perfecting_depth_ros.train.common import load_model, save_checkpoint
-
-    cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
-    m = PerfectingDepthModel(cfg).eval()
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        w = Path(d) / "m.safetensors"
-        save_checkpoint(w, m, {})
-        r, _ = load_model(w, overrides={"refiner_range": True, "range_relative": True})
-    r.eval()
+    m, r = _fill_model_and_grown(tmp_path / "m.safetensors", {"refiner_range": True, "range_relative": True})
+    cfg = m.cfg
     args = _head_args(m, torch.Generator().manual_seed(2))
     near, far = torch.tensor([[1.0, 0.5]]), torch.tensor([[1.0, 3.5]])
     with torch.no_grad():

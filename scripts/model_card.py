@@ -67,8 +67,9 @@ def main() -> int:
            "`config/train/`), on this project's own synthetic data and, in the last refiner round, on real Kinect v1 "
            "raw depth without any label: 7-Scenes frames 0-699 (../shared/data/real, not shipped) with random blobs of "
            "valid raw pixels hidden, the hidden raw depth being the target (`real_target: holdout`). The 7-Scenes gap "
-           "(700-799) and test (800-999) blocks and every other real frame were never trained on. No pretrained "
-           "weights were used.", "",
+           "(700-799) and test (800-999) blocks and every other real frame were never trained on. The real benchmark's "
+           "7-Scenes frames 0-600 are training frames and frame 700 chose checkpoints: its table marks them and "
+           "reports the 10 test frames on their own rows. No pretrained weights were used.", "",
            "- Data: 6,000 procedural indoor frames rendered at 128x160 as random windows of a 240x320 camera "
            "(`perfecting-depth data`, split seed 1); validation 200 frames (seed 2); the test split (seed 3, 240x320) is "
            "used only by `perfecting-depth eval`. The last refiner and head rounds use 6,000 frames of world version 2 "

@@ -101,3 +101,23 @@ def test_real_holdout_draws_keep_the_first_and_add_independent_ones():
             assert not np.array_equal(masks[i], masks[j])
     table = real_table({"f": {"a": {"mae": 0.01, "mae_draws": 0.02, "draws": 4}}})
     assert "10.0 (20.0)" in table and "mean of 4 draws** | **20.0**" in table
+
+
+def test_real_table_reports_the_test_frames_apart_from_trained_on_ones():
+    """7-Scenes frames 0-699 were in the self-supervised fine-tune and 700-799 chose checkpoints: the real table marks
+    them and gives the mean over the frames neither touched on its own rows."""
+    from perfecting_depth_ros.data.real import real_frames, sevenscenes_use
+    from perfecting_depth_ros.evaluate.benchmark import real_table
+
+    assert [sevenscenes_use(i) for i in (0, 699, 700, 799, 800, 999)] == ["train", "train", "val", "val", "test", "test"]
+    res = {"7scenes_000100": {"a": {"mae": 0.010, "use": "train"}}, "7scenes_000700": {"a": {"mae": 0.020, "use": "val"}},
+           "nyu": {"a": {"mae": 0.040, "use": "test"}}, "7scenes_000900": {"a": {"mae": 0.060, "use": "test"}}}
+    table = real_table(res)
+    assert "| 7scenes_000100 (train) |" in table and "| 7scenes_000700 (val) |" in table and "| nyu |" in table
+    assert "| **mean** | **32.5** |" in table and "| **mean, 2 test frames** | **50.0** |" in table
+    assert "test frames" not in real_table({"nyu": res["nyu"]})  # nothing to set apart
+    for fr in real_frames(sevenscenes_every=100):  # the real data, where this machine has it
+        if fr.name.startswith("7scenes_"):
+            assert fr.use == sevenscenes_use(int(fr.name.split("_")[1]))
+        else:
+            assert fr.use == "test"

@@ -25,6 +25,11 @@ SENSOR_MAX_RANGE_M = {"kinect_v1": SENSORS["kinect_v1"].max_range_m, "xtion": 3.
                       "azure_kinect": 3.86, "iphone_lidar": 5.0}
 
 
+# The 7-Scenes sequence's contiguous split: frames 0-699 train (the self-supervised hold-out fine-tune sees them),
+# 700-799 a gap block (validation: chooses checkpoints), 800-999 test.
+SEVENSCENES_TRAIN, SEVENSCENES_GAP, SEVENSCENES_TEST = range(0, 700), range(700, 800), range(800, 1000)
+
+
 @dataclass
 class RealFrame:
     name: str
@@ -32,6 +37,12 @@ class RealFrame:
     rgb: np.ndarray
     depth: np.ndarray
     note: str = ""
+    use: str = "test"  # "train" (a training run saw this frame), "val" (it chose checkpoints) or "test" (neither)
+
+
+def sevenscenes_use(index: int) -> str:
+    """What the project used 7-Scenes frame ``index`` for: "train", "val" or "test"."""
+    return "train" if index in SEVENSCENES_TRAIN else "val" if index in SEVENSCENES_GAP else "test"
 
 
 def default_real_dir() -> Path:
@@ -70,7 +81,7 @@ def sevenscenes_frames(root: Path, indices) -> Iterator[RealFrame]:
     d = root / "7scenes_redkitchen_kinect1"
     for i in indices:
         yield RealFrame(f"7scenes_{i:06d}", "kinect_v1", _rgb(d / "rgb" / f"{i:06d}.jpg"),
-                        _depth_mm(d / "depth" / f"{i:06d}.png"), "RGB not registered (a few px)")
+                        _depth_mm(d / "depth" / f"{i:06d}.png"), "RGB not registered (a few px)", sevenscenes_use(i))
 
 
 def real_frames(root: str | Path | None = None, sevenscenes_every: int = 100) -> Iterator[RealFrame]:

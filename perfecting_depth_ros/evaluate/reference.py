@@ -20,12 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.real import SENSOR_MAX_RANGE_M, default_real_dir
+from ..data.real import SENSOR_MAX_RANGE_M, SEVENSCENES_GAP, SEVENSCENES_TEST, SEVENSCENES_TRAIN, default_real_dir
 from . import metrics as M
 
 SEQ = "7scenes_redkitchen_kinect1"
 KINECT_V1_RANGE_M = SENSOR_MAX_RANGE_M["kinect_v1"]  # the sequence's sensor
-TRAIN, GAP, TEST = range(0, 700), range(700, 800), range(800, 1000)
+TRAIN, GAP, TEST = SEVENSCENES_TRAIN, SEVENSCENES_GAP, SEVENSCENES_TEST
 
 
 def load_sequence(root: Path | None = None):

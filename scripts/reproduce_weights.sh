@@ -75,7 +75,8 @@ for s in 200 400 600; do
   .venv/bin/python scripts/calibrate_far.py runs/farbranch_glass/model_step$s.safetensors \
     runs/farbranch_glass_none/model_step$s.safetensors --lift none --sigma
 done
-# the published sigma's size refitted on calibration frames;
+# the published sigma's size refitted on calibration frames (the ninth session's grid search; the script now searches
+# shapes with a guard on each, so a re-run differs);
 .venv/bin/python scripts/calibrate_sigma.py runs/stage2_v2_holdout/model_step600.safetensors runs/sigma_cal/shipped.safetensors
 # a colour-guided hole fill as refiner inputs, then as the refiner's base;
 .venv/bin/python scripts/probe_colour_fill.py --json outputs/probe_colour_fill_session9.json
@@ -88,3 +89,13 @@ done
 # the range per pixel relative to the classical fill, alone and with world-v1 windows every third batch.
 $PD train stage2 --config config/train/stage2_range_rel.yaml
 $PD train stage2 --config config/train/stage2_range_rel_mixed.yaml
+# Experiments of the tenth session (none shipped; outcomes in their configs and scripts/calibrate_sigma.py):
+# the raw-error head on every source at once (world v1, world v2, real reference labels), 3000 steps;
+if [ -f data_cache/7scenes_ref/quality.json ]; then
+  $PD train errorhead --config config/train/errorhead_mixed_long.yaml
+  # the published sigma fitted on synthetic and real-reference frames, shape and size, then size alone.
+  .venv/bin/python scripts/calibrate_sigma.py runs/stage2_v2_holdout/model_step600.safetensors \
+    runs/sigma_cal_real/shipped.safetensors --real --cache=runs/sigma_cal_real/shipped_cols.npz
+  .venv/bin/python scripts/calibrate_sigma.py runs/stage2_v2_holdout/model_step600.safetensors \
+    runs/sigma_cal_real/size_only.safetensors --real --size-only --cache=runs/sigma_cal_real/shipped_cols.npz
+fi

@@ -679,8 +679,10 @@ def test_published_sigma_calibration_numbers_and_export(tmp_path):
     true = np.sqrt((0.6 * bn) ** 2 + (0.4 * pn ** 2) ** 2)  # std in metres with k = 1
     err = rng.laplace(0, true / np.sqrt(2))
     d = {"err": err, "k": np.ones(n), "b": bn, "p": pn}
-    gain, c, _ = mod.fit(d, 2.0)
-    assert abs(gain - 0.6) < 0.06 and abs(c - 0.4) < 0.08
+    gain, nll = mod.best_gain(d, 0.4 / 0.6, 2.0)  # the true shape: the closed-form gain recovers its size
+    assert abs(gain - 0.6) < 0.02
+    assert nll < min(mod.best_gain(d, r, 2.0)[1] for r in (0.0, 0.2, 2.0)) and nll < mod.best_gain(d, 0.4 / 0.6, 1.0)[1]
+    assert nll < mod.laplace_nll(err, 1.2 * gain * np.sqrt(bn ** 2 + (0.4 / 0.6 * pn ** 2) ** 2))
 
 
 def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp_path):

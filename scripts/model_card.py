@@ -39,7 +39,8 @@ def main() -> int:
                                                              "outputs/validate_session8.jsonl",
                                                              "outputs/validate_session8_v2.jsonl",
                                                              "outputs/validate_session8_unknown.jsonl",
-                                                             "outputs/validate_session9.jsonl"])
+                                                             "outputs/validate_session9.jsonl",
+                                                             "outputs/validate_session10.jsonl"])
     p.add_argument("--eval-v2", default="outputs/eval_v2/results.json",
                    help="perfecting-depth eval --test-dir data_cache/test240_v2 --world-version 2 --synthetic-only")
     p.add_argument("--error-budget", default="outputs/error_budget_session9.json",
@@ -514,6 +515,27 @@ def main() -> int:
                     f"given: full validation RMSE {both_worlds(mix_rows, 'val_rmse_m')} m, in-range "
                     f"{both_worlds(mix_rows, 'val_rmse_in_range_m')} m, gap hold-out "
                     f"{series(world(mix_rows, 1), 'gap_holdout_mae_m', True)} mm: the drift stayed. None qualifies."]
+        eml = run_rows("errorhead_mixed_long")
+        if eml:
+            out += ["- `config/train/errorhead_mixed_long.yaml` (tenth session, not shipped): the shipped head fine-tuned "
+                    "3000 steps on world-v2 windows, world-v1 windows every second batch and real 7-Scenes training "
+                    "frames labelled by the fused reference (a quarter of the v2 side). Steps 1500 and 3000: validation "
+                    f"AUROC {both_worlds(eml, 'val_auroc')} against 0.7757 / 0.7863, real gap-frame AUROC "
+                    f"{series(world(eml, 1), 'gap_ref_auroc')} (0.716), Laplace NLL {both_worlds(eml, 'val_nll_laplace', 3)} "
+                    "(both better). Its rule wanted no loss on either world's ranking: none qualifies."]
+        sc = {(name(v).split("/")[-1].split(".")[0], v.get("world_version", 1)): v for v in vals
+              if "runs/sigma_cal_real/" in name(v)}
+        if len(sc) == 4:
+            def cw(copy, k, digits=4):
+                return f"{sc[(copy, 1)][k]:.{digits}f} / {sc[(copy, 2)][k]:.{digits}f}"
+
+            out += ["- `scripts/calibrate_sigma.py --real` (tenth session, not shipped): the published sigma fitted on "
+                    "synthetic calibration frames and 20 real 7-Scenes training frames against the fused reference, "
+                    "the ranking guarded on each source. Shape and size (p_power 4): validation AUROC "
+                    f"{cw('shipped', 'val_auroc')} (world v1 / v2) against 0.7757 / 0.7863, real gap-frame AUROC "
+                    f"{sc[('shipped', 1)]['gap_ref_auroc']:.3f} (0.716). Size alone (gain 0.39, every ranking kept): "
+                    f"Laplace NLL {cw('size_only', 'val_nll_laplace', 3)} against -1.032 / -0.979. Neither passes its "
+                    "rule: the real reference asks for a much smaller sigma than the synthetic validation frames do."]
         if cal_rows:
             out += ["", "After these runs the shipped model stays as it was; the range input, "
                     "the `max_range` node parameter and `DepthEnhancer(max_range_m=...)` are in place for a model that "

@@ -367,7 +367,10 @@ def test_error_head_stage_trains_only_the_head_from_a_checkpoint(tiny_weights, t
     cfg = TrainConfig.from_yaml(root / "config/train/tiny.yaml", stage="errorhead", data_dir=str(data),
                                 out_dir=str(tmp_path / "eh"), init=str(tiny_weights))
     cfg.model = {"error_head_channels": 8}
+    cfg.snapshot_every = 2  # not a multiple of ckpt_every (3): every snapshot is still written
     p = train(cfg)
+    assert sorted(f.name for f in (tmp_path / "eh").glob("model_step*")) == [
+        f"model_step{k}.safetensors" for k in (2, 4, 6)]
     before, after = load_file(str(tiny_weights)), load_file(str(p))
     assert any(k.startswith("error_head.") for k in after)
     for k, v in before.items():

@@ -127,12 +127,13 @@ def train(cfg: TrainConfig) -> Path:
                                   "frame_hw": list(batch["rgb"].shape[-2:]),
                                   "time_s": round(timer.elapsed(), 1), **logs}) + "\n")
             log.flush()
-        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == end:
+        snapshot = bool(cfg.snapshot_every) and (step + 1) % cfg.snapshot_every == 0
+        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == end or snapshot:  # a snapshot needs no checkpoint step
             save_train_state(out / "train_state.pt", step + 1, model, ema, opt, timer.elapsed())
             meta = {"stage": cfg.stage, "step": step + 1, "seed": cfg.seed, "wall_time_s": round(timer.elapsed(), 1),
                     "threads": cfg.threads, "batch_size": cfg.batch_size, "init": cfg.init}
             save_checkpoint(out / "model.safetensors", ema.model, meta)
-            if cfg.snapshot_every and (step + 1) % cfg.snapshot_every == 0:
+            if snapshot:
                 save_checkpoint(out / f"model_step{step + 1}.safetensors", ema.model, meta)
     log.close()
     return out / "model.safetensors"

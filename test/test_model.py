@@ -13,6 +13,24 @@ from perfecting_depth_ros.model.normalization import denormalize, depth_stats, n
 
 TINY = ModelConfig(enc_channels=(8, 16, 16, 16), denoiser_channels=16, refiner_channels=(8, 8, 16))
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _onnx_outputs(model, tmp_path: Path, name: str, args, height: int, width: int, range_=None):
+    """Save ``model``, export it at (height, width) with K=2, S=2, and run the graph through ONNX Runtime on
+    ``args`` (rgb, depth, mask, noise; ``range_`` adds the range input): (outputs, path of the ONNX file)."""
+    import onnxruntime as ort
+
+    from perfecting_depth_ros.backends.export import export_onnx
+    from perfecting_depth_ros.train.common import save_checkpoint
+
+    w = tmp_path / f"{name}.safetensors"
+    save_checkpoint(w, model, {})
+    path = export_onnx(w, tmp_path / f"{name}.onnx", samples=2, steps=2, height=height, width=width)
+    feed = dict(zip(("rgb", "depth", "mask", "noise"), (np.asarray(a) for a in args)))
+    if range_ is not None:
+        feed["range"] = np.asarray(range_, np.float32)
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, feed), path
 SHIPPED = ROOT / "perfecting_depth_ros" / "weights" / "perfecting_depth.safetensors"
 
 
@@ -278,25 +296,19 @@ def test_planar_fill_numpy_twin_matches_the_graph(rng):
 
 
 def test_planar_fill_graph_exports_and_onnx_runtime_matches_torch(tmp_path):
-    import onnxruntime as ort
 
     from perfecting_depth_ros.backends.base import graph_code_sha
-    from perfecting_depth_ros.backends.export import export_onnx, read_metadata
-    from perfecting_depth_ros.train.common import save_checkpoint
+    from perfecting_depth_ros.backends.export import read_metadata
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
     m = PerfectingDepthModel(cfg).eval()
-    w = tmp_path / "planar.safetensors"
-    save_checkpoint(w, m, {})
-    p = export_onnx(w, tmp_path / "planar.onnx", samples=2, steps=2, height=32, width=48)
-    assert read_metadata(p)["graph_sha256"] == graph_code_sha()
     g = torch.Generator().manual_seed(0)
     args = (torch.rand(1, 3, 64, 96, generator=g), torch.randn(1, 1, 64, 96, generator=g),
             (torch.rand(1, 1, 64, 96, generator=g) > 0.4).float(), torch.randn(*m.noise_shape(1, 64, 96, 2), generator=g))
     with torch.no_grad():
         ref = m(*args)
-    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    out = s.run(None, dict(zip(("rgb", "depth", "mask", "noise"), (a.numpy() for a in args))))
+    out, p = _onnx_outputs(m, tmp_path, "planar", args, 32, 48)
+    assert read_metadata(p)["graph_sha256"] == graph_code_sha()
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
 
@@ -324,10 +336,7 @@ def test_error_head_widens_sigma_only_on_valid_raw_and_exports(tmp_path, context
     """The raw-error head (plain, with its 1/16 context branch, or with the light output path) adds to the
     refiner's sigma where raw is valid, nowhere else, changes no depth, and ONNX Runtime computes what torch
     computes."""
-    import onnxruntime as ort
 
-    from perfecting_depth_ros.backends.export import export_onnx
-    from perfecting_depth_ros.train.common import save_checkpoint
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1,
                          "error_head_channels": 8, "error_head_context": context,
@@ -344,11 +353,7 @@ def test_error_head_widens_sigma_only_on_valid_raw_and_exports(tmp_path, context
     assert torch.all(out[1] >= ref[1] - 1e-6)
     assert torch.all(out[1][mask] > ref[1][mask] + 1e-4)  # untrained p > 0 on valid raw
     torch.testing.assert_close(out[1][~mask], ref[1][~mask])  # nothing to flag where raw is missing
-    w = tmp_path / "head.safetensors"
-    save_checkpoint(w, m, {})
-    p = export_onnx(w, tmp_path / "head.onnx", samples=2, steps=2, height=32, width=48)
-    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    res = s.run(None, dict(zip(("rgb", "depth", "mask", "noise"), (a.numpy() for a in args))))
+    res, _ = _onnx_outputs(m, tmp_path, "head", args, 32, 48)
     for a, b in zip(res, out):
         np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
 
@@ -405,10 +410,8 @@ def test_range_input_warm_start_is_exact_and_the_graph_exports_with_it(tmp_path)
     the checkpoint computed, whatever the range. Once those weights move, the range changes the output; an
     unknown range (flag 0, or no input) is one and the same input; values past the clip are the clip; and the
     graph exports with a ``range`` input that ONNX Runtime runs as torch does."""
-    import onnxruntime as ort
 
-    from perfecting_depth_ros.backends.export import export_onnx, read_metadata
-    from perfecting_depth_ros.train.common import save_checkpoint
+    from perfecting_depth_ros.backends.export import read_metadata
 
     m, grown = _fill_model_and_grown(tmp_path / "plain.safetensors", {"refiner_range": True})
     args = _head_args(m, torch.Generator().manual_seed(1))
@@ -423,13 +426,8 @@ def test_range_input_warm_start_is_exact_and_the_graph_exports_with_it(tmp_path)
         unknown = grown(*args, None)
         torch.testing.assert_close(grown(*args, torch.tensor([[0.0, 7.0]]))[0], unknown[0])
         torch.testing.assert_close(grown(*args, torch.tensor([[1.0, 40.0]]))[0], grown(*args, torch.tensor([[1.0, 4.0]]))[0])
-    w2 = tmp_path / "range.safetensors"
-    save_checkpoint(w2, grown, {})
-    p = export_onnx(w2, tmp_path / "range.onnx", samples=2, steps=2, height=32, width=48)
+    out, p = _onnx_outputs(grown, tmp_path, "range", args, 32, 48, range_=[[1.0, 0.5]])
     assert read_metadata(p)["inputs"] == "rgb,depth,mask,noise,range"
-    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    feed = dict(zip(("rgb", "depth", "mask", "noise"), (a.numpy() for a in args)))
-    out = s.run(None, {**feed, "range": np.array([[1.0, 0.5]], np.float32)})
     for a, b in zip(out, near):
         np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
 
@@ -511,10 +509,8 @@ def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_p
     """``far_branch`` with ``far_lift: hard``: a warm start lifts nothing (exact), the out-of-range loss reaches
     only the branch (the shared depth path gets no gradient from it), a confident branch lifts holes to the
     range, and the graph (threshold included) runs in ONNX Runtime as in torch."""
-    import onnxruntime as ort
     import torch.nn.functional as F
 
-    from perfecting_depth_ros.backends.export import export_onnx
     from perfecting_depth_ros.train.common import load_model, save_checkpoint
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1,
@@ -545,12 +541,7 @@ def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_p
     with torch.no_grad():
         torch.testing.assert_close(br(*args, rng_in)[0], m(*args, rng_in)[0])
     br.refiner.far_threshold = 0.0
-    w2 = tmp_path / "branch.safetensors"
-    save_checkpoint(w2, br, {})
-    p = export_onnx(w2, tmp_path / "branch.onnx", samples=2, steps=2, height=32, width=48)
-    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    feed = dict(zip(("rgb", "depth", "mask", "noise"), (a.numpy() for a in args)))
-    out = s.run(None, {**feed, "range": rng_in.numpy()})
+    out, _ = _onnx_outputs(br, tmp_path, "branch", args, 32, 48, range_=rng_in.numpy())
     for a, b in zip(out, lifted):
         np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
 
@@ -647,9 +638,6 @@ def test_published_sigma_calibration_numbers_and_export(tmp_path):
     errors drawn from a known Laplace law."""
     import importlib.util
 
-    import onnxruntime as ort
-
-    from perfecting_depth_ros.backends.export import export_onnx
     from perfecting_depth_ros.train.common import load_model, save_checkpoint
 
     cfg = ModelConfig(**{**TINY.to_dict(), "error_head_channels": 8})
@@ -666,11 +654,7 @@ def test_published_sigma_calibration_numbers_and_export(tmp_path):
         a, b = m(*args), cal(*args)
     torch.testing.assert_close(b[0], a[0])
     torch.testing.assert_close(b[1], torch.sqrt((0.5 * cap["b"]) ** 2 + (0.7 * cap["p"] ** 3) ** 2))
-    w2 = tmp_path / "cal.safetensors"
-    save_checkpoint(w2, cal, {})
-    p = export_onnx(w2, tmp_path / "cal.onnx", samples=2, steps=2, height=64, width=96)
-    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    out = s.run(None, dict(zip(("rgb", "depth", "mask", "noise"), (x.numpy() for x in args))))
+    out, _ = _onnx_outputs(cal, tmp_path, "cal", args, 64, 96)
     np.testing.assert_allclose(out[1], b[1].numpy(), atol=1e-5)
 
     spec = importlib.util.spec_from_file_location("calibrate_sigma", ROOT / "scripts" / "calibrate_sigma.py")
@@ -692,11 +676,8 @@ def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp
     """A hole strip across a depth edge that is also a colour edge: the colour-guided fill gives each side of the
     strip the depth of its own colour (the planar fill blends them), keeps valid pixels, and exports to ONNX; a model
     warm-started with ``colour_fill`` added computes exactly what it did before its new inputs learn anything."""
-    import onnxruntime as ort
 
-    from perfecting_depth_ros.backends.export import export_onnx
     from perfecting_depth_ros.model.refiner import colour_fill, planar_fill
-    from perfecting_depth_ros.train.common import save_checkpoint
 
     H, W = 64, 96
     depth = torch.ones(1, 1, H, W)
@@ -723,11 +704,7 @@ def test_colour_fill_takes_the_depth_of_the_side_that_shares_the_hole_colour(tmp
         for p in c.refiner.parameters():  # give the new inputs weight, so the export check sees them
             p.add_(0.01)
         ref = c(*args)
-    w2 = tmp_path / "c.safetensors"
-    save_checkpoint(w2, c, {})
-    path = export_onnx(w2, tmp_path / "c.onnx", samples=2, steps=2, height=64, width=96)
-    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    out = s.run(None, dict(zip(("rgb", "depth", "mask", "noise"), (x.numpy() for x in args))))
+    out, _ = _onnx_outputs(c, tmp_path, "c", args, 64, 96)
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a, b.numpy(), atol=2e-4)
 

@@ -358,7 +358,9 @@ def update_readme(readme: Path, syn_table: str, real_tab: str, hw: str, frames: 
             f"{frames} frames at 240x320, three simulated sensors. Coverage: the share of pixels with a "
             f"ground truth that the method predicts; errors are over the predicted pixels.\n\n{syn_table}\n\n"
             f"Real frames, masked hold-out MAE (mm; 10 % of valid raw pixels hidden in blobs; where several "
-            f"independent blob draws ran, their mean in brackets and in the last row):\n\n{real_tab}\n")
+            f"independent blob draws ran, their mean in brackets and in the mean rows; \"(train)\": a 7-Scenes frame "
+            f"the self-supervised fine-tune trained on, \"(val)\": one from the block that chose checkpoints; the "
+            f"\"test frames\" rows leave both out):\n\n{real_tab}\n")
     if seven:
         body += f"\n7-Scenes test block against the fused TSDF reference:\n\n{seven}\n"
     update_readme_section(readme, "benchmark", body)

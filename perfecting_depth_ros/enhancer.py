@@ -27,6 +27,7 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "perfecting_depth.safetens
 MIN_VALID_PIXELS = 64
 NOISE_MODES = ("fixed", "fresh")
 RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
+LOCAL_WINDOW = 0.0  # rebuilt holes stay within the measurements in a window this fraction of the larger side (0: off)
 
 
 @dataclass
@@ -126,6 +127,18 @@ def range_input(max_range: float | None, centre: float, scale: float) -> np.ndar
 DETAIL_SCALES = ((2, 15), (2, 7), (2, 3))  # camera-resolution windows for the hole detail (cell px, cells)
 
 
+def local_range(depth: np.ndarray, window: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest and farthest measurement (depth > 0) in a square window around every pixel, ``window`` a fraction of
+    the image's larger side (odd, at least 3 px); (0, inf) where the window holds no measurement."""
+    side = max(3, int(round(window * max(depth.shape))) | 1)
+    kernel = np.ones((side, side), np.uint8)
+    valid = depth > 0
+    hi = cv2.dilate(np.where(valid, depth, 0.0).astype(np.float32), kernel)
+    lo = -cv2.dilate(np.where(valid, -depth, -np.inf).astype(np.float32), kernel)
+    none = hi <= 0
+    return np.where(none, 0.0, lo).astype(np.float32), np.where(none, np.inf, hi).astype(np.float32)
+
+
 def _hole_detail(depth: np.ndarray, depth_low: np.ndarray, final_low: np.ndarray) -> np.ndarray:
     """What the camera-resolution measurements add inside holes that the model-resolution result
     cannot show: a planar fill at camera resolution (fine windows only, 2-px cells) minus the planar
@@ -154,11 +167,18 @@ class DepthEnhancer:
         max_range_m: the depth sensor's maximum range in metres (None or 0: unknown). Models trained with it
             (``refiner_range``) use it to tell holes past the sensor's reach (open doors, corridors, windows)
             from holes on surfaces it could have measured; other models and the classical methods ignore it.
+        local_window: rebuilt depth in raw holes stays between the nearest and the
+            farthest measurement in a window this fraction of the image's larger side wide (0: only the frame-wide
+            bound); the clipped amount joins the 1-sigma.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
-                 device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None):
+                 device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
+                 local_window: float = LOCAL_WINDOW):
+        if not 0 <= local_window < 1:
+            raise ValueError(f"local_window must be a fraction of the image side in [0, 1), got {local_window!r}")
+        self.local_window = float(local_window)
         if noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
         self.max_range_m = check_max_range(max_range_m)
@@ -270,6 +290,9 @@ class DepthEnhancer:
         # measurement): extrapolation past it is not trusted, and the clipped amount joins the 1-sigma
         lo, hi = RANGE_MARGIN[0] * float(d_m[m_m].min()), RANGE_MARGIN[1] * float(d_m[m_m].max())
         bounded = np.clip(final, lo, hi)
+        if self.local_window > 0:
+            near, far = local_range(depth, self.local_window)
+            bounded = np.where(valid, bounded, np.clip(bounded, near, far))
         sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
         keep = gate > 0.5
         final = np.where(keep, depth, bounded)  # the gate's decision: keep the measurement exactly

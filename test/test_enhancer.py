@@ -10,7 +10,7 @@ import pytest
 from perfecting_depth_ros import DepthEnhancer
 from perfecting_depth_ros.backends import BackendError
 from perfecting_depth_ros.data.sensors import simulate
-from perfecting_depth_ros.enhancer import check_inputs, model_size_for
+from perfecting_depth_ros.enhancer import check_inputs, local_range, model_size_for
 
 
 def test_check_inputs_rejects_bad_input():
@@ -51,6 +51,36 @@ def test_classical_methods_fill_holes(frame, method):
     valid = raw > 0
     np.testing.assert_allclose(out.depth[valid], raw[valid], rtol=1e-6)  # classical fills keep raw pixels
     assert out.points.shape == raw.shape + (3,)
+
+
+def test_local_range_is_the_nearest_and_farthest_measurement_in_the_window():
+    d = np.zeros((40, 40), np.float32)
+    d[10, 10], d[12, 14], d[30, 30] = 1.0, 3.0, 9.0
+    lo, hi = local_range(d, 9 / 40)  # a 9-px window
+    assert (lo[11, 12], hi[11, 12]) == (1.0, 3.0)  # both of the near measurements reach it
+    assert (lo[30, 26], hi[30, 26]) == (9.0, 9.0)
+    assert lo[20, 38] == 0 and np.isinf(hi[20, 38])  # no measurement in reach: no bound
+
+
+def test_local_window_bounds_rebuilt_holes_and_leaves_raw_pixels(tiny_weights, frame):
+    """With local_window, a rebuilt hole pixel lies within the measurements around it, and whatever was clipped
+    joins its 1-sigma; raw pixels get exactly what they get without the bound."""
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    raw[20:60, 30:90] = 0  # a hole wider than any sensor's
+    off = DepthEnhancer("learned", weights=tiny_weights, backend="torch", seed=1).enhance(frame.rgb, raw)
+    on = DepthEnhancer("learned", weights=tiny_weights, backend="torch", seed=1,
+                       local_window=0.1).enhance(frame.rgb, raw)
+    lo, hi = local_range(raw, 0.1)
+    hole = (raw == 0) & np.isfinite(hi)
+    assert np.all((on.depth[hole] >= lo[hole] - 1e-6) & (on.depth[hole] <= hi[hole] + 1e-6))
+    clipped = np.abs(on.depth - off.depth)
+    assert clipped[hole].max() > 0  # the tiny model's rebuild strays somewhere; the bound catches it
+    assert np.all(on.uncertainty[hole] >= clipped[hole] - 1e-6)
+    valid = raw > 0
+    np.testing.assert_array_equal(on.depth[valid], off.depth[valid])
+    np.testing.assert_array_equal(on.uncertainty[valid], off.uncertainty[valid])
+    with pytest.raises(ValueError, match="local_window"):
+        DepthEnhancer("learned", weights=tiny_weights, backend="torch", local_window=2)
 
 
 def test_unknown_method_is_a_clear_error():

@@ -140,10 +140,13 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
 
 
 def main(args) -> int:
+    from .enhancer import DepthEnhancer
+
     try:
+        enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window)
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
-                        max_range_m=args.max_range)
-    except BagError as e:
+                        enhancer=enh)
+    except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window
         print(f"perfecting-depth bag: error: {e}", file=sys.stderr)
         return 2
     print(f"{s['processed']} of {s['frames_in']} depth frames enhanced ({s['failed']} failed, "

@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--intrinsics", help="fx,fy,cx,cy for a PLY point cloud")
     n.add_argument("--method", default="learned")
     n.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
+    n.add_argument("--local-window", type=float, default=0.0,
+                   help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
+                        "image's larger side (0: off)")
     n.set_defaults(fn=cmd_enhance)
 
     g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
@@ -184,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--method", default="learned")
     g.add_argument("--slop", type=float, default=0.02)
     g.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
+    g.add_argument("--local-window", type=float, default=0.0,
+                   help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
+                        "image's larger side (0: off)")
     g.set_defaults(fn=cmd_bag)
 
     o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")

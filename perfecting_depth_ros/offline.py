@@ -40,7 +40,7 @@ def enhance_files(args) -> int:
         K = check_intrinsics([float(v) for v in args.intrinsics.split(",")])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    enh = DepthEnhancer(args.method, max_range_m=args.max_range)
+    enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window)
     failed = 0
     for rp, dp in zip(rgbs, depths):
         try:

@@ -15,7 +15,15 @@ Rule, written before scoring: the candidate with the lowest gap-block hole MAE i
 learned model alone (w = 1) by >= 3 % there AND does not make the in-range raw-hole MAE of either synthetic world
 worse by more than 1 %. Only then are the test frames scored (perfecting-depth eval).
 
-  python scripts/probe_hole_blend.py [--out outputs/probe_hole_blend.json]
+  PYTHONPATH=scripts python scripts/probe_hole_blend.py [--out outputs/probe_hole_blend.json]
+
+Outcome (eleventh session, shipped model; outputs/probe_hole_blend_session11.json), hole MAE in mm:
+- gap block: learned 19.9, Navier-Stokes 19.8, joint bilateral 21.4; best blend Navier-Stokes w = 0.5: 18.9 (-5.1 %);
+- synthetic world v1 (in-range raw holes): learned 232, that blend 253 (+9 %); Navier-Stokes 299, joint bilateral 280;
+- synthetic world v2: learned 288, that blend 259; joint bilateral alone 196, Navier-Stokes 242.
+The blend fails the world-v1 condition: not adopted, the test frames not scored with it. Per distance band only the
+pixels within 3 px of a measurement gain from Navier-Stokes on all three sets (gap 9.9 -> 9.1, v1 131 -> 126, v2
+146 -> 141 at w = 0.5). World v2's raw holes are filled far better by the classical methods than by the learned model.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ MIN_VALID_PIXELS = 64
 NOISE_MODES = ("fixed", "fresh")
 RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
 LOCAL_WINDOW = 0.0  # rebuilt holes stay within the measurements in a window this fraction of the larger side (0: off)
+STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 
 @dataclass
@@ -293,7 +294,12 @@ class DepthEnhancer:
         if self.local_window > 0:
             near, far = local_range(depth, self.local_window)
             bounded = np.where(valid, bounded, np.clip(bounded, near, far))
-        sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
+        sigma = np.maximum(sigma, np.abs(bounded - final))
+        # a hole rebuilt past the nearest or farthest measurement around it is extrapolated: that distance joins
+        # its 1-sigma in quadrature (scripts/probe_stray_sigma.py)
+        near, far = local_range(depth, STRAY_WINDOW)
+        stray = np.maximum(near - bounded, 0) + np.maximum(bounded - np.minimum(far, np.float32(1e6)), 0)
+        sigma = np.where(valid, sigma, np.sqrt(sigma * sigma + stray * stray)).astype(np.float32)
         keep = gate > 0.5
         final = np.where(keep, depth, bounded)  # the gate's decision: keep the measurement exactly
         t3 = time.perf_counter()

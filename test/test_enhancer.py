@@ -10,7 +10,7 @@ import pytest
 from perfecting_depth_ros import DepthEnhancer
 from perfecting_depth_ros.backends import BackendError
 from perfecting_depth_ros.data.sensors import simulate
-from perfecting_depth_ros.enhancer import check_inputs, local_range, model_size_for
+from perfecting_depth_ros.enhancer import STRAY_WINDOW, check_inputs, local_range, model_size_for
 
 
 def test_check_inputs_rejects_bad_input():
@@ -76,6 +76,11 @@ def test_local_window_bounds_rebuilt_holes_and_leaves_raw_pixels(tiny_weights, f
     clipped = np.abs(on.depth - off.depth)
     assert clipped[hole].max() > 0  # the tiny model's rebuild strays somewhere; the bound catches it
     assert np.all(on.uncertainty[hole] >= clipped[hole] - 1e-6)
+    # without the bound, a hole rebuilt past the nearby measurements (STRAY_WINDOW) says so in its 1-sigma
+    near, far = local_range(raw, STRAY_WINDOW)
+    stray = np.where(raw == 0, np.maximum(near - off.depth, 0) + np.maximum(off.depth - np.minimum(far, 1e6), 0), 0)
+    assert stray.max() > 0
+    assert np.all(off.uncertainty >= stray - 1e-5)
     valid = raw > 0
     np.testing.assert_array_equal(on.depth[valid], off.depth[valid])
     np.testing.assert_array_equal(on.uncertainty[valid], off.uncertainty[valid])

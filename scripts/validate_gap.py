@@ -89,6 +89,7 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> 
     if rp:  # the gap frames unmasked, against the fused reference (0 = no reference there)
         p2, s2, g2, r2 = (np.concatenate(x) for x in (rp, rs, rg, rr))
         res["gap_ref_mae_valid_m"] = M.depth_errors(p2, g2, (r2 > 0) & (g2 > 0)).get("mae")
+        res["gap_ref_mae_missing_m"] = M.depth_errors(p2, g2, (r2 <= 0) & (g2 > 0)).get("mae")  # real raw holes
         if np.isfinite(s2).any():
             res["gap_ref_auroc"] = M.uncertainty_metrics(p2, s2, g2, r2).get("auroc_raw_wrong")
     if np.isfinite(s).any():

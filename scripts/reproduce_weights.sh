@@ -99,3 +99,13 @@ if [ -f data_cache/7scenes_ref/quality.json ]; then
   .venv/bin/python scripts/calibrate_sigma.py runs/stage2_v2_holdout/model_step600.safetensors \
     runs/sigma_cal_real/size_only.safetensors --real --size-only --cache=runs/sigma_cal_real/shipped_cols.npz
 fi
+# Experiments of the eleventh session (outcomes in the config and in each probe's docstring): the mixed-source head
+# with a fresh seed under a rule that trades a little synthetic ranking for real ranking (not shipped); probes of
+# post-processing on validation frames: a Navier-Stokes blend in holes and a local clip (not adopted), the hole
+# sigma widened by the stray past nearby measurements (adopted: enhancer.STRAY_WINDOW, no weights change).
+if [ -f data_cache/7scenes_ref/quality.json ]; then
+  $PD train errorhead --config config/train/errorhead_mixed_trade.yaml
+fi
+PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_blend.py --out outputs/probe_hole_blend_session11.json
+PYTHONPATH=scripts .venv/bin/python scripts/probe_local_window.py > outputs/probe_local_window_session11.jsonl
+PYTHONPATH=scripts .venv/bin/python scripts/probe_stray_sigma.py --out outputs/probe_stray_sigma_session11.json

@@ -15,6 +15,11 @@ Laplace NLL not above the shipped sigma's on each world, its AUSE at most 0.001 
 within 90-97 % on each world.
 
   PYTHONPATH=scripts python scripts/probe_edge_sigma.py [--out outputs/probe_edge_sigma.json]
+
+Outcome (eleventh session, outputs/probe_edge_sigma_session11.json): the gap-frame AUROC rises with c, at most to 0.7194
+(k = 5, c = 0.4) from 0.7160, short of the 0.01 bar; the synthetic AUROC rises too (0.7757 -> 0.7795, 0.7863 ->
+0.7871) but every candidate's Laplace NLL is worse than the shipped sigma's on both worlds (-1.0079 / -0.9556 at
+k = 5, c = 0.4). Not adopted: the wrong raw pixels these frames hold are mostly not on depth edges the spread misses.
 """
 
 from __future__ import annotations

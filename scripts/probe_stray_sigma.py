@@ -21,8 +21,8 @@ Outcome (eleventh session, outputs/probe_stray_sigma_session11.json; Laplace NLL
 shipped sigma -1.0316 / -0.9790 / -2.1098; quad f=1/40 -1.0322 / -0.9796 / -2.1106 (AUSE 0.0281 / 0.0307 / 0.0040,
 +-2 sigma 95.1 / 94.0 %), the lowest mean, and it meets every condition: adopted (enhancer.STRAY_WINDOW). The gain
 is small, since the published sigma of most strayed pixels was already wide: the quadrature sum changes 1.6-1.8 % of
-the synthetic pixels and 17 % of the gap blobs'. "max" changed almost nothing for that reason. (Run after the adoption, the "shipped" column already holds the widened
-sigma, and the candidates widen it again.)
+the synthetic pixels and 17 % of the gap blobs'. "max" changed almost nothing for that reason.
+(Run after the adoption, the "shipped" column already holds the widened sigma, and the candidates widen it again.)
 """
 
 from __future__ import annotations

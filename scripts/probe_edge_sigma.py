@@ -24,13 +24,12 @@ k = 5, c = 0.4). Not adopted: the wrong raw pixels these frames hold are mostly 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
-from validate_gap import REF, val_frames
+from validate_gap import REF, report_section, val_frames
 
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
@@ -78,11 +77,10 @@ def _scores(rows, nll=True):
 def main(args: list[str]) -> int:
     out_path = args[args.index("--out") + 1] if "--out" in args else None
     enh = DepthEnhancer("learned", backend="onnxruntime")
-    report = {}
+    report: dict = {}
     for version in (1, 2):
         rows = [_row(enh, f.rgb, raw, f.depth, mr) for f, raw, mr in val_frames(version)]
-        report[f"synthetic_v{version}"] = _scores(rows)
-        print(json.dumps({f"synthetic_v{version}": report[f"synthetic_v{version}"]}), flush=True)
+        report_section(report, f"synthetic_v{version}", _scores(rows), out_path)
     seq = load_sequence()[0]
     rows = []
     for i in list(GAP)[::10]:
@@ -90,11 +88,7 @@ def main(args: list[str]) -> int:
         if ref is not None:
             rgb, raw = read_frame(seq, i)
             rows.append(_row(enh, rgb, raw, ref, KINECT_V1_RANGE_M))
-    report["gap_reference"] = _scores(rows, nll=False)
-    print(json.dumps({"gap_reference": report["gap_reference"]}), flush=True)
-    if out_path:
-        with open(out_path, "w") as fh:
-            json.dump(report, fh, indent=1)
+    report_section(report, "gap_reference", _scores(rows, nll=False), out_path)
     return 0
 
 

@@ -28,16 +28,14 @@ pixels within 3 px of a measurement gain from Navier-Stokes on all three sets (g
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 import numpy as np
-from validate_gap import FAR_M, val_frames
+from validate_gap import FAR_M, gap_blob_frames, report_section, val_frames
 
-from perfecting_depth_ros.data.real import holdout_mask
 from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.evaluate.reference import GAP, KINECT_V1_RANGE_M, load_sequence, read_frame
+from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M, load_sequence
 
 FILLS = ("inpaint_ns", "joint_bilateral")
 WEIGHTS = (1.0, 0.75, 0.5, 0.25)
@@ -89,27 +87,16 @@ def main(args: list[str]) -> int:
     out_path = args[args.index("--out") + 1] if "--out" in args else None
     enh = DepthEnhancer("learned", backend="onnxruntime")
     fills = {f: DepthEnhancer(f) for f in FILLS}
-    seq = load_sequence()[0]
-    rows = []
-    for k, i in enumerate(list(GAP)[::5]):
-        rgb, raw = read_frame(seq, i)
-        for d in range(2):
-            hide = holdout_mask(raw, np.random.default_rng(32_000 + 100 * k + d))
-            inp = np.where(hide, 0, raw).astype(np.float32)
-            rows.append(_columns(enh, fills, rgb, inp, raw, hide, KINECT_V1_RANGE_M))
-    report = {"gap": _table(_merge(rows))}
-    report["fill_ms_640x480"] = {f: _merge(rows)["_ms_" + f] for f in FILLS}
-    print(json.dumps({"gap": report["gap"]}), flush=True)
+    rows = [_columns(enh, fills, rgb, np.where(hide, 0, raw).astype(np.float32), raw, hide, KINECT_V1_RANGE_M)
+            for rgb, raw, hide in gap_blob_frames(load_sequence()[0])]
+    report: dict = {"fill_ms_640x480": {f: _merge(rows)["_ms_" + f] for f in FILLS}}
+    report_section(report, "gap", _table(_merge(rows)), out_path)
     for version in (1, 2):
         rows = []
         for f, raw, max_range in val_frames(version):
             score = (raw <= 0) & (f.depth > 0) & (f.depth <= min(max_range, FAR_M))
             rows.append(_columns(enh, fills, f.rgb, raw, f.depth, score, max_range))
-        report[f"synthetic_v{version}"] = _table(_merge(rows))
-        print(json.dumps({f"synthetic_v{version}": report[f"synthetic_v{version}"]}), flush=True)
-    if out_path:
-        with open(out_path, "w") as fh:
-            json.dump(report, fh, indent=1)
+        report_section(report, f"synthetic_v{version}", _table(_merge(rows)), out_path)
     return 0
 
 

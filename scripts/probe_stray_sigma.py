@@ -27,16 +27,14 @@ the synthetic pixels and 17 % of the gap blobs'. "max" changed almost nothing fo
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
-from validate_gap import val_frames
+from validate_gap import gap_blob_frames, report_section, val_frames
 
-from perfecting_depth_ros.data.real import holdout_mask
 from perfecting_depth_ros.enhancer import DepthEnhancer, local_range
 from perfecting_depth_ros.evaluate import metrics as M
-from perfecting_depth_ros.evaluate.reference import GAP, KINECT_V1_RANGE_M, load_sequence, read_frame
+from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M, load_sequence
 
 WINDOWS = (1 / 40, 1 / 20, 1 / 10)
 COMBINE = {"max": lambda s, x: np.maximum(s, x), "quad": lambda s, x: np.sqrt(s * s + x * x)}
@@ -73,25 +71,13 @@ def _scores(rows):
 def main(args: list[str]) -> int:
     out_path = args[args.index("--out") + 1] if "--out" in args else None
     enh = DepthEnhancer("learned", backend="onnxruntime")
-    report = {}
+    report: dict = {}
     for version in (1, 2):
-        rows = []
-        for f, raw, max_range in val_frames(version):
-            rows.append(_rows(enh, f.rgb, raw, f.depth, f.depth > 0, max_range))
-        report[f"synthetic_v{version}"] = _scores(rows)
-        print(json.dumps({f"synthetic_v{version}": report[f"synthetic_v{version}"]}), flush=True)
-    seq = load_sequence()[0]
-    rows = []
-    for k, i in enumerate(list(GAP)[::5]):
-        rgb, raw = read_frame(seq, i)
-        for d in range(2):
-            hide = holdout_mask(raw, np.random.default_rng(32_000 + 100 * k + d))
-            rows.append(_rows(enh, rgb, np.where(hide, 0, raw).astype(np.float32), raw, hide, KINECT_V1_RANGE_M))
-    report["gap_blobs"] = _scores(rows)
-    print(json.dumps({"gap_blobs": report["gap_blobs"]}), flush=True)
-    if out_path:
-        with open(out_path, "w") as fh:
-            json.dump(report, fh, indent=1)
+        rows = [_rows(enh, f.rgb, raw, f.depth, f.depth > 0, max_range) for f, raw, max_range in val_frames(version)]
+        report_section(report, f"synthetic_v{version}", _scores(rows), out_path)
+    rows = [_rows(enh, rgb, np.where(hide, 0, raw).astype(np.float32), raw, hide, KINECT_V1_RANGE_M)
+            for rgb, raw, hide in gap_blob_frames(load_sequence()[0])]
+    report_section(report, "gap_blobs", _scores(rows), out_path)
     return 0
 
 

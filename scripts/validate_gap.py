@@ -58,6 +58,23 @@ def cal_frames():
         yield f, simulate(f, sensor, np.random.default_rng(50_000 + i)), SENSORS[sensor].max_range_m
 
 
+def gap_blob_frames(seq, every: int = 5, draws: int = 2):
+    """The 7-Scenes gap block (every ``every``-th frame of 700-799) with blobs of valid raw hidden, ``draws`` draws per
+    frame from seeds 32000+ (not validate_gap's own 30000+): yields (rgb, raw, hidden mask) for the probe scripts."""
+    for k, i in enumerate(list(GAP)[::every]):
+        rgb, raw = read_frame(seq, i)
+        for d in range(draws):
+            yield rgb, raw, holdout_mask(raw, np.random.default_rng(32_000 + 100 * k + d))
+
+
+def report_section(report: dict, key: str, value: dict, out_path: str | None = None) -> None:
+    """Add one section to a probe's report, print it as a JSON line, and (re)write the whole report to ``out_path``."""
+    report[key] = value
+    print(json.dumps({key: value}), flush=True)
+    if out_path:
+        Path(out_path).write_text(json.dumps(report, indent=1))
+
+
 def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it)."""
     d = seq

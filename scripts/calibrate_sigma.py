@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_gap import cal_frames  # noqa: E402  (the calibration frames, shared with calibrate_far.py)
 
 from perfecting_depth_ros.enhancer import DepthEnhancer, _resize_depth  # noqa: E402
-from perfecting_depth_ros.evaluate.metrics import WRONG_THRESHOLD_M, auroc  # noqa: E402
+from perfecting_depth_ros.evaluate.metrics import WRONG_THRESHOLD_M, auroc, laplace_nll  # noqa: E402
 from perfecting_depth_ros.evaluate.reference import (  # noqa: E402
     KINECT_V1_RANGE_M,
     TRAIN,
@@ -73,12 +73,6 @@ from perfecting_depth_ros.train.common import load_model, save_checkpoint  # noq
 
 P_POWERS = (1.0, 2.0, 3.0, 4.0)
 AUROC_SLACK = 0.002
-
-
-def laplace_nll(err: np.ndarray, std: np.ndarray) -> float:
-    """Mean Laplace NLL of errors under a Laplace law with standard deviation ``std`` (scale std / sqrt 2)."""
-    b = std / np.sqrt(2.0)
-    return float(np.mean(np.log(2 * b) + np.abs(err) / b))
 
 
 def published(d: dict, gain: float, p_scale: float, p_power: float) -> np.ndarray:

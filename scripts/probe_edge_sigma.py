@@ -68,8 +68,7 @@ def _scores(rows, nll=True):
         r = {"auroc": u.get("auroc_raw_wrong"), "ause": u.get("ause"), "cov2": u.get("cov2")}
         if nll:
             ok = np.isfinite(c["pred"]) & np.isfinite(s) & (s > 0) & (c["truth"] > 0)
-            lap = s[ok] / np.sqrt(2.0)
-            r["nll_laplace"] = float(np.mean(np.log(2 * lap) + np.abs(c["pred"] - c["truth"])[ok] / lap))
+            r["nll_laplace"] = M.laplace_nll((c["pred"] - c["truth"])[ok], s[ok])
         res[name] = r
     return res
 

@@ -60,10 +60,8 @@ def _scores(rows):
             cands[f"{name} f={f:.3f}"] = fn(c["sigma"], c[f"stray{f}"])
     for name, s in cands.items():
         ok = np.isfinite(c["pred"]) & np.isfinite(s) & (s > 0) & (c["truth"] > 0)
-        lap = s[ok] / np.sqrt(2.0)
-        err = np.abs(c["pred"] - c["truth"])[ok]
         u = M.uncertainty_metrics(c["pred"], s, c["truth"], c["raw"])
-        res[name] = {"nll_laplace": float(np.mean(np.log(2 * lap) + err / lap)), "ause": u.get("ause"),
+        res[name] = {"nll_laplace": M.laplace_nll((c["pred"] - c["truth"])[ok], s[ok]), "ause": u.get("ause"),
                      "cov2": u.get("cov2"), "changed": float(np.mean(s[ok] != c["sigma"][ok]))}
     return res
 

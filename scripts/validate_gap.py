@@ -112,9 +112,8 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> 
     if np.isfinite(s).any():
         u = M.uncertainty_metrics(p, s, g, r)
         ok = np.isfinite(p) & np.isfinite(s) & (g > 0) & (s > 0)
-        lap = s[ok] / np.sqrt(2.0)  # the published std as a Laplace scale
         res.update({"val_auroc": u.get("auroc_raw_wrong"), "val_cov2": u.get("cov2"), "val_ause": u.get("ause"),
-                    "val_nll_laplace": float(np.mean(np.log(2 * lap) + np.abs(p - g)[ok] / lap))})
+                    "val_nll_laplace": M.laplace_nll((p - g)[ok], s[ok])})
     return res
 
 

@@ -121,3 +121,12 @@ def test_real_table_reports_the_test_frames_apart_from_trained_on_ones():
             assert fr.use == sevenscenes_use(int(fr.name.split("_")[1]))
         else:
             assert fr.use == "test"
+
+
+def test_laplace_nll_is_lowest_at_the_true_spread():
+    """The score of the published 1-sigma: exact on a hand case, and lowest when sigma is the errors' true spread."""
+    assert M.laplace_nll(np.zeros(3), np.full(3, np.sqrt(2.0))) == pytest.approx(np.log(2.0))
+    err = np.random.default_rng(0).laplace(0, 0.05, 50_000)  # Laplace scale 0.05: std 0.05 * sqrt 2
+    true = 0.05 * np.sqrt(2.0)
+    nll = {f: M.laplace_nll(err, np.full(err.size, f * true)) for f in (0.5, 1.0, 2.0)}
+    assert nll[1.0] < nll[0.5] and nll[1.0] < nll[2.0]

@@ -95,6 +95,13 @@ def sparsification(err: np.ndarray, unc: np.ndarray, fractions: np.ndarray | Non
     return {"fractions": fr, "curve": curve_u, "oracle": curve_o, "ause": ause, "ause_random": ause_rand}
 
 
+def laplace_nll(err: np.ndarray, std: np.ndarray) -> float:
+    """Mean negative log-likelihood of errors under a Laplace law whose standard deviation is ``std`` (scale
+    std / sqrt 2): how the published 1-sigma, which the refiner learns as a Laplace scale, is scored."""
+    b = np.asarray(std, np.float64) / np.sqrt(2.0)
+    return float(np.mean(np.log(2 * b) + np.abs(err) / b))
+
+
 def uncertainty_metrics(pred: np.ndarray, sigma: np.ndarray, gt: np.ndarray, raw: np.ndarray) -> dict[str, float]:
     """AUSE, AUROC of flagging raw-wrong pixels, coverage of +-1 and +-2 sigma, Gaussian NLL.
 

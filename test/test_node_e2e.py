@@ -218,6 +218,10 @@ def test_parameters_are_validated_at_runtime(ros):
     assert not r.successful and "must be one of" in r.reason
     (r,) = _set_params(ros, samples=99)
     assert not r.successful  # out of the declared range 1..16
+    (r,) = _set_params(ros, local_window=0.9)
+    assert not r.successful  # out of the declared range 0..0.5
+    (r,) = _set_params(ros, local_window=0.025)
+    assert r.successful
     (r,) = _set_params(ros, queue_size=7)
     assert not r.successful and "restart" in r.reason
     (r,) = _set_params(ros, slop=0.05)

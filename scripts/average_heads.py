@@ -10,6 +10,10 @@ each failing its rule on one synthetic figure. Rule, written before the average 
 (validation AUROC at most 0.004 below the shipped model's on each world, >= 0.7717 / 0.7823; real gap-frame AUROC
 >= 0.7460; Laplace NLL not above the shipped model's as this session's enhancer measures it, -1.0322 / -0.9796; AUSE
 at most 0.001 above 0.0281 / 0.0307; +-2 sigma within 90-97 % on both worlds). If it qualifies it is shipped.
+
+Outcome (outputs/validate_session11_soup.jsonl): validation AUROC 0.7740 (world v1) / 0.7856 (v2), real gap-frame AUROC
+0.7536, Laplace NLL -1.0387 / -0.9926 (better than either parent and than the shipped model), AUSE 0.0282 / 0.0305,
++-2 sigma 95.0 / 94.0 %: it qualifies on every condition and is shipped (runs/head_soup/mixed_53_59.safetensors).
 """
 
 from __future__ import annotations

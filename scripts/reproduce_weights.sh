@@ -23,7 +23,8 @@ $PD train errorhead --config config/train/errorhead_light_hard.yaml --init runs/
 # 0-699 from ../shared/data/real: blobs of valid raw hidden, the hidden raw the target); its step 600 is shipped
 [ -f data_cache/synth128_v2/train-0011.npz ] || $PD data --out data_cache/synth128_v2 --split train --frames 6000 --size 128x160 --crop-of 240x320 --world-version 2
 $PD train stage2 --config config/train/stage2_v2_holdout.yaml
-bash scripts/ship_weights.sh runs/stage2_v2_holdout/model_step600.safetensors
+bash scripts/ship_weights.sh runs/stage2_v2_holdout/model_step600.safetensors  # shipped until the eleventh session
+# (since the eleventh session the shipped head is the average of two real-label head fine-tunes: end of this script)
 # Experiment (not shipped): stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference
 # (needs `perfecting-depth reference` first). Its effect is reported in the model card.
 if [ -f data_cache/7scenes_ref/quality.json ]; then $PD train stage2 --config config/train/stage2_real.yaml; fi
@@ -109,3 +110,12 @@ fi
 PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_blend.py --out outputs/probe_hole_blend_session11.json
 PYTHONPATH=scripts .venv/bin/python scripts/probe_local_window.py > outputs/probe_local_window_session11.jsonl
 PYTHONPATH=scripts .venv/bin/python scripts/probe_stray_sigma.py --out outputs/probe_stray_sigma_session11.json
+# The shipped weights since the eleventh session: stage2_v2_holdout step 600 with its raw-error head replaced by the
+# average of errorhead_mixed_long step 3000 and errorhead_mixed_trade step 1500 (both trained above from it, with real
+# 7-Scenes labels from the fused reference; rule and figures in scripts/average_heads.py and the model card).
+[ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
+mkdir -p runs/head_soup
+.venv/bin/python scripts/average_heads.py runs/head_soup/mixed_53_59.safetensors \
+  runs/errorhead_mixed_long/model_step3000.safetensors runs/errorhead_mixed_trade/model_step1500.safetensors
+$PD manifest runs/head_soup/mixed_53_59.safetensors
+bash scripts/ship_weights.sh runs/head_soup/mixed_53_59.safetensors

@@ -42,7 +42,8 @@ def main() -> int:
                                                              "outputs/validate_session9.jsonl",
                                                              "outputs/validate_session10.jsonl",
                                                              "outputs/validate_session11.jsonl",
-                                                             "outputs/validate_session11_soup.jsonl"])
+                                                             "outputs/validate_session11_soup.jsonl",
+                                                             "outputs/validate_session11_soup3.jsonl"])
     p.add_argument("--eval-v2", default="outputs/eval_v2/results.json",
                    help="perfecting-depth eval --test-dir data_cache/test240_v2 --world-version 2 --synthetic-only")
     p.add_argument("--error-budget", default="outputs/error_budget_session9.json",
@@ -577,6 +578,14 @@ def main() -> int:
                     f"(bar 0.746), Laplace NLL {both_worlds(emt, 'val_nll_laplace', 3)} against -1.032 / -0.980. Step "
                     "1500 meets the AUROC bars but its world-v1 NLL is worse than the shipped model's: none qualifies. "
                     "The fresh seed gave a smaller real lift (+0.033) than seed 53 (+0.044) and no NLL gain."]
+        soup3 = "runs/head_soup/mixed_53_59_61.safetensors"
+        if soup3 in last:
+            out += ["- `config/train/errorhead_mixed_seed61.yaml` (eleventh session, not shipped): a third seed of the "
+                    "same head recipe, averaged with the shipped two: validation AUROC "
+                    f"{fig(soup3, 'val_auroc', digits=4)} / {fig(soup3 + ' [world v2]', 'val_auroc', digits=4)}, real "
+                    f"gap-frame AUROC {fig(soup3, 'gap_ref_auroc', digits=4)} (bar: the shipped average's 0.7536), NLL "
+                    f"{fig(soup3, 'val_nll_laplace', digits=4)} / {fig(soup3 + ' [world v2]', 'val_nll_laplace', digits=4)}"
+                    ". It misses the real bar; the two-way average stays shipped."]
         out += ["- Eleventh session, post-processing probes on validation frames (rules in each script's docstring, "
                 "written before scoring): blending the rebuilt holes with Navier-Stokes inpainting "
                 "(`scripts/probe_hole_blend.py`: gap block -5 %, synthetic world v1 holes +9 %) and clipping rebuilt holes "

@@ -119,3 +119,10 @@ mkdir -p runs/head_soup
   runs/errorhead_mixed_long/model_step3000.safetensors runs/errorhead_mixed_trade/model_step1500.safetensors
 $PD manifest runs/head_soup/mixed_53_59.safetensors
 bash scripts/ship_weights.sh runs/head_soup/mixed_53_59.safetensors
+# Experiment (not shipped): a third head seed and the three-way average (outcome in its config).
+if [ -f data_cache/7scenes_ref/quality.json ]; then
+  $PD train errorhead --config config/train/errorhead_mixed_seed61.yaml
+  .venv/bin/python scripts/average_heads.py runs/head_soup/mixed_53_59_61.safetensors \
+    runs/errorhead_mixed_long/model_step3000.safetensors runs/errorhead_mixed_trade/model_step1500.safetensors \
+    runs/errorhead_mixed_seed61/model_step1500.safetensors
+fi

@@ -727,3 +727,30 @@ def test_range_relative_input_starts_exact_and_reads_the_range_per_pixel(tmp_pat
     torch.testing.assert_close(out_unknown, m(*args)[0])
     with pytest.raises(ValueError, match="range_relative needs"):
         PerfectingDepthModel(ModelConfig(**{**cfg.to_dict(), "range_relative": True}))
+
+
+def test_average_heads_averages_only_the_error_head(tmp_path):
+    """scripts/average_heads.py (how the shipped head was made): the head's tensors are averaged, every other tensor
+    is passed on unchanged, and checkpoints that differ anywhere else are refused."""
+    import importlib.util
+    import json
+
+    from safetensors.numpy import load_file, save_file
+
+    spec = importlib.util.spec_from_file_location("average_heads", ROOT / "scripts" / "average_heads.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    meta = {"model_config": "{}", "meta": json.dumps({"stage": "errorhead", "step": 5})}
+    body = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for name, head in (("a", 1.0), ("b", 3.0)):
+        save_file({"refiner.w": body, "error_head.w": np.full((2, 2), head, np.float32)}, str(tmp_path / f"{name}.st"),
+                  metadata=meta)
+    out = tmp_path / "avg.st"
+    assert mod.main([str(out), str(tmp_path / "a.st"), str(tmp_path / "b.st")]) == 0
+    avg = load_file(str(out))
+    np.testing.assert_array_equal(avg["error_head.w"], np.full((2, 2), 2.0, np.float32))
+    np.testing.assert_array_equal(avg["refiner.w"], body)
+    save_file({"refiner.w": body + 1, "error_head.w": np.zeros((2, 2), np.float32)}, str(tmp_path / "c.st"),
+              metadata=meta)
+    with pytest.raises(SystemExit, match="refiner.w differs"):
+        mod.main([str(tmp_path / "bad.st"), str(tmp_path / "a.st"), str(tmp_path / "c.st")])

@@ -168,9 +168,9 @@ class DepthEnhancer:
         max_range_m: the depth sensor's maximum range in metres (None or 0: unknown). Models trained with it
             (``refiner_range``) use it to tell holes past the sensor's reach (open doors, corridors, windows)
             from holes on surfaces it could have measured; other models and the classical methods ignore it.
-        local_window: rebuilt depth in raw holes stays between the nearest and the
-            farthest measurement in a window this fraction of the image's larger side wide (0: only the frame-wide
-            bound); the clipped amount joins the 1-sigma.
+        local_window: rebuilt depth in raw holes stays between the nearest and the farthest measurement in a
+            window this fraction of the image's larger side wide (0: only the frame-wide bound); the clipped amount
+            joins the 1-sigma.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
@@ -294,12 +294,13 @@ class DepthEnhancer:
         if self.local_window > 0:
             near, far = local_range(depth, self.local_window)
             bounded = np.where(valid, bounded, np.clip(bounded, near, far))
-        sigma = np.maximum(sigma, np.abs(bounded - final))
-        # a hole rebuilt past the nearest or farthest measurement around it is extrapolated: that distance joins
-        # its 1-sigma in quadrature (scripts/probe_stray_sigma.py)
-        near, far = local_range(depth, STRAY_WINDOW)
-        stray = np.maximum(near - bounded, 0) + np.maximum(bounded - np.minimum(far, np.float32(1e6)), 0)
-        sigma = np.where(valid, sigma, np.sqrt(sigma * sigma + stray * stray)).astype(np.float32)
+        sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
+        if not valid.all():
+            # a hole rebuilt past the nearest or farthest measurement around it is extrapolated: that distance
+            # joins its 1-sigma in quadrature (scripts/probe_stray_sigma.py); no measurement in reach: no term
+            near, far = local_range(depth, STRAY_WINDOW)
+            stray = np.maximum(near - bounded, 0) + np.maximum(bounded - far, 0)
+            sigma = np.where(valid, sigma, np.sqrt(sigma * sigma + stray * stray)).astype(np.float32)
         keep = gate > 0.5
         final = np.where(keep, depth, bounded)  # the gate's decision: keep the measurement exactly
         t3 = time.perf_counter()

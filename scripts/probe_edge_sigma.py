@@ -29,7 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from validate_gap import REF, report_section, val_frames
+from validate_gap import REF, published_nll, report_section, val_frames
 
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
@@ -67,8 +67,7 @@ def _scores(rows, nll=True):
         u = M.uncertainty_metrics(c["pred"], s, c["truth"], c["raw"])
         r = {"auroc": u.get("auroc_raw_wrong"), "ause": u.get("ause"), "cov2": u.get("cov2")}
         if nll:
-            ok = np.isfinite(c["pred"]) & np.isfinite(s) & (s > 0) & (c["truth"] > 0)
-            r["nll_laplace"] = M.laplace_nll((c["pred"] - c["truth"])[ok], s[ok])
+            r["nll_laplace"] = published_nll(c["pred"], s, c["truth"])
         res[name] = r
     return res
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from validate_gap import gap_blob_frames, report_section, val_frames
+from validate_gap import gap_blob_frames, published_nll, report_section, val_frames
 
 from perfecting_depth_ros.enhancer import DepthEnhancer, local_range
 from perfecting_depth_ros.evaluate import metrics as M
@@ -61,7 +61,7 @@ def _scores(rows):
     for name, s in cands.items():
         ok = np.isfinite(c["pred"]) & np.isfinite(s) & (s > 0) & (c["truth"] > 0)
         u = M.uncertainty_metrics(c["pred"], s, c["truth"], c["raw"])
-        res[name] = {"nll_laplace": M.laplace_nll((c["pred"] - c["truth"])[ok], s[ok]), "ause": u.get("ause"),
+        res[name] = {"nll_laplace": published_nll(c["pred"], s, c["truth"]), "ause": u.get("ause"),
                      "cov2": u.get("cov2"), "changed": float(np.mean(s[ok] != c["sigma"][ok]))}
     return res
 

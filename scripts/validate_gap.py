@@ -75,6 +75,12 @@ def report_section(report: dict, key: str, value: dict, out_path: str | None = N
         Path(out_path).write_text(json.dumps(report, indent=1))
 
 
+def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> float:
+    """Laplace NLL of the published 1-sigma over the pixels with a prediction, a sigma and a truth."""
+    ok = np.isfinite(pred) & np.isfinite(sigma) & (truth > 0) & (sigma > 0)
+    return M.laplace_nll((pred - truth)[ok], sigma[ok])
+
+
 def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it)."""
     d = seq
@@ -111,9 +117,8 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> 
             res["gap_ref_auroc"] = M.uncertainty_metrics(p2, s2, g2, r2).get("auroc_raw_wrong")
     if np.isfinite(s).any():
         u = M.uncertainty_metrics(p, s, g, r)
-        ok = np.isfinite(p) & np.isfinite(s) & (g > 0) & (s > 0)
         res.update({"val_auroc": u.get("auroc_raw_wrong"), "val_cov2": u.get("cov2"), "val_ause": u.get("ause"),
-                    "val_nll_laplace": M.laplace_nll((p - g)[ok], s[ok])})
+                    "val_nll_laplace": published_nll(p, s, g)})
     return res
 
 

@@ -28,6 +28,8 @@ MIN_VALID_PIXELS = 64
 NOISE_MODES = ("fixed", "fresh")
 RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
 LOCAL_WINDOW = 0.0  # rebuilt holes stay within the measurements in a window this fraction of the larger side (0: off)
+LOCAL_FAR_REACH = 0.8  # a local_window clip leaves holes rebuilt past this fraction of the reach unbounded above
+LOCAL_FAR_EDGE = np.inf  # ... and those whose farthest nearby measurement lies past this fraction of the reach
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 
@@ -169,7 +171,8 @@ class DepthEnhancer:
             (``refiner_range``) use it to tell holes past the sensor's reach (open doors, corridors, windows)
             from holes on surfaces it could have measured; other models and the classical methods ignore it.
         local_window: rebuilt depth in raw holes stays between the nearest and the farthest measurement in a
-            window this fraction of the image's larger side wide (0: only the frame-wide bound); the clipped amount
+            window this fraction of the image's larger side wide (0: only the frame-wide bound), except that a hole
+            rebuilt past ``LOCAL_FAR_REACH`` of the sensor's reach is not bounded from above; the clipped amount
             joins the 1-sigma.
     """
 
@@ -293,6 +296,10 @@ class DepthEnhancer:
         bounded = np.clip(final, lo, hi)
         if self.local_window > 0:
             near, far = local_range(depth, self.local_window)
+            # a hole the model rebuilds past the sensor's reach (the frame's farthest measurement when the range
+            # is unknown) is taken for an out-of-range hole: nothing nearby bounds how far it goes
+            reach = float(d_m[m_m].max()) if max_range is None else max(max_range, float(d_m[m_m].max()))
+            far = np.where((bounded > LOCAL_FAR_REACH * reach) | (far >= LOCAL_FAR_EDGE * reach), np.inf, far)
             bounded = np.where(valid, bounded, np.clip(bounded, near, far))
         sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
         if not valid.all():

@@ -29,7 +29,6 @@ NOISE_MODES = ("fixed", "fresh")
 RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
 LOCAL_WINDOW = 0.0  # rebuilt holes stay within the measurements in a window this fraction of the larger side (0: off)
 LOCAL_FAR_REACH = 0.8  # a local_window clip leaves holes rebuilt past this fraction of the reach unbounded above
-LOCAL_FAR_EDGE = np.inf  # ... and those whose farthest nearby measurement lies past this fraction of the reach
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 
@@ -140,6 +139,16 @@ def local_range(depth: np.ndarray, window: float) -> tuple[np.ndarray, np.ndarra
     lo = -cv2.dilate(np.where(valid, -depth, -np.inf).astype(np.float32), kernel)
     none = hi <= 0
     return np.where(none, 0.0, lo).astype(np.float32), np.where(none, np.inf, hi).astype(np.float32)
+
+
+def clip_to_local(rebuilt: np.ndarray, depth: np.ndarray, window: float, reach: float) -> np.ndarray:
+    """``rebuilt`` with its raw holes (depth <= 0) clipped to the nearest and farthest measurement in a window
+    ``window`` of the larger side (``local_range``). A hole rebuilt past ``LOCAL_FAR_REACH`` of ``reach`` (the
+    sensor's range, or the frame's farthest measurement) is taken for an out-of-range hole and is not bounded from
+    above: nothing nearby shows how far it goes (scripts/probe_range_clip.py)."""
+    near, far = local_range(depth, window)
+    far = np.where(rebuilt > LOCAL_FAR_REACH * reach, np.inf, far)
+    return np.where(depth > 0, rebuilt, np.clip(rebuilt, near, far)).astype(np.float32)
 
 
 def _hole_detail(depth: np.ndarray, depth_low: np.ndarray, final_low: np.ndarray) -> np.ndarray:
@@ -295,12 +304,8 @@ class DepthEnhancer:
         lo, hi = RANGE_MARGIN[0] * float(d_m[m_m].min()), RANGE_MARGIN[1] * float(d_m[m_m].max())
         bounded = np.clip(final, lo, hi)
         if self.local_window > 0:
-            near, far = local_range(depth, self.local_window)
-            # a hole the model rebuilds past the sensor's reach (the frame's farthest measurement when the range
-            # is unknown) is taken for an out-of-range hole: nothing nearby bounds how far it goes
             reach = float(d_m[m_m].max()) if max_range is None else max(max_range, float(d_m[m_m].max()))
-            far = np.where((bounded > LOCAL_FAR_REACH * reach) | (far >= LOCAL_FAR_EDGE * reach), np.inf, far)
-            bounded = np.where(valid, bounded, np.clip(bounded, near, far))
+            bounded = clip_to_local(bounded, depth, self.local_window, reach)
         sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
         if not valid.all():
             # a hole rebuilt past the nearest or farthest measurement around it is extrapolated: that distance

@@ -22,7 +22,8 @@ no lift 0.4453 / 0.5056, a = 1.0 0.4429 / 0.5029, 0.9 0.4411 / 0.5007, 0.8 0.438
 (README, "Sensor range"), so it seldom rebuilds such holes past the reach and the lift recovers only part of the
 cost: no candidate meets the +0.002 m condition, the default stays off.
 
-Rule B, written after outcome A and before scoring it (``--edge``): also lift the upper bound where the farthest
+Rule B, written after outcome A and before scoring it (``--edge``; run at commit 49acb12, whose enhancer had the
+``LOCAL_FAR_EDGE`` constant this needs, removed since): also lift the upper bound where the farthest
 measurement in the window lies past b times the reach (a hole next to the far end of what the sensor reached may go
 on past it), a = 0.8, b in {0.8, 0.7, 0.6}; the same conditions against the same off figures.
 
@@ -30,7 +31,7 @@ Outcome B: b = 0.8 / 0.7 / 0.6 full validation RMSE world v1 0.4387 / 0.4387 / 0
 0.4978 m, gap-block MAE 21.63 mm for all: the costly out-of-range holes do not border the far end of the reach (a
 foreground object's edge in front of them, more likely); no candidate qualifies.
 
-  PYTHONPATH=scripts python scripts/probe_range_clip.py [weights] [--edge] >> outputs/probe_range_clip.jsonl
+  PYTHONPATH=scripts python scripts/probe_range_clip.py [weights] >> outputs/probe_range_clip.jsonl
 """
 
 from __future__ import annotations
@@ -47,21 +48,16 @@ from perfecting_depth_ros.evaluate.reference import load_sequence
 
 WINDOW = 1 / 40
 CANDIDATES = ((0.0, math.inf), (WINDOW, math.inf), (WINDOW, 1.0), (WINDOW, 0.9), (WINDOW, 0.8))
-EDGE_CANDIDATES = ((WINDOW, 0.8, 0.8), (WINDOW, 0.8, 0.7), (WINDOW, 0.8, 0.6))  # --edge: (window, a, b)
 
 
 def main(args: list[str]) -> int:
-    edge = "--edge" in args
-    args = [a for a in args if a != "--edge"]
     weights = args[0] if args else None
     seq = load_sequence()[0]
-    for window, reach, *far_edge in (EDGE_CANDIDATES if edge else CANDIDATES):
+    for window, reach in CANDIDATES:
         E.LOCAL_FAR_REACH = reach
-        E.LOCAL_FAR_EDGE = far_edge[0] if far_edge else math.inf
         enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime", local_window=window)
         for version in (1, 2):
-            row = {"local_window": window, "far_reach": None if math.isinf(reach) else reach,
-                   "far_edge": far_edge[0] if far_edge else None, "world_version": version}
+            row = {"local_window": window, "far_reach": None if math.isinf(reach) else reach, "world_version": version}
             print(json.dumps({**row, **score(enh, seq, version)}), flush=True)
     return 0
 

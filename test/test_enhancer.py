@@ -10,7 +10,14 @@ import pytest
 from perfecting_depth_ros import DepthEnhancer
 from perfecting_depth_ros.backends import BackendError
 from perfecting_depth_ros.data.sensors import simulate
-from perfecting_depth_ros.enhancer import STRAY_WINDOW, check_inputs, local_range, model_size_for
+from perfecting_depth_ros.enhancer import (
+    LOCAL_FAR_REACH,
+    STRAY_WINDOW,
+    check_inputs,
+    clip_to_local,
+    local_range,
+    model_size_for,
+)
 
 
 def test_check_inputs_rejects_bad_input():
@@ -62,6 +69,21 @@ def test_local_range_is_the_nearest_and_farthest_measurement_in_the_window():
     assert lo[20, 38] == 0 and np.isinf(hi[20, 38])  # no measurement in reach: no bound
 
 
+def test_clip_to_local_bounds_holes_but_not_those_rebuilt_past_the_reach():
+    d = np.zeros((40, 40), np.float32)
+    d[:, :20] = 2.0  # measured left half, a hole on the right
+    rebuilt = np.full_like(d, 2.5)
+    rebuilt[:, 30:] = 4.0  # far from any measurement
+    rebuilt[:5, 20:30] = 1.0
+    rebuilt[5:10, 20:30] = 0.9 * LOCAL_FAR_REACH * 5.0  # inside the reach of a 5 m sensor
+    rebuilt[10:15, 20:30] = 1.1 * LOCAL_FAR_REACH * 5.0  # past it: taken for an out-of-range hole
+    out = clip_to_local(rebuilt, d, 9 / 40, reach=5.0)
+    np.testing.assert_array_equal(out[:, :20], rebuilt[:, :20])  # measurements untouched
+    assert np.all(out[:5, 20:24] == 2.0) and np.all(out[5:10, 20:24] == 2.0)  # clipped up, clipped down
+    np.testing.assert_array_equal(out[10:15, 20:30], rebuilt[10:15, 20:30])
+    np.testing.assert_array_equal(out[:, 30:], rebuilt[:, 30:])  # no measurement within the window: no bound
+
+
 def test_local_window_bounds_rebuilt_holes_and_leaves_raw_pixels(tiny_weights, frame):
     """With local_window, a rebuilt hole pixel lies within the measurements around it, and whatever was clipped
     joins its 1-sigma; raw pixels get exactly what they get without the bound."""
@@ -72,7 +94,8 @@ def test_local_window_bounds_rebuilt_holes_and_leaves_raw_pixels(tiny_weights, f
                        local_window=0.1).enhance(frame.rgb, raw)
     lo, hi = local_range(raw, 0.1)
     hole = (raw == 0) & np.isfinite(hi)
-    assert np.all((on.depth[hole] >= lo[hole] - 1e-6) & (on.depth[hole] <= hi[hole] + 1e-6))
+    past_reach = on.depth > LOCAL_FAR_REACH * raw.max()  # taken for out-of-range holes: no upper bound
+    assert np.all((on.depth[hole] >= lo[hole] - 1e-6) & ((on.depth[hole] <= hi[hole] + 1e-6) | past_reach[hole]))
     clipped = np.abs(on.depth - off.depth)
     assert clipped[hole].max() > 0  # the tiny model's rebuild strays somewhere; the bound catches it
     assert np.all(on.uncertainty[hole] >= clipped[hole] - 1e-6)

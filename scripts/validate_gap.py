@@ -96,9 +96,10 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> 
             full = enh.enhance(rgb, raw, max_range_m=kinect)
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
-    preds, sigmas, gts, raws = [], [], [], []
+    preds, sigmas, gts, raws, dbe = [], [], [], [], []
     for f, raw, max_range in val_frames(version):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range if use_range else None)
+        dbe.append(M.boundary_errors(out.depth, f.depth))
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
         gts.append(f.depth.ravel()), raws.append(raw.ravel())
     p, s, g, r = (np.concatenate(x) for x in (preds, sigmas, gts, raws))
@@ -108,7 +109,9 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> 
            "val_rmse_m": M.depth_errors(p, g, reg["all"]).get("rmse"),
            "val_rmse_in_range_m": M.depth_errors(p, g, reg["all"] & ~beyond).get("rmse"),
            "val_mae_missing_m": M.depth_errors(p, g, reg["missing"]).get("mae"),
-           "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae")}
+           "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae"),
+           "val_dbe_acc_px": float(np.mean([b["dbe_acc"] for b in dbe if b])),
+           "val_dbe_comp_px": float(np.mean([b["dbe_comp"] for b in dbe if b]))}
     if rp:  # the gap frames unmasked, against the fused reference (0 = no reference there)
         p2, s2, g2, r2 = (np.concatenate(x) for x in (rp, rs, rg, rr))
         res["gap_ref_mae_valid_m"] = M.depth_errors(p2, g2, (r2 > 0) & (g2 > 0)).get("mae")

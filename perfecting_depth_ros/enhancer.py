@@ -29,8 +29,8 @@ NOISE_MODES = ("fixed", "fresh")
 RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
 LOCAL_WINDOW = 0.0  # rebuilt holes stay within the measurements in a window this fraction of the larger side (0: off)
 LOCAL_FAR_REACH = 0.8  # a local_window clip leaves holes rebuilt past this fraction of the reach unbounded above
-HOLE_RESIDUAL_PX = 0.0  # rebuilt pixels take on the model's misfit at the kept raw pixels within ~this (320 px wide; 0: off)
-RESIDUAL_FLOOR = 0.25  # ... full where kept pixels hold this share of the Gaussian's mass, fading below it
+HOLE_SMOOTH_PX = 0.0  # rebuilt pixels are smoothed by a Gaussian this wide (px at 320 px wide; 0: off) ...
+HOLE_SMOOTH_REL = 0.0  # ... edge-preserving when > 0: a bilateral filter in log depth with this range sigma
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 
@@ -153,16 +153,16 @@ def clip_to_local(rebuilt: np.ndarray, depth: np.ndarray, window: float, reach: 
     return np.where(depth > 0, rebuilt, np.clip(rebuilt, near, far)).astype(np.float32)
 
 
-def carry_residual(rebuilt: np.ndarray, depth: np.ndarray, kept: np.ndarray, sigma_px: float) -> np.ndarray:
-    """``rebuilt`` where ``kept`` is False shifted by the model's misfit at the kept raw pixels around it
-    (``depth - rebuilt`` there, a normalised Gaussian average of width ``sigma_px``), so that a rebuilt region meets
-    the measurements at its border without a step; the shift fades where kept pixels hold less than
-    ``RESIDUAL_FLOOR`` of the Gaussian's mass, and is zero far from them."""
-    m = kept.astype(np.float32)
-    misfit = np.where(kept, depth - rebuilt, 0).astype(np.float32)
-    num = cv2.GaussianBlur(misfit, (0, 0), sigma_px)
-    den = cv2.GaussianBlur(m, (0, 0), sigma_px)
-    return np.where(kept, rebuilt, rebuilt + num / np.maximum(den, RESIDUAL_FLOOR)).astype(np.float32)
+def smooth_rebuilt(composite: np.ndarray, kept: np.ndarray, sigma_px: float, rel: float = 0.0) -> np.ndarray:
+    """``composite`` (kept raw depth, rebuilt depth elsewhere) with the rebuilt pixels smoothed in log depth: a
+    Gaussian of ``sigma_px``, or with ``rel`` > 0 a bilateral filter that leaves relative depth steps well past
+    ``rel`` standing. Kept pixels are untouched (they only take part as neighbours)."""
+    log = np.log(np.maximum(composite, 1e-3)).astype(np.float32)
+    if rel > 0:
+        smooth = cv2.bilateralFilter(log, 0, rel, sigma_px)
+    else:
+        smooth = cv2.GaussianBlur(log, (0, 0), sigma_px)
+    return np.where(kept, composite, np.exp(smooth)).astype(np.float32)
 
 
 def _hole_detail(depth: np.ndarray, depth_low: np.ndarray, final_low: np.ndarray) -> np.ndarray:
@@ -314,8 +314,9 @@ class DepthEnhancer:
         gate = cv2.resize(gate, (W, H), interpolation=cv2.INTER_LINEAR) if gate.shape != (H, W) else gate
         gate = np.where(valid, gate, 0.0)
         keep = gate > 0.5
-        if HOLE_RESIDUAL_PX > 0 and not keep.all():
-            final = carry_residual(final, depth, keep, HOLE_RESIDUAL_PX * max(H, W) / 320)
+        if HOLE_SMOOTH_PX > 0 and not keep.all():
+            final = smooth_rebuilt(np.where(keep, depth, final), keep, HOLE_SMOOTH_PX * max(H, W) / 320,
+                                   HOLE_SMOOTH_REL)
         # rebuilt depth stays within the frame's measured range (half the nearest to twice the farthest
         # measurement): extrapolation past it is not trusted, and the clipped amount joins the 1-sigma
         lo, hi = RANGE_MARGIN[0] * float(d_m[m_m].min()), RANGE_MARGIN[1] * float(d_m[m_m].max())

@@ -3,6 +3,10 @@
 logs and the benchmark results (no figure is typed by hand).
 
   python scripts/model_card.py --eval outputs/eval/results.json [--bench outputs/bench.json] [--stage1 outputs/stage1.jsonl]
+
+``--only HEADING ...`` rewrites only the sections whose heading starts with one of those and keeps every other section
+of the existing card as it is: for a checkout that holds fresh benchmark results but not the training runs and
+validation logs the rest was written from (they are not committed).
 """
 
 from __future__ import annotations
@@ -22,6 +26,27 @@ W = ROOT / "perfecting_depth_ros" / "weights"
 def _last(log: Path) -> dict:
     lines = log.read_text().splitlines() if log.exists() else []
     return json.loads(lines[-1]) if lines else {}
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(heading, text) for the part before the first '## ' heading (heading '') and for each '## ' section."""
+    parts, head, buf = [], "", []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            parts.append((head, "".join(buf)))
+            head, buf = line[3:].strip(), []
+        buf.append(line)
+    parts.append((head, "".join(buf)))
+    return parts
+
+
+def splice_sections(old: str, new: str, prefixes: list[str]) -> str:
+    """``old`` with each section whose heading starts with one of ``prefixes`` replaced by ``new``'s section of the
+    same heading; a section ``new`` lacks is kept, and one only ``new`` has is added before the last section."""
+    fresh = {h: t for h, t in _sections(new) if any(h.startswith(x) for x in prefixes)}
+    parts = _sections(old)
+    out = [(h, fresh.pop(h, t)) for h, t in parts]
+    return "".join(t for _, t in out[:-1]) + "".join(fresh.values()) + out[-1][1]
 
 
 def main() -> int:
@@ -48,6 +73,8 @@ def main() -> int:
                    help="perfecting-depth eval --test-dir data_cache/test240_v2 --world-version 2 --synthetic-only")
     p.add_argument("--error-budget", default="outputs/error_budget_session9.json",
                    help="scripts/error_budget.py --json output (validation frames)")
+    p.add_argument("--only", nargs="*", default=None, metavar="HEADING",
+                   help="rewrite only the sections whose '## ' heading starts with one of these")
     a = p.parse_args()
     ckpt = W / "perfecting_depth.safetensors"
     with safe_open(str(ckpt), framework="pt") as f:
@@ -653,7 +680,10 @@ def main() -> int:
             "- Depth is normalised per frame; frames with fewer than 64 valid raw pixels are refused (ValueError).",
             "- The published sigma is a Laplace scale times sqrt(2) (a standard deviation); calibration was measured on "
             "the synthetic test split only."]
-    (W / "MODEL_CARD.md").write_text("\n".join(out) + "\n")
+    text = "\n".join(out) + "\n"
+    if a.only is not None:
+        text = splice_sections((W / "MODEL_CARD.md").read_text(), text, a.only)
+    (W / "MODEL_CARD.md").write_text(text)
     print(f"wrote {W / 'MODEL_CARD.md'}")
     return 0
 

@@ -39,6 +39,14 @@ Round 2, rule written after round 1 and before scoring it (``--round 2``): candi
 bilateral 1.5 px / 0.1, bilateral 2 px / 0.2, the same conditions against the same off figures; the lowest mean
 depth-boundary accuracy among the qualifiers of both rounds is adopted.
 
+Outcome, round 2 (outputs/probe_hole_smooth_r2.jsonl), DBE acc world v1 / v2, gap-block MAE, full val RMSE v1 / v2:
+Gaussian 1 px 4.585 / 4.581 px, 22.14 mm, 0.4280 / 0.4865 m (misses the 0.1 px on world v2); Gaussian 2 px 4.513 /
+4.504, 23.89 mm (misses the gap condition); bilateral 1.5 / 0.1 4.616 / 4.594 (misses the 0.1 px); bilateral 2 / 0.2
+4.562 / 4.542, 21.71 mm, 0.4292 / 0.4879 m (qualifies, mean 4.5523). The Gaussian 1.5 px stays the lowest mean
+(4.5331): adopted as the default (``HOLE_SMOOTH_PX = 1.5``). The bilateral 3 px / 0.1 (0.0006 px behind) keeps
+edges between rebuilt objects and gains more on the real gap block (-6.9 % against -0.1 %); the rule did not weigh
+that, and it was not chosen.
+
   PYTHONPATH=scripts python scripts/probe_hole_smooth.py [weights] [--round 2] >> outputs/probe_hole_smooth.jsonl
 """
 

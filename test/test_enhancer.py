@@ -17,6 +17,7 @@ from perfecting_depth_ros.enhancer import (
     clip_to_local,
     local_range,
     model_size_for,
+    smooth_rebuilt,
 )
 
 
@@ -82,6 +83,23 @@ def test_clip_to_local_bounds_holes_but_not_those_rebuilt_past_the_reach():
     assert np.all(out[:5, 20:24] == 2.0) and np.all(out[5:10, 20:24] == 2.0)  # clipped up, clipped down
     np.testing.assert_array_equal(out[10:15, 20:30], rebuilt[10:15, 20:30])
     np.testing.assert_array_equal(out[:, 30:], rebuilt[:, 30:])  # no measurement within the window: no bound
+
+
+def test_smooth_rebuilt_flattens_bumps_in_rebuilt_pixels_only():
+    d = np.zeros((40, 40), np.float32)
+    d[:, :20] = 2.0 + 0.05 * (np.arange(40) % 2)[:, None]  # kept raw, noisy: left as it is
+    kept = d > 0
+    composite = np.where(kept, d, 3.0).astype(np.float32)
+    composite[20, 30] = 3.6  # a one-pixel bump in the rebuilt half
+    for rel in (0.0, 0.3):
+        out = smooth_rebuilt(composite, kept, 1.5, rel)
+        np.testing.assert_array_equal(out[kept], composite[kept])
+        assert abs(out[20, 30] - 3.0) < 0.25 * 0.6  # the bump loses most of its height
+        np.testing.assert_allclose(out[3:12, 28:37], 3.0, atol=1e-5)  # flat stays flat
+    # a step between a near object and the background in the rebuilt part survives the edge-preserving filter
+    step = np.where(kept, d, np.where(np.arange(40)[None, :] < 30, 1.0, 3.0)).astype(np.float32)
+    out = smooth_rebuilt(step, kept, 1.5, 0.1)
+    assert out[10, 29] < 1.01 and out[10, 30] > 2.97
 
 
 def test_local_window_bounds_rebuilt_holes_and_leaves_raw_pixels(tiny_weights, frame):

@@ -58,13 +58,14 @@ def cal_frames():
         yield f, simulate(f, sensor, np.random.default_rng(50_000 + i)), SENSORS[sensor].max_range_m
 
 
-def gap_blob_frames(seq, every: int = 5, draws: int = 2):
+def gap_blob_frames(seq, every: int = 5, draws: int = 2, seed: int = 32_000):
     """The 7-Scenes gap block (every ``every``-th frame of 700-799) with blobs of valid raw hidden, ``draws`` draws per
-    frame from seeds 32000+ (not validate_gap's own 30000+): yields (rgb, raw, hidden mask) for the probe scripts."""
+    frame from seeds ``seed``+ (32000+ by default, not validate_gap's own 30000+): yields (rgb, raw, hidden mask) for
+    the probe scripts."""
     for k, i in enumerate(list(GAP)[::every]):
         rgb, raw = read_frame(seq, i)
         for d in range(draws):
-            yield rgb, raw, holdout_mask(raw, np.random.default_rng(32_000 + 100 * k + d))
+            yield rgb, raw, holdout_mask(raw, np.random.default_rng(seed + 100 * k + d))
 
 
 def report_section(report: dict, key: str, value: dict, out_path: str | None = None) -> None:

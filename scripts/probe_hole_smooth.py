@@ -50,7 +50,7 @@ that, and it was not chosen.
 Round 3, rule written after round 2 and before scoring it (``--round 3``): does the bilateral 3 px / 0.1 beat the
 adopted Gaussian on real hidden blobs, measured afresh? Both (and off) are scored on blobs never drawn before:
 validate_gap.gap_blob_frames with seeds 34000+ (every 5th gap-block frame, 2 draws: 40 frame-draws), MAE in the
-hidden pixels. The bilateral replaces the Gaussian as the default only if its MAE there is at least 3 % below the
+hidden pixels pooled (blob_mae_m). The bilateral replaces the Gaussian as the default only if that MAE is at least 3 % below the
 Gaussian's; rounds 1-2 already showed it within 0.02 px of the Gaussian's depth-boundary accuracy on each world and
 within 0.002 m of its full validation RMSE, the other conditions.
 

@@ -78,3 +78,20 @@ def test_shipped_onnx_is_current_for_the_shipped_weights_and_model_code():
     assert md["graph_sha256"] == graph_code_sha(), "re-run scripts/ship_weights.sh after changing model/*.py"
     manifest = json.loads((w / "manifest.json").read_text())
     assert manifest["perfecting_depth_k4_s2.onnx"] == sha256_file(w / "perfecting_depth_k4_s2.onnx")
+
+
+def test_model_card_splice_keeps_the_sections_it_was_not_asked_to_rewrite():
+    """scripts/model_card.py --only: fresh benchmark sections replace the card's, every other section stays."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("model_card", ROOT / "scripts" / "model_card.py")
+    mc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mc)
+    old = "# Card\nintro\n## How it was made\ntable\n## Benchmark figures (eval)\nold figures\n## Limits\nlimits\n"
+    new = "# Card\n\n## How it was made\n(empty: no runs here)\n## Benchmark figures (eval)\nnew figures\n" \
+          "## Latency\nms\n## Limits\nlimits\n"
+    out = mc.splice_sections(old, new, ["Benchmark figures", "Latency"])
+    assert out == "# Card\nintro\n## How it was made\ntable\n## Benchmark figures (eval)\nnew figures\n## Latency\nms\n" \
+                  "## Limits\nlimits\n"
+    card = (ROOT / "perfecting_depth_ros" / "weights" / "MODEL_CARD.md").read_text()
+    assert mc.splice_sections(card, card, ["Benchmark figures"]) == card

@@ -29,8 +29,8 @@ NOISE_MODES = ("fixed", "fresh")
 RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
 LOCAL_WINDOW = 0.0  # rebuilt holes stay within the measurements in a window this fraction of the larger side (0: off)
 LOCAL_FAR_REACH = 0.8  # a local_window clip leaves holes rebuilt past this fraction of the reach unbounded above
-HOLE_SMOOTH_PX = 1.5  # rebuilt pixels are smoothed by a Gaussian this wide (px at 320 px wide; 0: off) ...
-HOLE_SMOOTH_REL = 0.0  # ... edge-preserving when > 0: a bilateral filter in log depth with this range sigma
+HOLE_SMOOTH_PX = 3.0  # rebuilt pixels are smoothed by a Gaussian this wide (px at 320 px wide; 0: off) ...
+HOLE_SMOOTH_REL = 0.1  # ... edge-preserving when > 0: a bilateral filter in log depth with this range sigma
 # (chosen on validation frames by scripts/probe_hole_smooth.py: the rebuild copies texture into smooth surfaces)
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 

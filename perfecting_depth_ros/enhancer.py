@@ -154,10 +154,20 @@ def clip_to_local(rebuilt: np.ndarray, depth: np.ndarray, window: float, reach: 
     return np.where(depth > 0, rebuilt, np.clip(rebuilt, near, far)).astype(np.float32)
 
 
-def smooth_rebuilt(composite: np.ndarray, kept: np.ndarray, sigma_px: float, rel: float = 0.0) -> np.ndarray:
+def smooth_rebuilt(composite: np.ndarray, kept: np.ndarray, sigma_px: float, rel: float = 0.0,
+                   work_size: tuple[int, int] | None = None) -> np.ndarray:
     """``composite`` (kept raw depth, rebuilt depth elsewhere) with the rebuilt pixels smoothed in log depth: a
     Gaussian of ``sigma_px``, or with ``rel`` > 0 a bilateral filter that leaves relative depth steps well past
-    ``rel`` standing. Kept pixels are untouched (they only take part as neighbours)."""
+    ``rel`` standing. Kept pixels are untouched (they only take part as neighbours). With ``work_size`` (h, w)
+    smaller than the image, the filter runs at that size (``sigma_px`` in its pixels) and the change it makes is
+    upsampled: a fraction of the cost, and the same result where the image is that size."""
+    H, W = composite.shape
+    if work_size is not None and tuple(work_size) != (H, W):
+        h, w = work_size
+        low = cv2.resize(composite, (w, h), interpolation=cv2.INTER_AREA)
+        kept_low = cv2.resize(kept.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0.999
+        change = smooth_rebuilt(low, kept_low, sigma_px, rel) - low
+        return np.where(kept, composite, composite + cv2.resize(change, (W, H), interpolation=cv2.INTER_LINEAR))
     log = np.log(np.maximum(composite, 1e-3)).astype(np.float32)
     if rel > 0:
         smooth = cv2.bilateralFilter(log, 0, rel, sigma_px)
@@ -316,8 +326,8 @@ class DepthEnhancer:
         gate = np.where(valid, gate, 0.0)
         keep = gate > 0.5
         if HOLE_SMOOTH_PX > 0 and not keep.all():
-            final = smooth_rebuilt(np.where(keep, depth, final), keep, HOLE_SMOOTH_PX * max(H, W) / 320,
-                                   HOLE_SMOOTH_REL)
+            final = smooth_rebuilt(np.where(keep, depth, final), keep, HOLE_SMOOTH_PX * max(h, w) / 320,
+                                   HOLE_SMOOTH_REL, work_size=(h, w))  # at the model's size: a fraction of the cost
         # rebuilt depth stays within the frame's measured range (half the nearest to twice the farthest
         # measurement): extrapolation past it is not trusted, and the clipped amount joins the 1-sigma
         lo, hi = RANGE_MARGIN[0] * float(d_m[m_m].min()), RANGE_MARGIN[1] * float(d_m[m_m].max())

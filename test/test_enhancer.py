@@ -96,6 +96,14 @@ def test_smooth_rebuilt_flattens_bumps_in_rebuilt_pixels_only():
         np.testing.assert_array_equal(out[kept], composite[kept])
         assert abs(out[20, 30] - 3.0) < 0.25 * 0.6  # the bump loses most of its height
         np.testing.assert_allclose(out[3:12, 28:37], 3.0, atol=1e-5)  # flat stays flat
+    # at a working size, the filter runs there and its change is upsampled: the same where the image is that size
+    np.testing.assert_array_equal(smooth_rebuilt(composite, kept, 1.5, 0.1, work_size=(40, 40)),
+                                  smooth_rebuilt(composite, kept, 1.5, 0.1))
+    big = cv2.resize(composite, (80, 80), interpolation=cv2.INTER_NEAREST)
+    big_kept = cv2.resize(kept.astype(np.uint8), (80, 80), interpolation=cv2.INTER_NEAREST) > 0
+    out = smooth_rebuilt(big, big_kept, 1.5, 0.0, work_size=(40, 40))
+    np.testing.assert_array_equal(out[big_kept], big[big_kept])
+    assert abs(out[40:42, 60:62] - 3.0).max() < 0.6 * 0.6  # the (now 2x2) bump loses much of its height
     # a step between a near object and the background in the rebuilt part survives the edge-preserving filter
     step = np.where(kept, d, np.where(np.arange(40)[None, :] < 30, 1.0, 3.0)).astype(np.float32)
     out = smooth_rebuilt(step, kept, 1.5, 0.1)

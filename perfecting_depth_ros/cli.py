@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sizes", default="240x320,480x640")
     b.add_argument("--backends", default="onnxruntime,torch")
     b.add_argument("--runs", type=int, default=20)
+    b.add_argument("--classical", help="comma-separated classical methods to time (default: ip_basic, inpaint_ns, "
+                   "inpaint_telea, guided_fill); the fastest is reported beside the learned model")
+    b.add_argument("--repeats", type=int, default=1,
+                   help="run each configuration this many times in fresh processes and report the median run")
     b.add_argument("--samples", type=int, default=4)
     b.add_argument("--steps", type=int, default=2)
     b.add_argument("--weights")

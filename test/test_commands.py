@@ -34,3 +34,19 @@ def test_demo_runs_the_real_node(tmp_path):
     assert s["frames_received"] >= 1 and s["method"] == "classical:guided_fill" and s["latency_ms"]["p50"] > 0
     assert Path(tmp_path / "demo" / "cloud.ply").read_bytes().startswith(b"ply")
     assert list((tmp_path / "demo").glob("panel_*.png"))
+
+
+def test_bench_repeats_each_configuration_and_reports_the_median_run(tmp_path, tiny_weights):
+    readme = tmp_path / "README.md"
+    readme.write_text("x\n<!-- bench:start -->\nold\n<!-- bench:end -->\ny\n")
+    rc = main(["bench", "--sizes", "48x64", "--backends", "onnxruntime", "--runs", "2", "--repeats", "3",
+               "--classical", "ip_basic",
+               "--weights", str(tiny_weights), "--out", str(tmp_path / "bench.json"), "--readme", str(readme)])
+    assert rc == 0
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    learned = next(r for r in rows if r["method"] == "learned")
+    assert "error" not in learned and len(learned["medians_ms"]) == 3
+    assert learned["medians_ms"] == sorted(learned["medians_ms"]) and learned["median_ms"] == learned["medians_ms"][1]
+    assert [r["method"] for r in rows if "fastest classical" in r["method"]] == ["ip_basic (fastest classical)"]
+    text = readme.read_text()
+    assert "--repeats 3" in text and "median of 3 runs" in text and "\nold\n" not in text

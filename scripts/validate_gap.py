@@ -8,6 +8,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
   python scripts/validate_gap.py runs/stage2c/model.safetensors runs/stage2e/model.safetensors [--classical]
       [--world-version 2]  (the synthetic validation frames from world version 2: framed, reflecting glass)
       [--range-unknown]  (the sensors' max range withheld, as for a node not told it)
+      [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def gap_blob_frames(seq, every: int = 5, draws: int = 2, seed: int = 32_000):
         rgb, raw = read_frame(seq, i)
         for d in range(draws):
             yield rgb, raw, holdout_mask(raw, np.random.default_rng(seed + 100 * k + d))
+
+
+def blob_mae(enh: DepthEnhancer, seq, seed: int) -> float:
+    """Pooled MAE in the hidden pixels of ``gap_blob_frames(seq, seed=seed)`` (40 frame-draws of the gap block)."""
+    err = [np.abs(enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=KINECT_V1_RANGE_M).depth
+                  - raw)[hide] for rgb, raw, hide in gap_blob_frames(seq, seed=seed)]
+    return float(np.mean(np.concatenate(err)))
 
 
 def report_section(report: dict, key: str, value: dict, out_path: str | None = None) -> None:
@@ -133,13 +141,19 @@ def main(args: list[str]) -> int:
         k = args.index("--world-version")
         version = int(args[k + 1])
         args = args[:k] + args[k + 2:]
+    blob_seed = None
+    if "--blob-seed" in args:
+        k = args.index("--blob-seed")
+        blob_seed = int(args[k + 1])
+        args = args[:k] + args[k + 2:]
     tag = {} if version == 1 else {"world_version": version}
     use_range = "--range-unknown" not in args
     if not use_range:
         tag["max_range"] = "unknown"
     for p in [a for a in args if not a.startswith("--")]:
         enh = DepthEnhancer("learned", weights=p, backend="onnxruntime")
-        print(json.dumps({"weights": p, **tag, **score(enh, seq, version, use_range)}), flush=True)
+        extra = {} if blob_seed is None else {"blob_seed": blob_seed, "blob_mae_m": blob_mae(enh, seq, blob_seed)}
+        print(json.dumps({"weights": p, **tag, **score(enh, seq, version, use_range), **extra}), flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):
             print(json.dumps({"method": name, **tag, **score(DepthEnhancer(name), seq, version)}), flush=True)

@@ -179,12 +179,13 @@ class RealReferenceDataset(Dataset):
       has no value (the loss skips those pixels).
     - ``target="holdout"``: self-supervised. Random blobs of the valid raw pixels are hidden from the input
       and the hidden raw depth is the target (0, so unscored, everywhere else): filling holes in real
-      surfaces, learnt from real measurements alone. ``ref_dir`` is not read.
+      surfaces, learnt from real measurements alone. ``ref_dir`` is not read. ``hole_bias`` draws the blobs
+      toward the frame's own raw holes (``holdout_mask``).
     """
 
     def __init__(self, ref_dir: str | os.PathLike | None, indices, length: int, crop: tuple[int, int] = (128, 160),
                  seed: int = 0, root: str | os.PathLike | None = None, target: str = "reference",
-                 hidden: tuple[float, float] = (0.1, 0.3)):
+                 hidden: tuple[float, float] = (0.1, 0.3), hole_bias: float = 0.0):
         import cv2
 
         from ..enhancer import _resize_depth
@@ -204,7 +205,7 @@ class RealReferenceDataset(Dataset):
                 ref = cv2.imread(str(Path(ref_dir) / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)
                 self.ref.append(_resize_depth(ref.astype(np.float32) / 1000, (240, 320)))
         self.length, self.crop, self.seed, self.epoch = length, crop, seed, 0
-        self.target, self.hidden = target, hidden
+        self.target, self.hidden, self.hole_bias = target, hidden, hole_bias
 
     def __len__(self) -> int:
         return self.length
@@ -219,7 +220,8 @@ class RealReferenceDataset(Dataset):
         if self.target == "reference":
             ref = self.ref[k][sl]
         else:
-            hide = holdout_mask(raw, rng, float(rng.uniform(*self.hidden)), float(rng.uniform(2.0, 10.0)))
+            hide = holdout_mask(raw, rng, float(rng.uniform(*self.hidden)), float(rng.uniform(2.0, 10.0)),
+                                self.hole_bias)
             raw, ref = np.where(hide, 0, raw).astype(np.float32), np.where(hide, raw, 0).astype(np.float32)
         if rng.random() < 0.5:
             rgb, raw, ref = rgb[:, ::-1], raw[:, ::-1], ref[:, ::-1]

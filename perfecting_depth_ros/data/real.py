@@ -119,13 +119,20 @@ def real_frames(root: str | Path | None = None, sevenscenes_every: int = 100) ->
 
 
 def holdout_mask(depth: np.ndarray, rng: np.random.Generator, fraction: float = 0.10,
-                 sigma: float | None = None) -> np.ndarray:
+                 sigma: float | None = None, hole_bias: float = 0.0) -> np.ndarray:
     """Hide about ``fraction`` of the valid pixels in hole-shaped blobs (True = hidden, scored): thresholded
-    Gaussian-blurred noise, blurred by ``sigma`` pixels (default: the larger image side / 60)."""
+    Gaussian-blurred noise, blurred by ``sigma`` pixels (default: the larger image side / 60). ``hole_bias`` > 0
+    draws the blobs toward the raw holes: the noise (in units of its own spread) is raised by up to that much next
+    to a hole, fading over ``sigma`` pixels, so more blobs run into a hole as a hole next to an edge or a dark
+    area does (the draw is unchanged at 0)."""
     valid = depth > 0
     H, W = depth.shape
     sigma = max(H, W) / 60 if sigma is None else sigma
     noise = cv2.GaussianBlur(rng.standard_normal((H, W)).astype(np.float32), (0, 0), sigma)
+    if hole_bias > 0 and not valid.all():
+        noise /= max(float(noise.std()), 1e-12)
+        dist = cv2.distanceTransform(valid.astype(np.uint8), cv2.DIST_L2, 3)
+        noise += hole_bias * np.exp(-dist / sigma)
     vals = noise[valid]
     if vals.size == 0:
         return np.zeros_like(valid)

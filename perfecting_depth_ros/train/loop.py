@@ -84,7 +84,7 @@ def train(cfg: TrainConfig) -> Path:
 
         n_real = int(len(data) * cfg.real_fraction / (1 - cfg.real_fraction))
         data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed,
-                                                         target=cfg.real_target)])
+                                                         target=cfg.real_target, hole_bias=cfg.real_hole_bias)])
     batches = infinite_batches(data, cfg.batch_size, cfg.seed)
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step

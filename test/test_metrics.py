@@ -103,6 +103,28 @@ def test_real_holdout_draws_keep_the_first_and_add_independent_ones():
     assert "10.0 (20.0)" in table and "mean of 4 draws** | **20.0**" in table
 
 
+def test_holdout_mask_hole_bias_draws_blobs_toward_raw_holes():
+    """hole_bias > 0 puts more of the hidden pixels next to the raw holes, hides the same share of valid pixels and
+    never a hole; 0 leaves the draw as it always was."""
+    import cv2
+    import numpy as np
+
+    from perfecting_depth_ros.data.real import holdout_mask
+
+    depth = np.full((120, 160), 2.0, np.float32)
+    depth[:, 70:80] = 0  # a shadow band
+    near = cv2.distanceTransform((depth > 0).astype(np.uint8), cv2.DIST_L2, 3) < 5
+    share = {}
+    for bias in (0.0, 1.5):
+        masks = [holdout_mask(depth, np.random.default_rng(s), 0.2, 4.0, bias) for s in range(8)]
+        for m in masks:
+            assert not (m & (depth <= 0)).any() and 0.15 < m.sum() / (depth > 0).sum() < 0.25
+        share[bias] = np.mean([(m & near).sum() / m.sum() for m in masks])
+    assert share[1.5] > 1.5 * share[0.0]
+    plain = holdout_mask(depth, np.random.default_rng(3), 0.2, 4.0)
+    assert np.array_equal(plain, holdout_mask(depth, np.random.default_rng(3), 0.2, 4.0, 0.0))
+
+
 def test_real_table_reports_the_test_frames_apart_from_trained_on_ones():
     """7-Scenes frames 0-699 were in the self-supervised fine-tune and 700-799 chose checkpoints: the real table marks
     them and gives the mean over the frames neither touched on its own rows."""

@@ -8,6 +8,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
   python scripts/validate_gap.py runs/stage2c/model.safetensors runs/stage2e/model.safetensors [--classical]
       [--world-version 2]  (the synthetic validation frames from world version 2: framed, reflecting glass)
       [--range-unknown]  (the sensors' max range withheld, as for a node not told it)
+      [--fresh]  (other validation frames and draws, for confirming a choice: see score)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
 """
 
@@ -38,12 +39,16 @@ FAR_M = KINECT_V1_RANGE_M  # raw holes with the truth beyond Kinect v1's range a
 REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perfecting-depth reference
 
 
-def val_frames(version: int = 1):
-    """The synthetic validation frames (validation seeds, never the test split's) with simulated raw depth."""
+FRESH_VAL_FIRST = 7000  # --fresh: validation seeds 7000-7044, gap-block frames 705, 715, ... and blob seeds 31000+
+
+
+def val_frames(version: int = 1, first: int = 1000):
+    """The synthetic validation frames (validation seeds ``first``.., never the test split's) with simulated raw
+    depth; ``first=FRESH_VAL_FIRST`` gives 45 others, for confirming a choice made on the usual ones."""
     for i in range(N_VAL):
-        f = render_random(frame_seed("val", 1000 + i), 240, 320, version=version)
+        f = render_random(frame_seed("val", first + i), 240, 320, version=version)
         sensor = list(SENSORS)[i % 3]
-        yield f, simulate(f, sensor, np.random.default_rng(40_000 + i)), SENSORS[sensor].max_range_m
+        yield f, simulate(f, sensor, np.random.default_rng(40_000 + first - 1000 + i)), SENSORS[sensor].max_range_m
 
 
 N_CAL = 60
@@ -90,14 +95,15 @@ def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> flo
     return M.laplace_nll((pred - truth)[ok], sigma[ok])
 
 
-def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> dict:
-    """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it)."""
+def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: bool = False) -> dict:
+    """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=True``
+    scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones."""
     d = seq
     kinect = KINECT_V1_RANGE_M if use_range else None
     gap, rp, rs, rg, rr = [], [], [], [], []
-    for k, i in enumerate(list(GAP)[::10]):
+    for k, i in enumerate(list(GAP)[5 if fresh else 0::10]):
         rgb, raw = read_frame(d, i)
-        hide = holdout_mask(raw, np.random.default_rng(30_000 + k))
+        hide = holdout_mask(raw, np.random.default_rng((31_000 if fresh else 30_000) + k))
         out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=kinect)
         gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
         ref = read_reference(REF, i)
@@ -106,7 +112,7 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True) -> 
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
     preds, sigmas, gts, raws, dbe = [], [], [], [], []
-    for f, raw, max_range in val_frames(version):
+    for f, raw, max_range in val_frames(version, FRESH_VAL_FIRST if fresh else 1000):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range if use_range else None)
         dbe.append(M.boundary_errors(out.depth, f.depth))
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
@@ -146,14 +152,17 @@ def main(args: list[str]) -> int:
         k = args.index("--blob-seed")
         blob_seed = int(args[k + 1])
         args = args[:k] + args[k + 2:]
+    fresh = "--fresh" in args
     tag = {} if version == 1 else {"world_version": version}
+    if fresh:
+        tag["fresh"] = True
     use_range = "--range-unknown" not in args
     if not use_range:
         tag["max_range"] = "unknown"
     for p in [a for a in args if not a.startswith("--")]:
         enh = DepthEnhancer("learned", weights=p, backend="onnxruntime")
         extra = {} if blob_seed is None else {"blob_seed": blob_seed, "blob_mae_m": blob_mae(enh, seq, blob_seed)}
-        print(json.dumps({"weights": p, **tag, **score(enh, seq, version, use_range), **extra}), flush=True)
+        print(json.dumps({"weights": p, **tag, **score(enh, seq, version, use_range, fresh), **extra}), flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):
             print(json.dumps({"method": name, **tag, **score(DepthEnhancer(name), seq, version)}), flush=True)

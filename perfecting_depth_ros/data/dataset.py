@@ -117,24 +117,48 @@ def masked_sample(frame: Frame, rng: np.random.Generator) -> Sample:
     return Sample(frame.rgb, raw, frame.depth, frame.material, frame.K, "masked")
 
 
+def texture_overlay(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A random sharp-edged pattern (patches, stripes or fine noise) as a per-pixel, per-channel RGB gain [H,W,3]
+    around 1, drawn with no regard to the scene: RGB edges that are not depth edges, so that a refiner trained with
+    it stops copying texture into the depth it rebuilds."""
+    import cv2
+
+    H, W = shape
+    kind = int(rng.integers(3))
+    if kind == 0:  # patches: blurred noise, thresholded
+        n = cv2.GaussianBlur(rng.standard_normal((H, W)).astype(np.float32), (0, 0), float(rng.uniform(1, 6)))
+        pat = (n > 0).astype(np.float32)
+    elif kind == 1:  # stripes of any direction and period
+        th, f = rng.uniform(0, np.pi), rng.uniform(0.05, 0.5)
+        yy, xx = np.mgrid[:H, :W].astype(np.float32)
+        pat = (np.sin(f * (xx * np.cos(th) + yy * np.sin(th))) > 0).astype(np.float32)
+    else:  # fine noise
+        pat = rng.random((H, W)).astype(np.float32)
+    gain = 1 + rng.uniform(0.1, 0.4) * (2 * pat - 1)
+    return (gain[..., None] ** rng.uniform(0.7, 1.3, 3)).astype(np.float32)
+
+
 class SyntheticDepthDataset(Dataset):
     """Torch Dataset over rendered shards; ``mode`` is 'masked' (stage 1) or 'sensor' (stage 2).
 
     Items are dicts of float tensors: rgb [3,H,W] 0..1, raw [1,H,W] m, gt [1,H,W] m, material [1,H,W], and
     max_range [] m (the simulated sensor's, 0 in masked mode).
-    A horizontal flip is applied with probability 0.5 when ``augment``. ``hard_weight`` > 1 lists frames
+    A horizontal flip is applied with probability 0.5 when ``augment``; ``texture_aug`` is the chance of a random
+    texture laid over the RGB (``texture_overlay``). ``hard_weight`` > 1 lists frames
     that show glass or a mirror (at least 0.5 % of their pixels) that many times per epoch, each time with
     its own sensor draw.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
-                 sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0, hard_weight: int = 1):
+                 sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0, hard_weight: int = 1,
+                 texture_aug: float = 0.0):
         if mode not in ("masked", "sensor"):
             raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
         if hard_weight < 1:
             raise ValueError(f"hard_weight must be >= 1, got {hard_weight}")
         self.arrays, self.mode, self.seed, self.augment, self.sensors = arrays, mode, seed, augment, sensors
         self.extra_holes = extra_holes  # sensor mode: chance of also hiding random blobs of valid pixels
+        self.texture_aug = texture_aug  # chance of a random texture over the RGB (texture_overlay)
         self.epoch = 0
         self.index = np.arange(len(arrays["depth"]))
         if hard_weight > 1:
@@ -154,6 +178,8 @@ class SyntheticDepthDataset(Dataset):
             if rng.random() < self.extra_holes:  # holes are not always far or shadowed: blobs on surfaces too
                 s.raw = np.where(random_hole_mask(s.raw.shape, rng, coverage=rng.uniform(0.03, 0.25)), 0, s.raw)
         rgb, raw, gt, mat = s.rgb, s.raw, s.gt, s.material
+        if self.texture_aug > 0 and rng.random() < self.texture_aug:  # after the sensor: depth never sees it
+            rgb = np.clip(rgb * texture_overlay(rgb.shape[:2], rng), 0, 255).astype(np.uint8)
         if self.augment and rng.random() < 0.5:
             rgb, raw, gt, mat = rgb[:, ::-1], raw[:, ::-1], gt[:, ::-1], mat[:, ::-1]
         return {

@@ -127,6 +127,25 @@ def test_hard_weight_repeats_glass_and_mirror_frames_with_fresh_draws():
         SyntheticDepthDataset(arrays, "sensor", hard_weight=0)
 
 
+def test_texture_aug_changes_the_rgb_and_nothing_the_sensor_saw():
+    """texture_aug lays a random pattern over the RGB after the sensor is simulated: raw and truth are the very
+    ones the same item has without it; the RGB differs, by a bounded gain."""
+    from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, texture_overlay
+
+    frames = [render_random(s, 24, 32) for s in range(2)]
+    arrays = {k: np.stack([getattr(f, k) for f in frames]) for k in
+              ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")}
+    plain = SyntheticDepthDataset(arrays, "sensor", augment=False)
+    tex = SyntheticDepthDataset(arrays, "sensor", augment=False, texture_aug=1.0)
+    for i in range(2):
+        a, b = plain[i], tex[i]
+        assert np.array_equal(a["raw"], b["raw"]) and np.array_equal(a["gt"], b["gt"])
+        assert not np.array_equal(a["rgb"], b["rgb"])
+    for seed in range(6):  # every kind of pattern: a gain of at most +-40 % (a tint of up to ^1.3 on top)
+        g = texture_overlay((24, 32), np.random.default_rng(seed))
+        assert g.shape == (24, 32, 3) and 0.5 < g.min() and g.max() < 1.6 and g.std() > 0.01
+
+
 def _write_sequence(root, frames: int = 2):
     """A tiny 7-Scenes-shaped sequence on disk (real files: jpg colour, 16-bit mm png depth, intrinsics, poses)."""
     import json

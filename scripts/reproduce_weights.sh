@@ -126,3 +126,13 @@ if [ -f data_cache/7scenes_ref/quality.json ]; then
     runs/errorhead_mixed_long/model_step3000.safetensors runs/errorhead_mixed_trade/model_step1500.safetensors \
     runs/errorhead_mixed_seed61/model_step1500.safetensors
 fi
+# Twelfth session (not shipped unless its config says so): the refiner fine-tuned with real hold-out blobs drawn
+# toward raw holes, and with random textures over the synthetic RGB (rules and outcomes in the configs); probes of
+# post-processing on validation frames (scripts/probe_range_clip.py, scripts/probe_hole_smooth.py; the adopted
+# smoothing is enhancer.HOLE_SMOOTH_*, no weights change).
+PYTHONPATH=scripts .venv/bin/python scripts/probe_range_clip.py > outputs/probe_range_clip_session12.jsonl
+PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py > outputs/probe_hole_smooth_r1.jsonl
+PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py --round 2 > outputs/probe_hole_smooth_r2.jsonl
+PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py --round 3 > outputs/probe_hole_smooth_r3.jsonl
+$PD train stage2 --config config/train/stage2_hole_bias.yaml
+$PD train stage2 --config config/train/stage2_texture.yaml

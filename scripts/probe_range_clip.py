@@ -16,7 +16,8 @@ default only if that MAE is at least 2 % below off's, its full validation RMSE (
 most 0.002 m above off's on each world, and its raw-missing validation MAE is at most 1 % above off's on each world
 (the conditions of probe_local_window.py). Only then are the test frames scored (perfecting-depth eval).
 
-Outcome A (twelfth session, shipped model), full validation RMSE world v1 / v2 (m), off 0.4302 / 0.4889:
+Outcome A (twelfth session, shipped model, at commit 49acb12: before the hole smoothing), full validation RMSE
+world v1 / v2 (m), off 0.4302 / 0.4889:
 no lift 0.4453 / 0.5056, a = 1.0 0.4429 / 0.5029, 0.9 0.4411 / 0.5007, 0.8 0.4387 / 0.4980; in-range RMSE within
 0.0015 m of off for all; gap-block MAE 21.63 mm for all (off 22.74). The shipped model does not read the range
 (README, "Sensor range"), so it seldom rebuilds such holes past the reach and the lift recovers only part of the

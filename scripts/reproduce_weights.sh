@@ -136,3 +136,4 @@ PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py --round 2 > out
 PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py --round 3 > outputs/probe_hole_smooth_r3.jsonl
 $PD train stage2 --config config/train/stage2_hole_bias.yaml
 $PD train stage2 --config config/train/stage2_texture.yaml
+$PD train stage2 --config config/train/stage2_mixed_texture.yaml

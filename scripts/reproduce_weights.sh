@@ -137,3 +137,4 @@ PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py --round 3 > out
 $PD train stage2 --config config/train/stage2_hole_bias.yaml
 $PD train stage2 --config config/train/stage2_texture.yaml
 $PD train stage2 --config config/train/stage2_mixed_texture.yaml
+$PD train stage2 --config config/train/stage2_hole_bias_long.yaml

@@ -653,7 +653,12 @@ def main() -> int:
                 "batch and the hole-biased real blobs. Under stage2_texture's rule (an improvement of 0.002 m full RMSE on "
                 "both worlds or 3 % blob MAE, and no harm elsewhere) no snapshot qualified: world v1's full RMSE rose at "
                 "every one (0.433-0.447 m against 0.4297) and its NLL with it, while the blob MAE stayed at 19.1-19.4 mm "
-                "(19.2) and the depth-boundary accuracy within 0.03 px."]
+                "(19.2) and the depth-boundary accuracy within 0.03 px.",
+                "- Twelfth session, `config/train/stage2_hole_bias_long.yaml` (not shipped): stage2_hole_bias for 1500 steps "
+                "at twice its learning rate with world-v1 windows in every other batch, no textures. Under the same rule no "
+                "snapshot qualified (step 500: full RMSE 0.4279 / 0.4869 m, 0.0002 m short of the improvement, NLL -1.032 "
+                "against -1.044; steps 1000 and 1500 worse on world v1). Across the four fine-tunes the real blob MAE did not"
+                " move (19.1-19.4 mm against 19.2), and longer or faster runs drifted on world v1 with or without textures."]
         if cal_rows:
             out += ["", "After these runs the shipped model stays as it was; the range input, "
                     "the `max_range` node parameter and `DepthEnhancer(max_range_m=...)` are in place for a model that "

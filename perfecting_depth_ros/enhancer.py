@@ -189,6 +189,10 @@ def _hole_detail(depth: np.ndarray, depth_low: np.ndarray, final_low: np.ndarray
 class DepthEnhancer:
     """Dense metric depth + per-pixel 1-sigma uncertainty from RGB and raw sensor depth.
 
+    The learned method keeps the raw pixels its gate trusts exactly and rebuilds the rest; rebuilt pixels are
+    kept within the frame's measured range and smoothed by an edge-preserving filter in log depth
+    (``HOLE_SMOOTH_PX``, ``HOLE_SMOOTH_REL``: the refiner copies RGB texture into the surfaces it rebuilds).
+
     Args:
         method: "learned" (default: the shipped two-stage model) or a classical method name
             ("guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", "joint_bilateral",

@@ -298,13 +298,15 @@ class DepthEnhancer:
         if m_m.sum() < 16:
             raise ValueError("too few valid depth pixels after resizing to the model size")
         centre, scale = depth_stats(d_m, m_m)
+        d_near, d_far = float(d_m[m_m].min()), float(d_m[m_m].max())
+        # the sensor reached at least its farthest measurement, whatever its stated range
+        reach = d_far if max_range is None else max(max_range, d_far)
         inputs = {
             "rgb": (rgb_m.astype(np.float32) / 255.0).transpose(2, 0, 1)[None],  # [1,3,h,w]
             "depth": np.where(m_m, normalize(d_m, centre, scale), 0)[None, None].astype(np.float32),
             "mask": m_m[None, None].astype(np.float32),
             "noise": self._draw_noise((1, self.samples, 1, h // self.stride, w // self.stride)),
-            # the sensor reached at least its farthest measurement, whatever its stated range
-            "range": range_input(None if max_range is None else max(max_range, float(d_m[m_m].max())), centre, scale),
+            "range": range_input(None if max_range is None else reach, centre, scale),
         }
         t1 = time.perf_counter()
         # 2. one backend call runs the whole graph
@@ -334,10 +336,9 @@ class DepthEnhancer:
                                    HOLE_SMOOTH_REL, work_size=(h, w))  # at the model's size: a fraction of the cost
         # rebuilt depth stays within the frame's measured range (half the nearest to twice the farthest
         # measurement): extrapolation past it is not trusted, and the clipped amount joins the 1-sigma
-        lo, hi = RANGE_MARGIN[0] * float(d_m[m_m].min()), RANGE_MARGIN[1] * float(d_m[m_m].max())
+        lo, hi = RANGE_MARGIN[0] * d_near, RANGE_MARGIN[1] * d_far
         bounded = np.clip(final, lo, hi)
         if self.local_window > 0:
-            reach = float(d_m[m_m].max()) if max_range is None else max(max_range, float(d_m[m_m].max()))
             bounded = clip_to_local(bounded, depth, self.local_window, reach)
         sigma = np.maximum(sigma, np.abs(bounded - final)).astype(np.float32)
         if not valid.all():

@@ -73,13 +73,12 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
-from validate_gap import gap_blob_frames, score, val_frames
+from validate_gap import blob_mae, mean_dbe, score, val_frames
 
 from perfecting_depth_ros import enhancer as E
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
-from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M, load_sequence
+from perfecting_depth_ros.evaluate.reference import load_sequence
 
 CANDIDATES = ((0.0, 0.0), (1.5, 0.0), (3.0, 0.0), (3.0, 0.05), (3.0, 0.1))  # (HOLE_SMOOTH_PX, HOLE_SMOOTH_REL)
 ROUND2 = ((1.0, 0.0), (2.0, 0.0), (1.5, 0.1), (2.0, 0.2))
@@ -96,21 +95,15 @@ def main(args: list[str]) -> int:
         enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime")
         for px, rel in ROUND3:
             E.HOLE_SMOOTH_PX, E.HOLE_SMOOTH_REL = px, rel
-            err = [np.abs(enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32),
-                                      max_range_m=KINECT_V1_RANGE_M).depth - raw)[hide]
-                   for rgb, raw, hide in gap_blob_frames(load_sequence()[0], seed=34_000)]
             print(json.dumps({"round": 3, "hole_smooth_px": px, "hole_smooth_rel": rel,
-                              "blob_mae_m": float(np.mean(np.concatenate(err))),
-                              "blob_mae_per_draw_m": float(np.mean([e.mean() for e in err]))}), flush=True)
+                              "blob_mae_m": blob_mae(enh, load_sequence()[0], 34_000)}), flush=True)
         return 0
     for method in () if round2 else CLASSICAL:
         enh = DepthEnhancer(method)
         for version in (1, 2):
             dbe = [M.boundary_errors(enh.enhance(f.rgb, raw, max_range_m=r).depth, f.depth)
                    for f, raw, r in val_frames(version)]
-            print(json.dumps({"method": method, "world_version": version,
-                              "val_dbe_acc_px": float(np.mean([b["dbe_acc"] for b in dbe if b])),
-                              "val_dbe_comp_px": float(np.mean([b["dbe_comp"] for b in dbe if b]))}), flush=True)
+            print(json.dumps({"method": method, "world_version": version, **mean_dbe(dbe)}), flush=True)
     seq = load_sequence()[0]
     enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime")
     for px, rel in ROUND2 if round2 else CANDIDATES:

@@ -81,6 +81,12 @@ def blob_mae(enh: DepthEnhancer, seq, seed: int) -> float:
     return float(np.mean(np.concatenate(err)))
 
 
+def mean_dbe(dbe: list[dict]) -> dict:
+    """Per-frame depth-boundary errors (metrics.boundary_errors) averaged over the frames that have true edges."""
+    return {"val_dbe_acc_px": float(np.mean([b["dbe_acc"] for b in dbe if b])),
+            "val_dbe_comp_px": float(np.mean([b["dbe_comp"] for b in dbe if b]))}
+
+
 def report_section(report: dict, key: str, value: dict, out_path: str | None = None) -> None:
     """Add one section to a probe's report, print it as a JSON line, and (re)write the whole report to ``out_path``."""
     report[key] = value
@@ -124,9 +130,7 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
            "val_rmse_m": M.depth_errors(p, g, reg["all"]).get("rmse"),
            "val_rmse_in_range_m": M.depth_errors(p, g, reg["all"] & ~beyond).get("rmse"),
            "val_mae_missing_m": M.depth_errors(p, g, reg["missing"]).get("mae"),
-           "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae"),
-           "val_dbe_acc_px": float(np.mean([b["dbe_acc"] for b in dbe if b])),
-           "val_dbe_comp_px": float(np.mean([b["dbe_comp"] for b in dbe if b]))}
+           "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae"), **mean_dbe(dbe)}
     if rp:  # the gap frames unmasked, against the fused reference (0 = no reference there)
         p2, s2, g2, r2 = (np.concatenate(x) for x in (rp, rs, rg, rr))
         res["gap_ref_mae_valid_m"] = M.depth_errors(p2, g2, (r2 > 0) & (g2 > 0)).get("mae")
@@ -140,18 +144,18 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
     return res
 
 
+def _take(args: list[str], flag: str, default: int | None) -> tuple[int | None, list[str]]:
+    """The integer after ``flag`` (``default`` without it) and ``args`` without the two."""
+    if flag not in args:
+        return default, args
+    k = args.index(flag)
+    return int(args[k + 1]), args[:k] + args[k + 2:]
+
+
 def main(args: list[str]) -> int:
     seq = load_sequence()[0]
-    version = 1
-    if "--world-version" in args:
-        k = args.index("--world-version")
-        version = int(args[k + 1])
-        args = args[:k] + args[k + 2:]
-    blob_seed = None
-    if "--blob-seed" in args:
-        k = args.index("--blob-seed")
-        blob_seed = int(args[k + 1])
-        args = args[:k] + args[k + 2:]
+    version, args = _take(args, "--world-version", 1)
+    blob_seed, args = _take(args, "--blob-seed", None)
     fresh = "--fresh" in args
     tag = {} if version == 1 else {"world_version": version}
     if fresh:
@@ -165,7 +169,8 @@ def main(args: list[str]) -> int:
         print(json.dumps({"weights": p, **tag, **score(enh, seq, version, use_range, fresh), **extra}), flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):
-            print(json.dumps({"method": name, **tag, **score(DepthEnhancer(name), seq, version)}), flush=True)
+            print(json.dumps({"method": name, **tag, **score(DepthEnhancer(name), seq, version, fresh=fresh)}),
+                  flush=True)
     return 0
 
 

@@ -88,7 +88,8 @@ def main(args) -> int:
                                      args.weights))
             print(rows[-1])
         classical = [run_repeated(repeats, m, "", size, args.runs, 0, 0, None)
-                     for m in (getattr(args, "classical", None) or ",".join(CLASSICAL)).split(",") if m.strip()]
+                     for m in (args.classical.split(",") if getattr(args, "classical", None) else CLASSICAL)
+                     if m.strip()]
         ok = [c for c in classical if "error" not in c]
         if ok:
             fastest = min(ok, key=lambda c: c["median_ms"])

@@ -14,6 +14,20 @@ at most 0.001 above 0.0281 / 0.0307; +-2 sigma within 90-97 % on both worlds). I
 Outcome (outputs/validate_session11_soup.jsonl): validation AUROC 0.7740 (world v1) / 0.7856 (v2), real gap-frame AUROC
 0.7536, Laplace NLL -1.0387 / -0.9926 (better than either parent and than the shipped model), AUSE 0.0282 / 0.0305,
 +-2 sigma 95.0 / 94.0 %: it qualifies on every condition and is shipped (runs/head_soup/mixed_53_59.safetensors).
+
+Thirteenth session: the average of errorhead_hb300_long step 3000 (seed 83) and errorhead_hb300_trade step 1500
+(seed 89), both heads fitted on top of stage2_hole_bias's step-300 refiner (runs/head_soup/hb300_83_89.safetensors).
+Rule, written before either run started; the baseline is the shipped model scored the same way with this code
+(outputs/validate_session12_base.jsonl and outputs/validate_session12_fresh.jsonl). It is shipped only if, on the
+usual validation data (validate_gap.py --blob-seed 36000, world v1 and --world-version 2) AND on the fresh data
+(--fresh --blob-seed 38000, both worlds), each of these holds:
+  - real gap-frame AUROC at least 0.010 above the baseline's,
+  - synthetic validation AUROC at most 0.002 below the baseline's on each world,
+  - full validation RMSE at most 0.001 m above the baseline's on each world,
+  - validation Laplace NLL at most 0.005 above the baseline's on each world,
+  - gap-block blob MAE and gap-block hold-out MAE at most 1 % above the baseline's,
+  - +-2 sigma coverage within 90-97 % on each world.
+It is the only candidate (no single head, no other snapshot). Test figures are scored only after the decision.
 """
 
 from __future__ import annotations

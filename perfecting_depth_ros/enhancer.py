@@ -32,6 +32,8 @@ LOCAL_FAR_REACH = 0.8  # a local_window clip leaves holes rebuilt past this frac
 HOLE_SMOOTH_PX = 3.0  # rebuilt pixels are smoothed by a Gaussian this wide (px at 320 px wide; 0: off) ...
 HOLE_SMOOTH_REL = 0.1  # ... edge-preserving when > 0: a bilateral filter in log depth with this range sigma
 # (chosen on validation frames by scripts/probe_hole_smooth.py: the rebuild copies texture into smooth surfaces)
+HOLE_DEEP_FROM = (0.0, 0.0)  # rebuilt pixels farther than these (start, full) px from any kept pixel (at 320 px
+HOLE_DEEP_PX = 0.0  # wide) blend into a plain Gaussian this wide (0: off): deep in a hole no measurement backs an edge
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 
@@ -155,24 +157,35 @@ def clip_to_local(rebuilt: np.ndarray, depth: np.ndarray, window: float, reach: 
 
 
 def smooth_rebuilt(composite: np.ndarray, kept: np.ndarray, sigma_px: float, rel: float = 0.0,
-                   work_size: tuple[int, int] | None = None) -> np.ndarray:
+                   work_size: tuple[int, int] | None = None, deep_from: tuple[float, float] = (0.0, 0.0),
+                   deep_px: float = 0.0) -> np.ndarray:
     """``composite`` (kept raw depth, rebuilt depth elsewhere) with the rebuilt pixels smoothed in log depth: a
     Gaussian of ``sigma_px``, or with ``rel`` > 0 a bilateral filter that leaves relative depth steps well past
-    ``rel`` standing. Kept pixels are untouched (they only take part as neighbours). With ``work_size`` (h, w)
-    smaller than the image, the filter runs at that size (``sigma_px`` in its pixels) and the change it makes is
-    upsampled: a fraction of the cost, and the same result where the image is that size."""
+    ``rel`` standing. Kept pixels are untouched (they only take part as neighbours). With ``deep_px`` > 0, rebuilt
+    pixels farther than ``deep_from`` = (start, full) px from any kept pixel blend, linearly between the two
+    distances, into a plain Gaussian of ``deep_px`` of that result: an edge deep in a hole has no measurement
+    behind it. With ``work_size`` (h, w) smaller than the image, the filter runs at that size (every width and
+    distance in its pixels) and the change it makes is upsampled: a fraction of the cost, and the same result
+    where the image is that size."""
     H, W = composite.shape
     if work_size is not None and tuple(work_size) != (H, W):
         h, w = work_size
         low = cv2.resize(composite, (w, h), interpolation=cv2.INTER_AREA)
         kept_low = cv2.resize(kept.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0.999
-        change = smooth_rebuilt(low, kept_low, sigma_px, rel) - low
+        change = smooth_rebuilt(low, kept_low, sigma_px, rel, deep_from=deep_from, deep_px=deep_px) - low
         return np.where(kept, composite, composite + cv2.resize(change, (W, H), interpolation=cv2.INTER_LINEAR))
     log = np.log(np.maximum(composite, 1e-3)).astype(np.float32)
     if rel > 0:
         smooth = cv2.bilateralFilter(log, 0, rel, sigma_px)
-    else:
+    elif sigma_px > 0:
         smooth = cv2.GaussianBlur(log, (0, 0), sigma_px)
+    else:
+        smooth = log
+    if deep_px > 0 and deep_from[1] > deep_from[0]:
+        smooth = np.where(kept, log, smooth)  # the deep filter sees the kept raw and the first filter's rebuild
+        dist = cv2.distanceTransform((~kept).astype(np.uint8), cv2.DIST_L2, 3)
+        a = np.clip((dist - deep_from[0]) / (deep_from[1] - deep_from[0]), 0, 1).astype(np.float32)
+        smooth = (1 - a) * smooth + a * cv2.GaussianBlur(smooth, (0, 0), deep_px)
     return np.where(kept, composite, np.exp(smooth)).astype(np.float32)
 
 
@@ -331,9 +344,11 @@ class DepthEnhancer:
         gate = cv2.resize(gate, (W, H), interpolation=cv2.INTER_LINEAR) if gate.shape != (H, W) else gate
         gate = np.where(valid, gate, 0.0)
         keep = gate > 0.5
-        if HOLE_SMOOTH_PX > 0 and not keep.all():
-            final = smooth_rebuilt(np.where(keep, depth, final), keep, HOLE_SMOOTH_PX * max(h, w) / 320,
-                                   HOLE_SMOOTH_REL, work_size=(h, w))  # at the model's size: a fraction of the cost
+        if (HOLE_SMOOTH_PX > 0 or HOLE_DEEP_PX > 0) and not keep.all():
+            px = max(h, w) / 320  # the widths are set in pixels at 320 px wide
+            final = smooth_rebuilt(np.where(keep, depth, final), keep, HOLE_SMOOTH_PX * px, HOLE_SMOOTH_REL,
+                                   work_size=(h, w),  # at the model's size: a fraction of the cost
+                                   deep_from=(HOLE_DEEP_FROM[0] * px, HOLE_DEEP_FROM[1] * px), deep_px=HOLE_DEEP_PX * px)
         # rebuilt depth stays within the frame's measured range (half the nearest to twice the farthest
         # measurement): extrapolation past it is not trusted, and the clipped amount joins the 1-sigma
         lo, hi = RANGE_MARGIN[0] * d_near, RANGE_MARGIN[1] * d_far

@@ -32,8 +32,9 @@ LOCAL_FAR_REACH = 0.8  # a local_window clip leaves holes rebuilt past this frac
 HOLE_SMOOTH_PX = 3.0  # rebuilt pixels are smoothed by a Gaussian this wide (px at 320 px wide; 0: off) ...
 HOLE_SMOOTH_REL = 0.1  # ... edge-preserving when > 0: a bilateral filter in log depth with this range sigma
 # (chosen on validation frames by scripts/probe_hole_smooth.py: the rebuild copies texture into smooth surfaces)
-HOLE_DEEP_FROM = (0.0, 0.0)  # rebuilt pixels farther than these (start, full) px from any kept pixel (at 320 px
-HOLE_DEEP_PX = 0.0  # wide) blend into a plain Gaussian this wide (0: off): deep in a hole no measurement backs an edge
+HOLE_DEEP_FROM = (8.0, 16.0)  # rebuilt pixels farther than these (start, full) px from any kept pixel (at 320 px
+HOLE_DEEP_PX = 6.0  # wide) blend into a plain Gaussian this wide (0: off): deep in a hole no measurement backs an edge
+# (chosen on validation frames, confirmed on fresh ones, by scripts/probe_deep_smooth.py)
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 

@@ -110,6 +110,25 @@ def test_smooth_rebuilt_flattens_bumps_in_rebuilt_pixels_only():
     assert out[10, 29] < 1.01 and out[10, 30] > 2.97
 
 
+def test_smooth_rebuilt_deep_part_flattens_edges_far_from_measurements_only():
+    """With deep_px, a step deep inside a hole (no measurement near it) is smoothed away, while one at the hole's
+    border, where the bilateral keeps it, stays; kept pixels never change."""
+    d = np.zeros((60, 80), np.float32)
+    d[:, :10] = 2.0  # kept raw on the left; the rest is a hole
+    kept = d > 0
+    cols = np.arange(80)[None, :].repeat(60, 0)
+    rebuilt = np.where(cols < 50, 1.0, 3.0)  # a rebuilt step 40 px from the nearest measurement
+    rebuilt[:, 10:13] = 1.2  # and one right at the border (2.0 kept -> 1.2 rebuilt)
+    composite = np.where(kept, d, rebuilt).astype(np.float32)
+    plain = smooth_rebuilt(composite, kept, 1.5, 0.1)
+    deep = smooth_rebuilt(composite, kept, 1.5, 0.1, deep_from=(8.0, 16.0), deep_px=6.0)
+    np.testing.assert_array_equal(deep[kept], composite[kept])
+    assert plain[30, 49] < 1.01 and plain[30, 50] > 2.97  # the bilateral alone keeps the deep step
+    assert deep[30, 49] > 1.3 and deep[30, 50] < 2.7  # the deep Gaussian spreads it
+    np.testing.assert_array_equal(deep[:, 10:17], plain[:, 10:17])  # nearer than d0 = 8 px: untouched
+    np.testing.assert_allclose(deep[:, 75:], plain[:, 75:], rtol=1e-4)  # flat, 4 sigma from the step, stays flat
+
+
 def test_local_window_bounds_rebuilt_holes_and_leaves_raw_pixels(tiny_weights, frame):
     """With local_window, a rebuilt hole pixel lies within the measurements around it, and whatever was clipped
     joins its 1-sigma; raw pixels get exactly what they get without the bound."""

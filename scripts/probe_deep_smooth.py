@@ -24,16 +24,18 @@ Among those the lowest mean depth-boundary accuracy over the two worlds is chose
 if it confirms on data that chose nothing (``--fresh``: validate_gap.score(fresh=True), blob seeds 48000+), with the
 same conditions against off scored the same way. Only then are the test frames scored (perfecting-depth eval).
 
-Outcome (outputs/probe_deep_smooth.jsonl; world v1 / world v2): off, A, B, C
-| candidate | DBE acc px | DBE comp px | full RMSE m | raw-missing MAE m | NLL | gap mm | blobs mm | qualifies |
+Outcome (outputs/probe_deep_smooth.jsonl; world v1 / world v2; gap = gap-block hold-out, blobs = seeds 46000+):
+| cand. | DBE acc px | DBE comp px | full RMSE m | raw-missing MAE m | NLL | gap mm | blobs mm | ok |
 | off | 4.543 / 4.525 | 0.539 / 0.644 | 0.4297 / 0.4883 | 0.3631 / 0.4468 | -1.0441 / -0.9969 | 21.57 | 17.79 | |
-| A (8, 16, 6) | 4.423 / 4.408 | 0.556 / 0.683 | 0.4284 / 0.4879 | 0.3614 / 0.4487 | -1.0445 / -0.9970 | 21.56 | 17.75 | yes 4.416 |
-| B (8, 16, 10) | 4.386 / 4.410 | 0.557 / 0.677 | 0.4289 / 0.4895 | 0.3638 / 0.4561 | -1.0445 / -0.9967 | 21.59 | 17.79 | no: v2 RMSE |
-| C (12, 24, 8) | 4.422 / 4.427 | 0.548 / 0.670 | 0.4278 / 0.4879 | 0.3604 / 0.4485 | -1.0447 / -0.9970 | 21.56 | 17.79 | yes 4.425 |
-Qualifiers show their mean DBE accuracy; B also misses v2's raw-missing condition. A is chosen.
-Confirmation on the fresh data, off / A: DBE accuracy 4.936 / 4.684 (v1), 4.861 / 4.718 (v2) px; completeness 0.455 / 0.469, 0.308 / 0.325 px; full RMSE 0.3719 / 0.3719, 0.2924 / 0.2922 m; raw-missing MAE 0.1815 /
-0.1807, 0.1776 / 0.1768 m; NLL -1.2717 / -1.2722, -1.4651 / -1.4655; gap-block 17.63 / 17.61 mm; blobs (48000+)
-18.38 / 18.36 mm. Every condition holds: A is the default (``HOLE_DEEP_FROM = (8, 16)``, ``HOLE_DEEP_PX = 6``).
+| A | 4.423 / 4.408 | 0.556 / 0.683 | 0.4284 / 0.4879 | 0.3614 / 0.4487 | -1.0445 / -0.9970 | 21.56 | 17.75 | yes |
+| B | 4.386 / 4.410 | 0.557 / 0.677 | 0.4289 / 0.4895 | 0.3638 / 0.4561 | -1.0445 / -0.9967 | 21.59 | 17.79 | no |
+| C | 4.422 / 4.427 | 0.548 / 0.670 | 0.4278 / 0.4879 | 0.3604 / 0.4485 | -1.0447 / -0.9970 | 21.56 | 17.79 | yes |
+B misses world v2's RMSE and raw-missing conditions. Mean DBE accuracy of the qualifiers: A 4.416, C 4.425 px: A is
+chosen. Confirmation on the fresh data, off / A: DBE accuracy 4.936 / 4.684 (v1), 4.861 / 4.718 (v2) px;
+completeness 0.455 / 0.469, 0.308 / 0.325 px; full RMSE 0.3719 / 0.3719, 0.2924 / 0.2922 m; raw-missing MAE
+0.1815 / 0.1807, 0.1776 / 0.1768 m; NLL -1.2717 / -1.2722, -1.4651 / -1.4655; gap-block 17.63 / 17.61 mm; blobs
+(48000+) 18.38 / 18.36 mm. Every condition holds: A is the default (``HOLE_DEEP_FROM = (8, 16)``,
+``HOLE_DEEP_PX = 6``).
 
   PYTHONPATH=scripts python scripts/probe_deep_smooth.py [weights] [--fresh] >> outputs/probe_deep_smooth.jsonl
 """

@@ -658,7 +658,19 @@ def main() -> int:
                 "at twice its learning rate with world-v1 windows in every other batch, no textures. Under the same rule no "
                 "snapshot qualified (step 500: full RMSE 0.4279 / 0.4869 m, 0.0002 m short of the improvement, NLL -1.032 "
                 "against -1.044; steps 1000 and 1500 worse on world v1). Across the four fine-tunes the real blob MAE did not"
-                " move (19.1-19.4 mm against 19.2), and longer or faster runs drifted on world v1 with or without textures."]
+                " move (19.1-19.4 mm against 19.2), and longer or faster runs drifted on world v1 with or without textures.",
+                "- Thirteenth session (`scripts/probe_deep_smooth.py`, rule written before scoring): the remaining invented "
+                "depth edges sat deep inside glass, mirror and out-of-range holes (the refiner copies reflections and the "
+                "room behind a pane from the RGB), where no measurement backs an edge. Rebuilt pixels deeper than 8 px in a "
+                "hole (fully from 16 px, at 320 px wide) now blend into a plain 6 px Gaussian in log depth. Of three "
+                "candidates, two qualified and the one with the better depth-boundary accuracy was adopted after it "
+                "confirmed on fresh validation data: accuracy 4.543 / 4.525 -> 4.423 / 4.408 px (world v1 / v2; fresh 4.936 "
+                "/ 4.861 -> 4.684 / 4.718), completeness 0.539 / 0.644 -> 0.556 / 0.683 px, full RMSE 0.4297 / 0.4883 -> "
+                "0.4284 / 0.4879 m, gap-block blobs 17.79 -> 17.75 mm. A look at ordinary raw holes, where joint bilateral "
+                "beats the learned fill (MAE 0.093 vs 0.132 m): 71 % of those pixels lie within 2 px of a measurement, and "
+                "the learned model's loss is at depth edges where the truth is the far side (MAE 0.287 vs 0.159 m, mean "
+                "error -0.24 m: it fills toward the foreground). Taking joint bilateral's value within 2 px of a measurement "
+                "would cut artifact MAE by 1.2 % at +22 ms; not adopted."]
         if cal_rows:
             out += ["", "After these runs the shipped model stays as it was; the range input, "
                     "the `max_range` node parameter and `DepthEnhancer(max_range_m=...)` are in place for a model that "

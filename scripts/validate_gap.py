@@ -9,6 +9,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--world-version 2]  (the synthetic validation frames from world version 2: framed, reflecting glass)
       [--range-unknown]  (the sensors' max range withheld, as for a node not told it)
       [--fresh]  (other validation frames and draws, for confirming a choice: see score)
+      [--third]  (a third set of frames and draws, never used by --fresh or the usual scoring: see score)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
 """
 
@@ -40,6 +41,9 @@ REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perf
 
 
 FRESH_VAL_FIRST = 7000  # --fresh: validation seeds 7000-7044, gap-block frames 705, 715, ... and blob seeds 31000+
+# The validation sets score() draws from: (first synthetic validation seed, first gap-block frame, first hold-out
+# seed); set 0 is the usual one, 1 is --fresh, 2 is --third (seeds 9000-9044, gap-block frames 702, 712, ...).
+VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000)}
 
 
 def val_frames(version: int = 1, first: int = 1000):
@@ -101,15 +105,17 @@ def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> flo
     return M.laplace_nll((pred - truth)[ok], sigma[ok])
 
 
-def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: bool = False) -> dict:
-    """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=True``
-    scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones."""
+def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: int = 0) -> dict:
+    """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=1``
+    (or True) scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones, and
+    ``fresh=2`` a third set (VAL_SETS)."""
     d = seq
     kinect = KINECT_V1_RANGE_M if use_range else None
+    first_val, first_gap, holdout_seed = VAL_SETS[int(fresh)]
     gap, rp, rs, rg, rr = [], [], [], [], []
-    for k, i in enumerate(list(GAP)[5 if fresh else 0::10]):
+    for k, i in enumerate(list(GAP)[first_gap::10]):
         rgb, raw = read_frame(d, i)
-        hide = holdout_mask(raw, np.random.default_rng((31_000 if fresh else 30_000) + k))
+        hide = holdout_mask(raw, np.random.default_rng(holdout_seed + k))
         out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=kinect)
         gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
         ref = read_reference(REF, i)
@@ -118,7 +124,7 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
     preds, sigmas, gts, raws, dbe = [], [], [], [], []
-    for f, raw, max_range in val_frames(version, FRESH_VAL_FIRST if fresh else 1000):
+    for f, raw, max_range in val_frames(version, first_val):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range if use_range else None)
         dbe.append(M.boundary_errors(out.depth, f.depth))
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
@@ -156,10 +162,10 @@ def main(args: list[str]) -> int:
     seq = load_sequence()[0]
     version, args = _take(args, "--world-version", 1)
     blob_seed, args = _take(args, "--blob-seed", None)
-    fresh = "--fresh" in args
+    fresh = 2 if "--third" in args else int("--fresh" in args)
     tag = {} if version == 1 else {"world_version": version}
     if fresh:
-        tag["fresh"] = True
+        tag["fresh"] = True if fresh == 1 else fresh
     use_range = "--range-unknown" not in args
     if not use_range:
         tag["max_range"] = "unknown"

@@ -50,6 +50,12 @@ blob seeds 50000+; never scored by anything before), both worlds, against the sh
   - Laplace NLL at least 0.02 below the baseline's on each world,
   - blob MAE and gap-block hold-out MAE not above the baseline's by more than 1 %,
   - AUSE at most 0.001 above, +-2 sigma within 90-97 % on each world.
+
+Outcome of rule 2 (outputs/validate_session13_third.jsonl), shipped -> average on the third set, world v1 / v2: real
+gap-frame AUROC 0.7486 -> 0.7559 (+0.0073); synthetic AUROC 0.8124 -> 0.8156 / 0.8725 -> 0.8762; full RMSE 0.4032 ->
+0.4005 / 0.4909 -> 0.4900 m; NLL -1.3882 -> -1.4481 / -1.2486 -> -1.3447; blob MAE 18.2 -> 18.1 mm; gap hold-out
+16.8 -> 16.7 mm; AUSE 0.0181 -> 0.0178 / 0.0172 -> 0.0165; +-2 sigma 95.2 / 96.0 %. Every condition holds: shipped
+(runs/head_soup/hb300_83_89.safetensors, scripts/ship_weights.sh).
 """
 
 from __future__ import annotations

@@ -138,3 +138,15 @@ $PD train stage2 --config config/train/stage2_hole_bias.yaml
 $PD train stage2 --config config/train/stage2_texture.yaml
 $PD train stage2 --config config/train/stage2_mixed_texture.yaml
 $PD train stage2 --config config/train/stage2_hole_bias_long.yaml
+# Thirteenth session: deep-hole smoothing (adopted: enhancer.HOLE_DEEP_*, no weights change), then two raw-error
+# heads fitted on top of stage2_hole_bias's step-300 refiner and their average, which is shipped since (rules and
+# figures in scripts/average_heads.py; rule 2 was scored on validate_gap.py --third).
+PYTHONPATH=scripts .venv/bin/python scripts/probe_deep_smooth.py > outputs/probe_deep_smooth.jsonl
+PYTHONPATH=scripts .venv/bin/python scripts/probe_deep_smooth.py --fresh --only=off,A >> outputs/probe_deep_smooth.jsonl
+[ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
+$PD train errorhead --config config/train/errorhead_hb300_trade.yaml
+$PD train errorhead --config config/train/errorhead_hb300_long.yaml
+.venv/bin/python scripts/average_heads.py runs/head_soup/hb300_83_89.safetensors \
+  runs/errorhead_hb300_long/model_step3000.safetensors runs/errorhead_hb300_trade/model_step1500.safetensors
+$PD manifest runs/head_soup/hb300_83_89.safetensors
+bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors

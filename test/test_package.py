@@ -95,3 +95,52 @@ def test_model_card_splice_keeps_the_sections_it_was_not_asked_to_rewrite():
                   "## Limits\nlimits\n"
     card = (ROOT / "perfecting_depth_ros" / "weights" / "MODEL_CARD.md").read_text()
     assert mc.splice_sections(card, card, ["Benchmark figures"]) == card
+
+
+def _load_script(name: str):
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_model_card_follows_a_head_average_back_to_the_run_it_came_from(tmp_path):
+    """The card's training chain: an ``init`` inside a run gives that run; an ``init`` that is a head average
+    (scripts/average_heads.py metadata) gives the run of the first checkpoint it averaged; no metadata, no run."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    mc = _load_script("model_card")
+    run = tmp_path / "errorhead_a"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    save_file({"x": np.zeros(1, np.float32)}, str(run / "model.safetensors"))
+    assert mc._init_run(str(run / "model.safetensors")) == run
+    soup = tmp_path / "head_soup"
+    soup.mkdir()
+    meta = {"meta": json.dumps({"averaged_from": [str(run / "model.safetensors"), "elsewhere.safetensors"]})}
+    save_file({"x": np.zeros(1, np.float32)}, str(soup / "avg.safetensors"), metadata=meta)
+    assert mc._init_run(str(soup / "avg.safetensors")) == run
+    save_file({"x": np.zeros(1, np.float32)}, str(soup / "plain.safetensors"))
+    assert mc._init_run(str(soup / "plain.safetensors")) is None
+
+
+def test_validation_sets_never_share_frames_or_draws():
+    """scripts/validate_gap.py: the usual, --fresh and --third sets (and the calibration frames) use disjoint
+    synthetic seeds, gap-block frames and hold-out draws, so a confirmation never re-reads what chose."""
+    vg = _load_script("validate_gap")
+    sets = list(vg.VAL_SETS.values())
+    seeds = [set(range(first, first + vg.N_VAL)) for first, _, _ in sets] + [set(range(5000, 5000 + vg.N_CAL))]
+    for i in range(len(seeds)):
+        for j in range(i + 1, len(seeds)):
+            assert not seeds[i] & seeds[j]
+    gap_frames = [set(list(vg.GAP)[offset::10]) for _, offset, _ in sets]
+    assert all(not a & b for k, a in enumerate(gap_frames) for b in gap_frames[k + 1:])
+    draws = [set(range(h, h + len(g))) for (_, _, h), g in zip(sets, gap_frames)]
+    assert all(not a & b for k, a in enumerate(draws) for b in draws[k + 1:])

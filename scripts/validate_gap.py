@@ -10,6 +10,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--range-unknown]  (the sensors' max range withheld, as for a node not told it)
       [--fresh]  (other validation frames and draws, for confirming a choice: see score)
       [--third]  (a third set of frames and draws, never used by --fresh or the usual scoring: see score)
+      [--fourth]  (a fourth such set)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
 """
 
@@ -42,8 +43,9 @@ REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perf
 
 FRESH_VAL_FIRST = 7000  # --fresh: validation seeds 7000-7044, gap-block frames 705, 715, ... and blob seeds 31000+
 # The validation sets score() draws from: (first synthetic validation seed, first gap-block frame, first hold-out
-# seed); set 0 is the usual one, 1 is --fresh, 2 is --third (seeds 9000-9044, gap-block frames 702, 712, ...).
-VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000)}
+# seed); set 0 is the usual one, 1 is --fresh, 2 is --third (seeds 9000-9044, gap-block frames 702, 712, ...), 3 is
+# --fourth (seeds 11000-11044, gap-block frames 707, 717, ...).
+VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000), 3: (11_000, 7, 35_000)}
 
 
 def val_frames(version: int = 1, first: int = 1000):
@@ -108,7 +110,7 @@ def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> flo
 def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: int = 0) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=1``
     (or True) scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones, and
-    ``fresh=2`` a third set (VAL_SETS)."""
+    ``fresh=2`` / ``3`` a third / fourth set (VAL_SETS)."""
     d = seq
     kinect = KINECT_V1_RANGE_M if use_range else None
     first_val, first_gap, holdout_seed = VAL_SETS[int(fresh)]
@@ -123,9 +125,11 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
             full = enh.enhance(rgb, raw, max_range_m=kinect)
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
-    preds, sigmas, gts, raws, dbe = [], [], [], [], []
+    preds, sigmas, gts, raws, dbe, near = [], [], [], [], [], []
     for f, raw, max_range in val_frames(version, first_val):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range if use_range else None)
+        # holes nearer than every measurement of the frame (below the sensor's minimum range, mostly)
+        near.append(np.abs(out.depth - f.depth)[(raw <= 0) & (f.depth > 0) & (f.depth < raw[raw > 0].min())])
         dbe.append(M.boundary_errors(out.depth, f.depth))
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
         gts.append(f.depth.ravel()), raws.append(raw.ravel())
@@ -136,7 +140,8 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
            "val_rmse_m": M.depth_errors(p, g, reg["all"]).get("rmse"),
            "val_rmse_in_range_m": M.depth_errors(p, g, reg["all"] & ~beyond).get("rmse"),
            "val_mae_missing_m": M.depth_errors(p, g, reg["missing"]).get("mae"),
-           "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae"), **mean_dbe(dbe)}
+           "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae"), **mean_dbe(dbe),
+           "val_mae_near_hole_m": float(np.nanmean(np.concatenate(near))), "val_near_hole_px": int(sum(map(len, near)))}
     if rp:  # the gap frames unmasked, against the fused reference (0 = no reference there)
         p2, s2, g2, r2 = (np.concatenate(x) for x in (rp, rs, rg, rr))
         res["gap_ref_mae_valid_m"] = M.depth_errors(p2, g2, (r2 > 0) & (g2 > 0)).get("mae")
@@ -162,7 +167,7 @@ def main(args: list[str]) -> int:
     seq = load_sequence()[0]
     version, args = _take(args, "--world-version", 1)
     blob_seed, args = _take(args, "--blob-seed", None)
-    fresh = 2 if "--third" in args else int("--fresh" in args)
+    fresh = 3 if "--fourth" in args else 2 if "--third" in args else int("--fresh" in args)
     tag = {} if version == 1 else {"world_version": version}
     if fresh:
         tag["fresh"] = True if fresh == 1 else fresh

@@ -146,6 +146,34 @@ def test_texture_aug_changes_the_rgb_and_nothing_the_sensor_saw():
         assert g.shape == (24, 32, 3) and 0.5 < g.min() and g.max() < 1.6 and g.std() > 0.01
 
 
+def test_near_aug_scales_the_world_and_leaves_the_picture():
+    """near_aug: the same RGB of a world scaled down (truth and glass backgrounds scale together), so that more of
+    it falls below the sensor's minimum range and comes back as holes."""
+    from perfecting_depth_ros.data.dataset import NEAR_AUG_SCALE, SyntheticDepthDataset, scaled_world
+    from perfecting_depth_ros.data.sensors import SENSORS
+
+    f = render_random(3, 48, 64)
+    half = scaled_world(f, 0.5)
+    np.testing.assert_allclose(half.depth, f.depth * 0.5, rtol=1e-6)
+    np.testing.assert_allclose(half.depth_opaque, f.depth_opaque * 0.5, rtol=1e-6)
+    assert np.array_equal(half.rgb, f.rgb) and np.array_equal(half.K, f.K)
+    frames = [render_random(s, 48, 64) for s in range(4)]
+    arrays = {k: np.stack([getattr(fr, k) for fr in frames]) for k in
+              ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")}
+    plain = SyntheticDepthDataset(arrays, "sensor", augment=False, sensors=("kinect_v1",))
+    near = SyntheticDepthDataset(arrays, "sensor", augment=False, sensors=("kinect_v1",), near_aug=1.0)
+    lo, hi = NEAR_AUG_SCALE
+    below_plain = below_near = 0
+    for i in range(4):
+        a, b = plain[i], near[i]
+        assert np.array_equal(a["rgb"], b["rgb"])
+        ratio = (b["gt"][a["gt"] > 0] / a["gt"][a["gt"] > 0]).numpy()
+        assert lo - 1e-6 <= ratio.min() and ratio.max() <= hi + 1e-6 and np.ptp(ratio) < 1e-4  # one scale per frame
+        below_plain += int((a["gt"] < SENSORS["kinect_v1"].min_range_m).sum())
+        below_near += int((b["gt"] < SENSORS["kinect_v1"].min_range_m).sum())
+    assert below_near > below_plain
+
+
 def _write_sequence(root, frames: int = 2):
     """A tiny 7-Scenes-shaped sequence on disk (real files: jpg colour, 16-bit mm png depth, intrinsics, poses)."""
     import json

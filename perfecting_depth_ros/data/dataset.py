@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -138,20 +138,33 @@ def texture_overlay(shape: tuple[int, int], rng: np.random.Generator) -> np.ndar
     return (gain[..., None] ** rng.uniform(0.7, 1.3, 3)).astype(np.float32)
 
 
+NEAR_AUG_SCALE = (0.35, 0.8)  # near_aug: the world's scale factors
+
+
+def scaled_world(frame: Frame, scale: float) -> Frame:
+    """The same picture of a world ``scale`` times the size: every depth scales, the RGB and the intrinsics do
+    not (a pinhole image is invariant to scaling the scene about the camera). Scaled down, more of the scene falls
+    below a sensor's minimum range: the large near holes (a floor just in front of a robot) that are rare in the
+    rooms as rendered."""
+    return replace(frame, depth=(frame.depth * scale).astype(np.float32),
+                   depth_opaque=(frame.depth_opaque * scale).astype(np.float32))
+
+
 class SyntheticDepthDataset(Dataset):
     """Torch Dataset over rendered shards; ``mode`` is 'masked' (stage 1) or 'sensor' (stage 2).
 
     Items are dicts of float tensors: rgb [3,H,W] 0..1, raw [1,H,W] m, gt [1,H,W] m, material [1,H,W], and
     max_range [] m (the simulated sensor's, 0 in masked mode).
     A horizontal flip is applied with probability 0.5 when ``augment``; ``texture_aug`` is the chance of a random
-    texture laid over the RGB (``texture_overlay``). ``hard_weight`` > 1 lists frames
+    texture laid over the RGB (``texture_overlay``); ``near_aug`` the chance of a scaled-down world before the
+    sensor (``scaled_world``). ``hard_weight`` > 1 lists frames
     that show glass or a mirror (at least 0.5 % of their pixels) that many times per epoch, each time with
     its own sensor draw.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
                  sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0, hard_weight: int = 1,
-                 texture_aug: float = 0.0):
+                 texture_aug: float = 0.0, near_aug: float = 0.0):
         if mode not in ("masked", "sensor"):
             raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
         if hard_weight < 1:
@@ -159,6 +172,7 @@ class SyntheticDepthDataset(Dataset):
         self.arrays, self.mode, self.seed, self.augment, self.sensors = arrays, mode, seed, augment, sensors
         self.extra_holes = extra_holes  # sensor mode: chance of also hiding random blobs of valid pixels
         self.texture_aug = texture_aug  # chance of a random texture over the RGB (texture_overlay)
+        self.near_aug = near_aug  # sensor mode: chance of a scaled-down world (more surfaces below min range)
         self.epoch = 0
         self.index = np.arange(len(arrays["depth"]))
         if hard_weight > 1:
@@ -174,6 +188,8 @@ class SyntheticDepthDataset(Dataset):
         if self.mode == "masked":
             s = masked_sample(frame, rng)
         else:
+            if self.near_aug > 0 and rng.random() < self.near_aug:
+                frame = scaled_world(frame, float(rng.uniform(*NEAR_AUG_SCALE)))
             s = sensor_sample(frame, self.sensors[int(rng.integers(len(self.sensors)))], rng)
             if rng.random() < self.extra_holes:  # holes are not always far or shadowed: blobs on surfaces too
                 s.raw = np.where(random_hole_mask(s.raw.shape, rng, coverage=rng.uniform(0.03, 0.25)), 0, s.raw)

@@ -40,6 +40,7 @@ class TrainConfig:
     real_ref_dir: str | None = None  # stage2: also train on 7-Scenes training frames against this fused reference
     real_fraction: float = 0.5  # share of real samples when real_ref_dir is set
     texture_aug: float = 0.0  # sensor stages: chance of a random texture over a synthetic frame's RGB
+    near_aug: float = 0.0  # sensor stages: chance of a scaled-down world (more surfaces below the min range)
     real_hole_bias: float = 0.0  # real_target holdout: draw the hidden blobs toward the frame's raw holes
     real_target: str = "reference"  # reference: the fused surface; holdout: hidden raw blobs (no reference read)
     extra_holes: float = 0.0  # stage2: chance of hiding extra random blobs of valid raw pixels

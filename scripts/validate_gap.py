@@ -26,7 +26,7 @@ from perfecting_depth_ros.data.dataset import frame_seed
 from perfecting_depth_ros.data.real import holdout_mask
 from perfecting_depth_ros.data.sensors import SENSORS, simulate
 from perfecting_depth_ros.data.world import render_random
-from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.enhancer import MIN_VALID_PIXELS, DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
 from perfecting_depth_ros.evaluate.reference import (
     GAP,
@@ -54,7 +54,9 @@ def val_frames(version: int = 1, first: int = 1000):
     for i in range(N_VAL):
         f = render_random(frame_seed("val", first + i), 240, 320, version=version)
         sensor = list(SENSORS)[i % 3]
-        yield f, simulate(f, sensor, np.random.default_rng(40_000 + first - 1000 + i)), SENSORS[sensor].max_range_m
+        raw = simulate(f, sensor, np.random.default_rng(40_000 + first - 1000 + i))
+        if (raw > 0).sum() >= MIN_VALID_PIXELS:  # a frame the enhancer refuses (a wall at arm's length) is skipped
+            yield f, raw, SENSORS[sensor].max_range_m
 
 
 N_CAL = 60

@@ -205,7 +205,10 @@ class DepthEnhancer:
 
     The learned method keeps the raw pixels its gate trusts exactly and rebuilds the rest; rebuilt pixels are
     kept within the frame's measured range and smoothed by an edge-preserving filter in log depth
-    (``HOLE_SMOOTH_PX``, ``HOLE_SMOOTH_REL``: the refiner copies RGB texture into the surfaces it rebuilds).
+    (``HOLE_SMOOTH_PX``, ``HOLE_SMOOTH_REL``: the refiner copies RGB texture into the surfaces it rebuilds), and
+    deep inside holes, where no measurement backs an edge, by a plain Gaussian (``HOLE_DEEP_FROM``,
+    ``HOLE_DEEP_PX``). Surfaces nearer than the sensor's minimum range come back as holes and are rebuilt at
+    the depth of their surroundings (too far): near the camera, rebuilt pixels are unknown, not free space.
 
     Args:
         method: "learned" (default: the shipped two-stage model) or a classical method name

@@ -2,7 +2,8 @@
 """Where the depth error comes from, on the synthetic validation frames of scripts/validate_gap.py (never the
 test split): for each method, each pixel class's share of the pixels, of the squared error (what RMSE sees)
 and its MAE. Classes: raw right; raw valid but > 5 cm wrong, by material (glass, mirror, specular, other);
-raw missing, beyond 4.5 m (out of range for Kinect v1), on glass, other.
+raw missing, beyond 4.5 m (out of range for Kinect v1), on glass, nearer than every measurement of the frame
+(mostly below the sensor's minimum range), other.
 
 ``--range-bound`` adds, per method, the RMSE when the depth in raw holes whose truth lies past the frame's
 sensor range is lifted to at least that range (a perfect out-of-range detector that knows only the stated range).
@@ -33,6 +34,7 @@ def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.nd
     miss = raw <= 0
     wrong = ~miss & (np.abs(raw - gt) > 0.05)
     special = np.isin(mat, (TRANSPARENT, MIRROR, SPECULAR))
+    near = raw[~miss].min() if (~miss).any() else 0.0
     return {
         "raw_right": ~miss & ~wrong,
         "wrong_glass": wrong & (mat == TRANSPARENT),
@@ -41,7 +43,9 @@ def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.nd
         "wrong_other": wrong & ~special,
         "missing_far": miss & (gt > FAR_M),
         "missing_glass": miss & (gt <= FAR_M) & (mat == TRANSPARENT),
-        "missing_other": miss & (gt <= FAR_M) & (mat != TRANSPARENT),
+        # nearer than every measurement of the frame: mostly below the sensor's minimum range
+        "missing_near": miss & (gt <= FAR_M) & (mat != TRANSPARENT) & (gt < near),
+        "missing_other": miss & (gt <= FAR_M) & (mat != TRANSPARENT) & (gt >= near),
     }
 
 

@@ -150,3 +150,5 @@ $PD train errorhead --config config/train/errorhead_hb300_long.yaml
   runs/errorhead_hb300_long/model_step3000.safetensors runs/errorhead_hb300_trade/model_step1500.safetensors
 $PD manifest runs/head_soup/hb300_83_89.safetensors
 bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors
+# Experiment (not shipped): scaled-down worlds for holes below the sensor's minimum range (outcome in its config).
+$PD train stage2 --config config/train/stage2_near.yaml

@@ -189,11 +189,11 @@ def real_table(res: dict) -> str:
         if multi:
             lines.append(f"| **mean of {n} draws{label}** | " + " | ".join(
                 f"**{mean(m, 'mae_draws', rows) * 1000:.1f}**" for m in methods) + " |")
-    paired = paired_draws(test or list(res.values()))
+    paired = paired_draws(test, "test frames") if test else paired_draws(list(res.values()))
     return "\n".join(lines) + (f"\n\n{paired}" if paired else "")
 
 
-def paired_draws(rows: list[dict], method: str = "learned") -> str:
+def paired_draws(rows: list[dict], label: str = "frames", method: str = "learned") -> str:
     """``method`` against each other method, draw by draw (the same hidden blobs): the per-draw difference of the
     mean MAE over ``rows``, its mean and standard error over the draws, and in how many draws ``method`` is lower.
     Empty without per-draw figures for every row."""
@@ -207,7 +207,7 @@ def paired_draws(rows: list[dict], method: str = "learned") -> str:
         d = (mine - np.mean([r[other]["mae_per_draw"] for r in rows], axis=0)) * 1000
         se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
         parts.append(f"{other} {d.mean():+.1f} ± {se:.1f} mm, lower in {int((d < 0).sum())} of {len(d)}")
-    return (f"Draw by draw ({len(rows)} frames, the same hidden blobs for every method), {method} minus: "
+    return (f"Draw by draw ({len(rows)} {label}, the same hidden blobs for every method), {method} minus: "
             + "; ".join(parts) + " (mean ± standard error over the draws).") if parts else ""
 
 

@@ -112,7 +112,7 @@ def test_real_table_compares_methods_draw_by_draw():
                  "ns": {"mae": 0.012, "mae_draws": 0.012, "draws": 3, "mae_per_draw": [0.012, 0.010, 0.014]}},
            "b": {"learned": {"mae": 0.020, "mae_draws": 0.020, "draws": 3, "mae_per_draw": [0.020, 0.020, 0.020]},
                  "ns": {"mae": 0.022, "mae_draws": 0.022, "draws": 3, "mae_per_draw": [0.022, 0.022, 0.022]}}}
-    line = paired_draws(list(res.values()))
+    line = paired_draws(list(res.values()), "test frames")  # frames without a use are test frames
     # per draw: learned 15.0, 15.5, 16.0 mm; ns 17.0, 16.0, 18.0 mm: differences -2.0, -0.5, -2.0
     assert "ns -1.5 ± 0.5 mm, lower in 3 of 3" in line
     assert line in real_table(res)

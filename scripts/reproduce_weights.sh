@@ -152,3 +152,4 @@ $PD manifest runs/head_soup/hb300_83_89.safetensors
 bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors
 # Experiment (not shipped): scaled-down worlds for holes below the sensor's minimum range (outcome in its config).
 $PD train stage2 --config config/train/stage2_near.yaml
+$PD train stage2 --config config/train/stage2_near_mixed.yaml

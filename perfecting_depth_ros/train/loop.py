@@ -74,8 +74,9 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2 | errorhead | farbranch")
     model.set_steps(model.cfg.steps)
 
-    data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, extra_holes=cfg.extra_holes,
-                                 hard_weight=cfg.hard_weight, texture_aug=cfg.texture_aug, near_aug=cfg.near_aug)
+    augment = dict(extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight, texture_aug=cfg.texture_aug,
+                   near_aug=cfg.near_aug)  # the same for the main and the alternate frames
+    data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, **augment)
     if cfg.real_ref_dir or cfg.real_target == "holdout":  # real 7-Scenes training frames 0-699 mixed in
         from torch.utils.data import ConcatDataset
 
@@ -89,9 +90,7 @@ def train(cfg: TrainConfig) -> Path:
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
         alt = infinite_batches(SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1,
-                                                     extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight,
-                                                     texture_aug=cfg.texture_aug, near_aug=cfg.near_aug),
-                               cfg.alt_batch_size, cfg.seed + 1)
+                                                     **augment), cfg.alt_batch_size, cfg.seed + 1)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     ema = EMA(model, cfg.ema_decay)

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .edge_side import choose_edge_side
 from .fill import planar_fill
 from .geometry import backproject, check_intrinsics
 from .model.normalization import denormalize, depth_stats, normalize
@@ -35,6 +36,10 @@ HOLE_SMOOTH_REL = 0.1  # ... edge-preserving when > 0: a bilateral filter in log
 HOLE_DEEP_FROM = (8.0, 16.0)  # rebuilt pixels farther than these (start, full) px from any kept pixel (at 320 px
 HOLE_DEEP_PX = 6.0  # wide) blend into a plain Gaussian this wide (0: off): deep in a hole no measurement backs an edge
 # (chosen on validation frames, confirmed on fresh ones, by scripts/probe_deep_smooth.py)
+EDGE_SIDE_PX = 0.0  # rebuilt pixels this close (px at 320 px wide; 0: off) to measurements of two surfaces take
+EDGE_SIDE_WINDOW = 4  # the side whose measurements in a window this wide (half side, px) match their colour,
+EDGE_SIDE_REPLACE = "always"  # edge_side.choose_edge_side's replace and gap
+EDGE_SIDE_GAP = 0.0
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 
@@ -336,6 +341,10 @@ class DepthEnhancer:
                 raise BackendError(f"backend {self.backend_name} returned non-finite {k}")
         # 3. back to metres and to the camera size; reliable raw pixels are kept at full resolution
         final = denormalize(res["final"][0, 0], centre, scale)
+        if EDGE_SIDE_PX > 0:  # at the model's size: rebuilt pixels at depth edges take the side their colour matches
+            px = max(h, w) / 320
+            final = choose_edge_side(final, d_m, (res["gate"][0, 0] > 0.5) & m_m, rgb_m, EDGE_SIDE_PX * px,
+                                     max(1, round(EDGE_SIDE_WINDOW * px)), replace=EDGE_SIDE_REPLACE, gap=EDGE_SIDE_GAP)
         # the refiner predicts a Laplace scale b; its standard deviation (the published 1-sigma) is sqrt(2) b
         sigma = (res["sigma"][0, 0] * (scale / 2.0) * np.sqrt(2.0)).astype(np.float32)
         spread = (res["spread"][0, 0] * (scale / 2.0)).astype(np.float32)

@@ -11,6 +11,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--fresh]  (other validation frames and draws, for confirming a choice: see score)
       [--third]  (a third set of frames and draws, never used by --fresh or the usual scoring: see score)
       [--fourth]  (a fourth such set)
+      [--fifth]  (a fifth such set)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
 """
 
@@ -44,8 +45,9 @@ REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"  # perf
 FRESH_VAL_FIRST = 7000  # --fresh: validation seeds 7000-7044, gap-block frames 705, 715, ... and blob seeds 31000+
 # The validation sets score() draws from: (first synthetic validation seed, first gap-block frame, first hold-out
 # seed); set 0 is the usual one, 1 is --fresh, 2 is --third (seeds 9000-9044, gap-block frames 702, 712, ...), 3 is
-# --fourth (seeds 11000-11044, gap-block frames 707, 717, ...).
-VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000), 3: (11_000, 7, 35_000)}
+# --fourth (seeds 11000-11044, gap-block frames 707, 717, ...), 4 is --fifth (seeds 13000-13044, frames 703, 713, ...).
+VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000), 3: (11_000, 7, 35_000),
+            4: (13_000, 3, 37_000)}
 
 
 def val_frames(version: int = 1, first: int = 1000):
@@ -112,7 +114,7 @@ def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> flo
 def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: int = 0) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=1``
     (or True) scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones, and
-    ``fresh=2`` / ``3`` a third / fourth set (VAL_SETS)."""
+    ``fresh=2`` / ``3`` / ``4`` a third / fourth / fifth set (VAL_SETS)."""
     d = seq
     kinect = KINECT_V1_RANGE_M if use_range else None
     first_val, first_gap, holdout_seed = VAL_SETS[int(fresh)]
@@ -169,7 +171,7 @@ def main(args: list[str]) -> int:
     seq = load_sequence()[0]
     version, args = _take(args, "--world-version", 1)
     blob_seed, args = _take(args, "--blob-seed", None)
-    fresh = 3 if "--fourth" in args else 2 if "--third" in args else int("--fresh" in args)
+    fresh = 4 if "--fifth" in args else 3 if "--fourth" in args else 2 if "--third" in args else int("--fresh" in args)
     tag = {} if version == 1 else {"world_version": version}
     if fresh:
         tag["fresh"] = True if fresh == 1 else fresh

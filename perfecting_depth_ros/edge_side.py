@@ -17,7 +17,7 @@ import numpy as np
 
 def choose_edge_side(rebuilt: np.ndarray, depth: np.ndarray, kept: np.ndarray, rgb: np.ndarray, radius: float,
                      window: int = 4, ratio: float = 1.15, sigma_colour: float = 12.0, replace: str = "always",
-                     gap: float = 0.0) -> np.ndarray:
+                     gap: float = 0.0, confidence: float = 0.5) -> np.ndarray:
     """``rebuilt`` with its pixels near a depth edge moved to the side their colour matches.
 
     Args:
@@ -33,6 +33,7 @@ def choose_edge_side(rebuilt: np.ndarray, depth: np.ndarray, kept: np.ndarray, r
             rebuild lies on the other side of the edge (nearer or farther than the geometric mean of the two).
         gap: when > 0, the neighbours must leave the middle of their span empty (no kept depth within ``gap`` of
             the span, in log depth, from either end): a step, not a slope seen through a window.
+        confidence: a pixel changes only where its side takes at least this share of the colour-weighted vote.
     Returns a new HxW float32 array.
     """
     out = rebuilt.astype(np.float32, copy=True)
@@ -75,6 +76,8 @@ def choose_edge_side(rebuilt: np.ndarray, depth: np.ndarray, kept: np.ndarray, r
         change = np.where(take_far, p <= mid, p > mid)
     else:
         raise ValueError(f"replace must be 'always' or 'wrong_side', got {replace!r}")
+    if confidence > 0.5:
+        change &= np.maximum(wf, wn) >= confidence * np.maximum(wf + wn, 1e-12)
     if gap > 0:
         l0, l1 = np.log(lo_c), np.log(hi_c)
         a, b = np.exp(l0 + gap * (l1 - l0)), np.exp(l1 - gap * (l1 - l0))

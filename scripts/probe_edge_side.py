@@ -28,6 +28,24 @@ data that chose nothing (``--fifth``: validate_gap.score(fresh=4), blob seeds 56
 against off scored the same way. Only then are the test frames scored (perfecting-depth eval).
 
   PYTHONPATH=scripts python scripts/probe_edge_side.py [weights] [--fifth] [--only=off,A] >> outputs/probe_edge_side.jsonl
+
+Outcome (outputs/probe_edge_side.jsonl; world v1 / world v2; gap = gap-block hold-out, blobs = seeds 54000+):
+| cand. | artifact MAE m | full RMSE m | DBE acc px | DBE comp px | NLL | gap mm | blobs mm | ms |
+| off | 0.4777 / 0.5657 | 0.4252 / 0.4875 | 4.408 / 4.390 | 0.564 / 0.689 | -1.083 / -1.045 | 21.59 | 18.27 | 0 |
+| A | 0.4632 / 0.5509 | 0.4228 / 0.4848 | 4.529 / 4.518 | 0.587 / 0.708 | -1.095 / -1.056 | 22.34 | 18.79 | 4.8 |
+| B | 0.4679 / 0.5565 | 0.4235 / 0.4859 | 4.492 / 4.484 | 0.578 / 0.700 | -1.091 / -1.052 | 22.30 | 18.81 | 3.7 |
+| C | 0.4719 / 0.5595 | 0.4235 / 0.4857 | 4.420 / 4.406 | 0.561 / 0.684 | -1.087 / -1.049 | 22.20 | 18.84 | 3.8 |
+Every candidate is better on every synthetic depth figure (A: artifact MAE -3.0 / -2.6 %, NLL better) and worse on
+the real frames (gap-block hold-out +2.8-3.4 %, blobs +2.7-3.1 %); A and B also fail the boundary-accuracy bar.
+Nothing qualifies: the side choice stays off (``EDGE_SIDE_PX = 0``), and no confirmation was run.
+Diagnosis (blobs, seeds 54000+, candidate A): 7.8 % of the hidden real pixels change, 58 % of them for the better,
+but the mean error of the changed pixels rises 0.099 -> 0.106 m: a wrong side costs the whole step, and on real
+frames colour edges do not follow depth edges as they do in the synthetic worlds (shading, texture, blur). Shifting
+the RGB by 2-4 px either way changed nothing (18.74-18.82 mm), so it is not a registration offset. Asking for a
+colour-vote share of 0.7 / 0.8 / 0.9 / 0.95 (``confidence``) brings the blobs to 18.53 / 18.45 / 18.37 / 18.35 mm, still
+above off, while world-v1 artifact MAE gains shrink to -2.5 / -2.0 % (0.8 / 0.9) and boundary accuracy stays 0.07-0.08
+px worse. The synthetic worlds reward a colour rule that real frames do not: a gap between the two for the next
+renderer (texture and shading that cross depth edges, colour edges offset from depth edges) to close.
 """
 
 from __future__ import annotations

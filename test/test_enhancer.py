@@ -10,6 +10,7 @@ import pytest
 from perfecting_depth_ros import DepthEnhancer
 from perfecting_depth_ros.backends import BackendError
 from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.edge_side import choose_edge_side
 from perfecting_depth_ros.enhancer import (
     LOCAL_FAR_REACH,
     STRAY_WINDOW,
@@ -127,6 +128,58 @@ def test_smooth_rebuilt_deep_part_flattens_edges_far_from_measurements_only():
     assert deep[30, 49] > 1.3 and deep[30, 50] < 2.7  # the deep Gaussian spreads it
     np.testing.assert_array_equal(deep[:, 10:17], plain[:, 10:17])  # nearer than d0 = 8 px: untouched
     np.testing.assert_allclose(deep[:, 75:], plain[:, 75:], rtol=1e-4)  # flat, 4 sigma from the step, stays flat
+
+
+def _edge_scene():
+    """A near red object (1 m, columns < 20) in front of a blue wall (3 m); a 4 px hole along the edge whose
+    pixels show the wall from column 20 on, all rebuilt at the foreground's depth (the learned fill's lean)."""
+    cols = np.arange(40)[None, :].repeat(30, 0)
+    truth = np.where(cols < 20, 1.0, 3.0).astype(np.float32)
+    rgb = np.zeros((30, 40, 3), np.uint8)
+    rgb[cols < 20] = (200, 30, 30)
+    rgb[cols >= 20] = (30, 30, 200)
+    raw = truth.copy()
+    raw[:, 18:22] = 0
+    return truth, rgb, raw, np.where(raw > 0, raw, 1.0).astype(np.float32)
+
+
+def test_choose_edge_side_moves_rebuilt_pixels_to_the_surface_their_colour_matches():
+    truth, rgb, raw, rebuilt = _edge_scene()
+    kept = raw > 0
+    for replace in ("always", "wrong_side"):
+        out = choose_edge_side(rebuilt, raw, kept, rgb, radius=2.0, replace=replace)
+        np.testing.assert_array_equal(out[kept], raw[kept])  # measurements never change
+        np.testing.assert_allclose(out[:, 18:22], truth[:, 18:22], atol=1e-5)  # each side its own depth: sharp
+    # off, or no measurement of a second surface near the hole: nothing changes
+    np.testing.assert_array_equal(choose_edge_side(rebuilt, raw, kept, rgb, radius=0.0), rebuilt)
+    flat = np.where(kept, 2.0, 1.5).astype(np.float32)
+    np.testing.assert_array_equal(choose_edge_side(flat, np.where(kept, 2.0, 0.0), kept, rgb, radius=2.0), flat)
+    # a steep slope with a 2 px hole spans more than the ratio, but its window has kept depth in the middle of the
+    # span: no step when a gap is asked for (without it, the side choice flattens the hole onto one side)
+    cols = np.arange(40, dtype=np.float32)[None, :].repeat(30, 0)
+    slope_kept = (cols < 19) | (cols > 20)
+    slope_raw = np.where(slope_kept, 1.0 + 0.1 * cols, 0).astype(np.float32)
+    guess = np.where(slope_kept, slope_raw, 2.95).astype(np.float32)
+    np.testing.assert_array_equal(choose_edge_side(guess, slope_raw, slope_kept, rgb, 2.0, gap=0.25), guess)
+    assert not np.array_equal(choose_edge_side(guess, slope_raw, slope_kept, rgb, 2.0), guess)
+    with pytest.raises(ValueError, match="replace"):
+        choose_edge_side(rebuilt, raw, kept, rgb, radius=2.0, replace="blend")
+
+
+def test_edge_side_in_the_enhancer_changes_rebuilt_pixels_only(tiny_weights, monkeypatch):
+    from perfecting_depth_ros import enhancer as E
+
+    truth, rgb, raw, _ = _edge_scene()
+    rgb = cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_NEAREST)
+    raw = cv2.resize(raw, (320, 240), interpolation=cv2.INTER_NEAREST)
+    enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch", seed=1)
+    monkeypatch.setattr(E, "EDGE_SIDE_PX", 0.0)
+    off = enh.enhance(rgb, raw)
+    monkeypatch.setattr(E, "EDGE_SIDE_PX", 2.0)
+    on = enh.enhance(rgb, raw)
+    kept = off.raw_reliability > 0.5
+    np.testing.assert_array_equal(on.depth[kept], off.depth[kept])
+    assert np.isfinite(on.depth).all() and np.isfinite(on.uncertainty).all()
 
 
 def test_local_window_bounds_rebuilt_holes_and_leaves_raw_pixels(tiny_weights, frame):

@@ -21,11 +21,12 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from perfecting_depth_ros.data.dataset import frame_seed
 from perfecting_depth_ros.data.real import holdout_mask
-from perfecting_depth_ros.data.sensors import SENSORS, simulate
+from perfecting_depth_ros.data.sensors import SENSORS, _occlusion_band, simulate
 from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.enhancer import MIN_VALID_PIXELS, DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
@@ -48,6 +49,16 @@ FRESH_VAL_FIRST = 7000  # --fresh: validation seeds 7000-7044, gap-block frames 
 # --fourth (seeds 11000-11044, gap-block frames 707, 717, ...), 4 is --fifth (seeds 13000-13044, frames 703, 713, ...).
 VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000), 3: (11_000, 7, 35_000),
             4: (13_000, 3, 37_000)}
+
+
+def shadow_holes(f, raw: np.ndarray, max_range: float) -> np.ndarray:
+    """Raw holes in the occlusion shadow of a stereo or structured-light sensor (the band beside foreground objects
+    the second view or the projector cannot see; 1 px wider for misregistration); none for time of flight."""
+    sensor = next(s for s in SENSORS.values() if s.max_range_m == max_range)
+    if not sensor.shadow:
+        return np.zeros(raw.shape, bool)
+    band = _occlusion_band(f.depth, float(f.K[0, 0]) * sensor.baseline_m).astype(np.uint8)
+    return (cv2.dilate(band, np.ones((3, 3), np.uint8)) > 0) & (raw <= 0) & (f.depth > 0)
 
 
 def val_frames(version: int = 1, first: int = 1000):
@@ -129,11 +140,12 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
             full = enh.enhance(rgb, raw, max_range_m=kinect)
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
-    preds, sigmas, gts, raws, dbe, near = [], [], [], [], [], []
+    preds, sigmas, gts, raws, dbe, near, shadow = [], [], [], [], [], [], []
     for f, raw, max_range in val_frames(version, first_val):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range if use_range else None)
         # holes nearer than every measurement of the frame (below the sensor's minimum range, mostly)
         near.append(np.abs(out.depth - f.depth)[(raw <= 0) & (f.depth > 0) & (f.depth < raw[raw > 0].min())])
+        shadow.append(np.abs(out.depth - f.depth)[shadow_holes(f, raw, max_range)])
         dbe.append(M.boundary_errors(out.depth, f.depth))
         preds.append(out.depth.ravel()), sigmas.append(out.uncertainty.ravel())
         gts.append(f.depth.ravel()), raws.append(raw.ravel())
@@ -145,7 +157,8 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
            "val_rmse_in_range_m": M.depth_errors(p, g, reg["all"] & ~beyond).get("rmse"),
            "val_mae_missing_m": M.depth_errors(p, g, reg["missing"]).get("mae"),
            "val_mae_artifact_m": M.depth_errors(p, g, reg["artifact"]).get("mae"), **mean_dbe(dbe),
-           "val_mae_near_hole_m": float(np.nanmean(np.concatenate(near))), "val_near_hole_px": int(sum(map(len, near)))}
+           "val_mae_near_hole_m": float(np.nanmean(np.concatenate(near))), "val_near_hole_px": int(sum(map(len, near))),
+           "val_mae_shadow_m": float(np.mean(np.concatenate(shadow))), "val_shadow_px": int(sum(map(len, shadow)))}
     if rp:  # the gap frames unmasked, against the fused reference (0 = no reference there)
         p2, s2, g2, r2 = (np.concatenate(x) for x in (rp, rs, rg, rr))
         res["gap_ref_mae_valid_m"] = M.depth_errors(p2, g2, (r2 > 0) & (g2 > 0)).get("mae")

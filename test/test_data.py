@@ -218,6 +218,29 @@ def test_real_holdout_target_hides_valid_raw_and_scores_only_it(tmp_path):
         assert (gt > 0).any()
 
 
+def test_hflip_false_keeps_every_window_the_right_way_round(tmp_path):
+    """hflip=False: synthetic items are the very ones augment=False gives (the same draws, never mirrored), and real
+    windows keep the sequence's hole on the left; with flips, some item comes mirrored."""
+    from perfecting_depth_ros.data.dataset import RealReferenceDataset, SyntheticDepthDataset
+
+    frames = [render_random(s, 24, 32) for s in range(4)]
+    arrays = {k: np.stack([getattr(f, k) for f in frames]) for k in
+              ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")}
+    plain = SyntheticDepthDataset(arrays, "sensor", augment=False)
+    kept = SyntheticDepthDataset(arrays, "sensor", hflip=False)
+    flipped = SyntheticDepthDataset(arrays, "sensor")
+    for i in range(4):
+        for k in ("rgb", "raw", "gt"):
+            assert np.array_equal(plain[i][k], kept[i][k])
+    assert any(np.array_equal(flipped[i]["gt"][0].numpy(), frames[i].depth[:, ::-1]) for i in range(4))
+    _write_sequence(tmp_path)
+    ds = RealReferenceDataset(None, range(2), length=6, seed=3, root=tmp_path, target="holdout", crop=(240, 320),
+                              hflip=False)
+    for i in range(len(ds)):
+        raw = ds[i]["raw"][0].numpy()
+        assert raw[:, :39].max() == 0 and raw[:, 41:].max() > 0  # the 80 px sensor hole (40 at 320 wide), left
+
+
 def test_real_dataset_rejects_a_bad_target(tmp_path):
     import pytest
 

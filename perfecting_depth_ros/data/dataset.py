@@ -155,16 +155,16 @@ class SyntheticDepthDataset(Dataset):
 
     Items are dicts of float tensors: rgb [3,H,W] 0..1, raw [1,H,W] m, gt [1,H,W] m, material [1,H,W], and
     max_range [] m (the simulated sensor's, 0 in masked mode).
-    A horizontal flip is applied with probability 0.5 when ``augment``; ``texture_aug`` is the chance of a random
-    texture laid over the RGB (``texture_overlay``); ``near_aug`` the chance of a scaled-down world before the
-    sensor (``scaled_world``). ``hard_weight`` > 1 lists frames
-    that show glass or a mirror (at least 0.5 % of their pixels) that many times per epoch, each time with
-    its own sensor draw.
+    A horizontal flip is applied with probability 0.5 when ``augment`` and ``hflip`` (without it, occlusion shadows
+    stay on the side the sensor puts them: left of foreground objects, as in data/sensors.py); ``texture_aug`` is
+    the chance of a random texture laid over the RGB (``texture_overlay``); ``near_aug`` the chance of a scaled-down
+    world before the sensor (``scaled_world``). ``hard_weight`` > 1 lists frames that show glass or a mirror (at
+    least 0.5 % of their pixels) that many times per epoch, each time with its own sensor draw.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
                  sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0, hard_weight: int = 1,
-                 texture_aug: float = 0.0, near_aug: float = 0.0):
+                 texture_aug: float = 0.0, near_aug: float = 0.0, hflip: bool = True):
         if mode not in ("masked", "sensor"):
             raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
         if hard_weight < 1:
@@ -173,6 +173,7 @@ class SyntheticDepthDataset(Dataset):
         self.extra_holes = extra_holes  # sensor mode: chance of also hiding random blobs of valid pixels
         self.texture_aug = texture_aug  # chance of a random texture over the RGB (texture_overlay)
         self.near_aug = near_aug  # sensor mode: chance of a scaled-down world (more surfaces below min range)
+        self.hflip = hflip
         self.epoch = 0
         self.index = np.arange(len(arrays["depth"]))
         if hard_weight > 1:
@@ -196,7 +197,7 @@ class SyntheticDepthDataset(Dataset):
         rgb, raw, gt, mat = s.rgb, s.raw, s.gt, s.material
         if self.texture_aug > 0 and rng.random() < self.texture_aug:  # after the sensor: depth never sees it
             rgb = np.clip(rgb * texture_overlay(rgb.shape[:2], rng), 0, 255).astype(np.uint8)
-        if self.augment and rng.random() < 0.5:
+        if self.augment and self.hflip and rng.random() < 0.5:
             rgb, raw, gt, mat = rgb[:, ::-1], raw[:, ::-1], gt[:, ::-1], mat[:, ::-1]
         return {
             "rgb": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,
@@ -223,11 +224,13 @@ class RealReferenceDataset(Dataset):
       and the hidden raw depth is the target (0, so unscored, everywhere else): filling holes in real
       surfaces, learnt from real measurements alone. ``ref_dir`` is not read. ``hole_bias`` draws the blobs
       toward the frame's own raw holes (``holdout_mask``).
+
+    Windows are flipped horizontally half of the time unless ``hflip`` is False.
     """
 
     def __init__(self, ref_dir: str | os.PathLike | None, indices, length: int, crop: tuple[int, int] = (128, 160),
                  seed: int = 0, root: str | os.PathLike | None = None, target: str = "reference",
-                 hidden: tuple[float, float] = (0.1, 0.3), hole_bias: float = 0.0):
+                 hidden: tuple[float, float] = (0.1, 0.3), hole_bias: float = 0.0, hflip: bool = True):
         import cv2
 
         from ..enhancer import _resize_depth
@@ -247,7 +250,7 @@ class RealReferenceDataset(Dataset):
                 ref = cv2.imread(str(Path(ref_dir) / "ref" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)
                 self.ref.append(_resize_depth(ref.astype(np.float32) / 1000, (240, 320)))
         self.length, self.crop, self.seed, self.epoch = length, crop, seed, 0
-        self.target, self.hidden, self.hole_bias = target, hidden, hole_bias
+        self.target, self.hidden, self.hole_bias, self.hflip = target, hidden, hole_bias, hflip
 
     def __len__(self) -> int:
         return self.length
@@ -265,7 +268,7 @@ class RealReferenceDataset(Dataset):
             hide = holdout_mask(raw, rng, float(rng.uniform(*self.hidden)), float(rng.uniform(2.0, 10.0)),
                                 self.hole_bias)
             raw, ref = np.where(hide, 0, raw).astype(np.float32), np.where(hide, raw, 0).astype(np.float32)
-        if rng.random() < 0.5:
+        if self.hflip and rng.random() < 0.5:
             rgb, raw, ref = rgb[:, ::-1], raw[:, ::-1], ref[:, ::-1]
         return {
             "rgb": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,

@@ -75,7 +75,7 @@ def train(cfg: TrainConfig) -> Path:
     model.set_steps(model.cfg.steps)
 
     augment = dict(extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight, texture_aug=cfg.texture_aug,
-                   near_aug=cfg.near_aug)  # the same for the main and the alternate frames
+                   near_aug=cfg.near_aug, hflip=cfg.hflip)  # the same for the main and the alternate frames
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, **augment)
     if cfg.real_ref_dir or cfg.real_target == "holdout":  # real 7-Scenes training frames 0-699 mixed in
         from torch.utils.data import ConcatDataset
@@ -85,7 +85,8 @@ def train(cfg: TrainConfig) -> Path:
 
         n_real = int(len(data) * cfg.real_fraction / (1 - cfg.real_fraction))
         data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed,
-                                                         target=cfg.real_target, hole_bias=cfg.real_hole_bias)])
+                                                         target=cfg.real_target, hole_bias=cfg.real_hole_bias,
+                                                         hflip=cfg.hflip)])
     batches = infinite_batches(data, cfg.batch_size, cfg.seed)
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step

@@ -45,22 +45,15 @@ from __future__ import annotations
 import json
 import sys
 
-from validate_gap import blob_mae, score
+from validate_gap import blob_mae, probe_setup, score
 
 from perfecting_depth_ros import enhancer as E
-from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.evaluate.reference import load_sequence
 
 CANDIDATES = {"off": ((0.0, 0.0), 0.0), "A": ((8.0, 16.0), 6.0), "B": ((8.0, 16.0), 10.0), "C": ((12.0, 24.0), 8.0)}
 
 
 def main(args: list[str]) -> int:
-    fresh = "--fresh" in args
-    names = [a for a in args if a.startswith("--only=")]
-    only = names[0].split("=", 1)[1].split(",") if names else list(CANDIDATES)
-    weights = next((a for a in args if not a.startswith("--")), None)
-    seq = load_sequence()[0]
-    enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime")
+    fresh, only, enh, seq = probe_setup(args, CANDIDATES, "--fresh")
     for name in only:
         E.HOLE_DEEP_FROM, E.HOLE_DEEP_PX = CANDIDATES[name]
         row = {"candidate": name, "deep_from": E.HOLE_DEEP_FROM, "deep_px": E.HOLE_DEEP_PX, "fresh": fresh,

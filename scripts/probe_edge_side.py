@@ -55,12 +55,10 @@ import sys
 import time
 
 import numpy as np
-from validate_gap import blob_mae, score, val_frames
+from validate_gap import blob_mae, probe_setup, score, val_frames
 
 from perfecting_depth_ros import enhancer as E
 from perfecting_depth_ros.edge_side import choose_edge_side
-from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.evaluate.reference import load_sequence
 
 CANDIDATES = {"off": (0.0, "always", 0.0), "A": (2.0, "always", 0.0), "B": (2.0, "always", 0.25),
               "C": (2.0, "wrong_side", 0.25)}
@@ -80,12 +78,7 @@ def side_choice_ms(radius: float, replace: str, gap: float, frames: int = 15) ->
 
 
 def main(args: list[str]) -> int:
-    fifth = "--fifth" in args
-    names = [a for a in args if a.startswith("--only=")]
-    only = names[0].split("=", 1)[1].split(",") if names else list(CANDIDATES)
-    weights = next((a for a in args if not a.startswith("--")), None)
-    seq = load_sequence()[0]
-    enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime")
+    fifth, only, enh, seq = probe_setup(args, CANDIDATES, "--fifth")
     for name in only:
         E.EDGE_SIDE_PX, E.EDGE_SIDE_REPLACE, E.EDGE_SIDE_GAP = CANDIDATES[name]
         row = {"candidate": name, "radius": E.EDGE_SIDE_PX, "replace": E.EDGE_SIDE_REPLACE, "gap": E.EDGE_SIDE_GAP,

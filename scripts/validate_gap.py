@@ -108,6 +108,15 @@ def mean_dbe(dbe: list[dict]) -> dict:
             "val_dbe_comp_px": float(np.mean([b["dbe_comp"] for b in dbe if b]))}
 
 
+def probe_setup(args: list[str], candidates: dict, flag: str):
+    """The probe scripts' common command line, ``[weights] [flag] [--only=A,B]``: returns (whether ``flag`` was
+    given, the candidate names to score, the learned enhancer on ONNX Runtime, the 7-Scenes sequence)."""
+    names = [a for a in args if a.startswith("--only=")]
+    only = names[0].split("=", 1)[1].split(",") if names else list(candidates)
+    weights = next((a for a in args if not a.startswith("--")), None)
+    return flag in args, only, DepthEnhancer("learned", weights=weights, backend="onnxruntime"), load_sequence()[0]
+
+
 def report_section(report: dict, key: str, value: dict, out_path: str | None = None) -> None:
     """Add one section to a probe's report, print it as a JSON line, and (re)write the whole report to ``out_path``."""
     report[key] = value

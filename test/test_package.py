@@ -131,8 +131,30 @@ def test_model_card_follows_a_head_average_back_to_the_run_it_came_from(tmp_path
     assert mc._init_run(str(soup / "plain.safetensors")) is None
 
 
+def test_shadow_holes_are_the_raw_holes_in_an_occlusion_band():
+    """validate_gap.shadow_holes: for stereo and structured light, raw holes beside a near object (left of it, where
+    the second view is blocked); never for time of flight, and never a valid raw pixel."""
+    import numpy as np
+
+    from perfecting_depth_ros.data.sensors import SENSORS, simulate
+    from perfecting_depth_ros.data.world import render_random
+
+    vg = _load_script("validate_gap")
+    f = render_random(3, 96, 128)
+    f.depth[:] = 3.0
+    f.depth[30:70, 60:90] = 0.8  # a near box in front of a wall
+    for name, sensor in SENSORS.items():
+        raw = simulate(f, name, np.random.default_rng(0))
+        sh = vg.shadow_holes(f, raw, sensor.max_range_m)
+        assert not (sh & (raw > 0)).any()
+        if sensor.shadow:
+            assert sh[30:70, 40:60].sum() > 0 and sh[30:70, 92:].sum() == 0  # beside the box, on its left only
+        else:
+            assert not sh.any()
+
+
 def test_validation_sets_never_share_frames_or_draws():
-    """scripts/validate_gap.py: the usual, --fresh and --third sets (and the calibration frames) use disjoint
+    """scripts/validate_gap.py: every set in VAL_SETS (and the calibration frames) uses disjoint
     synthetic seeds, gap-block frames and hold-out draws, so a confirmation never re-reads what chose."""
     vg = _load_script("validate_gap")
     sets = list(vg.VAL_SETS.values())

@@ -153,3 +153,9 @@ bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors
 # Experiment (not shipped): scaled-down worlds for holes below the sensor's minimum range (outcome in its config).
 $PD train stage2 --config config/train/stage2_near.yaml
 $PD train stage2 --config config/train/stage2_near_mixed.yaml
+# Fourteenth session: a colour-guided side choice at depth edges (scripts/probe_edge_side.py; not adopted, off in
+# enhancer.EDGE_SIDE_PX) and a refiner fine-tune without mirrored windows (not shipped); outcomes in each file.
+PYTHONPATH=scripts .venv/bin/python scripts/probe_edge_side.py > outputs/probe_edge_side.jsonl
+$PD train stage2 --config config/train/stage2_noflip.yaml
+# A 9000-step raw-error head continued from the shipped one (rule and outcome in its config).
+$PD train errorhead --config config/train/errorhead_xl.yaml

@@ -730,7 +730,8 @@ def main() -> int:
                 "/ 0.4848-0.4859 m, NLL better; but every variant is worse on the real frames (gap-block hold-out 21.6 -> "
                 "22.2-22.3 mm, blobs 18.3 -> 18.8 mm) and two lose 0.08-0.13 px of boundary accuracy: none qualified. On real "
                 "hidden blobs 58 % of the changed pixels improve, but a wrong side costs the whole step; colour edges in the "
-                "synthetic worlds follow depth edges more closely than in real frames.",
+                "synthetic worlds follow depth edges more closely than in the real validation frames, whose RGB is not "
+                "registered to the depth (7-Scenes), so the verdict may differ on a driver-registered stream.",
                 "- Fourteenth session, `config/train/stage2_noflip.yaml` (not shipped): every training window had been "
                 "mirrored half of the time, so an occlusion shadow (the band beside a foreground object that stereo or "
                 "structured light cannot see; its truth is the background) lay left of its object as often as right, and the "

@@ -40,8 +40,11 @@ the real frames (gap-block hold-out +2.8-3.4 %, blobs +2.7-3.1 %); A and B also 
 Nothing qualifies: the side choice stays off (``EDGE_SIDE_PX = 0``), and no confirmation was run.
 Diagnosis (blobs, seeds 54000+, candidate A): 7.8 % of the hidden real pixels change, 58 % of them for the better,
 but the mean error of the changed pixels rises 0.099 -> 0.106 m: a wrong side costs the whole step, and on real
-frames colour edges do not follow depth edges as they do in the synthetic worlds (shading, texture, blur). Shifting
-the RGB by 2-4 px either way changed nothing (18.74-18.82 mm), so it is not a registration offset. Asking for a
+frames colour edges do not follow depth edges as they do in the synthetic worlds. The real verdict comes from the
+7-Scenes gap block, whose RGB is not registered to its depth (the data's README: "a few-pixel offset is visible"),
+so its colour edges sit off the depth edges; shifting the RGB by 2-4 px either way changed nothing (18.74-18.82 mm),
+as a parallax that varies with depth would not. On a driver-registered stream the choice may fare better: a
+registered real sequence with a reference would settle it (none is among the validation data here). Asking for a
 colour-vote share of 0.7 / 0.8 / 0.9 / 0.95 (``confidence``) brings the blobs to 18.53 / 18.45 / 18.37 / 18.35 mm, still
 above off, while world-v1 artifact MAE gains shrink to -2.5 / -2.0 % (0.8 / 0.9) and boundary accuracy stays 0.07-0.08
 px worse. The synthetic worlds reward a colour rule that real frames do not: a gap between the two for the next

@@ -153,6 +153,31 @@ def test_shadow_holes_are_the_raw_holes_in_an_occlusion_band():
             assert not sh.any()
 
 
+def test_sevenscenes_registration_warp_and_its_fit_score():
+    """data.real.warp_similarity magnifies about the centre, then shifts; scripts/fit_7scenes_registration.py's
+    alignment score is highest where the colour image, warped back, puts its edges on the depth edges."""
+    import cv2
+    import numpy as np
+
+    from perfecting_depth_ros.data.real import SEVENSCENES_RGB_TO_DEPTH, register_sevenscenes_rgb, warp_similarity
+
+    img = np.zeros((120, 160), np.float32)
+    img[70, 100] = 1.0  # 20 px right of and 10 px below the centre (80, 60)
+    y, x = np.unravel_index(np.argmax(warp_similarity(img, 1.1, 7.0, 1.0)), img.shape)
+    assert (x, y) == (80 + round(1.1 * 20 + 7), 60 + round(1.1 * 10 + 1))
+    rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    assert np.array_equal(register_sevenscenes_rgb(rgb), warp_similarity(rgb, *SEVENSCENES_RGB_TO_DEPTH))
+    fit = _load_script("fit_7scenes_registration")
+    depth = np.full((120, 160), 3.0, np.float32)
+    depth[30:90, 50:110] = 1.0  # a near box: its outline is the depth edge
+    aligned = np.where(depth < 2, 200, 40).astype(np.uint8)
+    aligned = cv2.cvtColor(aligned, cv2.COLOR_GRAY2RGB)
+    s, dx, dy = 1.1, 6.0, -3.0
+    raw_rgb = warp_similarity(aligned, 1 / s, -dx / s, -dy / s)  # what an unregistered camera would give
+    frames = [fit.edge_maps(raw_rgb, depth)]
+    assert fit.alignment(frames, s, dx, dy) > 1.5 * fit.alignment(frames, 1.0, 0.0, 0.0)
+
+
 def test_validation_sets_never_share_frames_or_draws():
     """scripts/validate_gap.py: every set in VAL_SETS (and the calibration frames) uses disjoint
     synthetic seeds, gap-block frames and hold-out draws, so a confirmation never re-reads what chose."""

@@ -40,6 +40,27 @@ class RealFrame:
     use: str = "test"  # "train" (a training run saw this frame), "val" (it chose checkpoints) or "test" (neither)
 
 
+# The 7-Scenes colour images are not registered to their depth images (the data's README). This similarity (scale
+# about the image centre, then a shift in px at 640x480) registers them: fitted on training frames 0-699 by
+# scripts/fit_7scenes_registration.py (colour edges onto depth edges). The scale is about the two Kinect v1 cameras'
+# focal-length ratio (585 / 525 px); the baseline's parallax, a few px between near and far surfaces, remains.
+SEVENSCENES_RGB_TO_DEPTH = (1.1, 7.0, 1.0)
+
+
+def warp_similarity(img: np.ndarray, scale: float, dx: float, dy: float) -> np.ndarray:
+    """``img`` magnified by ``scale`` about its centre and shifted by (dx, dy) px (bilinear, edges replicated)."""
+    H, W = img.shape[:2]
+    A = np.float32([[scale, 0, (1 - scale) * W / 2 + dx], [0, scale, (1 - scale) * H / 2 + dy]])
+    return cv2.warpAffine(img, A, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def register_sevenscenes_rgb(rgb: np.ndarray) -> np.ndarray:
+    """A 7-Scenes colour image registered to its depth image (``SEVENSCENES_RGB_TO_DEPTH``)."""
+    if SEVENSCENES_RGB_TO_DEPTH == (1.0, 0.0, 0.0):
+        return rgb
+    return warp_similarity(rgb, *SEVENSCENES_RGB_TO_DEPTH)
+
+
 def sevenscenes_use(index: int) -> str:
     """What the project used 7-Scenes frame ``index`` for: "train", "val" or "test"."""
     return "train" if index in SEVENSCENES_TRAIN else "val" if index in SEVENSCENES_GAP else "test"
@@ -80,8 +101,9 @@ def _fit(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
 def sevenscenes_frames(root: Path, indices) -> Iterator[RealFrame]:
     d = root / "7scenes_redkitchen_kinect1"
     for i in indices:
-        yield RealFrame(f"7scenes_{i:06d}", "kinect_v1", _rgb(d / "rgb" / f"{i:06d}.jpg"),
-                        _depth_mm(d / "depth" / f"{i:06d}.png"), "RGB not registered (a few px)", sevenscenes_use(i))
+        yield RealFrame(f"7scenes_{i:06d}", "kinect_v1", register_sevenscenes_rgb(_rgb(d / "rgb" / f"{i:06d}.jpg")),
+                        _depth_mm(d / "depth" / f"{i:06d}.png"), "RGB registered by a fitted similarity (parallax remains)",
+                        sevenscenes_use(i))
 
 
 def real_frames(root: str | Path | None = None, sevenscenes_every: int = 100) -> Iterator[RealFrame]:

@@ -20,7 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.real import SENSOR_MAX_RANGE_M, SEVENSCENES_GAP, SEVENSCENES_TEST, SEVENSCENES_TRAIN, default_real_dir
+from ..data.real import (
+    SENSOR_MAX_RANGE_M,
+    SEVENSCENES_GAP,
+    SEVENSCENES_TEST,
+    SEVENSCENES_TRAIN,
+    default_real_dir,
+    register_sevenscenes_rgb,
+)
 from . import metrics as M
 
 SEQ = "7scenes_redkitchen_kinect1"
@@ -38,8 +45,12 @@ def load_sequence(root: Path | None = None):
     return d, K, poses
 
 
-def read_frame(d: Path, i: int) -> tuple[np.ndarray, np.ndarray]:
+def read_frame(d: Path, i: int, registered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8, raw depth in metres) of frame ``i``; the RGB registered to the depth unless ``registered`` is
+    False (data.real.SEVENSCENES_RGB_TO_DEPTH)."""
     rgb = cv2.cvtColor(cv2.imread(str(d / "rgb" / f"{i:06d}.jpg")), cv2.COLOR_BGR2RGB)
+    if registered:
+        rgb = register_sevenscenes_rgb(rgb)
     depth = cv2.imread(str(d / "depth" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
     return rgb, depth
 

@@ -2,8 +2,9 @@
 
 Each frame comes back as (name, sensor, rgb HxWx3 uint8 registered or approximately registered to the
 depth, depth HxW float32 metres with 0 = invalid). Where the RGB camera is not registered to the depth,
-the depth camera's own IR image is used as the guide if there is one (Azure Kinect), otherwise the RGB
-is resized to the depth size and the offset noted.
+the depth camera's own IR image is used as the guide if there is one (Azure Kinect); the 7-Scenes colour is
+registered by a similarity fitted on its training frames (``SEVENSCENES_RGB_TO_DEPTH``); otherwise the RGB is
+resized to the depth size and the offset noted.
 """
 
 from __future__ import annotations

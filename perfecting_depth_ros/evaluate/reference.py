@@ -188,7 +188,7 @@ def evaluate_sevenscenes(methods: dict, ref_dir: Path, every: int = 10, root: Pa
 def misregistration_effect(enh, ref_dir: Path, shifts=((0, 0), (3, 0), (-3, 0), (0, 3), (6, 0)), every: int = 20,
                            root: Path | None = None) -> dict:
     """Does the enhancer tolerate RGB-depth misregistration? MAE against the reference with the RGB shifted
-    by (dx, dy) pixels on top of the sequence's own unknown offset (7-Scenes RGB is not registered)."""
+    by (dx, dy) pixels on top of the registration read_frame applies (data.real.SEVENSCENES_RGB_TO_DEPTH)."""
     d, _, _ = load_sequence(root)
     out = {}
     for dx, dy in shifts:

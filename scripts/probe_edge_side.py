@@ -49,6 +49,10 @@ colour-vote share of 0.7 / 0.8 / 0.9 / 0.95 (``confidence``) brings the blobs to
 above off, while world-v1 artifact MAE gains shrink to -2.5 / -2.0 % (0.8 / 0.9) and boundary accuracy stays 0.07-0.08
 px worse. The synthetic worlds reward a colour rule that real frames do not: a gap between the two for the next
 renderer (texture and shading that cross depth edges, colour edges offset from depth edges) to close.
+Rescored after the 7-Scenes colour was registered to its depth (same rule; outputs/probe_edge_side_registered.jsonl;
+the synthetic figures are unchanged): off / A / B / C gap-block hold-out 21.54 / 21.87 / 21.80 / 21.79 mm, blobs
+(54000+) 18.24 / 18.52 / 18.55 / 18.61 mm, real raw holes against the reference 0.1116 / 0.1121 / 0.1121 / 0.1116 m.
+The real penalty shrinks (+1.2-2.0 % instead of +2.7-3.4 %) but stays over the 1 % allowed: still nothing qualifies.
 """
 
 from __future__ import annotations

@@ -765,7 +765,17 @@ def main() -> int:
                 "for up to 9000 steps; steps 3000 / 6000 lost world-v1 AUROC (0.7719 / 0.7725 against 0.7745) and 0.03-0.06 "
                 "of Laplace NLL, moving away, so the run was stopped at step 6500. Also measured: the enhancer's fixed noise "
                 "draw alone moves world-v1 validation RMSE between 0.415 and 0.426 m over seeds 0-3 (`validate_gap.py "
-                "--noise-seeds N` now averages over draws)."]
+                "--noise-seeds N` now averages over draws).",
+                "- Fourteenth session, where joint bilateral's real lead comes from (gap block, registered colour, "
+                "exploration only): at the model's own 320x240 scale the learned fill beats it in hidden blobs (17.98 vs "
+                "18.82 mm), so the lead is made at full resolution, where the model's output is upsampled; running the model "
+                "wider is worse (model width 480 / 640: gap-block hold-out 22.2 / 24.3 mm against 21.5 at 320; it was trained "
+                "at the 320 scale). Joint bilateral's value in small raw holes whose border is one surface makes the real "
+                "figures worse (22.5 mm), in every hole within 8 px of a measurement better (20.0 mm, blobs 18.2 -> 16.8 mm) "
+                "but costs synthetic RMSE +0.010 m and 0.27 px of boundary accuracy: its lead is at depth edges, "
+                "colour-guided, at full resolution. The colour side choice run at full resolution did not reproduce it "
+                "(21.6-22.2 mm). A full-resolution, colour-guided refinement of rebuilt pixels learnt on registered real "
+                "frames is the next step."]
         if cal_rows:
             out += ["", "The eighth to twelfth sessions' runs left the shipped model as it was (the thirteenth shipped the "
                     "refitted head average above); the range input, "

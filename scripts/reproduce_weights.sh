@@ -159,3 +159,7 @@ PYTHONPATH=scripts .venv/bin/python scripts/probe_edge_side.py > outputs/probe_e
 $PD train stage2 --config config/train/stage2_noflip.yaml
 # A 9000-step raw-error head continued from the shipped one (rule and outcome in its config).
 $PD train errorhead --config config/train/errorhead_xl.yaml
+# The 7-Scenes colour registration (data.real.SEVENSCENES_RGB_TO_DEPTH holds the printed fit), then a refiner
+# fine-tune on the registered real frames (not shipped; outcome in its config).
+.venv/bin/python scripts/fit_7scenes_registration.py
+$PD train stage2 --config config/train/stage2_registered.yaml

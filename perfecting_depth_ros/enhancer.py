@@ -36,9 +36,12 @@ HOLE_SMOOTH_REL = 0.1  # ... edge-preserving when > 0: a bilateral filter in log
 HOLE_DEEP_FROM = (8.0, 16.0)  # rebuilt pixels farther than these (start, full) px from any kept pixel (at 320 px
 HOLE_DEEP_PX = 6.0  # wide) blend into a plain Gaussian this wide (0: off): deep in a hole no measurement backs an edge
 # (chosen on validation frames, confirmed on fresh ones, by scripts/probe_deep_smooth.py)
-EDGE_SIDE_PX = 0.0  # rebuilt pixels this close (px at 320 px wide; 0: off) to measurements of two surfaces take
-EDGE_SIDE_WINDOW = 4  # the side whose measurements in a window this wide (half side, px) match their colour,
-EDGE_SIDE_REPLACE = "always"  # edge_side.choose_edge_side's replace and gap
+# Rebuilt pixels within EDGE_SIDE_PX (px at 320 px wide) of measurements of two surfaces can take the surface whose
+# measurements (window half side EDGE_SIDE_WINDOW px) match their colour (edge_side.choose_edge_side, with its replace
+# and gap). Off (0): better on every synthetic figure, worse on real frames (scripts/probe_edge_side.py).
+EDGE_SIDE_PX = 0.0
+EDGE_SIDE_WINDOW = 4
+EDGE_SIDE_REPLACE = "always"
 EDGE_SIDE_GAP = 0.0
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 

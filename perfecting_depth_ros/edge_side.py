@@ -6,7 +6,8 @@ foreground there (validation frames: mean error -0.24 m where the truth is the f
 joint bilateral filter, which weighs neighbours by colour, gets those pixels right more often. ``choose_edge_side``
 keeps the learned rebuild everywhere else and, for rebuilt pixels next to measurements of two surfaces, takes the
 surface whose measured pixels look most like the pixel (colour in CIELAB, nearby pixels weighted more): a choice of
-side, not an average across the edge, so the edge stays sharp. Chosen by scripts/probe_edge_side.py.
+side, not an average across the edge, so the edge stays sharp. Off in the enhancer (``EDGE_SIDE_PX = 0``):
+scripts/probe_edge_side.py found it better on every synthetic figure and worse on real frames.
 """
 
 from __future__ import annotations

@@ -163,3 +163,4 @@ $PD train errorhead --config config/train/errorhead_xl.yaml
 # fine-tune on the registered real frames (not shipped; outcome in its config).
 .venv/bin/python scripts/fit_7scenes_registration.py
 $PD train stage2 --config config/train/stage2_registered.yaml
+$PD train stage2 --config config/train/stage2_registered_long.yaml

@@ -759,8 +759,9 @@ def main() -> int:
                 "0.1119 -> 0.1116 m, real AUROC 0.761 -> 0.764), while joint bilateral, which weighs by colour, improves a "
                 "lot (23.3 -> 19.7 mm; raw holes 0.1186 -> 0.1135 m) and is now ahead of the learned model on the gap block's "
                 "hidden blobs. `config/train/stage2_registered.yaml` (600 steps with the registered real windows, rule in the "
-                "config) did not close that: blobs -0.5 % (2 % asked), world-v1 RMSE +0.008 m; not shipped. The colour side "
-                "choice above, rescored with registered colour, still costs the real frames 1.2-2.0 %.",
+                "config) did not close that: blobs -0.5 % (2 % asked), world-v1 RMSE +0.008 m; not shipped. Four times longer "
+                "(`stage2_registered_long.yaml`, 2400 steps): blobs -1.5 %, world-v1 RMSE +0.007 m; not shipped either. The "
+                "colour side choice above, rescored with registered colour, still costs the real frames 1.2-2.0 %.",
                 "- Fourteenth session, `config/train/errorhead_xl.yaml` (not shipped): the shipped averaged head continued "
                 "for up to 9000 steps; steps 3000 / 6000 lost world-v1 AUROC (0.7719 / 0.7725 against 0.7745) and 0.03-0.06 "
                 "of Laplace NLL, moving away, so the run was stopped at step 6500. Also measured: the enhancer's fixed noise "

@@ -57,8 +57,6 @@ def warp_similarity(img: np.ndarray, scale: float, dx: float, dy: float) -> np.n
 
 def register_sevenscenes_rgb(rgb: np.ndarray) -> np.ndarray:
     """A 7-Scenes colour image registered to its depth image (``SEVENSCENES_RGB_TO_DEPTH``)."""
-    if SEVENSCENES_RGB_TO_DEPTH == (1.0, 0.0, 0.0):
-        return rgb
     return warp_similarity(rgb, *SEVENSCENES_RGB_TO_DEPTH)
 
 
@@ -99,12 +97,19 @@ def _fit(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def read_sevenscenes_frame(d: Path, i: int, registered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8, raw depth in metres) of frame ``i`` of the 7-Scenes folder ``d``; the RGB registered to the depth
+    (``register_sevenscenes_rgb``) unless ``registered`` is False."""
+    rgb = _rgb(d / "rgb" / f"{i:06d}.jpg")
+    return (register_sevenscenes_rgb(rgb) if registered else rgb), _depth_mm(d / "depth" / f"{i:06d}.png")
+
+
 def sevenscenes_frames(root: Path, indices) -> Iterator[RealFrame]:
     d = root / "7scenes_redkitchen_kinect1"
     for i in indices:
-        yield RealFrame(f"7scenes_{i:06d}", "kinect_v1", register_sevenscenes_rgb(_rgb(d / "rgb" / f"{i:06d}.jpg")),
-                        _depth_mm(d / "depth" / f"{i:06d}.png"), "RGB registered by a fitted similarity (parallax remains)",
-                        sevenscenes_use(i))
+        rgb, depth = read_sevenscenes_frame(d, i)
+        yield RealFrame(f"7scenes_{i:06d}", "kinect_v1", rgb, depth,
+                        "RGB registered by a fitted similarity (parallax remains)", sevenscenes_use(i))
 
 
 def real_frames(root: str | Path | None = None, sevenscenes_every: int = 100) -> Iterator[RealFrame]:

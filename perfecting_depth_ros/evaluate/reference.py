@@ -26,8 +26,8 @@ from ..data.real import (
     SEVENSCENES_TEST,
     SEVENSCENES_TRAIN,
     default_real_dir,
-    register_sevenscenes_rgb,
 )
+from ..data.real import read_sevenscenes_frame as read_frame  # the sequence's one frame reader
 from . import metrics as M
 
 SEQ = "7scenes_redkitchen_kinect1"
@@ -43,16 +43,6 @@ def load_sequence(root: Path | None = None):
     K = np.array([[intr["fx"], 0, intr["cx"]], [0, intr["fy"], intr["cy"]], [0, 0, 1.0]])
     poses = np.loadtxt(d / "poses_cam_to_world.txt").reshape(-1, 4, 4)
     return d, K, poses
-
-
-def read_frame(d: Path, i: int, registered: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB uint8, raw depth in metres) of frame ``i``; the RGB registered to the depth unless ``registered`` is
-    False (data.real.SEVENSCENES_RGB_TO_DEPTH)."""
-    rgb = cv2.cvtColor(cv2.imread(str(d / "rgb" / f"{i:06d}.jpg")), cv2.COLOR_BGR2RGB)
-    if registered:
-        rgb = register_sevenscenes_rgb(rgb)
-    depth = cv2.imread(str(d / "depth" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
-    return rgb, depth
 
 
 def read_reference(ref_dir: Path, i: int) -> np.ndarray | None:

@@ -23,6 +23,14 @@ def cmd_data(a) -> int:
 
 
 def cmd_train(a) -> int:
+    if a.stage == "fusion":  # the hole fusion (hole_fusion.py) is fitted on the shipped model's outputs
+        from .train.fusion import FusionConfig, train_fusion
+
+        if a.steps is not None and a.steps <= 0:
+            raise SystemExit("--steps must be positive")
+        path = train_fusion(FusionConfig.from_yaml(a.config, steps=a.steps, out_dir=a.out_dir, weights=a.init))
+        print(f"saved {path}")
+        return 0
     from .train.common import TrainConfig
     from .train.loop import train
 
@@ -110,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_data)
 
     t = sub.add_parser("train", help="train one stage from a config file")
-    t.add_argument("stage", choices=["stage1", "distill", "stage2", "errorhead", "farbranch"])
+    t.add_argument("stage", choices=["stage1", "distill", "stage2", "errorhead", "farbranch", "fusion"])
     t.add_argument("--config", required=True)
     t.add_argument("--steps", type=int)
     t.add_argument("--out-dir")

@@ -25,6 +25,7 @@ from .geometry import backproject, check_intrinsics
 from .model.normalization import denormalize, depth_stats, normalize
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "perfecting_depth.safetensors"
+DEFAULT_FUSION = DEFAULT_WEIGHTS.parent / "hole_fusion.safetensors"  # hole_fusion.py, trained for the above
 MIN_VALID_PIXELS = 64
 NOISE_MODES = ("fixed", "fresh")
 RANGE_MARGIN = (0.5, 2.0)  # rebuilt depth is kept within these multiples of the nearest and farthest measurement
@@ -208,6 +209,30 @@ def _hole_detail(depth: np.ndarray, depth_low: np.ndarray, final_low: np.ndarray
     return planar_fill(depth, low, DETAIL_SCALES) - low
 
 
+def load_fusion(fusion: bool | str | Path, weights: Path):
+    """The ``HoleFusion`` an enhancer with model ``weights`` uses (``DepthEnhancer``'s ``fusion``), or None.
+
+    Raises ``BackendError`` for a missing, unlisted or corrupt file, ``ValueError`` for an unknown setting."""
+    from .backends.base import BackendError, verify_weights
+    from .hole_fusion import HoleFusion
+
+    if fusion is False or fusion is None:
+        return None
+    if isinstance(fusion, str) and fusion == "auto":
+        if Path(weights).resolve() != DEFAULT_WEIGHTS.resolve() or not DEFAULT_FUSION.exists():
+            return None
+        fusion = DEFAULT_FUSION
+    elif fusion is True:
+        fusion = DEFAULT_FUSION
+    elif not isinstance(fusion, (str, Path)):
+        raise ValueError(f"fusion must be 'auto', True, False or a path, got {fusion!r}")
+    verify_weights(fusion)
+    try:
+        return HoleFusion.load(fusion)
+    except ValueError as e:
+        raise BackendError(str(e)) from e
+
+
 class DepthEnhancer:
     """Dense metric depth + per-pixel 1-sigma uncertainty from RGB and raw sensor depth.
 
@@ -233,6 +258,10 @@ class DepthEnhancer:
         max_range_m: the depth sensor's maximum range in metres (None or 0: unknown). Models trained with it
             (``refiner_range``) use it to tell holes past the sensor's reach (open doors, corridors, windows)
             from holes on surfaces it could have measured; other models and the classical methods ignore it.
+        fusion: the learned hole fusion (hole_fusion.py) that weighs every rebuilt pixel against a colour-guided
+            joint bilateral fill at camera resolution: "auto" (default) uses the shipped one with the shipped model
+            and none with other weights; True the shipped one; False none; or a path to a trained file (checked
+            against the manifest.json beside it, like the model's weights).
         local_window: rebuilt depth in raw holes stays between the nearest and the farthest measurement in a
             window this fraction of the image's larger side wide (0: only the frame-wide bound), except that a hole
             rebuilt past ``LOCAL_FAR_REACH`` of the sensor's reach is not bounded from above; the clipped amount
@@ -242,7 +271,7 @@ class DepthEnhancer:
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
-                 local_window: float = LOCAL_WINDOW):
+                 local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto"):
         if not 0 <= local_window < 1:
             raise ValueError(f"local_window must be a fraction of the image side in [0, 1), got {local_window!r}")
         self.local_window = float(local_window)
@@ -255,6 +284,7 @@ class DepthEnhancer:
         self.samples, self.steps, self.model_width = samples, steps, model_width
         self._rng = np.random.default_rng(seed)
         self._classical = None
+        self.fusion = None
         self.backend_name = "classical"
         if method == "learned":
             from .backends import create_backend
@@ -263,6 +293,7 @@ class DepthEnhancer:
             self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device)
             self.backend_name = self.backend.name
             self.stride = self.backend.stride
+            self.fusion = load_fusion(fusion, path)
         else:
             from .evaluate.baselines import BASELINES
 
@@ -279,7 +310,8 @@ class DepthEnhancer:
     def description(self) -> str:
         if self._classical is not None:
             return f"classical:{self.method}"
-        return f"learned:{self.backend_name} K={self.samples} S={self.steps}"
+        fused = " +hole_fusion" if self.fusion is not None else ""
+        return f"learned:{self.backend_name} K={self.samples} S={self.steps}{fused}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,
                 max_range_m: float | None = None) -> EnhancedDepth:
@@ -380,6 +412,12 @@ class DepthEnhancer:
             sigma = np.where(valid, sigma, np.sqrt(sigma * sigma + stray * stray)).astype(np.float32)
         final = np.where(keep, depth, bounded)  # the gate's decision: keep the measurement exactly
         t3 = time.perf_counter()
+        if self.fusion is not None and not keep.all():
+            # rebuilt pixels weighed against a colour-guided fill at camera resolution (hole_fusion.py)
+            fused = self.fusion.fuse(rgb, np.where(keep, depth, 0).astype(np.float32), final, sigma, spread)
+            final = np.where(keep, depth, np.clip(fused, lo, hi)).astype(np.float32)
+        t4 = time.perf_counter()
         return EnhancedDepth(final.astype(np.float32), sigma, self.description, self.backend_name,
                              {"preprocess_ms": (t1 - t0) * 1e3, "inference_ms": (t2 - t1) * 1e3,
-                              "postprocess_ms": (t3 - t2) * 1e3}, spread=spread, raw_reliability=gate)
+                              "postprocess_ms": (t3 - t2) * 1e3, "fusion_ms": (t4 - t3) * 1e3},
+                             spread=spread, raw_reliability=gate)

@@ -13,6 +13,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--fourth]  (a fourth such set)
       [--fifth]  (a fifth such set)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
+      [--fusion=off|auto|PATH]  (the hole fusion the enhancer uses: DepthEnhancer's ``fusion``; default auto)
       [--noise-seeds N]  (each figure averaged over the enhancer's fixed noise drawn from seeds 0..N-1, with its
                           spread over them in "seed_sd"; the default is 1, seed 0, the shipped enhancer's draw)
 
@@ -187,13 +188,20 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
     return res
 
 
+def fusion_arg(args: list[str]) -> tuple[bool | str, list[str]]:
+    """``--fusion=off|auto|PATH`` (default auto) as DepthEnhancer's ``fusion``, and ``args`` without it."""
+    given = [a for a in args if a.startswith("--fusion=")]
+    value = given[-1].split("=", 1)[1] if given else "auto"
+    return (False if value == "off" else value), [a for a in args if not a.startswith("--fusion=")]
+
+
 def score_seeds(weights: str, seq, version: int, use_range: bool, fresh: int, seeds: int,
-                blob_seed: int | None = None) -> dict:
+                blob_seed: int | None = None, fusion: bool | str = "auto") -> dict:
     """score (and blob_mae when ``blob_seed`` is given) of ``weights`` averaged over the enhancer's fixed noise drawn
     from seeds 0..``seeds``-1; with more than one seed, "seed_sd" holds each figure's standard deviation over them."""
     rows = []
     for seed in range(seeds):
-        enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime", seed=seed)
+        enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime", seed=seed, fusion=fusion)
         extra = {} if blob_seed is None else {"blob_seed": blob_seed, "blob_mae_m": blob_mae(enh, seq, blob_seed)}
         rows.append({**score(enh, seq, version, use_range, fresh), **extra})
     if seeds == 1:
@@ -217,6 +225,7 @@ def main(args: list[str]) -> int:
     version, args = _take(args, "--world-version", 1)
     blob_seed, args = _take(args, "--blob-seed", None)
     seeds, args = _take(args, "--noise-seeds", 1)
+    fusion, args = fusion_arg(args)
     fresh = 4 if "--fifth" in args else 3 if "--fourth" in args else 2 if "--third" in args else int("--fresh" in args)
     tag = {} if version == 1 else {"world_version": version}
     if fresh:
@@ -224,8 +233,11 @@ def main(args: list[str]) -> int:
     use_range = "--range-unknown" not in args
     if not use_range:
         tag["max_range"] = "unknown"
+    if fusion != "auto":
+        tag["fusion"] = fusion
     for p in [a for a in args if not a.startswith("--")]:
-        print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed)}),
+        print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed,
+                                                                     fusion)}),
               flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):

@@ -1,0 +1,181 @@
+"""Train the hole fusion (hole_fusion.py): ``perfecting-depth train fusion --config config/train/fusion.yaml``.
+
+1. Run the shipped model (fusion off) on
+   - real 7-Scenes training frames (0-699 only) with blobs of valid raw hidden (data.real.holdout_mask): the hidden
+     raw is the truth there;
+   - synthetic training frames of both worlds with simulated sensors and hidden blobs: every pixel the model does not
+     keep (raw holes, raw it rejects, hidden blobs) with a rendered truth;
+   and keep, per scored pixel, the features the run time sees, the learned depth, the classical fill and the truth.
+2. Fit the MLP on them (L1 of the fused depth, each of the three domains weighed by the learned depth's own MAE
+   there, so metre-scale synthetic holes do not drown centimetre-scale real ones). Seeded; a few minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..hole_fusion import FEATURE_NAMES, LAYERS, classical_fill, fusion_features
+
+
+@dataclass
+class FusionConfig:
+    out_dir: str = "runs/fusion"
+    weights: str | None = None  # the model whose outputs are fused (None: the shipped one)
+    real_frames: list[int] = field(default_factory=lambda: [3, 700, 10])  # range(start, stop, step), 7-Scenes train
+    real_draws: int = 2  # blob draws per real frame
+    real_seed: int = 70_000
+    synth_frames: int = 120  # per world version (train split)
+    synth_first: int = 200_000  # first train-split frame index (far from the refiner's training shards)
+    synth_size: list[int] = field(default_factory=lambda: [240, 320])
+    synth_seed: int = 71_000
+    hidden: int = 16
+    steps: int = 2000
+    batch_size: int = 8192
+    lr: float = 0.003
+    seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> FusionConfig:
+        d = yaml.safe_load(Path(path).read_text()) or {}
+        d.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fusion config keys {sorted(unknown)} in {path}")
+        return cls(**d)
+
+
+def frame_columns(enh, rgb: np.ndarray, inp: np.ndarray, truth: np.ndarray, score: np.ndarray,
+                  max_range: float | None) -> dict[str, np.ndarray]:
+    """Features, learned depth, classical fill and truth of the pixels of ``score`` the model does not keep."""
+    out = enh.enhance(rgb, inp, max_range_m=max_range)
+    keep = out.raw_reliability > 0.5
+    kept_depth = np.where(keep, inp, 0).astype(np.float32)
+    classical = classical_fill(rgb, kept_depth)
+    where = score & ~keep & np.isfinite(out.depth) & np.isfinite(classical) & (classical > 0)
+    x = fusion_features(rgb, kept_depth, out.depth, classical, out.uncertainty, out.spread, where)
+    return {"x": x, "learned": out.depth[where], "classical": classical[where], "truth": truth[where]}
+
+
+def _stack(rows: list[dict]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+
+
+def collect_real(cfg: FusionConfig, enh) -> dict[str, np.ndarray]:
+    from tqdm import tqdm
+
+    from ..data.real import SEVENSCENES_TRAIN, holdout_mask
+    from ..evaluate.reference import KINECT_V1_RANGE_M, load_sequence, read_frame
+
+    seq = load_sequence()[0]
+    frames = list(range(*cfg.real_frames))
+    if not set(frames) <= set(SEVENSCENES_TRAIN):
+        raise ValueError(f"real_frames must be 7-Scenes training frames {SEVENSCENES_TRAIN}, got {cfg.real_frames}")
+    rows = []
+    for k, i in enumerate(tqdm(frames, desc="fusion data: 7-Scenes")):
+        rgb, raw = read_frame(seq, i)
+        for d in range(cfg.real_draws):
+            hide = holdout_mask(raw, np.random.default_rng(cfg.real_seed + 100 * k + d))
+            inp = np.where(hide, 0, raw).astype(np.float32)
+            rows.append(frame_columns(enh, rgb, inp, raw, hide, KINECT_V1_RANGE_M))
+    return _stack(rows)
+
+
+def collect_synthetic(cfg: FusionConfig, enh, version: int) -> dict[str, np.ndarray]:
+    from tqdm import tqdm
+
+    from ..data.dataset import frame_seed
+    from ..data.real import holdout_mask
+    from ..data.sensors import SENSORS, simulate
+    from ..data.world import render_random
+    from ..enhancer import MIN_VALID_PIXELS
+
+    rows = []
+    for i in tqdm(range(cfg.synth_frames), desc=f"fusion data: world v{version}"):
+        f = render_random(frame_seed("train", cfg.synth_first + i), *cfg.synth_size, version=version)
+        sensor = list(SENSORS)[i % len(SENSORS)]
+        rng = np.random.default_rng(cfg.synth_seed + 1000 * version + i)
+        raw = simulate(f, sensor, rng)
+        if (raw > 0).sum() < 4 * MIN_VALID_PIXELS:
+            continue
+        inp = np.where(holdout_mask(raw, rng), 0, raw).astype(np.float32)
+        rows.append(frame_columns(enh, f.rgb, inp, f.depth, f.depth > 0, SENSORS[sensor].max_range_m))
+    return _stack(rows)
+
+
+def fit(domains: dict[str, dict[str, np.ndarray]], cfg: FusionConfig) -> tuple[dict[str, np.ndarray], dict]:
+    """Fit the MLP; returns its parameters (HoleFusion's names) and per-domain MAE of learned, classical, fused."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    t = {n: {k: torch.tensor(v) for k, v in d.items()} for n, d in domains.items()}
+    x_all = torch.cat([d["x"] for d in t.values()])
+    mean, std = x_all.mean(0), x_all.std(0) + 1e-6
+    norm = {n: float((d["learned"] - d["truth"]).abs().mean()) for n, d in t.items()}
+    nf = len(FEATURE_NAMES)
+    net = torch.nn.Sequential(torch.nn.Linear(nf, cfg.hidden), torch.nn.GELU(approximate="tanh"),
+                              torch.nn.Linear(cfg.hidden, cfg.hidden), torch.nn.GELU(approximate="tanh"),
+                              torch.nn.Linear(cfg.hidden, 1))
+    opt = torch.optim.Adam(net.parameters(), cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def fused(d, idx=None):
+        x, lrn, cls = (d[k] if idx is None else d[k][idx] for k in ("x", "learned", "classical"))
+        w = torch.sigmoid(net((x - mean) / std))[:, 0]
+        return w * lrn + (1 - w) * cls
+
+    from tqdm import tqdm
+
+    per = max(1, cfg.batch_size // len(t))
+    for _ in tqdm(range(cfg.steps), desc="fusion fit"):
+        loss = 0.0
+        for n, d in t.items():
+            idx = torch.randint(0, len(d["truth"]), (per,), generator=gen)
+            loss = loss + (fused(d, idx) - d["truth"][idx]).abs().mean() / norm[n]
+        opt.zero_grad()
+        (loss / len(t)).backward()
+        opt.step()
+        sched.step()
+    report = {}
+    with torch.no_grad():
+        for n, d in t.items():
+            report[n] = {"pixels": len(d["truth"]), "mae_learned_m": norm[n],
+                         "mae_classical_m": float((d["classical"] - d["truth"]).abs().mean()),
+                         "mae_fused_m": float((fused(d) - d["truth"]).abs().mean())}
+    layers = [m for m in net if isinstance(m, torch.nn.Linear)]
+    params = {"mean": mean.numpy(), "std": std.numpy()}
+    for name, lin in zip(LAYERS, layers):
+        params[f"{name}.weight"] = lin.weight.detach().numpy().copy()
+        params[f"{name}.bias"] = lin.bias.detach().numpy().copy()
+    return params, report
+
+
+def train_fusion(cfg: FusionConfig) -> Path:
+    """Collect, fit, write ``out_dir``/hole_fusion.safetensors (+ report.json); returns the weights' path."""
+    import torch
+    from safetensors.numpy import save_file
+
+    from ..enhancer import DepthEnhancer
+
+    t0 = time.time()
+    torch.set_num_threads(2)
+    enh = DepthEnhancer("learned", weights=cfg.weights, backend="onnxruntime", fusion=False)
+    domains = {"real_7scenes": collect_real(cfg, enh),
+               "synthetic_v1": collect_synthetic(cfg, enh, 1), "synthetic_v2": collect_synthetic(cfg, enh, 2)}
+    params, report = fit(domains, cfg)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "hole_fusion.safetensors"
+    meta = {"config": json.dumps(asdict(cfg)), "features": ",".join(FEATURE_NAMES),
+            "train_report": json.dumps(report), "wall_s": f"{time.time() - t0:.0f}"}
+    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in params.items()}, str(path), metadata=meta)
+    (out / "report.json").write_text(json.dumps({"train": report, "wall_s": time.time() - t0,
+                                                 "config": asdict(cfg)}, indent=1))
+    print(json.dumps(report, indent=1))
+    return path

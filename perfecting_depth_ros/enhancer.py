@@ -213,7 +213,7 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
     """The ``HoleFusion`` an enhancer with model ``weights`` uses (``DepthEnhancer``'s ``fusion``), or None.
 
     Raises ``BackendError`` for a missing, unlisted or corrupt file, ``ValueError`` for an unknown setting."""
-    from .backends.base import BackendError, verify_weights
+    from .backends.base import BackendError, sha256_file, verify_weights
     from .hole_fusion import HoleFusion
 
     if fusion is False or fusion is None:
@@ -228,9 +228,13 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
         raise ValueError(f"fusion must be 'auto', True, False or a path, got {fusion!r}")
     verify_weights(fusion)
     try:
-        return HoleFusion.load(fusion)
+        hf = HoleFusion.load(fusion)
     except ValueError as e:
         raise BackendError(str(e)) from e
+    if hf.model_sha256 is not None and hf.model_sha256 != sha256_file(weights):
+        raise BackendError(f"hole fusion {fusion} was fitted on another model's outputs (sha256 "
+                           f"{hf.model_sha256[:12]}...), not {Path(weights).name}'s; refit it or pass fusion=False")
+    return hf
 
 
 class DepthEnhancer:
@@ -261,7 +265,8 @@ class DepthEnhancer:
         fusion: the learned hole fusion (hole_fusion.py) that weighs every rebuilt pixel against a colour-guided
             joint bilateral fill at camera resolution: "auto" (default) uses the shipped one with the shipped model
             and none with other weights; True the shipped one; False none; or a path to a trained file (checked
-            against the manifest.json beside it, like the model's weights).
+            against the manifest.json beside it, like the model's weights, and refused if it records that it was
+            fitted on another model's outputs).
         local_window: rebuilt depth in raw holes stays between the nearest and the farthest measurement in a
             window this fraction of the image's larger side wide (0: only the frame-wide bound), except that a hole
             rebuilt past ``LOCAL_FAR_REACH`` of the sensor's reach is not bounded from above; the clipped amount

@@ -58,6 +58,12 @@ def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray
     return np.nan_to_num(np.stack(cols, 1).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def reach_ramp(log_dist, reach: float):
+    """1 up to ``reach`` px from the nearest kept measurement, 0 past twice that, linear between (numpy or torch)."""
+    dist = log_dist.exp() - 1 if hasattr(log_dist, "exp") else np.expm1(log_dist)
+    return ((2.0 - dist / reach).clip(0.0, 1.0)) if reach > 0 else dist * 0.0 + 1.0
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
     """GELU, tanh form (torch.nn.GELU(approximate="tanh"), as trained)."""
     return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
@@ -66,11 +72,14 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 class HoleFusion:
     """The trained weighing: ``fuse`` returns rebuilt pixels as w * learned + (1 - w) * classical.
 
-    ``params`` holds "mean" and "std" (feature normalisation) and l0/l1/l2 ".weight" [out, in] and ".bias".
+    ``params`` holds "mean" and "std" (feature normalisation), l0/l1/l2 ".weight" [out, in] and ".bias", and
+    "reach" [1]: the classical fill takes part fully up to ``reach`` px (at REFERENCE_SIDE) from the nearest kept
+    measurement and fades out by twice that; deeper in a hole no measurement backs it (on validation frames it
+    made deep and out-of-range holes worse).
     """
 
-    def __init__(self, params: dict[str, np.ndarray]):
-        need = ["mean", "std"] + [f"{n}.{p}" for n in LAYERS for p in ("weight", "bias")]
+    def __init__(self, params: dict[str, np.ndarray], metadata: dict[str, str] | None = None):
+        need = ["mean", "std", "reach"] + [f"{n}.{p}" for n in LAYERS for p in ("weight", "bias")]
         missing = [k for k in need if k not in params]
         if missing:
             raise ValueError(f"hole fusion weights lack {missing}")
@@ -79,25 +88,34 @@ class HoleFusion:
             raise ValueError(f"hole fusion weights are for {self.p['mean'].shape} features, not {len(FEATURE_NAMES)}")
         if self.p["l2.weight"].shape[0] != 1:
             raise ValueError("hole fusion weights must end in one output (the learned depth's weight)")
+        self.metadata = dict(metadata or {})
+
+    @property
+    def model_sha256(self) -> str | None:
+        """sha256 of the model weights whose outputs it was fitted on (None if not recorded)."""
+        return self.metadata.get("model_sha256")
 
     @classmethod
     def load(cls, path: str | Path) -> HoleFusion:
         """Read a safetensors file; ``ValueError`` when it is not a hole fusion file."""
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
 
         try:
-            params = load_file(str(path))
+            with safe_open(str(path), framework="numpy") as f:
+                params = {k: f.get_tensor(k) for k in f.keys()}
+                metadata = f.metadata()
         except Exception as e:  # truncated or not safetensors
             raise ValueError(f"cannot read hole fusion weights {path}: {e}") from e
-        return cls(params)
+        return cls(params, metadata)
 
     def weight(self, x: np.ndarray) -> np.ndarray:
-        """Weight of the learned depth, in (0, 1), for [N, F] features."""
+        """Weight of the learned depth, in (0, 1], for [N, F] features (1 past twice ``reach``)."""
         h = (x - self.p["mean"]) / self.p["std"]
         h = _gelu(h @ self.p["l0.weight"].T + self.p["l0.bias"])
         h = _gelu(h @ self.p["l1.weight"].T + self.p["l1.bias"])
         z = (h @ self.p["l2.weight"].T + self.p["l2.bias"])[:, 0]
-        return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+        w = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return (1.0 - (1.0 - w) * reach_ramp(x[:, 0], float(self.p["reach"][0]))).astype(np.float32)
 
     def fuse(self, rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray, sigma: np.ndarray,
              spread: np.ndarray) -> np.ndarray:

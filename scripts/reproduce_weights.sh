@@ -164,3 +164,8 @@ $PD train errorhead --config config/train/errorhead_xl.yaml
 .venv/bin/python scripts/fit_7scenes_registration.py
 $PD train stage2 --config config/train/stage2_registered.yaml
 $PD train stage2 --config config/train/stage2_registered_long.yaml
+# Fifteenth session: the hole fusion (hole_fusion.py), fitted on the shipped model's outputs and shipped beside it
+# (rule and outcome in its config; outputs/validate_fusion.jsonl).
+$PD train fusion --config config/train/fusion.yaml
+$PD manifest runs/fusion/hole_fusion.safetensors
+bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors

@@ -202,6 +202,8 @@ def _set_params(ros, **params):
         pv = ParameterValue()
         if isinstance(val, str):
             pv.type, pv.string_value = ParameterType.PARAMETER_STRING, val
+        elif isinstance(val, bool):
+            pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, val
         elif isinstance(val, int):
             pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, val
         else:
@@ -221,6 +223,8 @@ def test_parameters_are_validated_at_runtime(ros):
     (r,) = _set_params(ros, local_window=0.9)
     assert not r.successful  # out of the declared range 0..0.5
     (r,) = _set_params(ros, local_window=0.025)
+    assert r.successful
+    (r,) = _set_params(ros, hole_fusion=False)
     assert r.successful
     (r,) = _set_params(ros, queue_size=7)
     assert not r.successful and "restart" in r.reason

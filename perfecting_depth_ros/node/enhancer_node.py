@@ -47,7 +47,8 @@ CHOICES = {
     "noise": NOISE_MODES,
 }
 # parameters that need a new enhancer / new subscriptions when changed at runtime
-REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window"}
+REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
+           "hole_fusion"}
 FALLBACK = {"tensorrt": "onnxruntime", "onnxruntime": "torch"}  # next backend after repeated failures
 FAILURES_BEFORE_FALLBACK = 3
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size"}
@@ -155,11 +156,13 @@ class EnhancerNode(Node):
           FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
         d("local_window", 0.0, "learned model: rebuilt holes stay within the measurements in a window this fraction "
           "of the image's larger side (0 = off)", FloatingPointRange(from_value=0.0, to_value=0.5, step=0.0))
+        d("hole_fusion", True, "learned model: weigh rebuilt pixels against a colour-guided fill at camera "
+          "resolution with the shipped hole fusion (used with the shipped weights only; false = off, faster)")
 
     def _params(self) -> dict:
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
-                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window")
+                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window", "hole_fusion")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -205,7 +208,8 @@ class EnhancerNode(Node):
             try:
                 self._enhancer = DepthEnhancer(method=p["method"], backend=backend, weights=p["weights"] or None,
                                                samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
-                                               seed=p["seed"], noise=p["noise"], local_window=p["local_window"])
+                                               seed=p["seed"], noise=p["noise"], local_window=p["local_window"],
+                                               fusion="auto" if p["hole_fusion"] else False)
                 self._enhancer_error = ""
                 self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
             except Exception as e:  # a broken model must not take the node down: report and keep the old one

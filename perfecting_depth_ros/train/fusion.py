@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..hole_fusion import FEATURE_NAMES, LAYERS, classical_fill, fusion_features
+from ..hole_fusion import FEATURE_NAMES, LAYERS, classical_fill, fusion_features, reach_ramp
 
 
 @dataclass
@@ -34,6 +34,9 @@ class FusionConfig:
     synth_first: int = 200_000  # first train-split frame index (far from the refiner's training shards)
     synth_size: list[int] = field(default_factory=lambda: [240, 320])
     synth_seed: int = 71_000
+    synth_blobs: bool = True  # also hide blobs of valid raw in the synthetic frames (more, easier holes)
+    l2_weight: float = 0.0  # loss: L1 + this x squared error (each over the learned depth's own, per domain)
+    reach_px: float = 16.0  # the classical fill takes part up to this far from a kept measurement (HoleFusion)
     hidden: int = 16
     steps: int = 2000
     batch_size: int = 8192
@@ -103,7 +106,7 @@ def collect_synthetic(cfg: FusionConfig, enh, version: int) -> dict[str, np.ndar
         raw = simulate(f, sensor, rng)
         if (raw > 0).sum() < 4 * MIN_VALID_PIXELS:
             continue
-        inp = np.where(holdout_mask(raw, rng), 0, raw).astype(np.float32)
+        inp = np.where(holdout_mask(raw, rng), 0, raw).astype(np.float32) if cfg.synth_blobs else raw
         rows.append(frame_columns(enh, f.rgb, inp, f.depth, f.depth > 0, SENSORS[sensor].max_range_m))
     return _stack(rows)
 
@@ -114,9 +117,12 @@ def fit(domains: dict[str, dict[str, np.ndarray]], cfg: FusionConfig) -> tuple[d
 
     torch.manual_seed(cfg.seed)
     t = {n: {k: torch.tensor(v) for k, v in d.items()} for n, d in domains.items()}
+    for d in t.values():
+        d["ramp"] = reach_ramp(d["x"][:, 0], cfg.reach_px)
     x_all = torch.cat([d["x"] for d in t.values()])
     mean, std = x_all.mean(0), x_all.std(0) + 1e-6
     norm = {n: float((d["learned"] - d["truth"]).abs().mean()) for n, d in t.items()}
+    norm2 = {n: float(((d["learned"] - d["truth"]) ** 2).mean()) for n, d in t.items()}
     nf = len(FEATURE_NAMES)
     net = torch.nn.Sequential(torch.nn.Linear(nf, cfg.hidden), torch.nn.GELU(approximate="tanh"),
                               torch.nn.Linear(cfg.hidden, cfg.hidden), torch.nn.GELU(approximate="tanh"),
@@ -126,9 +132,9 @@ def fit(domains: dict[str, dict[str, np.ndarray]], cfg: FusionConfig) -> tuple[d
     gen = torch.Generator().manual_seed(cfg.seed)
 
     def fused(d, idx=None):
-        x, lrn, cls = (d[k] if idx is None else d[k][idx] for k in ("x", "learned", "classical"))
+        x, lrn, cls, ramp = (d[k] if idx is None else d[k][idx] for k in ("x", "learned", "classical", "ramp"))
         w = torch.sigmoid(net((x - mean) / std))[:, 0]
-        return w * lrn + (1 - w) * cls
+        return lrn + (1 - w) * ramp * (cls - lrn)
 
     from tqdm import tqdm
 
@@ -137,7 +143,8 @@ def fit(domains: dict[str, dict[str, np.ndarray]], cfg: FusionConfig) -> tuple[d
         loss = 0.0
         for n, d in t.items():
             idx = torch.randint(0, len(d["truth"]), (per,), generator=gen)
-            loss = loss + (fused(d, idx) - d["truth"][idx]).abs().mean() / norm[n]
+            e = fused(d, idx) - d["truth"][idx]
+            loss = loss + e.abs().mean() / norm[n] + cfg.l2_weight * (e * e).mean() / norm2[n]
         opt.zero_grad()
         (loss / len(t)).backward()
         opt.step()
@@ -149,7 +156,7 @@ def fit(domains: dict[str, dict[str, np.ndarray]], cfg: FusionConfig) -> tuple[d
                          "mae_classical_m": float((d["classical"] - d["truth"]).abs().mean()),
                          "mae_fused_m": float((fused(d) - d["truth"]).abs().mean())}
     layers = [m for m in net if isinstance(m, torch.nn.Linear)]
-    params = {"mean": mean.numpy(), "std": std.numpy()}
+    params = {"mean": mean.numpy(), "std": std.numpy(), "reach": np.array([cfg.reach_px], np.float32)}
     for name, lin in zip(LAYERS, layers):
         params[f"{name}.weight"] = lin.weight.detach().numpy().copy()
         params[f"{name}.bias"] = lin.bias.detach().numpy().copy()
@@ -161,9 +168,11 @@ def train_fusion(cfg: FusionConfig) -> Path:
     import torch
     from safetensors.numpy import save_file
 
-    from ..enhancer import DepthEnhancer
+    from ..backends.base import verify_weights
+    from ..enhancer import DEFAULT_WEIGHTS, DepthEnhancer
 
     t0 = time.time()
+    model_sha = verify_weights(cfg.weights or DEFAULT_WEIGHTS)
     torch.set_num_threads(2)
     enh = DepthEnhancer("learned", weights=cfg.weights, backend="onnxruntime", fusion=False)
     domains = {"real_7scenes": collect_real(cfg, enh),
@@ -172,7 +181,7 @@ def train_fusion(cfg: FusionConfig) -> Path:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "hole_fusion.safetensors"
-    meta = {"config": json.dumps(asdict(cfg)), "features": ",".join(FEATURE_NAMES),
+    meta = {"model_sha256": model_sha, "config": json.dumps(asdict(cfg)), "features": ",".join(FEATURE_NAMES),
             "train_report": json.dumps(report), "wall_s": f"{time.time() - t0:.0f}"}
     save_file({k: np.ascontiguousarray(v, np.float32) for k, v in params.items()}, str(path), metadata=meta)
     (out / "report.json").write_text(json.dumps({"train": report, "wall_s": time.time() - t0,

@@ -1,0 +1,110 @@
+"""The hole fusion (hole_fusion.py, train/fusion.py): it learns where the classical fill is right, its numpy forward
+is the trained MLP, it only ever changes rebuilt pixels, and bad weights are refused with a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from perfecting_depth_ros.backends.base import BackendError, write_manifest
+from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.hole_fusion import FEATURE_NAMES, HoleFusion
+from perfecting_depth_ros.train.fusion import FusionConfig, fit
+
+NF = len(FEATURE_NAMES)
+
+
+def _domain(rng, n: int, scale: float) -> dict[str, np.ndarray]:
+    """Columns where the classical fill is exact where feature 1 > 0 and the learned depth is exact elsewhere."""
+    x = rng.standard_normal((n, NF)).astype(np.float32)
+    x[:, 0] = np.log1p(rng.uniform(0, 8, n))  # all within the reach: the classical fill may take part everywhere
+    truth = rng.uniform(0.5, 4, n).astype(np.float32)
+    off = (scale * rng.choice([-1, 1], n)).astype(np.float32)
+    classical_right = x[:, 1] > 0
+    return {"x": x, "truth": truth, "learned": np.where(classical_right, truth + off, truth),
+            "classical": np.where(classical_right, truth, truth - off)}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    domains = {"a": _domain(rng, 20_000, 0.02), "b": _domain(rng, 20_000, 0.3)}
+    cfg = FusionConfig(steps=400, batch_size=2048, hidden=8, reach_px=16.0, l2_weight=1.0)
+    params, report = fit(domains, cfg)
+    return domains, params, report
+
+
+def test_fit_learns_where_each_depth_is_right_and_numpy_runs_the_trained_mlp(fitted):
+    domains, params, report = fitted
+    fusion = HoleFusion(params)
+    for name, d in domains.items():
+        r = report[name]
+        assert r["mae_fused_m"] < 0.3 * min(r["mae_learned_m"], r["mae_classical_m"]), r
+        w = fusion.weight(d["x"])
+        fused = w * d["learned"] + (1 - w) * d["classical"]
+        assert np.mean(np.abs(fused - d["truth"])) == pytest.approx(r["mae_fused_m"], rel=1e-3)
+
+
+def test_classical_fill_fades_out_past_the_reach(fitted):
+    _, params, _ = fitted
+    fusion = HoleFusion(params)
+    x = np.zeros((3, NF), np.float32)
+    x[:, 1] = 3.0  # where the fit trusts the classical fill
+    x[:, 0] = np.log1p([4.0, 24.0, 40.0])  # inside the reach, halfway out, past twice the reach (16 px)
+    w = fusion.weight(x)
+    assert w[0] < 0.2 and w[0] < w[1] < 1.0 and w[2] == 1.0
+
+
+def test_fuse_changes_rebuilt_pixels_only(fitted, frame):
+    _, params, _ = fitted
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(1))
+    rebuilt = np.where(raw > 0, raw, float(np.median(raw[raw > 0])) + 0.3).astype(np.float32)
+    out = HoleFusion(params).fuse(frame.rgb, raw, rebuilt, np.full_like(raw, 0.05), np.full_like(raw, 0.02))
+    kept = raw > 0
+    assert np.array_equal(out[kept], rebuilt[kept])
+    assert np.isfinite(out).all() and (out[~kept] != rebuilt[~kept]).any()
+
+
+def test_bad_fusion_weights_are_refused(fitted, tiny_weights, tmp_path):
+    _, params, _ = fitted
+    with pytest.raises(ValueError, match="lack"):
+        HoleFusion({k: v for k, v in params.items() if k != "reach"})
+    with pytest.raises(ValueError, match="features"):
+        HoleFusion({**params, "mean": np.zeros(3, np.float32)})
+    path = tmp_path / "fusion.safetensors"
+    save_file(params, str(path))
+    with pytest.raises(BackendError, match="manifest"):  # not listed beside it
+        DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=path)
+    path.write_bytes(path.read_bytes()[:100])
+    write_manifest(path)
+    with pytest.raises(BackendError, match="cannot read"):
+        DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=path)
+    with pytest.raises(ValueError, match="fusion must be"):
+        DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=3)
+
+
+def test_enhancer_with_fusion_changes_rebuilt_pixels_only(fitted, tiny_weights, frame, tmp_path):
+    _, params, _ = fitted
+    path = tmp_path / "fusion.safetensors"
+    save_file(params, str(path))
+    write_manifest(path)
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    off = DepthEnhancer("learned", weights=tiny_weights, backend="torch")  # "auto": no fusion with other weights
+    on = DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=path)
+    assert off.fusion is None and "+hole_fusion" in on.description
+    a, b = off.enhance(frame.rgb, raw), on.enhance(frame.rgb, raw)
+    kept = a.raw_reliability > 0.5
+    assert np.array_equal(a.depth[kept], b.depth[kept]) and np.array_equal(b.depth[kept], raw[kept])
+    assert np.isfinite(b.depth).all() and (a.depth[~kept] != b.depth[~kept]).any()
+    assert "fusion_ms" in b.timings
+
+
+def test_fusion_fitted_on_another_model_is_refused(fitted, tiny_weights, tmp_path):
+    _, params, _ = fitted
+    path = tmp_path / "fusion.safetensors"
+    save_file(params, str(path), metadata={"model_sha256": "0" * 64})
+    write_manifest(path)
+    with pytest.raises(BackendError, match="another model"):
+        DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=path)

@@ -162,7 +162,8 @@ class EnhancerNode(Node):
     def _params(self) -> dict:
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
-                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window", "hole_fusion")
+                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
+                 "hole_fusion")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:

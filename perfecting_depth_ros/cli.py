@@ -79,7 +79,10 @@ def cmd_reference(a) -> int:
 
     from .evaluate.reference import build_reference
 
-    q = build_reference(Path(a.out), Path(a.real_dir) if a.real_dir else None, voxel=a.voxel)
+    start, stop = (int(v) for v in a.frames.split(":"))
+    if not 0 <= start < stop:
+        raise SystemExit(f"--frames must be START:STOP with 0 <= START < STOP, got {a.frames}")
+    q = build_reference(Path(a.out), Path(a.real_dir) if a.real_dir else None, voxel=a.voxel, frames=range(start, stop))
     print(json.dumps(q, indent=1))
     return 0
 
@@ -174,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="data_cache/7scenes_ref")
     r.add_argument("--real-dir", default=None)
     r.add_argument("--voxel", type=float, default=0.01)
+    r.add_argument("--frames", default="0:1000", help="START:STOP, the frames fused and rendered (0:700 = training "
+                   "frames only, a reference for training labels)")
     r.set_defaults(fn=cmd_reference)
 
     n = sub.add_parser("enhance", help="enhance RGB + depth files or folders")

@@ -165,6 +165,10 @@ class JointBilateralFill(ClassicalMethod):
         self.diameters, self.sigma_color = diameters, sigma_color
 
     def fill(self, rgb, depth):
+        return _dense(self.fill_local(rgb, depth))[0], None
+
+    def fill_local(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """The filter's fill alone: NaN where no window reached a measurement (``fill`` closes those)."""
         v = _valid(depth)
         d = np.where(v, depth, 0).astype(np.float32)
         H, W = d.shape
@@ -179,15 +183,17 @@ class JointBilateralFill(ClassicalMethod):
         for dia in self.diameters:
             if have.all():
                 break
-            num = cv2.ximgproc.jointBilateralFilter(guide, small * wgt, dia, self.sigma_color, dia / 2)
-            den = cv2.ximgproc.jointBilateralFilter(guide, wgt, dia, self.sigma_color, dia / 2)
+            # numerator and denominator in one call (the filter weighs every channel alike): a third less time
+            both = cv2.ximgproc.jointBilateralFilter(guide, np.dstack([small * wgt, wgt, np.zeros_like(wgt)]), dia,
+                                                     self.sigma_color, dia / 2)
+            num, den = both[..., 0], both[..., 1]
             ok = (den > 0.05) & ~have
             small[ok] = num[ok] / den[ok]
             have |= ok
             wgt = have.astype(np.float32)
         small[~have] = np.nan
         up = cv2.resize(small, (W, H), interpolation=cv2.INTER_NEAREST)
-        return _dense(np.where(v, d, up).astype(np.float32))[0], None
+        return np.where(v, d, up).astype(np.float32)
 
 
 class ColorizationFill(ClassicalMethod):

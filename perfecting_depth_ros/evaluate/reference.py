@@ -54,8 +54,13 @@ def read_reference(ref_dir: Path, i: int) -> np.ndarray | None:
     return cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
 
 
-def build_reference(out: Path, root: Path | None = None, voxel: float = 0.01, stride: int = 1) -> dict:
-    """Fuse all frames, render the surface into every view; write ref/NNNNNN.png (uint16 mm) + quality.json."""
+def build_reference(out: Path, root: Path | None = None, voxel: float = 0.01, stride: int = 1,
+                    frames: range | None = None) -> dict:
+    """Fuse all frames, render the surface into every view; write ref/NNNNNN.png (uint16 mm) + quality.json.
+
+    With ``frames`` (e.g. ``TRAIN``) only those frames are fused and rendered: a reference that knows nothing of the
+    other frames (fit for training labels)."""
+    frames = range(0, 1000) if frames is None else frames
     import open3d as o3d
 
     d, K, poses = load_sequence(root)
@@ -76,7 +81,7 @@ def build_reference(out: Path, root: Path | None = None, voxel: float = 0.01, st
                                             attr_channels=((1), (1)), voxel_size=voxel, block_resolution=16,
                                             block_count=80000, device=o3c.Device("CPU:0"))
         Kt = o3c.Tensor(K, o3c.float64)
-        for i in tqdm(range(0, len(poses), stride), desc="fuse"):
+        for i in tqdm([i for i in range(0, len(poses), stride) if i in frames], desc="fuse"):
             _, depth = read_frame(d, i)
             img = o3d.t.geometry.Image(o3c.Tensor(np.round(depth * 1000).astype(np.uint16)))
             ext = o3c.Tensor(np.linalg.inv(poses[i]), o3c.float64)
@@ -91,7 +96,8 @@ def build_reference(out: Path, root: Path | None = None, voxel: float = 0.01, st
     ys, xs = np.mgrid[0:H, 0:W]
     rays_c = np.stack([(xs - K[0, 2]) / K[0, 0], (ys - K[1, 2]) / K[1, 1], np.ones((H, W))], -1).reshape(-1, 3)
     agree, cover, edge_agree = [], [], []
-    for i in tqdm(range(len(poses)), desc="render"):
+    rendered = [i for i in range(len(poses)) if i in frames]
+    for i in tqdm(rendered, desc="render"):
         T = poses[i]
         dirs = rays_c @ T[:3, :3].T
         rays = np.concatenate([np.broadcast_to(T[:3, 3], dirs.shape), dirs], 1).astype(np.float32)
@@ -106,9 +112,10 @@ def build_reference(out: Path, root: Path | None = None, voxel: float = 0.01, st
             cover.append(float((ref > 0).mean()))
             e = M.depth_edges(ref) & both
             edge_agree.append(float(np.median(np.abs(raw - ref)[e])) if e.any() else np.nan)
-    q = {"frames": int(len(poses)), "voxel_m": voxel, "median_abs_raw_minus_ref_m": float(np.median(agree)),
+    q = {"frames": len(rendered), "voxel_m": voxel, "median_abs_raw_minus_ref_m": float(np.median(agree)),
          "ref_coverage": float(np.mean(cover)), "median_abs_raw_minus_ref_at_edges_m": float(np.nanmedian(edge_agree)),
-         "triangles": int(len(tris)), "fusion": "Open3D VoxelBlockGrid TSDF, 16^3 blocks, depth <= 4 m, all 1000 frames"}
+         "triangles": int(len(tris)),
+         "fusion": f"Open3D VoxelBlockGrid TSDF, 16^3 blocks, depth <= 4 m, frames {frames.start}-{frames.stop - 1}"}
     (out / "quality.json").write_text(json.dumps(q, indent=1))
     return q
 

@@ -6,8 +6,9 @@
    - synthetic training frames of both worlds with simulated sensors and hidden blobs: every pixel the model does not
      keep (raw holes, raw it rejects, hidden blobs) with a rendered truth;
    and keep, per scored pixel, the features the run time sees, the learned depth, the classical fill and the truth.
-2. Fit the MLP on them (L1 of the fused depth, each of the three domains weighed by the learned depth's own MAE
-   there, so metre-scale synthetic holes do not drown centimetre-scale real ones). Seeded; a few minutes on a CPU.
+2. Fit the MLP on them (L1 plus ``l2_weight`` x squared error of the fused depth, each of the three domains weighed
+   by the learned depth's own error there, so metre-scale synthetic holes do not drown centimetre-scale real ones).
+   Seeded and bit-reproducible; under two minutes on a 2-core CPU.
 """
 
 from __future__ import annotations

@@ -218,11 +218,12 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
 
     if fusion is False or fusion is None:
         return None
-    if isinstance(fusion, str) and fusion == "auto":
-        if Path(weights).resolve() != DEFAULT_WEIGHTS.resolve() or not DEFAULT_FUSION.exists():
+    if isinstance(fusion, str) and fusion == "auto":  # the shipped fusion, if it was fitted on these weights
+        if not DEFAULT_FUSION.exists():
             return None
-        fusion = DEFAULT_FUSION
-    elif fusion is True:
+        hf = load_fusion(DEFAULT_FUSION, DEFAULT_WEIGHTS)
+        return hf if hf.model_sha256 in (None, sha256_file(weights)) else None
+    if fusion is True:
         fusion = DEFAULT_FUSION
     elif not isinstance(fusion, (str, Path)):
         raise ValueError(f"fusion must be 'auto', True, False or a path, got {fusion!r}")
@@ -263,10 +264,10 @@ class DepthEnhancer:
             (``refiner_range``) use it to tell holes past the sensor's reach (open doors, corridors, windows)
             from holes on surfaces it could have measured; other models and the classical methods ignore it.
         fusion: the learned hole fusion (hole_fusion.py) that weighs every rebuilt pixel against a colour-guided
-            joint bilateral fill at camera resolution: "auto" (default) uses the shipped one with the shipped model
-            and none with other weights; True the shipped one; False none; or a path to a trained file (checked
-            against the manifest.json beside it, like the model's weights, and refused if it records that it was
-            fitted on another model's outputs).
+            joint bilateral fill at camera resolution: "auto" (default) uses the shipped one with the weights it
+            was fitted on (the shipped model, wherever its file lies) and none with other weights; True the shipped
+            one; False none; or a path to a trained file (checked against the manifest.json beside it, like the
+            model's weights, and refused if it records that it was fitted on another model's outputs).
         local_window: rebuilt depth in raw holes stays between the nearest and the farthest measurement in a
             window this fraction of the image's larger side wide (0: only the frame-wide bound), except that a hole
             rebuilt past ``LOCAL_FAR_REACH`` of the sensor's reach is not bounded from above; the clipped amount

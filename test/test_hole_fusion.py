@@ -108,3 +108,21 @@ def test_fusion_fitted_on_another_model_is_refused(fitted, tiny_weights, tmp_pat
     write_manifest(path)
     with pytest.raises(BackendError, match="another model"):
         DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=path)
+
+
+def test_shipped_fusion_is_used_with_the_weights_it_was_fitted_on(tmp_path):
+    """The shipped fusion is listed in the manifest, records the shipped model's sha256, and "auto" finds it for the
+    shipped weights wherever their file lies."""
+    import shutil
+
+    from perfecting_depth_ros.backends.base import sha256_file, verify_weights
+    from perfecting_depth_ros.enhancer import DEFAULT_FUSION, DEFAULT_WEIGHTS
+
+    verify_weights(DEFAULT_FUSION)
+    assert HoleFusion.load(DEFAULT_FUSION).model_sha256 == sha256_file(DEFAULT_WEIGHTS)
+    assert DepthEnhancer(backend="torch").fusion is not None
+    copy = tmp_path / "model.safetensors"
+    shutil.copy(DEFAULT_WEIGHTS, copy)
+    write_manifest(copy)
+    assert DepthEnhancer(weights=copy, backend="torch").fusion is not None
+    assert DepthEnhancer(weights=copy, backend="torch", fusion=False).fusion is None

@@ -30,24 +30,29 @@ def _frame(h: int, w: int):
     return f.rgb, simulate(f, "kinect_v1", np.random.default_rng(0))
 
 
-def _run_one(q, method: str, backend: str, size: tuple[int, int], runs: int, samples: int, steps: int, weights):
+def _run_one(q, method: str, backend: str, size: tuple[int, int], runs: int, samples: int, steps: int, weights,
+             fusion: bool = True):
     try:
         from ..enhancer import DepthEnhancer
 
         rgb, raw = _frame(*size)
         base = _peak_rss_mb()
-        enh = DepthEnhancer(method, backend=backend, samples=samples, steps=steps, weights=weights) \
-            if method == "learned" else DepthEnhancer(method)
+        enh = DepthEnhancer(method, backend=backend, samples=samples, steps=steps, weights=weights,
+                            fusion="auto" if fusion else False) if method == "learned" else DepthEnhancer(method)
         enh.enhance(rgb, raw)  # warm-up (export / engine build / allocations)
-        ts, infer = [], []
+        ts, infer, fuse = [], [], []
         for _ in range(runs):
             t = time.perf_counter()
             out = enh.enhance(rgb, raw)
             ts.append((time.perf_counter() - t) * 1e3)
             infer.append(out.timings.get("inference_ms", np.nan))
+            fuse.append(out.timings.get("fusion_ms", np.nan))
+        if method == "learned" and not fusion:
+            method = "learned, hole fusion off"
         q.put({"method": method, "backend": enh.backend_name if method == "learned" else "numpy/opencv",
                "size": f"{size[1]}x{size[0]}", "min_ms": float(np.min(ts)), "median_ms": float(np.median(ts)),
                "p95_ms": float(np.percentile(ts, 95)), "graph_median_ms": float(np.nanmedian(infer)),
+               "fusion_median_ms": float(np.nanmedian(fuse)) if np.isfinite(fuse).any() else float("nan"),
                "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": base})
     except Exception as e:  # report and go on with the other configurations
         q.put({"method": method, "backend": backend, "size": f"{size[1]}x{size[0]}", "error": f"{type(e).__name__}: {e}"})
@@ -87,6 +92,10 @@ def main(args) -> int:
             rows.append(run_repeated(repeats, "learned", backend, size, args.runs, args.samples, args.steps,
                                      args.weights))
             print(rows[-1])
+            if backend == args.backends.split(",")[0].strip():  # what the hole fusion costs, on the first backend
+                rows.append(run_repeated(repeats, "learned", backend, size, args.runs, args.samples, args.steps,
+                                         args.weights, False))
+                print(rows[-1])
         classical = [run_repeated(repeats, m, "", size, args.runs, 0, 0, None)
                      for m in (args.classical.split(",") if getattr(args, "classical", None) else CLASSICAL)
                      if m.strip()]
@@ -100,15 +109,18 @@ def main(args) -> int:
     rep = (f" Each row: the median of {repeats} runs in fresh processes, their range in brackets."
            if repeats > 1 else "")
     lines = [f"Hardware: {hw}. K={args.samples}, S={args.steps}; end to end through DepthEnhancer (resize, normalise, "
-             f"graph, back to camera size); graph = the backend call alone.{rep}\n",
-             "| method | backend | input | min ms | median ms | p95 ms | graph median ms | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"graph, back to camera size); graph = the backend call alone; fusion = the hole fusion "
+             f"(hole_fusion.py).{rep}\n",
+             "| method | backend | input | min ms | median ms | p95 ms | graph median ms | fusion median ms | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['method']} | {r['backend']} | {r['size']} | error: {r['error'][:80]} | | | | |")
+            lines.append(f"| {r['method']} | {r['backend']} | {r['size']} | error: {r['error'][:80]} | | | | | |")
         else:
+            fz = r.get("fusion_median_ms", float("nan"))
             lines.append(f"| {r['method']} | {r['backend']} | {r['size']} | {r['min_ms']:.1f} | {_median_cell(r)} | "
-                         f"{r['p95_ms']:.1f} | {r['graph_median_ms']:.1f} | {r['peak_rss_mb']:.0f} |")
+                         f"{r['p95_ms']:.1f} | {r['graph_median_ms']:.1f} | {'–' if fz != fz else f'{fz:.1f}'} | "
+                         f"{r['peak_rss_mb']:.0f} |")
     table = "\n".join(lines)
     print(table)
     if getattr(args, "readme", None):

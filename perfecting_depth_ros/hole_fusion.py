@@ -4,7 +4,7 @@ The refiner runs at 320 px wide. At camera resolution, on real frames, a joint b
 rebuilds depth edges in holes better than the upsampled learned depth, and the learned depth is better elsewhere
 (fourteenth session: the two are wrong in different places; the per-pixel better of the two has half the error of
 either). A tiny MLP decides, for every rebuilt pixel, how much of each to take, from cues known at run time: the
-distance to the nearest kept measurement, how much the two disagree, colour and depth gradients, the depth range of
+distance to the nearest kept measurement, how much the two disagree, colour and both depths' gradients, the depth range of
 the measurements around, and the model's own 1-sigma and sample spread. It is trained by ``train/fusion.py`` on
 hidden blobs of the real 7-Scenes training frames and on the rebuilt pixels of synthetic training frames, with the
 shipped model's outputs as they are at run time; kept measurements are never touched.
@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 FEATURE_NAMES = ("log_dist", "colour_grad", "depth_grad", "local_range", "rel_sigma", "rel_spread",
-                 "rel_diff", "abs_rel_diff", "log_depth")
+                 "rel_diff", "abs_rel_diff", "log_depth", "classical_grad")
 REFERENCE_SIDE = 640  # distances and windows are measured in pixels of an image this wide (larger side)
 RANGE_WINDOW = 15  # local_range window (px at REFERENCE_SIDE)
 LAYERS = ("l0", "l1", "l2")
@@ -54,8 +54,11 @@ def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray
     local_range = np.where(hi > 0, np.log(np.maximum(hi, 1e-3)) - np.log(np.maximum(lo, 1e-3)), 0.0)
     L = np.maximum(rebuilt[where], 0.1)
     diff = (rebuilt[where] - classical[where]) / L
+    log_c = np.log(np.maximum(np.nan_to_num(classical, nan=0.0), 1e-3)).astype(np.float32)
+    log_c = np.where(np.isfinite(classical), log_c, log_d)
+    classical_grad = np.hypot(cv2.Sobel(log_c, cv2.CV_32F, 1, 0), cv2.Sobel(log_c, cv2.CV_32F, 0, 1))
     cols = [np.log1p(dist[where]), colour_grad[where], depth_grad[where], local_range[where],
-            sigma[where] / L, spread[where] / L, diff, np.abs(diff), np.log(L)]
+            sigma[where] / L, spread[where] / L, diff, np.abs(diff), np.log(L), classical_grad[where]]
     return np.nan_to_num(np.stack(cols, 1).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -99,8 +102,11 @@ class HoleFusion:
         if missing:
             raise ValueError(f"hole fusion weights lack {missing}")
         self.p = {k: np.asarray(params[k], np.float32) for k in need}
-        if self.p["mean"].shape != (len(FEATURE_NAMES),) or self.p["l0.weight"].shape[1] != len(FEATURE_NAMES):
-            raise ValueError(f"hole fusion weights are for {self.p['mean'].shape} features, not {len(FEATURE_NAMES)}")
+        n = self.p["mean"].shape[0] if self.p["mean"].ndim == 1 else -1
+        if not 1 <= n <= len(FEATURE_NAMES) or self.p["l0.weight"].shape[1] != n:
+            raise ValueError(f"hole fusion weights are for {self.p['mean'].shape} features, not the first 1-"
+                             f"{len(FEATURE_NAMES)} of {FEATURE_NAMES}")
+        self.n_features = n  # a file fitted on fewer features (an earlier fit) reads the first n
         if self.p["l2.weight"].shape[0] != 1:
             raise ValueError("hole fusion weights must end in one output (the learned depth's weight)")
         self.metadata = dict(metadata or {})
@@ -125,7 +131,7 @@ class HoleFusion:
 
     def weight(self, x: np.ndarray) -> np.ndarray:
         """Weight of the learned depth, in (0, 1], for [N, F] features (1 past twice ``reach``)."""
-        h = (x - self.p["mean"]) / self.p["std"]
+        h = (x[:, : self.n_features] - self.p["mean"]) / self.p["std"]
         h = _gelu(_dense_layer(h, self.p["l0.weight"], self.p["l0.bias"]))
         h = _gelu(_dense_layer(h, self.p["l1.weight"], self.p["l1.bias"]))
         z = _dense_layer(h, self.p["l2.weight"], self.p["l2.bias"])[:, 0]

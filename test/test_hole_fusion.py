@@ -126,3 +126,12 @@ def test_shipped_fusion_is_used_with_the_weights_it_was_fitted_on(tmp_path):
     write_manifest(copy)
     assert DepthEnhancer(weights=copy, backend="torch").fusion is not None
     assert DepthEnhancer(weights=copy, backend="torch", fusion=False).fusion is None
+
+
+def test_an_earlier_fit_on_fewer_features_reads_the_first_ones(fitted):
+    _, params, _ = fitted
+    rng = np.random.default_rng(3)
+    short = {**params, "mean": params["mean"][:5], "std": params["std"][:5], "l0.weight": params["l0.weight"][:, :5]}
+    x = rng.standard_normal((50, NF)).astype(np.float32)
+    w = HoleFusion(short).weight(x)
+    assert w.shape == (50,) and np.array_equal(w, HoleFusion(short).weight(np.ascontiguousarray(x[:, :5])))

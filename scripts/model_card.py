@@ -60,8 +60,14 @@ def _init_run(init: str) -> Path | None:
     return (ROOT / srcs[0]).parent if srcs else None
 
 
-# validate_gap.py's figures with the fusion off (in the first file) and with the shipped fit (the second)
-FUSION_VALIDATION = (ROOT / "outputs" / "validate_fusion.jsonl", ROOT / "outputs" / "validate_fusion_local.jsonl")
+# validate_gap.py's figures for the hole fusion: (file, label of the rows with the fusion off, label of the rows with
+# the file beside the weights, label of the rows with runs/fusion); None leaves such rows out
+FUSION_VALIDATION = ((ROOT / "outputs" / "validate_fusion_first.jsonl", "off", None, "first fit (not shipped)"),
+                     (ROOT / "outputs" / "validate_fusion_dense.jsonl", "off", None, None),
+                     (ROOT / "outputs" / "validate_fusion_local.jsonl", None, None, "nine features"),
+                     (ROOT / "outputs" / "validate_fusion10.jsonl", None, None, "ten features (shipped)"),
+                     (ROOT / "outputs" / "validate_fusion10_sixth.jsonl", "off", "nine features", "ten features (shipped)"))
+SET_NAMES = {0: "usual", 4: "fifth", 5: "sixth"}
 
 
 def hole_fusion_section(bench: str) -> list[str]:
@@ -83,9 +89,9 @@ def hole_fusion_section(bench: str) -> list[str]:
            f"`{md.get('model_sha256', '?')}`; `DepthEnhancer` uses it only with those weights (`fusion=\"auto\"`).", "",
            "The refiner runs at 320 px wide; at camera resolution a joint bilateral fill guided by the colour rebuilds "
            "real depth edges in holes better, and the learned depth is better elsewhere (on the gap block's hidden "
-           "blobs the better of the two, pixel by pixel, has about 0.6x the error of either). A tiny MLP (9 features: "
-           "distance to the nearest kept measurement, the two fills' disagreement, colour and depth gradients, the "
-           "depth range of the measurements around, the model's sigma and spread relative to depth) gives each "
+           "blobs the better of the two, pixel by pixel, has about 0.6x the error of either). A tiny MLP "
+           f"({md.get('features', '?').count(',') + 1} features: {md.get('features', '?').replace(',', ', ')}; "
+           "hole_fusion.py says what each is) gives each "
            "rebuilt pixel a weight w; the output is w x learned + (1 - w) x joint bilateral, where the bilateral "
            f"windows reached a kept measurement and within {cfg.get('reach_px', '?')} px (at 640 px wide) of one, "
            "fading out by twice that. Kept measurements are never touched; the published sigma is unchanged.", "",
@@ -102,26 +108,26 @@ def hole_fusion_section(bench: str) -> list[str]:
     for dom, r in report.items():
         out.append(f"| {dom} | {r['pixels']} | {r['mae_learned_m']:.4f} | {r['mae_classical_m']:.4f} | "
                    f"{r['mae_fused_m']:.4f} |")
-    def rows(f: Path) -> dict:  # (world version, validation set) -> validate_gap.py's figures
-        lines = f.read_text().splitlines() if f.exists() else []
-        return {(r.get("world_version", 1), r.get("fresh", 0)): r for r in map(json.loads, filter(str.strip, lines))
-                if r.get("fusion") is False or f == FUSION_VALIDATION[1]}
-
-    off, on = rows(FUSION_VALIDATION[0]), rows(FUSION_VALIDATION[1])  # fusion off; the shipped fit
-    if off and on:
-        out += ["", "Validation (`scripts/validate_gap.py --blob-seed 32000 --fusion=...`; the fifth set, `--fifth "
-                "--blob-seed 56000`, was never used before and confirmed the choice; rule in the config):", "",
+    table = []
+    for f, off, beside, run in FUSION_VALIDATION:
+        for r in (json.loads(x) for x in (f.read_text().splitlines() if f.exists() else []) if x.strip()):
+            fz = r.get("fusion")
+            label = off if fz is False else beside if "weights" in str(fz) else run
+            if label:
+                table.append((r.get("fresh", 0), r.get("world_version", 1), label, r))
+    if table:
+        out += ["", "Validation (`scripts/validate_gap.py --blob-seed ... --fusion=...`, blob seeds 32000 / 56000 / 60000 "
+                "for the usual / fifth / sixth set; the fifth confirmed the first shipped fit and the sixth the second, "
+                "neither used before; rules in the config):", "",
                 "| set | world | fusion | gap blobs MAE mm | gap hold-out MAE mm | RMSE m | artifact MAE m | shadow MAE m | "
                 "DBE acc / comp px | gap raw holes vs reference m | AUROC |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for key in sorted(on):
-            for name, r in (("off", off.get(key)), ("on", on[key])):
-                if r is None:
-                    continue
-                out.append(f"| {'fifth' if key[1] else 'usual'} | v{key[0]} | {name} | {r['blob_mae_m'] * 1e3:.1f} | "
-                           f"{r['gap_holdout_mae_m'] * 1e3:.1f} | {r['val_rmse_m']:.4f} | {r['val_mae_artifact_m']:.4f} "
-                           f"| {r['val_mae_shadow_m']:.3f} | {r['val_dbe_acc_px']:.2f} / {r['val_dbe_comp_px']:.2f} | "
-                           f"{r['gap_ref_mae_missing_m']:.4f} | {r['val_auroc']:.4f} |")
+        order = {"off": 0, "first fit (not shipped)": 1, "nine features": 2, "ten features (shipped)": 3}
+        for fresh, world, label, r in sorted(table, key=lambda t: (t[0], t[1], order.get(t[2], 9))):
+            out.append(f"| {SET_NAMES.get(fresh, fresh)} | v{world} | {label} | {r['blob_mae_m'] * 1e3:.1f} | "
+                       f"{r['gap_holdout_mae_m'] * 1e3:.1f} | {r['val_rmse_m']:.4f} | {r['val_mae_artifact_m']:.4f} | "
+                       f"{r['val_mae_shadow_m']:.3f} | {r['val_dbe_acc_px']:.2f} / {r['val_dbe_comp_px']:.2f} | "
+                       f"{r['gap_ref_mae_missing_m']:.4f} | {r['val_auroc']:.4f} |")
     b = Path(bench)
     if b.exists():
         timed = [r for r in json.loads(b.read_text())["rows"] if "fusion_median_ms" in r and "error" not in r

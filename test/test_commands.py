@@ -48,6 +48,7 @@ def test_bench_repeats_each_configuration_and_reports_the_median_run(tmp_path, t
     assert "error" not in learned and len(learned["medians_ms"]) == 3
     assert learned["medians_ms"] == sorted(learned["medians_ms"]) and learned["median_ms"] == learned["medians_ms"][1]
     assert [r["method"] for r in rows if "fastest classical" in r["method"]] == ["ip_basic (fastest classical)"]
-    assert any(r["method"] == "learned, hole fusion off" and "error" not in r for r in rows)
+    off = next(r for r in rows if r["method"] == "learned, hole fusion off")
+    assert "error" not in off and off["backend"] == learned["backend"]
     text = readme.read_text()
     assert "--repeats 3" in text and "median of 3 runs" in text and "\nold\n" not in text

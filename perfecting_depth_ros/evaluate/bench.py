@@ -47,9 +47,10 @@ def _run_one(q, method: str, backend: str, size: tuple[int, int], runs: int, sam
             ts.append((time.perf_counter() - t) * 1e3)
             infer.append(out.timings.get("inference_ms", np.nan))
             fuse.append(out.timings.get("fusion_ms", np.nan))
+        backend = enh.backend_name if method == "learned" else "numpy/opencv"
         if method == "learned" and not fusion:
             method = "learned, hole fusion off"
-        q.put({"method": method, "backend": enh.backend_name if method == "learned" else "numpy/opencv",
+        q.put({"method": method, "backend": backend,
                "size": f"{size[1]}x{size[0]}", "min_ms": float(np.min(ts)), "median_ms": float(np.median(ts)),
                "p95_ms": float(np.percentile(ts, 95)), "graph_median_ms": float(np.nanmedian(infer)),
                "fusion_median_ms": float(np.nanmedian(fuse)) if np.isfinite(fuse).any() else float("nan"),

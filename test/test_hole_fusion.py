@@ -73,6 +73,10 @@ def test_bad_fusion_weights_are_refused(fitted, tiny_weights, tmp_path):
         HoleFusion({k: v for k, v in params.items() if k != "reach"})
     with pytest.raises(ValueError, match="features"):
         HoleFusion({**params, "mean": np.zeros(3, np.float32)})
+    with pytest.raises(ValueError, match="corrupt"):
+        HoleFusion({**params, "l1.weight": np.full_like(params["l1.weight"], np.nan)})
+    with pytest.raises(ValueError, match="corrupt"):
+        HoleFusion({**params, "reach": np.zeros(1, np.float32)})
     path = tmp_path / "fusion.safetensors"
     save_file(params, str(path))
     with pytest.raises(BackendError, match="manifest"):  # not listed beside it

@@ -193,7 +193,8 @@ def main() -> int:
            "windows. The 7-Scenes gap "
            "(700-799) and test (800-999) blocks and every other real frame were never trained on. The real benchmark's "
            "7-Scenes frames 0-600 are training frames and frame 700 chose checkpoints: its table marks them and "
-           "reports the 10 test frames on their own rows. No pretrained weights were used.", "",
+           "reports the 10 test frames on their own rows. No pretrained weights were used. The hole fusion shipped "
+           "beside the weights (`hole_fusion.safetensors`, fifteenth session) has its own section below.", "",
            "- Data: 6,000 procedural indoor frames rendered at 128x160 as random windows of a 240x320 camera "
            "(`perfecting-depth data`, split seed 1); validation 200 frames (seed 2); the test split (seed 3, 240x320) is "
            "used only by `perfecting-depth eval`. The last refiner and head rounds use 6,000 frames of world version 2 "

@@ -169,3 +169,5 @@ $PD train stage2 --config config/train/stage2_registered_long.yaml
 $PD train fusion --config config/train/fusion.yaml
 $PD manifest runs/fusion/hole_fusion.safetensors
 bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors
+# Experiment (not shipped; outcome in config/train/fusion.yaml): the hole fusion on twice the data.
+$PD train fusion --config config/train/fusion_more.yaml

@@ -171,3 +171,6 @@ $PD manifest runs/fusion/hole_fusion.safetensors
 bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors
 # Experiment (not shipped; outcome in config/train/fusion.yaml): the hole fusion on twice the data.
 $PD train fusion --config config/train/fusion_more.yaml
+# Diagnosis (no weights): where the fills go wrong in the sensor's own raw holes (outcome in the script).
+[ -f data_cache/7scenes_ref_train/quality.json ] || $PD reference --out data_cache/7scenes_ref_train --frames 0:700
+for s in gap train test; do .venv/bin/python scripts/probe_raw_holes.py $s; done > outputs/probe_raw_holes.txt

@@ -143,7 +143,8 @@ def main(args) -> int:
     from .enhancer import DepthEnhancer
 
     try:
-        enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window)
+        enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
+                            fusion=False if getattr(args, "no_hole_fusion", False) else "auto")
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
                         enhancer=enh)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window

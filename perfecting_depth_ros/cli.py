@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--local-window", type=float, default=0.0,
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
                         "image's larger side (0: off)")
+    n.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
     n.set_defaults(fn=cmd_enhance)
 
     g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--local-window", type=float, default=0.0,
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
                         "image's larger side (0: off)")
+    g.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
     g.set_defaults(fn=cmd_bag)
 
     o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")

@@ -40,7 +40,8 @@ def enhance_files(args) -> int:
         K = check_intrinsics([float(v) for v in args.intrinsics.split(",")])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window)
+    enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
+                        fusion=False if getattr(args, "no_hole_fusion", False) else "auto")
     failed = 0
     for rp, dp in zip(rgbs, depths):
         try:

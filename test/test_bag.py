@@ -179,3 +179,23 @@ def test_enhance_files_command(tmp_path):
     bad_range = ["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out", str(tmp_path / "o2"),
                  "--method", "guided_fill", "--max-range", "-3"]
     assert main(bad_range) == 2  # a negative sensor range is a clear error, not a silent default
+
+
+def test_enhance_runs_the_shipped_model_with_and_without_the_hole_fusion(tmp_path):
+    import cv2
+
+    from perfecting_depth_ros.cli import main
+
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "depth").mkdir()
+    for i, (f, raw) in enumerate(frames(1)):
+        cv2.imwrite(str(tmp_path / "rgb" / f"{i:03d}.png"), f.rgb[..., ::-1])
+        cv2.imwrite(str(tmp_path / "depth" / f"{i:03d}.png"), np.round(raw * 1000).astype(np.uint16))
+    common = ["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth")]
+    assert main([*common, "--out", str(tmp_path / "on")]) == 0
+    assert main([*common, "--out", str(tmp_path / "off"), "--no-hole-fusion"]) == 0
+    on, off = np.load(tmp_path / "on" / "000_depth.npy"), np.load(tmp_path / "off" / "000_depth.npy")
+    raw = cv2.imread(str(tmp_path / "depth" / "000.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
+    kept = (raw > 0) & np.isclose(off, raw, rtol=0, atol=1e-5)  # measurements the model kept as they are
+    assert np.isfinite(on).all() and np.isfinite(off).all() and kept.mean() > 0.5
+    assert (on != off).any() and not (on != off)[kept].any()  # the fusion changes rebuilt pixels only

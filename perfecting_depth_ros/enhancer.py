@@ -218,22 +218,21 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
 
     if fusion is False or fusion is None:
         return None
-    if isinstance(fusion, str) and fusion == "auto":  # the shipped fusion, if it was fitted on these weights
-        if not DEFAULT_FUSION.exists():
-            return None
-        hf = load_fusion(DEFAULT_FUSION, DEFAULT_WEIGHTS)
-        return hf if hf.model_sha256 in (None, sha256_file(weights)) else None
-    if fusion is True:
-        fusion = DEFAULT_FUSION
-    elif not isinstance(fusion, (str, Path)):
+    auto = isinstance(fusion, str) and fusion == "auto"  # the shipped fusion, if it was fitted on these weights
+    if auto and not DEFAULT_FUSION.exists():
+        return None
+    path = DEFAULT_FUSION if auto or fusion is True else fusion
+    if not isinstance(path, (str, Path)):
         raise ValueError(f"fusion must be 'auto', True, False or a path, got {fusion!r}")
-    verify_weights(fusion)
+    verify_weights(path)
     try:
-        hf = HoleFusion.load(fusion)
+        hf = HoleFusion.load(path)
     except ValueError as e:
         raise BackendError(str(e)) from e
     if hf.model_sha256 is not None and hf.model_sha256 != sha256_file(weights):
-        raise BackendError(f"hole fusion {fusion} was fitted on another model's outputs (sha256 "
+        if auto:
+            return None
+        raise BackendError(f"hole fusion {path} was fitted on another model's outputs (sha256 "
                            f"{hf.model_sha256[:12]}...), not {Path(weights).name}'s; refit it or pass fusion=False")
     return hf
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .enhancer import local_range
+
 FEATURE_NAMES = ("log_dist", "colour_grad", "depth_grad", "local_range", "rel_sigma", "rel_spread",
                  "rel_diff", "abs_rel_diff", "log_depth", "classical_grad")
 REFERENCE_SIDE = 640  # distances and windows are measured in pixels of an image this wide (larger side)
@@ -48,17 +50,16 @@ def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray
     colour_grad = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     log_d = np.log(np.maximum(rebuilt, 1e-3)).astype(np.float32)
     depth_grad = np.hypot(cv2.Sobel(log_d, cv2.CV_32F, 1, 0), cv2.Sobel(log_d, cv2.CV_32F, 0, 1))
-    side = max(3, int(round(RANGE_WINDOW * px)) | 1)
-    k = np.ones((side, side), np.uint8)
-    hi = cv2.dilate(np.where(kept, kept_depth, 0).astype(np.float32), k)
-    lo = -cv2.dilate(np.where(kept, -kept_depth, -1e3).astype(np.float32), k)
-    local_range = np.where(hi > 0, np.log(np.maximum(hi, 1e-3)) - np.log(np.maximum(lo, 1e-3)), 0.0)
+    near, far = local_range(kept_depth, RANGE_WINDOW / REFERENCE_SIDE)
+    spans = np.isfinite(far)  # the window holds a kept measurement
+    depth_range = np.zeros(far.shape, np.float32)
+    depth_range[spans] = np.log(np.maximum(far[spans], 1e-3)) - np.log(np.maximum(near[spans], 1e-3))
     L = np.maximum(rebuilt[where], 0.1)
     diff = (rebuilt[where] - classical[where]) / L
     log_c = np.log(np.maximum(np.nan_to_num(classical, nan=0.0), 1e-3)).astype(np.float32)
     log_c = np.where(np.isfinite(classical), log_c, log_d)
     classical_grad = np.hypot(cv2.Sobel(log_c, cv2.CV_32F, 1, 0), cv2.Sobel(log_c, cv2.CV_32F, 0, 1))
-    cols = [np.log1p(dist[where]), colour_grad[where], depth_grad[where], local_range[where],
+    cols = [np.log1p(dist[where]), colour_grad[where], depth_grad[where], depth_range[where],
             sigma[where] / L, spread[where] / L, diff, np.abs(diff), np.log(L), classical_grad[where]]
     return np.nan_to_num(np.stack(cols, 1).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 

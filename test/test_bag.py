@@ -156,16 +156,23 @@ def test_same_output_for_classical_enhancer_in_process():
     np.testing.assert_array_equal(a.depth, b.depth)
 
 
+def _write_image_folders(root, n: int) -> None:
+    """``n`` rendered frames as root/rgb/NNN.png (BGR files) and root/depth/NNN.png (16-bit millimetres)."""
+    import cv2
+
+    (root / "rgb").mkdir()
+    (root / "depth").mkdir()
+    for i, (f, raw) in enumerate(frames(n)):
+        cv2.imwrite(str(root / "rgb" / f"{i:03d}.png"), f.rgb[..., ::-1])
+        cv2.imwrite(str(root / "depth" / f"{i:03d}.png"), np.round(raw * 1000).astype(np.uint16))
+
+
 def test_enhance_files_command(tmp_path):
     import cv2
 
     from perfecting_depth_ros.cli import main
 
-    (tmp_path / "rgb").mkdir()
-    (tmp_path / "depth").mkdir()
-    for i, (f, raw) in enumerate(frames(2)):
-        cv2.imwrite(str(tmp_path / "rgb" / f"{i:03d}.png"), f.rgb[..., ::-1])
-        cv2.imwrite(str(tmp_path / "depth" / f"{i:03d}.png"), np.round(raw * 1000).astype(np.uint16))
+    _write_image_folders(tmp_path, 2)
     rc = main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out", str(tmp_path / "out"),
                "--method", "guided_fill", "--intrinsics", "60,60,39.5,29.5"])
     assert rc == 0
@@ -186,11 +193,7 @@ def test_enhance_runs_the_shipped_model_with_and_without_the_hole_fusion(tmp_pat
 
     from perfecting_depth_ros.cli import main
 
-    (tmp_path / "rgb").mkdir()
-    (tmp_path / "depth").mkdir()
-    for i, (f, raw) in enumerate(frames(1)):
-        cv2.imwrite(str(tmp_path / "rgb" / f"{i:03d}.png"), f.rgb[..., ::-1])
-        cv2.imwrite(str(tmp_path / "depth" / f"{i:03d}.png"), np.round(raw * 1000).astype(np.uint16))
+    _write_image_folders(tmp_path, 1)
     common = ["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth")]
     assert main([*common, "--out", str(tmp_path / "on")]) == 0
     assert main([*common, "--out", str(tmp_path / "off"), "--no-hole-fusion"]) == 0

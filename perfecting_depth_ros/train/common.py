@@ -62,12 +62,17 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
-        d = yaml.safe_load(Path(path).read_text()) or {}
-        d.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        return cls(**d)
+        return config_from_yaml(cls, path, overrides)
+
+
+def config_from_yaml(cls, path: str | Path, overrides: dict):
+    """A config dataclass from a YAML file, with the ``overrides`` that are not None; unknown keys are an error."""
+    d = yaml.safe_load(Path(path).read_text()) or {}
+    d.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(d) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+    return cls(**d)
 
 
 def seed_everything(seed: int) -> None:

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ..hole_fusion import FEATURE_NAMES, LAYERS, classical_fill, fusion_features, reach_ramp
+from .common import config_from_yaml
 
 
 @dataclass
@@ -46,12 +46,7 @@ class FusionConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> FusionConfig:
-        d = yaml.safe_load(Path(path).read_text()) or {}
-        d.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown fusion config keys {sorted(unknown)} in {path}")
-        return cls(**d)
+        return config_from_yaml(cls, path, overrides)
 
 
 def frame_columns(enh, rgb: np.ndarray, inp: np.ndarray, truth: np.ndarray, score: np.ndarray,

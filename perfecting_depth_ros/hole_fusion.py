@@ -27,14 +27,31 @@ FEATURE_NAMES = ("log_dist", "colour_grad", "depth_grad", "local_range", "rel_si
 REFERENCE_SIDE = 640  # distances and windows are measured in pixels of an image this wide (larger side)
 RANGE_WINDOW = 15  # local_range window (px at REFERENCE_SIDE)
 LAYERS = ("l0", "l1", "l2")
+CLASSICAL_DIAMETERS = (5, 9, 17)  # the joint bilateral windows of a fusion file that does not name its own
 
 
-def classical_fill(rgb: np.ndarray, kept_depth: np.ndarray) -> np.ndarray:
-    """The colour-guided classical fill the learned depth is weighed against: joint bilateral, NaN where none of its
-    windows reached a kept measurement (the learned depth stands alone there)."""
+def classical_fill(rgb: np.ndarray, kept_depth: np.ndarray, diameters: tuple[int, ...] = CLASSICAL_DIAMETERS
+                   ) -> np.ndarray:
+    """The colour-guided classical fill the learned depth is weighed against: joint bilateral with these window
+    diameters in turn (half resolution; each pass reads the fill of the ones before), NaN where none of its windows
+    reached a kept measurement (the learned depth stands alone there)."""
     from .evaluate.baselines import JointBilateralFill
 
-    return JointBilateralFill().fill_local(rgb, kept_depth)
+    return JointBilateralFill(diameters=tuple(diameters)).fill_local(rgb, kept_depth)
+
+
+def parse_diameters(text: str | None) -> tuple[int, ...]:
+    """The ``classical_diameters`` metadata of a fusion file ("5,9,17"; None: CLASSICAL_DIAMETERS); ``ValueError``
+    unless it names 1-6 odd window diameters from 3 to 63."""
+    if text is None:
+        return CLASSICAL_DIAMETERS
+    try:
+        dia = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        dia = ()
+    if not 1 <= len(dia) <= 6 or any(d % 2 == 0 or not 3 <= d <= 63 for d in dia):
+        raise ValueError(f"hole fusion classical_diameters must be 1-6 odd diameters 3-63, got {text!r}")
+    return dia
 
 
 def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray, classical: np.ndarray,
@@ -92,6 +109,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 class HoleFusion:
     """The trained weighing: ``fuse`` returns rebuilt pixels as w * learned + (1 - w) * classical.
 
+    The file's metadata names the classical fill's windows it was fitted with ("classical_diameters"; files without
+    it were fitted with CLASSICAL_DIAMETERS), and ``fuse`` uses the same.
+
     ``params`` holds "mean" and "std" (feature normalisation), l0/l1/l2 ".weight" [out, in] and ".bias", and
     "reach" [1]: the classical fill takes part fully up to ``reach`` px (at REFERENCE_SIDE) from the nearest kept
     measurement and fades out by twice that; deeper in a hole no measurement backs it (on validation frames it
@@ -116,6 +136,7 @@ class HoleFusion:
             raise ValueError(f"hole fusion weights are corrupt (non-finite {bad}, or a reach or std that is not "
                              "positive)")
         self.metadata = dict(metadata or {})
+        self.diameters = parse_diameters(self.metadata.get("classical_diameters"))  # the fill it was fitted with
 
     @property
     def model_sha256(self) -> str | None:
@@ -151,7 +172,7 @@ class HoleFusion:
         where = ~(kept_depth > 0) & np.isfinite(rebuilt)
         if not where.any() or not (kept_depth > 0).any():
             return rebuilt
-        classical = classical_fill(rgb, kept_depth)
+        classical = classical_fill(rgb, kept_depth, self.diameters)
         where &= np.isfinite(classical) & (classical > 0)
         if not where.any():
             return rebuilt

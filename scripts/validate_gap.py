@@ -13,6 +13,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--fourth]  (a fourth such set)
       [--fifth]  (a fifth such set)
       [--sixth]  (a sixth such set)
+      [--seventh]  (a seventh such set)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
       [--fusion=off|auto|PATH]  (the hole fusion the enhancer uses: DepthEnhancer's ``fusion``; default auto)
       [--noise-seeds N]  (each figure averaged over the enhancer's fixed noise drawn from seeds 0..N-1, with its
@@ -55,9 +56,9 @@ FRESH_VAL_FIRST = 7000  # --fresh: validation seeds 7000-7044, gap-block frames 
 # The validation sets score() draws from: (first synthetic validation seed, first gap-block frame, first hold-out
 # seed); set 0 is the usual one, 1 is --fresh, 2 is --third (seeds 9000-9044, gap-block frames 702, 712, ...), 3 is
 # --fourth (seeds 11000-11044, gap-block frames 707, 717, ...), 4 is --fifth (seeds 13000-13044, frames 703, 713, ...),
-# 5 is --sixth (seeds 15000-15044, frames 708, 718, ...).
+# 5 is --sixth (seeds 15000-15044, frames 708, 718, ...), 6 is --seventh (seeds 17000-17044, frames 704, 714, ...).
 VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000), 3: (11_000, 7, 35_000),
-            4: (13_000, 3, 37_000), 5: (15_000, 8, 39_000)}
+            4: (13_000, 3, 37_000), 5: (15_000, 8, 39_000), 6: (17_000, 4, 41_000)}
 
 
 def shadow_holes(f, raw: np.ndarray, max_range: float) -> np.ndarray:
@@ -143,7 +144,7 @@ def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> flo
 def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: int = 0) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=1``
     (or True) scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones, and
-    ``fresh=2`` / ``3`` / ``4`` / ``5`` a third / fourth / fifth / sixth set (VAL_SETS)."""
+    ``fresh=2`` / ``3`` / ``4`` / ``5`` / ``6`` a third / fourth / fifth / sixth / seventh set (VAL_SETS)."""
     d = seq
     kinect = KINECT_V1_RANGE_M if use_range else None
     first_val, first_gap, holdout_seed = VAL_SETS[int(fresh)]
@@ -228,8 +229,8 @@ def main(args: list[str]) -> int:
     blob_seed, args = _take(args, "--blob-seed", None)
     seeds, args = _take(args, "--noise-seeds", 1)
     fusion, args = fusion_arg(args)
-    fresh = next((k for k, flag in ((5, "--sixth"), (4, "--fifth"), (3, "--fourth"), (2, "--third"), (1, "--fresh"))
-                  if flag in args), 0)
+    flags = ((6, "--seventh"), (5, "--sixth"), (4, "--fifth"), (3, "--fourth"), (2, "--third"), (1, "--fresh"))
+    fresh = next((k for k, flag in flags if flag in args), 0)
     tag = {} if version == 1 else {"world_version": version}
     if fresh:
         tag["fresh"] = True if fresh == 1 else fresh

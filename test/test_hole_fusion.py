@@ -10,7 +10,7 @@ from safetensors.numpy import save_file
 from perfecting_depth_ros.backends.base import BackendError, write_manifest
 from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.hole_fusion import FEATURE_NAMES, HoleFusion
+from perfecting_depth_ros.hole_fusion import CLASSICAL_DIAMETERS, FEATURE_NAMES, HoleFusion, classical_fill
 from perfecting_depth_ros.train.fusion import FusionConfig, fit
 
 NF = len(FEATURE_NAMES)
@@ -139,3 +139,25 @@ def test_an_earlier_fit_on_fewer_features_reads_the_first_ones(fitted):
     x = rng.standard_normal((50, NF)).astype(np.float32)
     w = HoleFusion(short).weight(x)
     assert w.shape == (50,) and np.array_equal(w, HoleFusion(short).weight(np.ascontiguousarray(x[:, :5])))
+
+
+def test_the_classical_fill_uses_the_windows_the_file_was_fitted_with(fitted, frame):
+    _, params, _ = fitted
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(4))
+    raw[20:80, 30:100] = 0  # a hole wider than the first windows reach
+    assert HoleFusion(params).diameters == CLASSICAL_DIAMETERS  # an earlier file names none
+    fills = {d: classical_fill(frame.rgb, raw, d) for d in ((5, 9, 17), (5, 9, 9), (5,))}
+    reach = {d: int(np.isfinite(f).sum()) for d, f in fills.items()}
+    assert reach[(5,)] < reach[(5, 9, 9)] and reach[(5,)] < reach[(5, 9, 17)]
+    rebuilt = np.where(raw > 0, raw, float(np.median(raw[raw > 0]))).astype(np.float32)
+    sigma, spread = np.full_like(raw, 0.05), np.full_like(raw, 0.02)
+    outs = {}
+    for d in fills:
+        hf = HoleFusion(params, {"classical_diameters": ",".join(map(str, d))})
+        assert hf.diameters == d
+        outs[d] = hf.fuse(frame.rgb, raw, rebuilt, sigma, spread)
+    assert not np.array_equal(outs[(5, 9, 9)], outs[(5, 9, 17)])
+    assert np.array_equal(outs[(5, 9, 17)], HoleFusion(params).fuse(frame.rgb, raw, rebuilt, sigma, spread))
+    for bad in ("5,8", "", "5,9,x", "1", "5,9,9,9,9,9,9"):
+        with pytest.raises(ValueError, match="classical_diameters"):
+            HoleFusion(params, {"classical_diameters": bad})

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hole_fusion import FEATURE_NAMES, LAYERS, classical_fill, fusion_features, reach_ramp
+from ..hole_fusion import CLASSICAL_DIAMETERS, FEATURE_NAMES, LAYERS, classical_fill, fusion_features, reach_ramp
 from .common import config_from_yaml
 
 
@@ -38,6 +38,7 @@ class FusionConfig:
     synth_blobs: bool = True  # also hide blobs of valid raw in the synthetic frames (more, easier holes)
     l2_weight: float = 0.0  # loss: L1 + this x squared error (each over the learned depth's own, per domain)
     reach_px: float = 16.0  # the classical fill takes part up to this far from a kept measurement (HoleFusion)
+    classical_diameters: list[int] = field(default_factory=lambda: list(CLASSICAL_DIAMETERS))  # its windows (px)
     hidden: int = 16
     steps: int = 2000
     batch_size: int = 8192
@@ -50,12 +51,12 @@ class FusionConfig:
 
 
 def frame_columns(enh, rgb: np.ndarray, inp: np.ndarray, truth: np.ndarray, score: np.ndarray,
-                  max_range: float | None) -> dict[str, np.ndarray]:
+                  max_range: float | None, diameters: tuple[int, ...] = CLASSICAL_DIAMETERS) -> dict[str, np.ndarray]:
     """Features, learned depth, classical fill and truth of the pixels of ``score`` the model does not keep."""
     out = enh.enhance(rgb, inp, max_range_m=max_range)
     keep = out.raw_reliability > 0.5
     kept_depth = np.where(keep, inp, 0).astype(np.float32)
-    classical = classical_fill(rgb, kept_depth)
+    classical = classical_fill(rgb, kept_depth, diameters)
     where = score & ~keep & np.isfinite(out.depth) & np.isfinite(classical) & (classical > 0)
     x = fusion_features(rgb, kept_depth, out.depth, classical, out.uncertainty, out.spread, where)
     return {"x": x, "learned": out.depth[where], "classical": classical[where], "truth": truth[where]}
@@ -81,7 +82,7 @@ def collect_real(cfg: FusionConfig, enh) -> dict[str, np.ndarray]:
         for d in range(cfg.real_draws):
             hide = holdout_mask(raw, np.random.default_rng(cfg.real_seed + 100 * k + d))
             inp = np.where(hide, 0, raw).astype(np.float32)
-            rows.append(frame_columns(enh, rgb, inp, raw, hide, KINECT_V1_RANGE_M))
+            rows.append(frame_columns(enh, rgb, inp, raw, hide, KINECT_V1_RANGE_M, tuple(cfg.classical_diameters)))
     return _stack(rows)
 
 
@@ -103,7 +104,8 @@ def collect_synthetic(cfg: FusionConfig, enh, version: int) -> dict[str, np.ndar
         if (raw > 0).sum() < 4 * MIN_VALID_PIXELS:
             continue
         inp = np.where(holdout_mask(raw, rng), 0, raw).astype(np.float32) if cfg.synth_blobs else raw
-        rows.append(frame_columns(enh, f.rgb, inp, f.depth, f.depth > 0, SENSORS[sensor].max_range_m))
+        rows.append(frame_columns(enh, f.rgb, inp, f.depth, f.depth > 0, SENSORS[sensor].max_range_m,
+                                  tuple(cfg.classical_diameters)))
     return _stack(rows)
 
 
@@ -178,6 +180,7 @@ def train_fusion(cfg: FusionConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "hole_fusion.safetensors"
     meta = {"model_sha256": model_sha, "config": json.dumps(asdict(cfg)), "features": ",".join(FEATURE_NAMES),
+            "classical_diameters": ",".join(str(int(d)) for d in cfg.classical_diameters),
             "train_report": json.dumps(report), "wall_s": f"{time.time() - t0:.0f}"}
     save_file({k: np.ascontiguousarray(v, np.float32) for k, v in params.items()}, str(path), metadata=meta)
     (out / "report.json").write_text(json.dumps({"train": report, "wall_s": time.time() - t0,

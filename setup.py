@@ -28,7 +28,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "train": ["torch", "diffusers", "onnx", "matplotlib", "numba"],
+        "train": ["torch", "diffusers", "accelerate", "onnx", "matplotlib", "numba"],
         "bag": ["rosbags", "rosbags-image"],
         "test": ["pytest", "hypothesis", "ruff"],
     },

@@ -16,6 +16,8 @@ from safetensors.torch import load_file, save_file
 
 from ..model import ModelConfig, PerfectingDepthModel
 
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclass
 class TrainConfig:
@@ -33,6 +35,7 @@ class TrainConfig:
     ema_decay: float = 0.995
     seed: int = 0
     threads: int = 2
+    device: str = "auto"  # auto: a GPU when torch sees one, else the CPU; "cpu"; "cuda" (accelerate places the run)
     log_every: int = 50
     ckpt_every: int = 500
     snapshot_every: int = 0  # also keep model_step{N}.safetensors every N steps, to choose among on validation
@@ -57,6 +60,8 @@ class TrainConfig:
 
         if self.real_target not in REAL_TARGETS:
             raise ValueError(f"real_target must be one of {REAL_TARGETS}, got {self.real_target!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.alt_data_dir and self.alt_every < 2:
             raise ValueError(f"alt_every must be >= 2 (every alt_every-th batch is from alt_data_dir), got {self.alt_every}")
 
@@ -92,15 +97,15 @@ def normalize_batch(raw: torch.Tensor, gt: torch.Tensor | None = None, min_valid
     mask = (raw > 0).float()
     centres, scales = [], []
     for b in range(raw.shape[0]):
-        r = raw[b, 0].numpy()
+        r = raw[b, 0].detach().cpu().numpy()
         v = r > 0
         if v.sum() < min_valid and gt is not None:
-            r, v = gt[b, 0].numpy(), np.ones_like(v)
+            r, v = gt[b, 0].detach().cpu().numpy(), np.ones_like(v)
         c, s = depth_stats(r, v)
         centres.append(c)
         scales.append(s)
-    centre = torch.tensor(centres).view(-1, 1, 1, 1)
-    scale = torch.tensor(scales).view(-1, 1, 1, 1)
+    centre = torch.tensor(centres, device=raw.device).view(-1, 1, 1, 1)
+    scale = torch.tensor(scales, device=raw.device).view(-1, 1, 1, 1)
     raw_n = (raw - centre) * 2 / scale * mask
     gt_n = None if gt is None else (gt - centre) * 2 / scale
     return raw_n, gt_n, mask, centre, scale
@@ -125,7 +130,7 @@ def save_checkpoint(path: str | Path, model: PerfectingDepthModel, meta: dict) -
     """Weights as safetensors; the model config and training metadata ride in its header."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     md = {"model_config": json.dumps(model.cfg.to_dict()), "meta": json.dumps(meta)}
     save_file(state, str(path), metadata=md)
     from ..backends.base import write_manifest
@@ -189,10 +194,10 @@ def save_train_state(path: Path, step: int, model, ema: EMA, opt, elapsed: float
                 "opt": opt.state_dict(), "elapsed": elapsed}, path)
 
 
-def try_resume(path: Path, model, ema: EMA, opt) -> tuple[int, float]:
+def try_resume(path: Path, model, ema: EMA, opt, device: torch.device | str = "cpu") -> tuple[int, float]:
     if not path.exists():
         return 0, 0.0
-    st = torch.load(path, weights_only=True)
+    st = torch.load(path, weights_only=True, map_location=device)
     model.load_state_dict(st["model"])
     ema.model.load_state_dict(st["ema"])
     opt.load_state_dict(st["opt"])

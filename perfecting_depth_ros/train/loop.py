@@ -1,8 +1,11 @@
 """`perfecting-depth train STAGE --config FILE`: one readable loop for every stage.
 
 Config, seed, data, model, optimiser, loop; EMA weights are what gets saved and shipped.
-Resumable from ``out_dir/train_state.pt``. Runs under ``accelerate launch`` unchanged on CPU; for
-multi-GPU, wrap model/optimiser with accelerate (see README).
+Resumable from ``out_dir/train_state.pt``. Hugging Face accelerate places the run: on a GPU when torch sees
+one (``device: auto``), and across processes when started by ``accelerate launch --multi_gpu`` (or ``torchrun``):
+each process draws its own batches, gradients are averaged across processes after every backward pass, and
+the first process alone logs and writes checkpoints, so N processes train like one with N times the batch. One
+process on the CPU computes exactly what this loop computed before accelerate (the shipped weights reproduce).
 """
 
 from __future__ import annotations
@@ -30,13 +33,46 @@ from .common import (
 )
 
 
+def _accelerator(device: str):
+    """The run's accelerate ``Accelerator`` (``device``: auto | cpu | cuda); ``ValueError`` for cuda without a GPU."""
+    from accelerate import Accelerator
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda, but torch sees no GPU (a CPU build of torch, or no driver)")
+    return Accelerator(cpu=device == "cpu")
+
+
+def average_gradients(params: list[torch.nn.Parameter], accelerator) -> None:
+    """Average the gradients of ``params`` across processes (one flat all-reduce; a no-op in one process)."""
+    if accelerator.num_processes == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = accelerator.reduce(torch.cat([g.reshape(-1) for g in grads]), reduction="mean")
+    for g, v in zip(grads, flat.split([g.numel() for g in grads])):
+        g.copy_(v.view_as(g))
+
+
+def _check_in_step(model: torch.nn.Module, accelerator) -> None:
+    """Raise if the processes' weights have drifted apart (they must stay identical)."""
+    if accelerator.num_processes == 1:
+        return
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    drift = accelerator.reduce((flat - accelerator.reduce(flat, reduction="mean")).abs().max(), reduction="sum")
+    if drift.item() > 1e-4:
+        raise RuntimeError(f"training processes disagree on the weights (max difference {drift.item():.2e})")
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run one stage to ``cfg.steps`` and return the path of its EMA checkpoint."""
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    accelerator = _accelerator(cfg.device)
+    device, rank, main = accelerator.device, accelerator.process_index, accelerator.is_main_process
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.__dict__, indent=2))
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({**cfg.__dict__, "processes": accelerator.num_processes},
+                                                    indent=2))
 
     # model: fresh (stage1) or from the previous stage's checkpoint
     if cfg.init:
@@ -73,6 +109,11 @@ def train(cfg: TrainConfig) -> Path:
     else:
         raise ValueError(f"unknown stage {cfg.stage!r}: stage1 | distill | stage2 | errorhead | farbranch")
     model.set_steps(model.cfg.steps)
+    model.to(device)
+    if teacher is not None:
+        teacher.to(device)
+    if rank:  # every process starts from the same weights; each then draws its own noise
+        torch.manual_seed(cfg.seed + 1000 * rank)
 
     augment = dict(extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight, texture_aug=cfg.texture_aug,
                    near_aug=cfg.near_aug, hflip=cfg.hflip)  # the same for the main and the alternate frames
@@ -87,24 +128,25 @@ def train(cfg: TrainConfig) -> Path:
         data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed,
                                                          target=cfg.real_target, hole_bias=cfg.real_hole_bias,
                                                          hflip=cfg.hflip)])
-    batches = infinite_batches(data, cfg.batch_size, cfg.seed)
+    batches = infinite_batches(data, cfg.batch_size, cfg.seed + 1000 * rank)  # each process its own batches
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
         alt = infinite_batches(SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1,
-                                                     **augment), cfg.alt_batch_size, cfg.seed + 1)
+                                                     **augment), cfg.alt_batch_size, cfg.seed + 1 + 1000 * rank)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     ema = EMA(model, cfg.ema_decay)
-    start, elapsed = try_resume(out / "train_state.pt", model, ema, opt)
+    start, elapsed = try_resume(out / "train_state.pt", model, ema, opt, device)
     for _ in range(start):
         sched.step()
     timer = Timer(elapsed)
-    log = open(out / "log.jsonl", "a")
+    log = open(out / "log.jsonl", "a") if main else None
     end = min(cfg.steps, cfg.stop_after or cfg.steps)  # stop_after: cut a schedule short, reproducibly
-    bar = tqdm(range(start, end), initial=start, total=end, desc=cfg.stage)
+    bar = tqdm(range(start, end), initial=start, total=end, desc=cfg.stage, disable=not main)
     model.train()
     for step in bar:
         batch = next(alt) if alt is not None and step % cfg.alt_every == cfg.alt_every - 1 else next(batches)
+        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         if cfg.stage == "stage1":
             loss, logs = stages.stage1_loss(model, batch)
         elif cfg.stage == "distill":
@@ -117,24 +159,31 @@ def train(cfg: TrainConfig) -> Path:
         else:
             loss, logs = stages.stage2_loss(model, batch, cfg.artifact_weight)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        accelerator.backward(loss)
+        average_gradients(params, accelerator)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         ema.update(model)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % cfg.log_every == 0:
+        if (step + 1) % cfg.log_every == 0 and main:
             log.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0],
                                   "frame_hw": list(batch["rgb"].shape[-2:]),
                                   "time_s": round(timer.elapsed(), 1), **logs}) + "\n")
             log.flush()
         snapshot = bool(cfg.snapshot_every) and (step + 1) % cfg.snapshot_every == 0
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == end or snapshot:  # a snapshot needs no checkpoint step
+            _check_in_step(model, accelerator)
+            if not main:
+                continue
             save_train_state(out / "train_state.pt", step + 1, model, ema, opt, timer.elapsed())
             meta = {"stage": cfg.stage, "step": step + 1, "seed": cfg.seed, "wall_time_s": round(timer.elapsed(), 1),
-                    "threads": cfg.threads, "batch_size": cfg.batch_size, "init": cfg.init}
+                    "threads": cfg.threads, "batch_size": cfg.batch_size, "init": cfg.init,
+                    "device": str(device), "processes": accelerator.num_processes}
             save_checkpoint(out / "model.safetensors", ema.model, meta)
             if snapshot:
                 save_checkpoint(out / f"model_step{step + 1}.safetensors", ema.model, meta)
-    log.close()
+    if log is not None:
+        log.close()
+    accelerator.wait_for_everyone()
     return out / "model.safetensors"

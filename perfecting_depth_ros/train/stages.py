@@ -44,7 +44,7 @@ def stage1_loss(model: PerfectingDepthModel, batch: dict, draws: int = 2):
     s = model.cfg.stride
     cond = model.condition(rgb, raw_n, mask).repeat(draws, 1, 1, 1)
     x0 = F.avg_pool2d(gt_n, s).repeat(draws, 1, 1, 1)  # [B*draws,1,h,w]
-    t = torch.randint(0, model.cfg.num_train_timesteps, (x0.shape[0],))
+    t = torch.randint(0, model.cfg.num_train_timesteps, (x0.shape[0],), device=x0.device)
     noise = torch.randn_like(x0)
     x_t = model.scheduler.add_noise(x0, noise, t)
     pred = model.denoiser(x_t, t, cond)
@@ -57,7 +57,7 @@ def distill_loss(student: PerfectingDepthModel, batch: dict, teacher: Perfecting
     """Student S-step sample vs teacher ``teacher_steps``-step DDIM sample from the same initial noise."""
     rgb, raw_n, gt_n, mask, *_ = _prepare(batch)
     B, _, H, W = rgb.shape
-    noise = torch.randn(student.noise_shape(B, H, W, samples=2))
+    noise = torch.randn(student.noise_shape(B, H, W, samples=2), device=rgb.device)
     with torch.no_grad():
         teacher.set_steps(teacher_steps)
         target = teacher.sample(teacher.condition(rgb, raw_n, mask), noise)
@@ -78,7 +78,7 @@ def _frozen_prior(model: PerfectingDepthModel, rgb, raw_n, mask):
     """Stage 1 (K samples, S steps) without gradients, from fresh noise, as at run time."""
     B, _, H, W = rgb.shape
     with torch.no_grad():
-        return model.prior(rgb, raw_n, mask, torch.randn(model.noise_shape(B, H, W)))
+        return model.prior(rgb, raw_n, mask, torch.randn(model.noise_shape(B, H, W), device=rgb.device))
 
 
 def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: float = 20.0):

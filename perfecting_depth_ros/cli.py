@@ -28,6 +28,9 @@ def cmd_train(a) -> int:
 
         if a.steps is not None and a.steps <= 0:
             raise SystemExit("--steps must be positive")
+        if a.device == "cuda":
+            raise SystemExit("the hole fusion fits on the CPU (a few hundred weights, ~2 min): --device cuda does not "
+                             "apply to it")
         path = train_fusion(FusionConfig.from_yaml(a.config, steps=a.steps, out_dir=a.out_dir, weights=a.init))
         print(f"saved {path}")
         return 0

@@ -56,3 +56,10 @@ def test_a_device_the_machine_lacks_is_a_clear_error(tmp_path):
     cfg = TrainConfig.from_yaml(TINY, data_dir=str(tmp_path), out_dir=str(tmp_path / "run"), device="cuda")
     with pytest.raises(ValueError, match="no GPU"):
         train(cfg)
+
+
+def test_the_hole_fusion_refuses_a_gpu_it_would_not_use():
+    from perfecting_depth_ros.cli import main
+
+    with pytest.raises(SystemExit, match="fits on the CPU"):
+        main(["train", "fusion", "--config", str(ROOT / "config" / "train" / "fusion.yaml"), "--device", "cuda"])

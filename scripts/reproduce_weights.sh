@@ -174,3 +174,12 @@ $PD train fusion --config config/train/fusion_more.yaml
 # Diagnosis (no weights): where the fills go wrong in the sensor's own raw holes (outcome in the script).
 [ -f data_cache/7scenes_ref_train/quality.json ] || $PD reference --out data_cache/7scenes_ref_train --frames 0:700
 for s in gap train test; do .venv/bin/python scripts/probe_raw_holes.py $s; done > outputs/probe_raw_holes.txt
+# Sixteenth session, experiment (not shipped; outcome in config/train/fusion.yaml): the fusion with progressive
+# 5-9-9 bilateral windows (faster at 640x480), scored against the shipped fit on the usual validation set.
+$PD train fusion --config config/train/fusion_progressive.yaml
+$PD manifest runs/fusion_progressive/hole_fusion.safetensors
+W=perfecting_depth_ros/weights/perfecting_depth.safetensors
+for F in auto runs/fusion_progressive/hole_fusion.safetensors; do
+  .venv/bin/python scripts/validate_gap.py $W --fusion=$F --blob-seed 32000
+  .venv/bin/python scripts/validate_gap.py $W --fusion=$F --world-version 2
+done > outputs/validate_fusion_progressive.jsonl

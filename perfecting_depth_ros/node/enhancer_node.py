@@ -13,7 +13,9 @@ Published:
 Parameters: see config/enhancer.yaml (each is declared with a description and range).
 
 Processing runs on a worker thread fed by a one-slot mailbox (latest wins), so the node keeps
-receiving while it computes, and stale frame sets are dropped and counted instead of queued.
+receiving while it computes, and stale frame sets are dropped and counted instead of queued. ``max_rate``
+caps how often a set is taken (the newest one when the next slot opens), to leave the CPU or GPU to the
+rest of the robot.
 """
 
 from __future__ import annotations
@@ -156,6 +158,8 @@ class EnhancerNode(Node):
           FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
         d("local_window", 0.0, "learned model: rebuilt holes stay within the measurements in a window this fraction "
           "of the image's larger side (0 = off)", FloatingPointRange(from_value=0.0, to_value=0.5, step=0.0))
+        d("max_rate", 0.0, "process at most this many frame sets per second, the newest when the next slot opens "
+          "(Hz; 0 = as fast as the machine can)", FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0))
         d("hole_fusion", True, "learned model: weigh rebuilt pixels against a colour-guided fill at camera "
           "resolution with the shipped hole fusion (used with the shipped weights only; false = off, faster)")
 
@@ -163,7 +167,7 @@ class EnhancerNode(Node):
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
-                 "hole_fusion")
+                 "hole_fusion", "max_rate")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -219,10 +223,17 @@ class EnhancerNode(Node):
         return self._enhancer
 
     def _work(self) -> None:
+        next_start = 0.0
         while self._running:
+            wait = next_start - time.monotonic()
+            if wait > 0:  # max_rate: the next slot is not open yet; newer sets replace the waiting one meanwhile
+                time.sleep(min(wait, 0.05))
+                continue
             s = self.sync.take(timeout=0.1)
             if s is None:
                 continue
+            rate = self.get_parameter("max_rate").value
+            next_start = time.monotonic() + 1.0 / rate if rate > 0 else 0.0
             self.busy = True
             try:
                 self._process(s)
@@ -322,6 +333,7 @@ class EnhancerNode(Node):
             "input_rate_depth_hz": f"{self.in_rate['depth'].rate():.2f}",
             "input_rate_info_hz": f"{self.in_rate['info'].rate():.2f}",
             "output_rate_hz": f"{self.out_rate.rate():.2f}",
+            "max_rate_hz": f"{p['max_rate']:.2f}" if p["max_rate"] else "unlimited",
             "latency_p50_ms": f"{lat[len(lat) // 2]:.1f}" if lat else "nan",
             "latency_max_ms": f"{lat[-1]:.1f}" if lat else "nan",
             "processed": str(counts["processed"]),

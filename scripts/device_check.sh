@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The device checks (scripts/device_check.py) as one call of the `device` tool, for a session lent a GPU:
+#   here, once:  echo /.whl/ >> .git/info/exclude
+#                python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#                  --platform manylinux2014_x86_64 -d .whl diffusers==0.42.1 importlib_metadata
+#   then:        run(command="bash scripts/device_check.sh", carry=[".whl"], timeout_s=540)
+# The GPU machine's python3 holds torch (CUDA), onnxruntime, accelerate, numba, OpenCV and the rest; diffusers (the
+# model's blocks, pinned) travels as a wheel. Results come back in $OUT (device_check.json, log.txt).
+# Here, to check the script itself: DEVICE=cpu STEPS=4 RUNS=3 bash scripts/device_check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+[ -x .venv/bin/python ] && [ "${DEVICE:-cuda}" = cpu ] && PY=.venv/bin/python
+if [ -d .whl ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+OUT=${OUT:-outputs/device_check}
+mkdir -p "$OUT"
+set -o pipefail
+$PY scripts/device_check.py --device "${DEVICE:-cuda}" --steps "${STEPS:-200}" --runs "${RUNS:-20}" --out "$OUT" 2>&1 \
+  | grep -v "it/s]" | tee "$OUT/log.txt"

@@ -44,6 +44,7 @@ EDGE_SIDE_PX = 0.0
 EDGE_SIDE_WINDOW = 4
 EDGE_SIDE_REPLACE = "always"
 EDGE_SIDE_GAP = 0.0
+KEEP_GATE = 0.5  # a raw pixel is kept exactly where the refiner's gate (its reliability) exceeds this
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
 
@@ -396,7 +397,7 @@ class DepthEnhancer:
         spread = _upsample(spread, (H, W))
         gate = cv2.resize(gate, (W, H), interpolation=cv2.INTER_LINEAR) if gate.shape != (H, W) else gate
         gate = np.where(valid, gate, 0.0)
-        keep = gate > 0.5
+        keep = gate > KEEP_GATE
         if (HOLE_SMOOTH_PX > 0 or HOLE_DEEP_PX > 0) and not keep.all():
             px = max(h, w) / 320  # the widths are set in pixels at 320 px wide
             final = smooth_rebuilt(np.where(keep, depth, final), keep, HOLE_SMOOTH_PX * px, HOLE_SMOOTH_REL,

@@ -142,3 +142,27 @@ def test_point_cloud_matches_direct_backprojection(rng):
     packed = arr["rgb"].view(np.uint32)
     assert packed[1, 1] == (int(rgb[1, 1, 0]) << 16) | (int(rgb[1, 1, 1]) << 8) | int(rgb[1, 1, 2])
     np.testing.assert_allclose(arr["sigma"], sigma)
+
+
+def test_output_messages_publish_only_trusted_depth_and_the_chosen_encoding(rng):
+    from perfecting_depth_ros.enhancer import EnhancedDepth
+    from perfecting_depth_ros.node.convert import output_messages
+
+    H, W = 6, 8
+    K = np.array([[50.0, 0, 3.5], [0, 52, 2.5], [0, 0, 1]])
+    depth = rng.uniform(0.5, 3, (H, W)).astype(np.float32)
+    sigma = rng.uniform(0, 0.2, (H, W)).astype(np.float32)
+    out = EnhancedDepth(depth, sigma, "learned", "test")
+    rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    info = make_info(K, H, W, make_header(0, "cam"))
+    m = output_messages(out, rgb, K, info, make_header(7, "cam"), depth_max_sigma=0.1)
+    pub = np.frombuffer(bytes(m["image_rect"].data), "<f4").reshape(H, W)
+    trusted = sigma <= 0.1
+    np.testing.assert_array_equal(pub[trusted], depth[trusted])
+    assert np.all(np.isnan(pub[~trusted]))
+    assert np.all(np.isnan(cloud_to_array(m["points"])["z"][~trusted]))  # the cloud follows the published depth
+    np.testing.assert_array_equal(np.frombuffer(bytes(m["uncertainty"].data), "<f4").reshape(H, W), sigma)
+    m16 = output_messages(out, rgb, K, info, make_header(7, "cam"), encoding="16UC1", with_cloud=False)
+    mm = np.frombuffer(bytes(m16["image_rect"].data), "<u2").reshape(H, W)
+    assert m16["image_rect"].encoding == "16UC1" and "points" not in m16
+    assert np.abs(mm.astype(np.int32) - np.round(depth * 1000).astype(np.int32)).max() <= 1

@@ -265,3 +265,24 @@ def test_max_rate_caps_how_often_sets_are_processed(ros):
     finally:
         (r,) = _set_params(ros, max_rate=0.0)
         assert r.successful
+
+
+def test_trusted_depth_and_16uc1_output(ros):
+    (r,) = _set_params(ros, output_encoding="32FC2")
+    assert not r.successful and "must be one of" in r.reason
+    results = _set_params(ros, depth_max_sigma=0.05, output_encoding="16UC1")
+    assert all(x.successful for x in results)
+    try:
+        stamp = 30_000_000_000
+        assert _send_and_wait(ros, stamp)
+        c = ros["coll"]
+        d, s = c.msgs["depth"][stamp], c.msgs["sigma"][stamp]
+        H, W = ros["raw"].shape
+        assert d.encoding == "16UC1" and s.encoding == "32FC1"
+        mm = np.frombuffer(bytes(d.data), "<u2").reshape(H, W)
+        sigma = np.frombuffer(bytes(s.data), "<f4").reshape(H, W)
+        assert (mm[sigma > 0.05] == 0).all() and (mm[sigma <= 0.05] > 0).mean() > 0.99
+        assert 0 < (sigma > 0.05).mean() < 1  # the threshold splits this frame
+    finally:
+        results = _set_params(ros, depth_max_sigma=0.0, output_encoding="32FC1")
+        assert all(x.successful for x in results)

@@ -169,9 +169,12 @@ def cloud_to_array(msg) -> np.ndarray:
 
 
 def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
-                    with_cloud: bool = True) -> dict:
+                    with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1") -> dict:
     """The node's output messages for one enhanced frame (shared by the node and the bag tool):
-    image_rect and uncertainty (32FC1), camera_info (K for the depth size), points (organised cloud)."""
+    image_rect (``encoding``: 32FC1 metres with NaN, or 16UC1 millimetres with 0) and uncertainty (32FC1),
+    camera_info (K for the depth size), points (organised cloud). Where ``depth_max_sigma`` > 0, depth whose
+    1-sigma exceeds it is published as invalid (in the image and so in the cloud); ``max_sigma`` > 0 drops such
+    points from the cloud alone."""
     from sensor_msgs.msg import CameraInfo
 
     H, W = out.depth.shape
@@ -185,8 +188,12 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     P = np.zeros((3, 4))
     P[:, :3] = K
     info.p = P.ravel().tolist()
-    msgs = {"image_rect": depth_to_image(out.depth, header), "uncertainty": depth_to_image(out.uncertainty, header),
-            "camera_info": info}
+    depth = out.depth
+    if depth_max_sigma > 0:
+        with np.errstate(invalid="ignore"):
+            depth = np.where(out.uncertainty > depth_max_sigma, np.nan, depth).astype(np.float32)
+    msgs = {"image_rect": depth_to_image(depth, header, encoding),
+            "uncertainty": depth_to_image(out.uncertainty, header), "camera_info": info}
     if with_cloud:
-        msgs["points"] = points_to_cloud(cloud_from_depth(out.depth, K, rgb, out.uncertainty, max_sigma), header)
+        msgs["points"] = points_to_cloud(cloud_from_depth(depth, K, rgb, out.uncertainty, max_sigma), header)
     return msgs

@@ -5,7 +5,8 @@ Subscribed (relative names, remap them):
   depth_registered/image_rect (sensor_msgs/Image: 16UC1 mm or 32FC1 m, registered to the RGB camera)
   rgb/camera_info (sensor_msgs/CameraInfo)
 Published:
-  depth_enhanced/image_rect (32FC1 m, NaN invalid; header of the depth input)
+  depth_enhanced/image_rect (32FC1 m, NaN invalid, or 16UC1 mm, 0 invalid: output_encoding; header of the depth
+    input; depth_max_sigma leaves out depth less trusted than that)
   depth_enhanced/uncertainty (32FC1, 1-sigma m)
   depth_enhanced/camera_info
   depth_enhanced/points (organised PointCloud2: x y z rgb sigma, depth frame)
@@ -47,6 +48,7 @@ CHOICES = {
     "output_reliability": ("best_effort", "reliable"),
     "size_mismatch": ("resample", "reject"),
     "noise": NOISE_MODES,
+    "output_encoding": ("32FC1", "16UC1"),
 }
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
@@ -146,6 +148,9 @@ class EnhancerNode(Node):
         d("depth_scale", 0.001, "metres per unit of 16UC1 depth", FloatingPointRange(from_value=1e-6, to_value=1.0, step=0.0))
         d("max_sigma", 0.0, "drop cloud points with sigma above this (m); 0 keeps all",
           FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
+        d("depth_max_sigma", 0.0, "publish depth whose 1-sigma exceeds this (m) as invalid, in the image and the cloud; "
+          "0 keeps all", FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
+        d("output_encoding", "32FC1", "depth_enhanced/image_rect: 32FC1 (metres, NaN invalid) or 16UC1 (mm, 0 invalid)")
         d("publish_cloud", True, "publish depth_enhanced/points")
         d("size_mismatch", "resample", "RGB of another size than depth: resample it or reject the frame")
         d("input_timeout", 1.0, "warn when an input topic is silent this long (s)",
@@ -167,7 +172,7 @@ class EnhancerNode(Node):
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
-                 "hole_fusion", "max_rate")
+                 "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -288,7 +293,8 @@ class EnhancerNode(Node):
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
-        msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"])
+        msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"],
+                               p["depth_max_sigma"], p["output_encoding"])
         self.pub_depth.publish(msgs["image_rect"])
         self.pub_sigma.publish(msgs["uncertainty"])
         self.pub_info.publish(msgs["camera_info"])

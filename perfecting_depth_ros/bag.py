@@ -21,8 +21,10 @@ class BagError(RuntimeError):
     """The input bag cannot be read (missing, corrupt, truncated) or the output cannot be written."""
 
 
-def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0.001, max_sigma: float = 0.0) -> dict:
-    """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages."""
+def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0.001, max_sigma: float = 0.0,
+                  depth_max_sigma: float = 0.0, encoding: str = "32FC1") -> dict:
+    """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
+    ``depth_scale``, ``max_sigma``, ``depth_max_sigma`` and ``output_encoding``)."""
     import cv2
 
     from .node.convert import camera_info_to_K, image_to_depth, image_to_rgb, output_messages
@@ -34,7 +36,8 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
         rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA)
     K = camera_info_to_K(info_msg, (H, W))
     out = enhancer.enhance(rgb, depth)
-    return output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma)
+    return output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
+                           depth_max_sigma=depth_max_sigma, encoding=encoding)
 
 
 def _rclpy_header(h):
@@ -48,8 +51,10 @@ def _rclpy_header(h):
 
 def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: str, info_topic: str,
                 out_prefix: str = "", method: str = "learned", slop: float = 0.02, progress: bool = True,
-                enhancer=None, max_range_m: float | None = None) -> dict:
-    """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input."""
+                enhancer=None, max_range_m: float | None = None, outputs: dict | None = None) -> dict:
+    """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
+
+    ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding)."""
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -119,7 +124,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             if s is None:
                 continue
             try:
-                outs = frame_outputs(enh, s.rgb[1], s.depth[1], s.info[1])
+                outs = frame_outputs(enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}))
             except ValueError as e:
                 stats["failed"] += 1
                 stats["errors"].append(str(e))
@@ -145,8 +150,12 @@ def main(args) -> int:
     try:
         enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                             fusion=False if getattr(args, "no_hole_fusion", False) else "auto")
+        if not args.depth_scale > 0 or args.max_sigma < 0 or args.depth_max_sigma < 0:
+            raise ValueError("--depth-scale must be positive, --max-sigma and --depth-max-sigma not negative")
+        outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
+                   "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
-                        enhancer=enh)
+                        enhancer=enh, outputs=outputs)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window
         print(f"perfecting-depth bag: error: {e}", file=sys.stderr)
         return 2

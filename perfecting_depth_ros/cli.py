@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
                         "image's larger side (0: off)")
     g.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
+    g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")
+    g.add_argument("--max-sigma", type=float, default=0.0, help="cloud points with a larger 1-sigma become NaN (m)")
+    g.add_argument("--depth-max-sigma", type=float, default=0.0,
+                   help="depth with a larger 1-sigma is written as invalid, image and cloud (m; 0 keeps all)")
+    g.add_argument("--output-encoding", default="32FC1", choices=["32FC1", "16UC1"])
     g.set_defaults(fn=cmd_bag)
 
     o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")

@@ -202,3 +202,20 @@ def test_enhance_runs_the_shipped_model_with_and_without_the_hole_fusion(tmp_pat
     kept = (raw > 0) & np.isclose(off, raw, rtol=0, atol=1e-5)  # measurements the model kept as they are
     assert np.isfinite(on).all() and np.isfinite(off).all() and kept.mean() > 0.5
     assert (on != off).any() and not (on != off)[kept].any()  # the fusion changes rebuilt pixels only
+
+
+def test_bag_tool_takes_the_node_output_options(tmp_path):
+    from perfecting_depth_ros.cli import main
+
+    write_bag(tmp_path / "in", frames(2))
+    base = ["bag", str(tmp_path / "in"), "--method", "guided_fill", "--rgb", TOPICS["rgb"], "--depth", TOPICS["depth"],
+            "--info", TOPICS["info"]]
+    assert main(base + [str(tmp_path / "out"), "--output-encoding", "16UC1", "--depth-max-sigma", "0.05"]) == 0
+    got = read_all(tmp_path / "out")
+    img = deserialize_message(got["/camera/depth_enhanced/image_rect"][0][1], Image)
+    sig = deserialize_message(got["/camera/depth_enhanced/uncertainty"][0][1], Image)
+    mm = np.frombuffer(bytes(img.data), "<u2").reshape(60, 80)
+    sigma = np.frombuffer(bytes(sig.data), "<f4").reshape(60, 80)
+    assert img.encoding == "16UC1" and (mm[sigma > 0.05] == 0).all() and (mm[sigma <= 0.05] > 0).mean() > 0.99
+    assert main(base + [str(tmp_path / "out2"), "--depth-scale", "0"]) == 2  # a clear refusal, nothing written
+    assert not (tmp_path / "out2").exists()

@@ -288,6 +288,7 @@ class DepthEnhancer:
         self.noise_mode = noise
         self._noise: np.ndarray | None = None
         self.samples, self.steps, self.model_width = samples, steps, model_width
+        self.seed = seed
         self._rng = np.random.default_rng(seed)
         self._classical = None
         self.fusion = None
@@ -343,9 +344,13 @@ class DepthEnhancer:
         return out
 
     def _draw_noise(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The samples' initial noise: drawn once and reused ("fixed"), or drawn for every frame ("fresh")."""
-        if self.noise_mode == "fresh" or self._noise is None or self._noise.shape != shape:
-            self._noise = self._rng.standard_normal(shape).astype(np.float32)
+        """The samples' initial noise: drawn once per model input size and reused ("fixed"; always the first draw of
+        the seed, so a frame's result does not depend on the sizes of the frames before it), or drawn for every
+        frame ("fresh")."""
+        if self.noise_mode == "fresh":
+            return self._rng.standard_normal(shape).astype(np.float32)
+        if self._noise is None or self._noise.shape != shape:
+            self._noise = np.random.default_rng(self.seed).standard_normal(shape).astype(np.float32)
         return self._noise
 
     def _enhance_learned(self, rgb: np.ndarray, depth: np.ndarray, t0: float, max_range: float | None) -> EnhancedDepth:

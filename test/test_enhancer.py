@@ -252,6 +252,10 @@ def test_fixed_noise_repeats_the_draw_and_fresh_noise_does_not(tiny_weights, fra
     assert not np.array_equal(c.spread, d.spread)
     half = fixed.enhance(frame.rgb[::2, ::2].copy(), raw[::2, ::2].copy())
     assert half.depth.shape == raw[::2, ::2].shape and np.isfinite(half.depth).mean() > 0.95
+    # a frame's result does not depend on the sizes of the frames before it
+    np.testing.assert_array_equal(fixed.enhance(frame.rgb, raw).depth, a.depth)
+    other = DepthEnhancer("learned", weights=tiny_weights, backend="torch", seed=5)
+    np.testing.assert_array_equal(other.enhance(frame.rgb[::2, ::2].copy(), raw[::2, ::2].copy()).depth, half.depth)
     with pytest.raises(ValueError, match="noise must be one of"):
         DepthEnhancer("learned", weights=tiny_weights, backend="torch", noise="sometimes")
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the shipped weights from scratch: render data, train stage 1, distil, train stage 2,
 # and copy the result into the package with its manifest. Seeded; see the model card for figures.
+# The shipped weights were trained on 2-core CPUs: configs say `device: auto`, so on a machine with a GPU the same
+# steps run there and give equivalent, not bit-identical, weights (hide the GPU, CUDA_VISIBLE_DEVICES=, for those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PD=".venv/bin/perfecting-depth"

@@ -228,17 +228,17 @@ class EnhancerNode(Node):
         return self._enhancer
 
     def _work(self) -> None:
-        next_start = 0.0
+        last_start = -1e9
         while self._running:
-            wait = next_start - time.monotonic()
+            rate = self.get_parameter("max_rate").value  # read each time: a change applies at once
+            wait = last_start + 1.0 / rate - time.monotonic() if rate > 0 else 0.0
             if wait > 0:  # max_rate: the next slot is not open yet; newer sets replace the waiting one meanwhile
                 time.sleep(min(wait, 0.05))
                 continue
             s = self.sync.take(timeout=0.1)
             if s is None:
                 continue
-            rate = self.get_parameter("max_rate").value
-            next_start = time.monotonic() + 1.0 / rate if rate > 0 else 0.0
+            last_start = time.monotonic()
             self.busy = True
             try:
                 self._process(s)

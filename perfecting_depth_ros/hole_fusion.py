@@ -33,11 +33,12 @@ CLASSICAL_DIAMETERS = (5, 9, 17)  # the joint bilateral windows of a fusion file
 def classical_fill(rgb: np.ndarray, kept_depth: np.ndarray, diameters: tuple[int, ...] = CLASSICAL_DIAMETERS
                    ) -> np.ndarray:
     """The colour-guided classical fill the learned depth is weighed against: joint bilateral with these window
-    diameters in turn (half resolution; each pass reads the fill of the ones before), NaN where none of its windows
-    reached a kept measurement (the learned depth stands alone there)."""
+    diameters in turn (each pass reads the fill of the ones before), NaN where none of its windows reached a kept
+    measurement (the learned depth stands alone there). It works at half resolution up to 640 px wide (the fits'
+    frames), and at REFERENCE_SIDE / 2 px wide above that, so its windows cover the same share of the scene."""
     from .evaluate.baselines import JointBilateralFill
 
-    return JointBilateralFill(diameters=tuple(diameters)).fill_local(rgb, kept_depth)
+    return JointBilateralFill(diameters=tuple(diameters)).fill_local(rgb, kept_depth, max_side=REFERENCE_SIDE // 2)
 
 
 def parse_diameters(text: str | None) -> tuple[int, ...]:

@@ -161,3 +161,23 @@ def test_the_classical_fill_uses_the_windows_the_file_was_fitted_with(fitted, fr
     for bad in ("5,8", "", "5,9,x", "1", "5,9,9,9,9,9,9"):
         with pytest.raises(ValueError, match="classical_diameters"):
             HoleFusion(params, {"classical_diameters": bad})
+
+
+def test_the_classical_fill_keeps_its_scale_on_cameras_wider_than_640():
+    from perfecting_depth_ros.data.world import render_random
+    from perfecting_depth_ros.evaluate.baselines import JointBilateralFill
+
+    jb = JointBilateralFill()
+    small = render_random(5, 120, 160)
+    raw = simulate(small, "kinect_v1", np.random.default_rng(0))
+    np.testing.assert_array_equal(classical_fill(small.rgb, raw), jb.fill_local(small.rgb, raw))  # up to 640: as is
+    big = render_random(5, 360, 1280)
+    raw = simulate(big, "realsense_d435", np.random.default_rng(0))
+    fill = classical_fill(big.rgb, raw)
+    rebuilt = np.where(raw > 0, np.nan, fill)
+    # worked at 320x90 and brought back by nearest neighbour: every rebuilt value is one of 4x4 blocks' values
+    blocks = rebuilt.reshape(90, 4, 320, 4).transpose(0, 2, 1, 3).reshape(90, 320, 16)
+    has = np.isfinite(blocks).any(-1)
+    spread = np.nanmax(blocks[has], -1) - np.nanmin(blocks[has], -1)
+    assert has.sum() > 100 and spread.max() < 1e-6
+    assert not np.array_equal(fill, jb.fill_local(big.rgb, raw), equal_nan=True)  # the default works at 640x180

@@ -167,12 +167,19 @@ class JointBilateralFill(ClassicalMethod):
     def fill(self, rgb, depth):
         return _dense(self.fill_local(rgb, depth))[0], None
 
-    def fill_local(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        """The filter's fill alone: NaN where no window reached a measurement (``fill`` closes those)."""
+    def fill_local(self, rgb: np.ndarray, depth: np.ndarray, max_side: int | None = None) -> np.ndarray:
+        """The filter's fill alone: NaN where no window reached a measurement (``fill`` closes those).
+
+        It works at half the input's resolution, or lower where that would be larger than ``max_side`` px (the hole
+        fusion's fill keeps the scale it was fitted at on larger cameras: its windows span the same share of the
+        scene, at a quarter of the cost for 1280x720)."""
         v = _valid(depth)
         d = np.where(v, depth, 0).astype(np.float32)
         H, W = d.shape
         h, w = max(1, H // 2), max(1, W // 2)
+        if max_side is not None and max(h, w) > max_side:
+            s = max_side / max(H, W)
+            h, w = max(1, round(H * s)), max(1, round(W * s))
         guide = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
         num0 = cv2.resize(d, (w, h), interpolation=cv2.INTER_AREA)
         w0 = cv2.resize(v.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)

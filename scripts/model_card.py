@@ -117,7 +117,10 @@ def hole_fusion_section(bench: str) -> list[str]:
            "hole_fusion.py says what each is) gives each "
            "rebuilt pixel a weight w; the output is w x learned + (1 - w) x joint bilateral, where the bilateral "
            f"windows reached a kept measurement and within {cfg.get('reach_px', '?')} px (at 640 px wide) of one, "
-           "fading out by twice that. Kept measurements are never touched; the published sigma is unchanged.", "",
+           "fading out by twice that. Kept measurements are never touched; the published sigma is unchanged. The "
+           "bilateral fill works at half the camera's resolution up to 640 px wide and at 320 px wide above that, the "
+           "scale it was fitted at (`scripts/probe_wide_cameras.py`: same rebuilt-pixel MAE, half the time at "
+           "1280x720).", "",
            f"Fitted with `perfecting-depth train fusion --config config/train/fusion.yaml` (seed {cfg.get('seed')}, "
            f"{cfg.get('steps')} Adam steps of {cfg.get('batch_size')} pixels, L1 + {cfg.get('l2_weight')} x squared "
            f"error, each domain weighed by the learned depth's own error there; {md.get('wall_s', '?')} s on the "

@@ -23,6 +23,7 @@ from .edge_side import choose_edge_side
 from .fill import planar_fill
 from .geometry import backproject, check_intrinsics
 from .model.normalization import denormalize, depth_stats, normalize
+from .near_holes import cap_near_holes
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "perfecting_depth.safetensors"
 DEFAULT_FUSION = DEFAULT_WEIGHTS.parent / "hole_fusion.safetensors"  # hole_fusion.py, trained for the above
@@ -44,6 +45,8 @@ EDGE_SIDE_PX = 0.0
 EDGE_SIDE_WINDOW = 4
 EDGE_SIDE_REPLACE = "always"
 EDGE_SIDE_GAP = 0.0
+NEAR_CAP_FACTOR = 0.0  # rebuilt pixels of border holes beside the frame's nearest measurements (within this factor)
+# are no farther than the classical fill (near_holes.py; 0: off)
 KEEP_GATE = 0.5  # a raw pixel is kept exactly where the refiner's gate (its reliability) exceeds this
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
@@ -423,12 +426,22 @@ class DepthEnhancer:
             sigma = np.where(valid, sigma, np.sqrt(sigma * sigma + stray * stray)).astype(np.float32)
         final = np.where(keep, depth, bounded)  # the gate's decision: keep the measurement exactly
         t3 = time.perf_counter()
+        kept_depth = np.where(keep, depth, 0).astype(np.float32)
+        classical = None
         if self.fusion is not None and not keep.all():
             # rebuilt pixels weighed against a colour-guided fill at camera resolution (hole_fusion.py)
-            fused = self.fusion.fuse(rgb, np.where(keep, depth, 0).astype(np.float32), final, sigma, spread)
+            from .hole_fusion import classical_fill
+
+            classical = classical_fill(rgb, kept_depth, self.fusion.diameters)
+            fused = self.fusion.fuse(rgb, kept_depth, final, sigma, spread, classical)
             final = np.where(keep, depth, np.clip(fused, lo, hi)).astype(np.float32)
         t4 = time.perf_counter()
+        if NEAR_CAP_FACTOR > 0 and not keep.all():
+            # holes below the sensor's minimum range no farther than the classical fill (near_holes.py)
+            final = cap_near_holes(final, kept_depth, rgb, NEAR_CAP_FACTOR, classical)
+        t5 = time.perf_counter()
         return EnhancedDepth(final.astype(np.float32), sigma, self.description, self.backend_name,
                              {"preprocess_ms": (t1 - t0) * 1e3, "inference_ms": (t2 - t1) * 1e3,
-                              "postprocess_ms": (t3 - t2) * 1e3, "fusion_ms": (t4 - t3) * 1e3},
+                              "postprocess_ms": (t3 - t2) * 1e3, "fusion_ms": (t4 - t3) * 1e3,
+                              "near_cap_ms": (t5 - t4) * 1e3},
                              spread=spread, raw_reliability=gate)

@@ -167,13 +167,15 @@ class HoleFusion:
         return (1.0 - (1.0 - w) * reach_ramp(x[:, 0], float(self.p["reach"].ravel()[0]))).astype(np.float32)
 
     def fuse(self, rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray, sigma: np.ndarray,
-             spread: np.ndarray) -> np.ndarray:
+             spread: np.ndarray, classical: np.ndarray | None = None) -> np.ndarray:
         """``rebuilt`` with every pixel that is not a kept measurement (``kept_depth`` <= 0) replaced by its weighing
-        with the classical fill of the kept measurements."""
+        with the classical fill of the kept measurements (``classical``: that fill with this file's windows, when the
+        caller computed it already)."""
         where = ~(kept_depth > 0) & np.isfinite(rebuilt)
         if not where.any() or not (kept_depth > 0).any():
             return rebuilt
-        classical = classical_fill(rgb, kept_depth, self.diameters)
+        if classical is None:
+            classical = classical_fill(rgb, kept_depth, self.diameters)
         where &= np.isfinite(classical) & (classical > 0)
         if not where.any():
             return rebuilt

@@ -16,6 +16,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--seventh]  (a seventh such set)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
       [--fusion=off|auto|PATH]  (the hole fusion the enhancer uses: DepthEnhancer's ``fusion``; default auto)
+      [--near-cap=F]  (enhancer.NEAR_CAP_FACTOR for this run: holes below the minimum range, near_holes.py; 0 off)
       [--noise-seeds N]  (each figure averaged over the enhancer's fixed noise drawn from seeds 0..N-1, with its
                           spread over them in "seed_sd"; the default is 1, seed 0, the shipped enhancer's draw)
 
@@ -229,6 +230,12 @@ def main(args: list[str]) -> int:
     blob_seed, args = _take(args, "--blob-seed", None)
     seeds, args = _take(args, "--noise-seeds", 1)
     fusion, args = fusion_arg(args)
+    near = [a for a in args if a.startswith("--near-cap=")]
+    if near:
+        import perfecting_depth_ros.enhancer as enhancer_module
+
+        enhancer_module.NEAR_CAP_FACTOR = float(near[-1].split("=", 1)[1])
+        args = [a for a in args if not a.startswith("--near-cap=")]
     flags = ((6, "--seventh"), (5, "--sixth"), (4, "--fifth"), (3, "--fourth"), (2, "--third"), (1, "--fresh"))
     fresh = next((k for k, flag in flags if flag in args), 0)
     tag = {} if version == 1 else {"world_version": version}
@@ -239,6 +246,8 @@ def main(args: list[str]) -> int:
         tag["max_range"] = "unknown"
     if fusion != "auto":
         tag["fusion"] = fusion
+    if near:
+        tag["near_cap"] = float(near[-1].split("=", 1)[1])
     for p in [a for a in args if not a.startswith("--")]:
         print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed,
                                                                      fusion)}),

@@ -45,8 +45,8 @@ EDGE_SIDE_PX = 0.0
 EDGE_SIDE_WINDOW = 4
 EDGE_SIDE_REPLACE = "always"
 EDGE_SIDE_GAP = 0.0
-NEAR_CAP_FACTOR = 0.0  # rebuilt pixels of border holes beside the frame's nearest measurements (within this factor)
-# are no farther than the classical fill (near_holes.py; 0: off)
+NEAR_CAP_FACTOR = 1.15  # rebuilt pixels of border holes beside the frame's nearest measurements (within this factor)
+# are no farther than the classical fill (near_holes.py; 0: off; rule and outcome in scripts/probe_near_holes.py)
 KEEP_GATE = 0.5  # a raw pixel is kept exactly where the refiner's gate (its reliability) exceeds this
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 

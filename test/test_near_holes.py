@@ -1,0 +1,41 @@
+"""near_holes: which rebuilt pixels count as holes below the minimum range, and the cap there."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfecting_depth_ros.near_holes import cap_near_holes, near_border_holes
+
+
+def _scene():
+    """A 60x80 frame: a plane from 0.6 m (bottom rows) to 2.0 m (top); three holes: a band at the bottom border
+    (below the minimum range), a blob in the middle, and a patch at the top border beside the far measurements."""
+    rows = np.linspace(2.0, 0.6, 60, dtype=np.float32)[:, None]
+    depth = np.repeat(rows, 80, axis=1)
+    kept = np.ones(depth.shape, bool)
+    kept[52:, :] = False  # bottom border band, beside the nearest measurements
+    kept[25:32, 30:40] = False  # interior blob
+    kept[:4, 60:] = False  # top border patch beside the farthest measurements
+    rgb = np.full(depth.shape + (3,), 128, np.uint8)
+    return depth, kept, rgb
+
+
+def test_only_border_holes_beside_the_nearest_measurements_are_selected():
+    depth, kept, _ = _scene()
+    sel = near_border_holes(kept, np.where(kept, depth, 0), 1.15)
+    assert sel[52:, :].all()
+    assert not sel[25:32, 30:40].any() and not sel[:4, 60:].any() and not sel[kept].any()
+    assert not near_border_holes(kept, np.where(kept, depth, 0), 0.0).any()
+
+
+def test_cap_brings_far_guesses_in_and_leaves_the_rest():
+    depth, kept, rgb = _scene()
+    kept_depth = np.where(kept, depth, 0).astype(np.float32)
+    final = np.where(kept, depth, 5.0).astype(np.float32)  # every hole rebuilt far away
+    out = cap_near_holes(final, kept_depth, rgb, 1.15)
+    assert np.array_equal(out[kept], final[kept])
+    assert out[52:, :].max() < 1.0  # the near band now follows the floor's nearest measurements
+    assert np.array_equal(out[25:32, 30:40], final[25:32, 30:40]) and np.array_equal(out[:4, 60:], final[:4, 60:])
+    near = np.where(kept, depth, 0.3).astype(np.float32)  # a rebuild already nearer than the fill stays
+    np.testing.assert_array_equal(cap_near_holes(near, kept_depth, rgb, 1.15), near)
+    np.testing.assert_array_equal(cap_near_holes(final, kept_depth, rgb, 0.0), final)

@@ -46,7 +46,8 @@ EDGE_SIDE_WINDOW = 4
 EDGE_SIDE_REPLACE = "always"
 EDGE_SIDE_GAP = 0.0
 NEAR_CAP_FACTOR = 1.15  # rebuilt pixels of border holes beside the frame's nearest measurements (within this factor)
-# are no farther than the classical fill (near_holes.py; 0: off; rule and outcome in scripts/probe_near_holes.py)
+# are no farther than the hole fusion's classical fill (near_holes.py; 0: off; with the fusion only; rule and outcome
+# in scripts/probe_near_holes.py)
 KEEP_GATE = 0.5  # a raw pixel is kept exactly where the refiner's gate (its reliability) exceeds this
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
@@ -436,9 +437,10 @@ class DepthEnhancer:
             fused = self.fusion.fuse(rgb, kept_depth, final, sigma, spread, classical)
             final = np.where(keep, depth, np.clip(fused, lo, hi)).astype(np.float32)
         t4 = time.perf_counter()
-        if NEAR_CAP_FACTOR > 0 and not keep.all():
-            # holes below the sensor's minimum range no farther than the classical fill (near_holes.py)
-            final = cap_near_holes(final, kept_depth, rgb, NEAR_CAP_FACTOR, classical)
+        if NEAR_CAP_FACTOR > 0 and classical is not None:
+            # holes below the sensor's minimum range no farther than the classical fill (near_holes.py); it comes
+            # with the fusion's fill: without the fusion no classical fill is run (the fast path)
+            final = cap_near_holes(final, kept_depth, NEAR_CAP_FACTOR, classical)
         t5 = time.perf_counter()
         return EnhancedDepth(final.astype(np.float32), sigma, self.description, self.backend_name,
                              {"preprocess_ms": (t1 - t0) * 1e3, "inference_ms": (t2 - t1) * 1e3,

@@ -5,8 +5,9 @@ measurements (the floor in front of a robot, a wall at arm's length). The learne
 (validation frames, world v1: MAE 0.68 m against joint bilateral's 0.47), at times metres away: free space where an
 obstacle is. ``cap_near_holes`` takes, in the rebuilt pixels of holes that touch the image border and whose nearest
 kept measurement lies within ``factor`` x the frame's nearest one, the nearer of the learned depth and the joint
-bilateral fill closed by Navier-Stokes inpainting (which carries the rim's surfaces on into the hole). Kept
-measurements and the published sigma are untouched. Rule and outcome: scripts/probe_near_holes.py.
+bilateral fill closed by Navier-Stokes inpainting (which carries the rim's surfaces on into the hole). It reuses the
+hole fusion's bilateral fill, so it runs with the fusion (``hole_fusion: false`` keeps the fast path free of classical
+fills). Kept measurements and the published sigma are untouched. Rule and outcome: scripts/probe_near_holes.py.
 """
 
 from __future__ import annotations
@@ -37,20 +38,18 @@ def near_border_holes(kept: np.ndarray, depth: np.ndarray, factor: float) -> np.
     return hole & border[lab] & (value[nearest_px] <= factor * float(depth[kept].min()))
 
 
-def cap_near_holes(final: np.ndarray, kept_depth: np.ndarray, rgb: np.ndarray, factor: float,
-                   classical: np.ndarray | None = None) -> np.ndarray:
-    """``final`` with the pixels of ``near_border_holes`` no farther than the classical fill there.
+def cap_near_holes(final: np.ndarray, kept_depth: np.ndarray, factor: float, classical: np.ndarray) -> np.ndarray:
+    """``final`` with the pixels of ``near_border_holes`` no farther than the classical fill closed by Navier-Stokes.
 
-    ``kept_depth`` holds the kept measurements (0 elsewhere); ``classical`` the joint bilateral fill of them
-    (hole_fusion.classical_fill) when it was computed already."""
+    ``kept_depth`` holds the kept measurements (0 elsewhere) and ``classical`` their joint bilateral fill
+    (hole_fusion.classical_fill, which the hole fusion computes anyway)."""
     kept = kept_depth > 0
     where = near_border_holes(kept, kept_depth, factor)
     if not where.any():
         return final
     from .evaluate.baselines import _dense
-    from .hole_fusion import classical_fill
 
-    dense = _dense(classical if classical is not None else classical_fill(rgb, kept_depth))[0]
+    dense = _dense(classical)[0]
     where &= np.isfinite(dense) & (dense > 0)
     out = final.copy()
     out[where] = np.minimum(final[where], dense[where])

@@ -957,7 +957,8 @@ def main() -> int:
             "holes nearer than every measurement was 0.68 / 0.36 m (world v1 / v2; joint bilateral 0.47 m on v1), and in "
             "a few frames a wall at arm's length was rebuilt metres away. Since then rebuilt pixels of holes that touch "
             "the image border beside the frame's nearest measurements are no farther than joint bilateral closed by "
-            "Navier-Stokes (`near_holes.py`, rule met on the never-used seventh validation set: those holes' MAE "
+            "Navier-Stokes (`near_holes.py`, with the hole fusion, whose fill it reuses; rule met on the never-used "
+            "seventh validation set: those holes' MAE "
             "0.58 -> 0.42 / 0.70 -> 0.50 m, RMSE -12.7 / -9.3 %; `scripts/probe_near_holes.py`); capping at the nearby "
             "measurements had not helped. They are still too far on average: near the camera, treat rebuilt pixels (the "
             "raw mask) as unknown space, not free space, or drop them with `max_sigma`.",

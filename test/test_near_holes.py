@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfecting_depth_ros.hole_fusion import classical_fill
 from perfecting_depth_ros.near_holes import cap_near_holes, near_border_holes
 
 
@@ -32,10 +33,11 @@ def test_cap_brings_far_guesses_in_and_leaves_the_rest():
     depth, kept, rgb = _scene()
     kept_depth = np.where(kept, depth, 0).astype(np.float32)
     final = np.where(kept, depth, 5.0).astype(np.float32)  # every hole rebuilt far away
-    out = cap_near_holes(final, kept_depth, rgb, 1.15)
+    classical = classical_fill(rgb, kept_depth)
+    out = cap_near_holes(final, kept_depth, 1.15, classical)
     assert np.array_equal(out[kept], final[kept])
     assert out[52:, :].max() < 1.0  # the near band now follows the floor's nearest measurements
     assert np.array_equal(out[25:32, 30:40], final[25:32, 30:40]) and np.array_equal(out[:4, 60:], final[:4, 60:])
     near = np.where(kept, depth, 0.3).astype(np.float32)  # a rebuild already nearer than the fill stays
-    np.testing.assert_array_equal(cap_near_holes(near, kept_depth, rgb, 1.15), near)
-    np.testing.assert_array_equal(cap_near_holes(final, kept_depth, rgb, 0.0), final)
+    np.testing.assert_array_equal(cap_near_holes(near, kept_depth, 1.15, classical), near)
+    np.testing.assert_array_equal(cap_near_holes(final, kept_depth, 0.0, classical), final)

@@ -16,26 +16,37 @@ import cv2
 import numpy as np
 
 
+def border_holes(hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(8-connected component labels of ``hole``, per label: the component touches the image border)."""
+    n, lab = cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)
+    edge = np.zeros_like(hole)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
+    border = np.zeros(n, bool)
+    border[np.unique(lab[edge & hole])] = True
+    border[0] = False  # label 0: the pixels outside holes
+    return lab, border
+
+
+def nearest_kept_depth(kept: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """HxW: the depth of each pixel's nearest ``kept`` pixel (Euclidean)."""
+    _, nearest_px = cv2.distanceTransformWithLabels(np.where(kept, 0, 255).astype(np.uint8), cv2.DIST_L2, 3,
+                                                    labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(kept)
+    value = np.zeros(nearest_px.max() + 1, np.float32)
+    value[nearest_px[ys, xs]] = depth[ys, xs]
+    return value[nearest_px]
+
+
 def near_border_holes(kept: np.ndarray, depth: np.ndarray, factor: float) -> np.ndarray:
     """HxW bool: pixels not ``kept`` in holes (8-connected) that touch the image border, whose nearest kept pixel's
     depth is at most ``factor`` x the nearest kept depth of the frame."""
     hole = ~kept
     if not hole.any() or not kept.any() or factor <= 0:
         return np.zeros(kept.shape, bool)
-    n, lab = cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)
-    edge = np.zeros_like(hole)
-    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
-    border = np.zeros(n, bool)
-    border[np.unique(lab[edge & hole])] = True
-    border[0] = False  # label 0: the kept pixels
+    lab, border = border_holes(hole)
     if not border.any():
         return np.zeros(kept.shape, bool)
-    _, nearest_px = cv2.distanceTransformWithLabels(np.where(kept, 0, 255).astype(np.uint8), cv2.DIST_L2, 3,
-                                                    labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(kept)
-    value = np.zeros(nearest_px.max() + 1, np.float32)
-    value[nearest_px[ys, xs]] = depth[ys, xs]
-    return hole & border[lab] & (value[nearest_px] <= factor * float(depth[kept].min()))
+    return hole & border[lab] & (nearest_kept_depth(kept, depth) <= factor * float(depth[kept].min()))
 
 
 def cap_near_holes(final: np.ndarray, kept_depth: np.ndarray, factor: float, classical: np.ndarray) -> np.ndarray:

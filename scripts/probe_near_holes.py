@@ -52,35 +52,14 @@ from validate_gap import val_frames
 
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
+from perfecting_depth_ros.near_holes import border_holes, nearest_kept_depth
 
 FACTORS = (1.05, 1.15, 1.3, 1.5)
 
 
-def _border_holes(hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(component labels of ``hole``, per-label flag: the component touches the image border)."""
-    n, lab = cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)
-    edge = np.zeros_like(hole)
-    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
-    border = np.zeros(n, bool)
-    border[np.unique(lab[edge & hole])] = True
-    border[0] = False  # label 0: the kept pixels
-    return lab, border
-
-
-def _nearest_kept(raw: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(each pixel's distance to its nearest kept pixel, that pixel's depth)."""
-    dist, lab = cv2.distanceTransformWithLabels(np.where(kept, 0, 255).astype(np.uint8), cv2.DIST_L2, 3,
-                                                labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(kept)
-    value = np.zeros(lab.max() + 1, np.float32)
-    value[lab[ys, xs]] = raw[ys, xs]
-    return dist, value[lab]
-
-
 def component_cap(depth, raw, kept, factor, rim_px: float = 2.0):
     hole = ~kept
-    lab, _ = _border_holes(hole)
-    dist, _ = _nearest_kept(raw, kept)
+    lab, _ = border_holes(hole)
     # the rim: kept pixels within rim_px of a hole, each assigned to the hole component nearest to it
     _, hlab = cv2.distanceTransformWithLabels(np.where(hole, 0, 255).astype(np.uint8), cv2.DIST_L2, 3,
                                               labelType=cv2.DIST_LABEL_PIXEL)
@@ -100,7 +79,7 @@ def component_cap(depth, raw, kept, factor, rim_px: float = 2.0):
 
 
 def pixel_cap(depth, raw, kept, factor):
-    _, nearest = _nearest_kept(raw, kept)
+    nearest = nearest_kept_depth(kept, raw)
     m = ~kept & (nearest <= factor * raw[kept].min())
     out = depth.copy()
     out[m] = np.minimum(out[m], nearest[m])

@@ -968,7 +968,8 @@ def main() -> int:
             "`scripts/probe_keep_gate.py`). This is most of the gap to the artifact-MAE target.",
             "- The hole fusion blends the learned depth with a joint bilateral fill: where the two disagree (a depth "
             "edge inside a hole) a rebuilt pixel can lie between the two surfaces. Test-split boundary accuracy went "
-            "from 4.87 to 4.99 px with it (validation frames: 4.41 -> 4.37 px); taking one surface where they differ "
+            "from 4.87 to 4.99 px with it (validation frames: 4.41 -> 4.37 px; 4.91 px since the near-hole cap); "
+            "taking one surface where they differ "
             "by over 10 % was tried and did not help. It runs on the CPU in numpy/OpenCV, also when the graph runs on "
             "a GPU: about 100 ms at 640x480 on 2 cores (`hole_fusion: false` turns it off).",
             "- Deeper than 16 px inside large real raw holes the fill extrapolates: on the 7-Scenes test block it lands "

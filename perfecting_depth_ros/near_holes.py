@@ -58,9 +58,9 @@ def cap_near_holes(final: np.ndarray, kept_depth: np.ndarray, factor: float, cla
     where = near_border_holes(kept, kept_depth, factor)
     if not where.any():
         return final
-    from .evaluate.baselines import _dense
+    from .evaluate.baselines import close_holes
 
-    dense = _dense(classical)[0]
+    dense = close_holes(classical)[0]
     where &= np.isfinite(dense) & (dense > 0)
     out = final.copy()
     out[where] = np.minimum(final[where], dense[where])

@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 from validate_gap import val_frames
 
-from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.enhancer import KEEP_GATE, DepthEnhancer
 from perfecting_depth_ros.evaluate import metrics as M
 from perfecting_depth_ros.near_holes import border_holes, nearest_kept_depth
 
@@ -95,7 +95,7 @@ def main(args: list[str]) -> int:
     base, gts, raws, near = [], [], [], []
     for f, raw, max_range in val_frames(version):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
-        kept = (out.raw_reliability > 0.5) & (raw > 0)
+        kept = (out.raw_reliability > KEEP_GATE) & (raw > 0)
         base.append(out.depth.ravel())
         gts.append(f.depth.ravel())
         raws.append(raw.ravel())

@@ -26,7 +26,7 @@ import numpy as np
 import perfecting_depth_ros.hole_fusion as hf
 from perfecting_depth_ros.data.sensors import SENSORS, simulate
 from perfecting_depth_ros.data.world import render_random
-from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.enhancer import KEEP_GATE, DepthEnhancer
 from perfecting_depth_ros.evaluate.baselines import JointBilateralFill
 
 SIZES = ((480, 848), (768, 1024), (720, 1280))
@@ -51,7 +51,7 @@ def main() -> int:
                 t = time.perf_counter()
                 out = enh.enhance(f.rgb, raw)
                 ms.append(((time.perf_counter() - t) * 1e3, out.timings["fusion_ms"]))
-                rebuilt = ~((out.raw_reliability > 0.5) & (raw > 0)) & (f.depth > 0)
+                rebuilt = ~((out.raw_reliability > KEEP_GATE) & (raw > 0)) & (f.depth > 0)
                 err.append(np.abs(out.depth - f.depth)[rebuilt])
             e = np.concatenate(err)
             print(f"{w}x{h} {name}: rebuilt-pixel MAE {e.mean():.4f} m, RMSE {np.sqrt((e * e).mean()):.4f} m, median "

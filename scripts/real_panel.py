@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from perfecting_depth_ros.data.real import real_frames
-from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.enhancer import KEEP_GATE, DepthEnhancer
 from perfecting_depth_ros.io import colorize
 
 FRAMES = ("nyu_labeled00050", "open3d_tum", "open3d_sun3d", "azure_kinect", "kinect2", "7scenes_000900")
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     for name in FRAMES:
         f = frames[name]
         out, jb = learned.enhance(f.rgb, f.depth), classical.enhance(f.rgb, f.depth)
-        kept = (out.raw_reliability > 0.5) & (f.depth > 0)
+        kept = (out.raw_reliability > KEEP_GATE) & (f.depth > 0)
         sk, sr = out.uncertainty[kept], out.uncertainty[~kept]
         print(f"{name}: median depth {np.median(f.depth[f.depth > 0]):.2f} m; kept {kept.mean():.2f} of the pixels, "
               f"1-sigma median {np.median(sk):.3f} m, <= 0.1 / 0.3 / 0.5 m: {(sk <= 0.1).mean():.2f} / "

@@ -192,11 +192,16 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
     return res
 
 
+def eq_arg(args: list[str], name: str, default: str) -> tuple[str, list[str]]:
+    """The last ``--name=VALUE`` in ``args`` (``default`` if none), and ``args`` without any."""
+    given = [a for a in args if a.startswith(f"--{name}=")]
+    return (given[-1].split("=", 1)[1] if given else default), [a for a in args if not a.startswith(f"--{name}=")]
+
+
 def fusion_arg(args: list[str]) -> tuple[bool | str, list[str]]:
     """``--fusion=off|auto|PATH`` (default auto) as DepthEnhancer's ``fusion``, and ``args`` without it."""
-    given = [a for a in args if a.startswith("--fusion=")]
-    value = given[-1].split("=", 1)[1] if given else "auto"
-    return (False if value == "off" else value), [a for a in args if not a.startswith("--fusion=")]
+    value, args = eq_arg(args, "fusion", "auto")
+    return (False if value == "off" else value), args
 
 
 def score_seeds(weights: str, seq, version: int, use_range: bool, fresh: int, seeds: int,
@@ -230,12 +235,11 @@ def main(args: list[str]) -> int:
     blob_seed, args = _take(args, "--blob-seed", None)
     seeds, args = _take(args, "--noise-seeds", 1)
     fusion, args = fusion_arg(args)
-    near = [a for a in args if a.startswith("--near-cap=")]
+    near, args = eq_arg(args, "near-cap", "")
     if near:
         import perfecting_depth_ros.enhancer as enhancer_module
 
-        enhancer_module.NEAR_CAP_FACTOR = float(near[-1].split("=", 1)[1])
-        args = [a for a in args if not a.startswith("--near-cap=")]
+        enhancer_module.NEAR_CAP_FACTOR = float(near)
     flags = ((6, "--seventh"), (5, "--sixth"), (4, "--fifth"), (3, "--fourth"), (2, "--third"), (1, "--fresh"))
     fresh = next((k for k, flag in flags if flag in args), 0)
     tag = {} if version == 1 else {"world_version": version}
@@ -247,7 +251,7 @@ def main(args: list[str]) -> int:
     if fusion != "auto":
         tag["fusion"] = fusion
     if near:
-        tag["near_cap"] = float(near[-1].split("=", 1)[1])
+        tag["near_cap"] = float(near)
     for p in [a for a in args if not a.startswith("--")]:
         print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed,
                                                                      fusion)}),

@@ -42,7 +42,7 @@ def _inpaint_mm(depth: np.ndarray, hole: np.ndarray, radius: int, flag: int) -> 
     return cv2.inpaint(mm, hole.astype(np.uint8), radius, flag).astype(np.float32) / 1000.0
 
 
-def _dense(filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def close_holes(filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Close what a local filter left open (holes wider than its largest window) with Navier-Stokes
     inpainting from everything filled so far, so every method returns dense depth as a robot needs.
     Returns the dense depth and the mask of pixels closed this way."""
@@ -144,7 +144,7 @@ class GuidedFill(ClassicalMethod):
             sigma[ok] = np.sqrt(var[ok]) + 0.01 * mu[ok]
             have |= ok
         out[~have] = np.nan
-        out, rest = _dense(out)
+        out, rest = close_holes(out)
         sigma[rest] = 0.1 * out[rest]
         sigma[~np.isfinite(out)] = np.nan
         # measured pixels: the sensor's own noise, roughly 0.2 % of range plus 2 mm
@@ -165,7 +165,7 @@ class JointBilateralFill(ClassicalMethod):
         self.diameters, self.sigma_color = diameters, sigma_color
 
     def fill(self, rgb, depth):
-        return _dense(self.fill_local(rgb, depth))[0], None
+        return close_holes(self.fill_local(rgb, depth))[0], None
 
     def fill_local(self, rgb: np.ndarray, depth: np.ndarray, max_side: int | None = None) -> np.ndarray:
         """The filter's fill alone: NaN where no window reached a measurement (``fill`` closes those).

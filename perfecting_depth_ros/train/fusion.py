@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..enhancer import KEEP_GATE
 from ..hole_fusion import CLASSICAL_DIAMETERS, FEATURE_NAMES, LAYERS, classical_fill, fusion_features, reach_ramp
 from .common import config_from_yaml
 
@@ -54,7 +55,7 @@ def frame_columns(enh, rgb: np.ndarray, inp: np.ndarray, truth: np.ndarray, scor
                   max_range: float | None, diameters: tuple[int, ...] = CLASSICAL_DIAMETERS) -> dict[str, np.ndarray]:
     """Features, learned depth, classical fill and truth of the pixels of ``score`` the model does not keep."""
     out = enh.enhance(rgb, inp, max_range_m=max_range)
-    keep = out.raw_reliability > 0.5
+    keep = out.raw_reliability > KEEP_GATE
     kept_depth = np.where(keep, inp, 0).astype(np.float32)
     classical = classical_fill(rgb, kept_depth, diameters)
     where = score & ~keep & np.isfinite(out.depth) & np.isfinite(classical) & (classical > 0)

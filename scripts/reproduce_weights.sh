@@ -185,3 +185,12 @@ for F in auto runs/fusion_progressive/hole_fusion.safetensors; do
   .venv/bin/python scripts/validate_gap.py $W --fusion=$F --blob-seed 32000
   .venv/bin/python scripts/validate_gap.py $W --fusion=$F --world-version 2
 done > outputs/validate_fusion_progressive.jsonl
+# Sixteenth session (no weights): probes on validation frames, and the near-hole cap's rule on the seventh set
+# (near_holes.py, on by default since; outcomes in each script's docstring).
+PYTHONPATH=scripts .venv/bin/python scripts/probe_keep_gate.py > outputs/probe_keep_gate.txt
+PYTHONPATH=scripts .venv/bin/python scripts/probe_near_holes.py > outputs/probe_near_holes.txt
+for nc in 0 1.15; do
+  .venv/bin/python scripts/validate_gap.py $W --seventh --near-cap=$nc --blob-seed 68000
+  .venv/bin/python scripts/validate_gap.py $W --seventh --near-cap=$nc --world-version 2
+done > outputs/validate_near_cap_seventh.jsonl
+.venv/bin/python scripts/probe_wide_cameras.py > outputs/probe_wide_cameras.txt

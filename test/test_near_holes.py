@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfecting_depth_ros.evaluate.baselines import close_holes
 from perfecting_depth_ros.hole_fusion import classical_fill
 from perfecting_depth_ros.near_holes import cap_near_holes, near_border_holes
 
@@ -41,3 +42,19 @@ def test_cap_brings_far_guesses_in_and_leaves_the_rest():
     near = np.where(kept, depth, 0.3).astype(np.float32)  # a rebuild already nearer than the fill stays
     np.testing.assert_array_equal(cap_near_holes(near, kept_depth, 1.15, classical), near)
     np.testing.assert_array_equal(cap_near_holes(final, kept_depth, 0.0, classical), final)
+
+
+def test_closing_only_the_holes_met_gives_the_whole_frames_values_there():
+    depth, kept, rgb = _scene()
+    classical = classical_fill(rgb, np.where(kept, depth, 0).astype(np.float32))
+    classical[40:60, :] = np.nan  # a wide open region at the bottom border, beyond the fill's windows
+    classical[5:15, 5:15] = np.nan  # another one, far from it
+    whole, closed_all = close_holes(classical)
+    within = np.zeros(depth.shape, bool)
+    within[55:, 10:20] = True
+    part, closed = close_holes(classical, within=within)
+    assert closed[40:60, :].all() and not closed[5:15, 5:15].any()
+    np.testing.assert_array_equal(part[40:60, :], whole[40:60, :])
+    assert np.isnan(part[5:15, 5:15]).all() and np.isfinite(whole[5:15, 5:15]).all() and closed_all[5:15, 5:15].all()
+    untouched, none = close_holes(classical, within=~np.isnan(classical))  # only filled pixels met: nothing to close
+    assert not none.any() and untouched is classical

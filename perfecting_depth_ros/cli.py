@@ -1,4 +1,4 @@
-"""`perfecting-depth` command line: data, train, export, bench, eval, enhance, bag, demo, manifest."""
+"""`perfecting-depth` command line: data, train, export, bench, eval, enhance, bag, check, demo, manifest."""
 
 from __future__ import annotations
 
@@ -100,6 +100,12 @@ def cmd_bag(a) -> int:
     from .bag import main as bag_main
 
     return bag_main(a)
+
+
+def cmd_check(a) -> int:
+    from .evaluate.own_frames import main as check_main
+
+    return check_main(a)
 
 
 def cmd_demo(a) -> int:
@@ -220,6 +226,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="depth with a larger 1-sigma is written as invalid, image and cloud (m; 0 keeps all)")
     g.add_argument("--output-encoding", default="32FC1", choices=["32FC1", "16UC1"])
     g.set_defaults(fn=cmd_bag)
+
+    c = sub.add_parser("check", help="masked hold-out on your own frames: does the enhancer help on your camera?")
+    c.add_argument("--rgb", help="folder (or file) of colour images, paired with --depth by sorted name")
+    c.add_argument("--depth", help="folder (or file) of depth images: 16-bit PNG (see --depth-scale), NPY/EXR metres")
+    c.add_argument("--bag", help="a rosbag2 recording instead of folders")
+    c.add_argument("--rgb-topic", default="/camera/rgb/image_rect_color")
+    c.add_argument("--depth-topic", default="/camera/depth_registered/image_rect")
+    c.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16-bit depth")
+    c.add_argument("--frames", type=int, default=20, help="frames spread evenly over the recording")
+    c.add_argument("--draws", type=int, default=2, help="independent draws of hidden blobs per frame")
+    c.add_argument("--methods", default="learned,joint_bilateral,inpaint_ns",
+                   help="learned, learned-fast (no hole fusion) or classical methods, comma-separated")
+    c.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
+    c.add_argument("--weights", help="learned model weights (default: the shipped ones)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default="", help="also write the report as JSON here")
+    c.set_defaults(fn=cmd_check)
 
     o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")
     o.add_argument("--out", default="outputs/demo")

@@ -32,6 +32,10 @@ def test_check_scores_the_hidden_measurements_of_each_frame():
     assert ns["frame_draws"] == 4 and 0 <= ns["learned_lower_in"] <= 4 and "within_2sigma" not in ns
     learned = rep["methods"]["learned"]
     assert 0 < learned["mae_mm"] < 1000 and 0.5 < learned["within_2sigma"] <= 1.0 and learned["median_ms"] > 0
+    gates = learned["sigma_thresholds"]  # what a depth_max_sigma keeps: more with a looser threshold
+    kept = [g["frame_kept"] for g in gates]
+    assert kept == sorted(kept) and 0 < kept[-1] <= 1 and all(0 <= g["hidden_kept"] <= 1 for g in gates)
+    assert "sigma_thresholds" not in ns
 
 
 def test_check_command_on_folders_and_on_a_bag(tmp_path, capsys):

@@ -5,7 +5,8 @@ every method fills the frame, and the hidden measurements score the fill: the be
 on your sensor, your scenes and this machine. Per method it reports the MAE and RMSE of the hidden pixels pooled
 over all frames and draws, the mean difference of the per-frame MAE to the learned enhancer's (with how many
 frame-draws each was lower), the share of hidden-pixel errors within +-2 sigma (methods that give a sigma) and the
-median time per frame.
+median time per frame; for the methods that give a 1-sigma, what a threshold on it (the node's ``depth_max_sigma``
+or ``max_sigma``) keeps: the share of the frame and of the hidden pixels, and the MAE of the hidden pixels kept.
 
 What it cannot measure: raw pixels that look valid but are wrong (glass, mirrors: nothing tells the truth there),
 and the real holes themselves (only hidden measurements are scored, so surfaces the sensor does measure). It tells
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..data.real import holdout_mask
 
+SIGMA_THRESHOLDS_M = (0.05, 0.1, 0.2, 0.3, 0.5)  # candidate depth_max_sigma / max_sigma values reported
 FAST = "learned-fast"  # the learned enhancer without the hole fusion (the node's hole_fusion: false)
 DEFAULT_METHODS = ("learned", "joint_bilateral", "inpaint_ns")
 
@@ -126,6 +128,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     frame. Frames a method refuses (too little valid depth) are listed in ``skipped`` and scored for no method."""
     err = {m: [] for m in methods}
     in2 = {m: [] for m in methods}
+    gated = {m: [] for m in methods}  # per frame-draw and threshold: (frame px kept, hidden px kept, their abs error sum)
     ms = {m: [] for m in methods}
     per_draw = {m: [] for m in methods}
     scored, skipped, shape = [], [], None
@@ -144,19 +147,21 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
                     s = None if out.uncertainty is None else out.uncertainty[hide]
                     s = s if s is not None and np.isfinite(s).any() else None  # classical fills give no sigma
                     rows.setdefault(m, []).append((e[ok], None if s is None else (np.abs(e) <= 2 * s)[ok],
-                                                   out.timings["total_ms"]))
+                                                   out.timings["total_ms"],
+                                                   None if s is None else _gate_counts(out, e, s)))
         except ValueError as exc:
             skipped.append({"frame": name, "reason": str(exc)})
             continue
         scored.append(name)
         shape = depth.shape
         for m, rs in rows.items():
-            for e, within, t in rs:
+            for e, within, t, g in rs:
                 err[m].append(e)
                 ms[m].append(t)
                 per_draw[m].append(float(np.mean(np.abs(e))) if e.size else np.nan)
                 if within is not None:
                     in2[m].append(within)
+                    gated[m].append(g)
     if not scored:
         raise ValueError("no frame could be scored: " + "; ".join(f"{s['frame']}: {s['reason']}" for s in skipped[:3]))
     report: dict = {"frames": scored, "skipped": skipped, "draws": draws, "hidden_px": int(sum(e.size for e in err[
@@ -168,6 +173,12 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
              "rmse_mm": float(np.sqrt(np.mean(e * e)) * 1000), "median_ms": float(np.median(ms[m]))}
         if in2[m]:
             r["within_2sigma"] = float(np.mean(np.concatenate(in2[m])))
+            g = np.sum(gated[m], axis=0)  # [threshold, (frame kept, hidden kept, abs error sum)]
+            frame_px, hidden_px = np.prod(shape) * len(gated[m]), sum(x.size for x in err[m])
+            r["sigma_thresholds"] = [{"max_sigma_m": t, "frame_kept": float(fk / frame_px),
+                                      "hidden_kept": float(hk / max(hidden_px, 1)),
+                                      "hidden_mae_mm": float(es / hk * 1000) if hk else None}
+                                     for t, (fk, hk, es) in zip(SIGMA_THRESHOLDS_M, g)]
         if ref is not None and m != "learned":
             diff = (np.array(per_draw[m]) - ref) * 1000
             r["minus_learned_mm"] = float(np.nanmean(diff))
@@ -176,6 +187,18 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
             r["frame_draws"] = int(np.isfinite(diff).sum())
         report["methods"][m] = r
     return report
+
+
+def _gate_counts(out, err: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """For each SIGMA_THRESHOLDS_M value: pixels of the frame with depth and a 1-sigma at most that, hidden pixels
+    within it, and the sum of their absolute errors ([len(SIGMA_THRESHOLDS_M), 3])."""
+    whole = out.uncertainty[np.isfinite(out.depth)]
+    ok = np.isfinite(err) & np.isfinite(sigma)
+    rows = []
+    for t in SIGMA_THRESHOLDS_M:
+        m = ok & (sigma <= t)
+        rows.append((np.count_nonzero(whole <= t), np.count_nonzero(m), float(np.abs(err[m]).sum())))
+    return np.array(rows, np.float64)
 
 
 def format_report(rep: dict) -> str:
@@ -191,6 +214,14 @@ def format_report(rep: dict) -> str:
             vs = (f"{r['minus_learned_mm']:+.1f} +- {r['minus_learned_se_mm']:.1f} mm; learned lower in "
                   f"{r['learned_lower_in']} of {r['frame_draws']}")
         lines.append(f"{m:16s} {r['mae_mm']:8.1f} {r['rmse_mm']:8.1f} {cov:>14s} {r['median_ms']:9.0f}  {vs}")
+    for m, r in rep["methods"].items():
+        if "sigma_thresholds" in r:
+            lines.append(f"{m}, published depth gated by its 1-sigma (the node's depth_max_sigma / max_sigma):")
+            lines.extend(f"  <= {g['max_sigma_m']:.2f} m: {g['frame_kept'] * 100:5.1f} % of the frame kept, hidden "
+                         f"pixels {g['hidden_kept'] * 100:5.1f} % kept at MAE "
+                         + ("-" if g["hidden_mae_mm"] is None else f"{g['hidden_mae_mm']:.1f} mm")
+                         for g in r["sigma_thresholds"])
+            break
     lines.append("scored: hidden valid measurements only (surfaces your sensor measures), not glass, mirrors or "
                  "real holes")
     return "\n".join(lines)

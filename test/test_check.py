@@ -14,13 +14,14 @@ from perfecting_depth_ros.evaluate.own_frames import check_frames
 
 
 def test_check_scores_the_hidden_measurements_of_each_frame():
-    seq = [(f"f{i}", f.rgb, raw) for i, (f, raw) in enumerate(frames(2))]
+    seq = [(f"f{i}", lambda f=f, raw=raw: (f.rgb, raw)) for i, (f, raw) in enumerate(frames(2))]
     methods = {"learned": DepthEnhancer(), "inpaint_ns": DepthEnhancer("inpaint_ns")}
     rep = check_frames(iter(seq), methods, draws=2, seed=5)
     assert rep["frames"] == ["f0", "f1"] and rep["draws"] == 2 and not rep["skipped"]
     # the same figure computed by hand: hidden blobs drawn from (seed, frame, draw), errors pooled
     err = []
-    for k, (_, rgb, raw) in enumerate(seq):
+    for k, (_, load) in enumerate(seq):
+        rgb, raw = load()
         for d in range(2):
             hide = holdout_mask(raw, np.random.default_rng((5, k, d)))
             out = DepthEnhancer("inpaint_ns").enhance(rgb, np.where(hide, 0, raw).astype(np.float32))
@@ -73,3 +74,12 @@ def test_check_refuses_bad_requests_clearly(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "empty_depth" / "000.png"), np.zeros((60, 80), np.uint16))  # no valid depth at all
     assert main(["check", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "empty_depth")]) == 2
     assert "no frame could be scored" in capsys.readouterr().err
+    (tmp_path / "two").mkdir()
+    _write_image_folders(tmp_path / "two", 2)
+    (tmp_path / "two" / "depth" / "001.png").write_bytes(b"\x89PNG truncated")  # an unreadable file is skipped
+    out = tmp_path / "two.json"
+    assert main(["check", "--rgb", str(tmp_path / "two" / "rgb"), "--depth", str(tmp_path / "two" / "depth"),
+                 "--methods", "inpaint_ns", "--draws", "1", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["frames"] == ["000.png"] and rep["skipped"][0]["frame"] == "001.png"
+    assert "cannot read" in rep["skipped"][0]["reason"]

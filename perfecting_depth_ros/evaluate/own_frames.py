@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +40,19 @@ def _spread(n_total: int, n: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n_total - 1, n)})
 
 
-def folder_frames(rgb: str | Path, depth: str | Path, depth_scale: float, frames: int
-                  ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, RGB uint8, depth metres) of up to ``frames`` file pairs spread over the two folders."""
+Frame = tuple[str, Callable[[], tuple[np.ndarray, np.ndarray]]]  # (name, load() -> (RGB uint8, depth metres))
+
+
+def _same_size(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
+    if rgb.shape[:2] != depth.shape:
+        rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]), interpolation=cv2.INTER_AREA)
+    return rgb, depth
+
+
+def folder_frames(rgb: str | Path, depth: str | Path, depth_scale: float, frames: int) -> Iterator[Frame]:
+    """Up to ``frames`` file pairs spread over the two folders; ``load`` raises ValueError for an unreadable file."""
     from ..io import read_depth, read_rgb
     from ..offline import DEPTH_EXT, RGB_EXT, _files
 
@@ -52,17 +60,14 @@ def folder_frames(rgb: str | Path, depth: str | Path, depth_scale: float, frames
     if len(rgbs) != len(depths):
         raise ValueError(f"{len(rgbs)} colour files but {len(depths)} depth files; they are paired by sorted name")
     for i in _spread(len(depths), frames):
-        img, d = read_rgb(rgbs[i]), read_depth(depths[i], depth_scale)
-        if img.shape[:2] != d.shape:
-            img = cv2.resize(img, (d.shape[1], d.shape[0]), interpolation=cv2.INTER_AREA)
-        yield depths[i].name, img, d
+        yield depths[i].name, lambda r=rgbs[i], d=depths[i]: _same_size(read_rgb(r), read_depth(d, depth_scale))
 
 
 def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: float, frames: int,
-               slop: float = 0.02) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(stamp, RGB uint8, depth metres) of up to ``frames`` synchronised sets spread over a rosbag2 recording,
-    converted by the node's own functions. Raises bag.BagError when the bag or a topic cannot be read."""
-    import cv2
+               slop: float = 0.02) -> Iterator[Frame]:
+    """Up to ``frames`` synchronised sets (named by the depth stamp) spread over a rosbag2 recording, converted by
+    the node's own functions (``load`` raises ValueError for an image they refuse). Raises bag.BagError when the bag
+    or a topic cannot be read."""
     from rosbags.rosbag2 import Reader
     from rosbags.typesys import Stores, get_typestore
 
@@ -99,11 +104,8 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
             s = sync.take(0)
             if s is None:
                 continue
-            d, _ = image_to_depth(s.depth, depth_scale)
-            img = image_to_rgb(s.rgb)
-            if img.shape[:2] != d.shape:
-                img = cv2.resize(img, (d.shape[1], d.shape[0]), interpolation=cv2.INTER_AREA)
-            yield f"{s.depth.header.stamp.sec}.{s.depth.header.stamp.nanosec:09d}", img, d
+            yield (f"{s.depth.header.stamp.sec}.{s.depth.header.stamp.nanosec:09d}",
+                   lambda s=s: _same_size(image_to_rgb(s.rgb), image_to_depth(s.depth, depth_scale)[0]))
     finally:
         reader.close()
 
@@ -124,17 +126,19 @@ def make_methods(names: list[str], max_range_m: float | None, weights: str | Non
 
 
 def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
-    """Score ``methods`` on the hidden blobs of each (name, rgb, depth) frame, ``draws`` independent blob draws per
-    frame. Frames a method refuses (too little valid depth) are listed in ``skipped`` and scored for no method."""
+    """Score ``methods`` on the hidden blobs of each (name, load) frame, ``draws`` independent blob draws per frame.
+    Frames that cannot be read or that a method refuses (too little valid depth) are listed in ``skipped`` with the
+    reason, and scored for no method."""
     err = {m: [] for m in methods}
     in2 = {m: [] for m in methods}
     gated = {m: [] for m in methods}  # per frame-draw and threshold: (frame px kept, hidden px kept, their abs error sum)
     ms = {m: [] for m in methods}
     per_draw = {m: [] for m in methods}
     scored, skipped, shape = [], [], None
-    for k, (name, rgb, depth) in enumerate(frames):
+    for k, (name, load) in enumerate(frames):
         rows = {}
         try:
+            rgb, depth = load()
             for d in range(draws):
                 hide = holdout_mask(depth, np.random.default_rng((seed, k, d)))
                 if hide.sum() < 10:

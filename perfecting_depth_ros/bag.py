@@ -151,7 +151,8 @@ def main(args) -> int:
         if not args.depth_scale > 0 or args.max_sigma < 0 or args.depth_max_sigma < 0:
             raise ValueError("--depth-scale must be positive, --max-sigma and --depth-max-sigma not negative")
         enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
-                            fusion=False if getattr(args, "no_hole_fusion", False) else "auto")
+                            fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
+                            sigma_scale=getattr(args, "sigma_scale", 1.0))
         outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,

@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
                         "image's larger side (0: off)")
     n.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
+    n.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this (a sensor's "
+                   "calibration; perfecting-depth check suggests one)")
     n.set_defaults(fn=cmd_enhance)
 
     g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
@@ -220,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
                         "image's larger side (0: off)")
     g.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
+    g.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this, as the node's "
+                   "sigma_scale")
     g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")
     g.add_argument("--max-sigma", type=float, default=0.0, help="cloud points with a larger 1-sigma become NaN (m)")
     g.add_argument("--depth-max-sigma", type=float, default=0.0,
@@ -240,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned, learned-fast (no hole fusion) or classical methods, comma-separated")
     c.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
     c.add_argument("--weights", help="learned model weights (default: the shipped ones)")
+    c.add_argument("--sigma-scale", type=float, default=1.0, help="score the learned sigma times this (the node's "
+                   "sigma_scale)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="", help="also write the report as JSON here")
     c.set_defaults(fn=cmd_check)

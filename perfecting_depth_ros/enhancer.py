@@ -276,12 +276,16 @@ class DepthEnhancer:
             window this fraction of the image's larger side wide (0: only the frame-wide bound), except that a hole
             rebuilt past ``LOCAL_FAR_REACH`` of the sensor's reach is not bounded from above; the clipped amount
             joins the 1-sigma.
+        sigma_scale: the published 1-sigma is multiplied by this (a calibration for a sensor: calibrated on
+            synthetic frames, the sigma is conservative on real ones; ``perfecting-depth check`` suggests a scale
+            from your own frames). Depth is not touched; it can be changed between frames.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
-                 local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto"):
+                 local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0):
+        self.sigma_scale = sigma_scale  # checked by its setter
         if not 0 <= local_window < 1:
             raise ValueError(f"local_window must be a fraction of the image side in [0, 1), got {local_window!r}")
         self.local_window = float(local_window)
@@ -313,6 +317,17 @@ class DepthEnhancer:
             self._classical = BASELINES[method]
 
     @property
+    def sigma_scale(self) -> float:
+        """Factor on the published 1-sigma (see the class docstring)."""
+        return self._sigma_scale
+
+    @sigma_scale.setter
+    def sigma_scale(self, value: float) -> None:
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and np.isfinite(value) and 0 < value <= 100):
+            raise ValueError(f"sigma_scale must be a number in (0, 100], got {value!r}")
+        self._sigma_scale = float(value)
+
+    @property
     def reads_range(self) -> bool:
         """Whether this enhancer's model uses the sensor's max range (classical methods and older models do not)."""
         return self._classical is None and bool(getattr(self.backend, "takes_range", False))
@@ -342,6 +357,8 @@ class DepthEnhancer:
                                 {"inference_ms": (t1 - t0) * 1e3})
         else:
             out = self._enhance_learned(rgb, depth, t0, max_range)
+        if self._sigma_scale != 1.0:
+            out.uncertainty = (out.uncertainty * np.float32(self._sigma_scale)).astype(np.float32)
         if K is not None:
             out.points = backproject(out.depth, K)
         out.timings["total_ms"] = (time.perf_counter() - t0) * 1e3

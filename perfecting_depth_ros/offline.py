@@ -41,7 +41,8 @@ def enhance_files(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
-                        fusion=False if getattr(args, "no_hole_fusion", False) else "auto")
+                        fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
+                        sigma_scale=getattr(args, "sigma_scale", 1.0))
     failed = 0
     for rp, dp in zip(rgbs, depths):
         try:

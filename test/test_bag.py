@@ -219,3 +219,8 @@ def test_bag_tool_takes_the_node_output_options(tmp_path):
     assert img.encoding == "16UC1" and (mm[sigma > 0.05] == 0).all() and (mm[sigma <= 0.05] > 0).mean() > 0.99
     assert main(base + [str(tmp_path / "out2"), "--depth-scale", "0"]) == 2  # a clear refusal, nothing written
     assert not (tmp_path / "out2").exists()
+    assert main(base + [str(tmp_path / "out3"), "--sigma-scale", "3"]) == 0  # the node's sigma_scale
+    got3 = read_all(tmp_path / "out3")
+    sig3 = deserialize_message(got3["/camera/depth_enhanced/uncertainty"][0][1], Image)
+    np.testing.assert_allclose(np.frombuffer(bytes(sig3.data), "<f4").reshape(60, 80), 3 * sigma, rtol=1e-6)
+    assert main(base + [str(tmp_path / "out4"), "--sigma-scale", "-1"]) == 2

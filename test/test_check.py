@@ -37,6 +37,11 @@ def test_check_scores_the_hidden_measurements_of_each_frame():
     kept = [g["frame_kept"] for g in gates]
     assert kept == sorted(kept) and 0 < kept[-1] <= 1 and all(0 <= g["hidden_kept"] <= 1 for g in gates)
     assert "sigma_thresholds" not in ns
+    scale = learned["sigma_scale_for_95"]  # scaling the sigma by it puts 95 % of the hidden errors within +-2 sigma
+    methods = {"learned": DepthEnhancer(sigma_scale=scale)}
+    again = check_frames(iter(seq), methods, draws=2, seed=5)["methods"]["learned"]
+    assert abs(again["within_2sigma"] - 0.95) < 0.005 and abs(again["sigma_scale_for_95"] - scale) < 1e-3 * scale
+    assert again["mae_mm"] == learned["mae_mm"]  # depth untouched
 
 
 def test_check_command_on_folders_and_on_a_bag(tmp_path, capsys):

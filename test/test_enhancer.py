@@ -370,3 +370,16 @@ def test_rebuilt_depth_stays_within_the_measured_range(frame):
     v = depth[depth > 0]
     assert np.isfinite(out.depth).all() and np.isfinite(out.uncertainty).all()
     assert out.depth.min() >= 0.5 * v.min() - 1e-4 and out.depth.max() <= 2.0 * v.max() + 1e-4
+
+
+def test_sigma_scale_multiplies_the_published_sigma_only(tiny_weights, frame):
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(1))
+    enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch")
+    a = enh.enhance(frame.rgb, raw)
+    enh.sigma_scale = 0.4  # a change applies to the next frame
+    b = enh.enhance(frame.rgb, raw)
+    np.testing.assert_array_equal(a.depth, b.depth)
+    np.testing.assert_allclose(b.uncertainty, 0.4 * a.uncertainty, rtol=1e-6)
+    for bad in (0, -1.0, float("nan"), float("inf"), 1000.0, True, "2"):
+        with pytest.raises(ValueError, match="sigma_scale"):
+            DepthEnhancer("raw", sigma_scale=bad)

@@ -286,3 +286,24 @@ def test_trusted_depth_and_16uc1_output(ros):
     finally:
         results = _set_params(ros, depth_max_sigma=0.0, output_encoding="32FC1")
         assert all(x.successful for x in results)
+
+
+def test_sigma_scale_multiplies_the_published_sigma_at_once(ros):
+    (r,) = _set_params(ros, sigma_scale=0.0)
+    assert not r.successful  # outside its range
+    c = ros["coll"]
+    H, W = ros["raw"].shape
+    stamp_a, stamp_b = 40_000_000_000, 40_100_000_000
+    assert _send_and_wait(ros, stamp_a)
+    (r,) = _set_params(ros, sigma_scale=2.5)
+    assert r.successful
+    try:
+        assert _send_and_wait(ros, stamp_b)
+        sig = [np.frombuffer(bytes(c.msgs["sigma"][s].data), "<f4").reshape(H, W) for s in (stamp_a, stamp_b)]
+        dep = [np.frombuffer(bytes(c.msgs["depth"][s].data), "<f4").reshape(H, W) for s in (stamp_a, stamp_b)]
+        np.testing.assert_array_equal(dep[0], dep[1])  # depth untouched
+        assert np.isfinite(sig[0]).mean() > 0.5
+        np.testing.assert_allclose(sig[1], 2.5 * sig[0], rtol=1e-6)
+    finally:
+        (r,) = _set_params(ros, sigma_scale=1.0)
+        assert r.successful

@@ -110,16 +110,17 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
         reader.close()
 
 
-def make_methods(names: list[str], max_range_m: float | None, weights: str | None = None) -> dict:
-    """The enhancers to compare: ``learned``, ``learned-fast`` (no hole fusion) or a classical method's name."""
+def make_methods(names: list[str], max_range_m: float | None, weights: str | None = None,
+                 sigma_scale: float = 1.0) -> dict:
+    """The enhancers to compare: ``learned``, ``learned-fast`` (no hole fusion) or a classical method's name;
+    the learned ones publish their sigma times ``sigma_scale``."""
     from ..enhancer import DepthEnhancer
 
     out = {}
     for n in names:
-        if n == FAST:
-            out[n] = DepthEnhancer("learned", weights=weights, max_range_m=max_range_m, fusion=False)
-        elif n == "learned":
-            out[n] = DepthEnhancer("learned", weights=weights, max_range_m=max_range_m)
+        if n in (FAST, "learned"):
+            out[n] = DepthEnhancer("learned", weights=weights, max_range_m=max_range_m, sigma_scale=sigma_scale,
+                                   fusion=False if n == FAST else "auto")
         else:
             out[n] = DepthEnhancer(n)  # ValueError for an unknown name
     return out
@@ -130,7 +131,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     Frames that cannot be read or that a method refuses (too little valid depth) are listed in ``skipped`` with the
     reason, and scored for no method."""
     err = {m: [] for m in methods}
-    in2 = {m: [] for m in methods}
+    ratio = {m: [] for m in methods}  # |error| / sigma of the hidden pixels
     gated = {m: [] for m in methods}  # per frame-draw and threshold: (frame px kept, hidden px kept, their abs error sum)
     ms = {m: [] for m in methods}
     per_draw = {m: [] for m in methods}
@@ -150,7 +151,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
                     ok = np.isfinite(e)
                     s = None if out.uncertainty is None else out.uncertainty[hide]
                     s = s if s is not None and np.isfinite(s).any() else None  # classical fills give no sigma
-                    rows.setdefault(m, []).append((e[ok], None if s is None else (np.abs(e) <= 2 * s)[ok],
+                    rows.setdefault(m, []).append((e[ok], None if s is None else np.abs(e[ok]) / s[ok],
                                                    out.timings["total_ms"],
                                                    None if s is None else _gate_counts(out, e, s)))
         except ValueError as exc:
@@ -159,12 +160,12 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         scored.append(name)
         shape = depth.shape
         for m, rs in rows.items():
-            for e, within, t, g in rs:
+            for e, r, t, g in rs:
                 err[m].append(e)
                 ms[m].append(t)
                 per_draw[m].append(float(np.mean(np.abs(e))) if e.size else np.nan)
-                if within is not None:
-                    in2[m].append(within)
+                if r is not None:
+                    ratio[m].append(r)
                     gated[m].append(g)
     if not scored:
         raise ValueError("no frame could be scored: " + "; ".join(f"{s['frame']}: {s['reason']}" for s in skipped[:3]))
@@ -175,8 +176,13 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         e = np.concatenate(err[m])
         r = {"description": methods[m].description, "mae_mm": float(np.mean(np.abs(e)) * 1000),
              "rmse_mm": float(np.sqrt(np.mean(e * e)) * 1000), "median_ms": float(np.median(ms[m]))}
-        if in2[m]:
-            r["within_2sigma"] = float(np.mean(np.concatenate(in2[m])))
+        if ratio[m]:
+            q = np.concatenate(ratio[m])
+            q = np.where(np.isfinite(q), q, np.inf)  # a pixel without a finite sigma is not within any bound
+            r["within_2sigma"] = float(np.mean(q <= 2))
+            # the factor on this sigma that would put 95 % of these errors within +-2 sigma (hidden pixels are
+            # rebuilt ones; kept measurements have no truth in a recording)
+            r["sigma_scale_for_95"] = float(np.quantile(q, 0.95) / 2) * methods[m].sigma_scale
             g = np.sum(gated[m], axis=0)  # [threshold, (frame kept, hidden kept, abs error sum)]
             frame_px, hidden_px = np.prod(shape) * len(gated[m]), sum(x.size for x in err[m])
             r["sigma_thresholds"] = [{"max_sigma_m": t, "frame_kept": float(fk / frame_px),
@@ -219,6 +225,10 @@ def format_report(rep: dict) -> str:
                   f"{r['learned_lower_in']} of {r['frame_draws']}")
         lines.append(f"{m:16s} {r['mae_mm']:8.1f} {r['rmse_mm']:8.1f} {cov:>14s} {r['median_ms']:9.0f}  {vs}")
     for m, r in rep["methods"].items():
+        if "sigma_scale_for_95" in r:
+            lines.append(f"{m}: sigma_scale {r['sigma_scale_for_95']:.2f} would put 95 % of these hidden pixels' errors "
+                         "within +-2 sigma (rebuilt pixels; kept measurements cannot be scored here)")
+    for m, r in rep["methods"].items():
         if "sigma_thresholds" in r:
             lines.append(f"{m}, published depth gated by its 1-sigma (the node's depth_max_sigma / max_sigma):")
             lines.extend(f"  <= {g['max_sigma_m']:.2f} m: {g['frame_kept'] * 100:5.1f} % of the frame kept, hidden "
@@ -242,7 +252,7 @@ def main(args) -> int:
         if not args.bag and not (args.rgb and args.depth):
             raise ValueError("--rgb and --depth go together")
         methods = make_methods([m.strip() for m in args.methods.split(",") if m.strip()],
-                               args.max_range or None, args.weights)
+                               args.max_range or None, args.weights, args.sigma_scale)
         if args.bag:
             frames = bag_frames(args.bag, args.rgb_topic, args.depth_topic, args.depth_scale, args.frames)
         else:

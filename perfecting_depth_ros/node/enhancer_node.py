@@ -150,6 +150,8 @@ class EnhancerNode(Node):
           FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
         d("depth_max_sigma", 0.0, "publish depth whose 1-sigma exceeds this (m) as invalid, in the image and the cloud; "
           "0 keeps all", FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
+        d("sigma_scale", 1.0, "the published 1-sigma times this: a calibration for your sensor (perfecting-depth "
+          "check suggests one); applies at once", FloatingPointRange(from_value=0.01, to_value=100.0, step=0.0))
         d("output_encoding", "32FC1", "depth_enhanced/image_rect: 32FC1 (metres, NaN invalid) or 16UC1 (mm, 0 invalid)")
         d("publish_cloud", True, "publish depth_enhanced/points")
         d("size_mismatch", "resample", "RGB of another size than depth: resample it or reject the frame")
@@ -172,7 +174,7 @@ class EnhancerNode(Node):
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
-                 "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding")
+                 "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -290,6 +292,7 @@ class EnhancerNode(Node):
         enh = self._ensure_enhancer()
         if enh is None:
             raise RuntimeError(self._enhancer_error or "no enhancer")
+        enh.sigma_scale = p["sigma_scale"]  # a change applies at once (no rebuild)
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")

@@ -15,7 +15,7 @@ In the pixels the cap selects (``near_border_holes``), on the shipped enhancer's
   PYTHONPATH=scripts python scripts/probe_near_fill.py [--world-version 2] [--set=N] > outputs/probe_near_fill.txt
 
 Outcome (seventeenth session; ``near`` is validate_gap's near-hole MAE, ``dbe`` the depth-boundary accuracy):
-``planes`` on set 0, world v1: near-hole MAE -3.9 % but RMSE +1.0 % and artifact MAE +0.7 %: in the selected pixels
+``planes`` on set 0, world v1: near-hole MAE -4.0 % but RMSE +1.0 % and artifact MAE +0.7 %: in the selected pixels
 that lie at the truth's depth or beyond the frame's nearest measurement (18 k px) the extrapolation comes out too near
 by 0.28 m on average (MAE 0.10 -> 0.29 m), in a few frames by metres; where the truth is nearer (25 k px) it helps
 (MAE 0.094 -> 0.058 m). Most of what remains of the near-hole error on set 0 is not there at all but on glass panes

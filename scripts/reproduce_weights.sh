@@ -194,3 +194,9 @@ for nc in 0 1.15; do
   .venv/bin/python scripts/validate_gap.py $W --seventh --near-cap=$nc --world-version 2
 done > outputs/validate_near_cap_seventh.jsonl
 .venv/bin/python scripts/probe_wide_cameras.py > outputs/probe_wide_cameras.txt
+# Seventeenth session (no weights): probes on validation frames (outcomes in each script's docstring).
+for a in "--set=0" "--set=1" "--set=3" "--set=0 --world-version 2" "--set=1 --world-version 2" "--set=3 --world-version 2"; do
+  PYTHONPATH=scripts .venv/bin/python scripts/probe_near_fill.py $a
+done > outputs/probe_near_fill.txt
+PYTHONPATH=scripts .venv/bin/python scripts/probe_wrong_cues.py > outputs/probe_wrong_cues.txt
+PYTHONPATH=scripts .venv/bin/python scripts/probe_sigma_scale.py > outputs/probe_sigma_scale.txt

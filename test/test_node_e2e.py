@@ -304,6 +304,8 @@ def test_sigma_scale_multiplies_the_published_sigma_at_once(ros):
         np.testing.assert_array_equal(dep[0], dep[1])  # depth untouched
         assert np.isfinite(sig[0]).mean() > 0.5
         np.testing.assert_allclose(sig[1], 2.5 * sig[0], rtol=1e-6)
+        ok, vals = _diag_after(ros, lambda v: v.get("sigma_scale") == "2.5")
+        assert ok, vals  # diagnostics say the sigma is rescaled
     finally:
         (r,) = _set_params(ros, sigma_scale=1.0)
         assert r.successful

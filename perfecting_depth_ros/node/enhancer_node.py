@@ -355,6 +355,7 @@ class EnhancerNode(Node):
             # say whether a configured range is used, so nobody relies on a parameter the model ignores
             "max_range": ("unknown" if not p["max_range"] else f"{p['max_range']:.2f} m, "
                           + ("read by the model" if enh and enh.reads_range else "not read by this model")),
+            "sigma_scale": f"{p['sigma_scale']:g}",  # the published 1-sigma is the model's times this
         }
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})
         st.level, st.message = level, message

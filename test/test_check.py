@@ -59,7 +59,7 @@ def test_check_command_on_folders_and_on_a_bag(tmp_path, capsys):
                "--out", str(tmp_path / "bag.json")])
     assert rc == 0
     rep = json.loads((tmp_path / "bag.json").read_text())
-    assert len(rep["frames"]) == 3 and rep["size_hw"] == [60, 80]
+    assert len(rep["frames"]) == 3 and rep["sizes_hw"] == [[60, 80]]
     assert rep["methods"]["inpaint_ns"]["frame_draws"] == 3
     assert "learned lower in" in capsys.readouterr().out
 
@@ -88,3 +88,14 @@ def test_check_refuses_bad_requests_clearly(tmp_path, capsys):
     rep = json.loads(out.read_text())
     assert rep["frames"] == ["000.png"] and rep["skipped"][0]["frame"] == "001.png"
     assert "cannot read" in rep["skipped"][0]["reason"]
+
+
+def test_check_on_a_truncated_bag_refuses_clearly(tmp_path, capsys):
+    from rosbags.rosbag2 import StoragePlugin
+
+    write_bag(tmp_path / "in", frames(6), StoragePlugin.SQLITE3, extra_topic=False)
+    db = next((tmp_path / "in").glob("*.db3"))
+    db.write_bytes(db.read_bytes()[: int(db.stat().st_size * 0.5)])
+    assert main(["check", "--bag", str(tmp_path / "in"), "--methods", "inpaint_ns"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open bag" in err and "Traceback" not in err

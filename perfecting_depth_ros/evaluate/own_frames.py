@@ -90,7 +90,16 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
         sync = FrameSynchronizer("approximate", slop, queue_size=30)  # the node's matcher
         key_of = {rgb_topic: "rgb", depth_topic: "depth"}
         n_depth = 0
-        for conn, _, raw in reader.messages(connections=[conns[rgb_topic], conns[depth_topic]]):
+        it = reader.messages(connections=[conns[rgb_topic], conns[depth_topic]])
+        while True:
+            try:
+                conn, _, raw = next(it)
+            except StopIteration:
+                break
+            except Exception as e:  # truncated or corrupt storage: score what was read before
+                print(f"perfecting-depth check: the bag is truncated or corrupt after {n_depth} depth messages ({e}); "
+                      "scoring the frames read before", file=sys.stderr)
+                break
             key = key_of[conn.topic]
             if key == "depth":
                 n_depth += 1
@@ -135,7 +144,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     gated = {m: [] for m in methods}  # per frame-draw and threshold: (frame px kept, hidden px kept, their abs error sum)
     ms = {m: [] for m in methods}
     per_draw = {m: [] for m in methods}
-    scored, skipped, shape = [], [], None
+    scored, skipped, sizes = [], [], []
     for k, (name, load) in enumerate(frames):
         rows = {}
         try:
@@ -158,7 +167,8 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
             skipped.append({"frame": name, "reason": str(exc)})
             continue
         scored.append(name)
-        shape = depth.shape
+        if list(depth.shape) not in sizes:
+            sizes.append(list(depth.shape))
         for m, rs in rows.items():
             for e, r, t, g in rs:
                 err[m].append(e)
@@ -170,7 +180,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     if not scored:
         raise ValueError("no frame could be scored: " + "; ".join(f"{s['frame']}: {s['reason']}" for s in skipped[:3]))
     report: dict = {"frames": scored, "skipped": skipped, "draws": draws, "hidden_px": int(sum(e.size for e in err[
-        next(iter(methods))])), "size_hw": list(shape), "methods": {}}
+        next(iter(methods))])), "sizes_hw": sizes, "methods": {}}
     ref = np.array(per_draw["learned"]) if "learned" in per_draw else None
     for m in methods:
         e = np.concatenate(err[m])
@@ -183,12 +193,12 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
             # the factor on this sigma that would put 95 % of these errors within +-2 sigma (hidden pixels are
             # rebuilt ones; kept measurements have no truth in a recording)
             r["sigma_scale_for_95"] = float(np.quantile(q, 0.95) / 2) * methods[m].sigma_scale
-            g = np.sum(gated[m], axis=0)  # [threshold, (frame kept, hidden kept, abs error sum)]
-            frame_px, hidden_px = np.prod(shape) * len(gated[m]), sum(x.size for x in err[m])
-            r["sigma_thresholds"] = [{"max_sigma_m": t, "frame_kept": float(fk / frame_px),
+            g = np.sum(gated[m], axis=0)  # [threshold, (frame kept, hidden kept, abs error sum, frame pixels)]
+            hidden_px = sum(x.size for x in err[m])
+            r["sigma_thresholds"] = [{"max_sigma_m": t, "frame_kept": float(fk / npx),
                                       "hidden_kept": float(hk / max(hidden_px, 1)),
                                       "hidden_mae_mm": float(es / hk * 1000) if hk else None}
-                                     for t, (fk, hk, es) in zip(SIGMA_THRESHOLDS_M, g)]
+                                     for t, (fk, hk, es, npx) in zip(SIGMA_THRESHOLDS_M, g)]
         if ref is not None and m != "learned":
             diff = (np.array(per_draw[m]) - ref) * 1000
             r["minus_learned_mm"] = float(np.nanmean(diff))
@@ -201,19 +211,20 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
 
 def _gate_counts(out, err: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """For each SIGMA_THRESHOLDS_M value: pixels of the frame with depth and a 1-sigma at most that, hidden pixels
-    within it, and the sum of their absolute errors ([len(SIGMA_THRESHOLDS_M), 3])."""
+    within it, the sum of their absolute errors, and the frame's pixel count ([len(SIGMA_THRESHOLDS_M), 4])."""
     whole = out.uncertainty[np.isfinite(out.depth)]
     ok = np.isfinite(err) & np.isfinite(sigma)
     rows = []
     for t in SIGMA_THRESHOLDS_M:
         m = ok & (sigma <= t)
-        rows.append((np.count_nonzero(whole <= t), np.count_nonzero(m), float(np.abs(err[m]).sum())))
+        rows.append((np.count_nonzero(whole <= t), np.count_nonzero(m), float(np.abs(err[m]).sum()), out.depth.size))
     return np.array(rows, np.float64)
 
 
 def format_report(rep: dict) -> str:
     """The report as a table for the terminal."""
-    lines = [f"{len(rep['frames'])} frames ({rep['size_hw'][1]}x{rep['size_hw'][0]}), {rep['draws']} draws of hidden "
+    sizes = ", ".join(f"{w}x{h}" for h, w in rep["sizes_hw"])
+    lines = [f"{len(rep['frames'])} frames ({sizes}), {rep['draws']} draws of hidden "
              f"blobs each, {rep['hidden_px']} hidden pixels per method"
              + (f"; {len(rep['skipped'])} frames skipped" if rep["skipped"] else ""),
              f"{'method':16s} {'MAE mm':>8s} {'RMSE mm':>8s} {'within 2 sigma':>14s} {'ms/frame':>9s}  vs learned"]
@@ -260,7 +271,7 @@ def main(args) -> int:
         t0 = time.monotonic()
         rep = check_frames(frames, methods, args.draws, args.seed)
         rep["seconds"] = round(time.monotonic() - t0, 1)
-    except (BagError, ValueError, FileNotFoundError) as e:
+    except (BagError, ValueError, FileNotFoundError, RuntimeError) as e:  # RuntimeError: a backend that fails
         print(f"perfecting-depth check: error: {e}", file=sys.stderr)
         return 2
     print(format_report(rep))

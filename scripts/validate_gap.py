@@ -17,6 +17,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
       [--fusion=off|auto|PATH]  (the hole fusion the enhancer uses: DepthEnhancer's ``fusion``; default auto)
       [--near-cap=F]  (enhancer.NEAR_CAP_FACTOR for this run: holes below the minimum range, near_holes.py; 0 off)
+      [--keep-gate=G]  (enhancer.KEEP_GATE for this run: raw pixels are kept where the reliability exceeds it)
       [--noise-seeds N]  (each figure averaged over the enhancer's fixed noise drawn from seeds 0..N-1, with its
                           spread over them in "seed_sd"; the default is 1, seed 0, the shipped enhancer's draw)
 
@@ -236,10 +237,13 @@ def main(args: list[str]) -> int:
     seeds, args = _take(args, "--noise-seeds", 1)
     fusion, args = fusion_arg(args)
     near, args = eq_arg(args, "near-cap", "")
-    if near:
-        import perfecting_depth_ros.enhancer as enhancer_module
+    keep_gate, args = eq_arg(args, "keep-gate", "")
+    import perfecting_depth_ros.enhancer as enhancer_module
 
+    if near:
         enhancer_module.NEAR_CAP_FACTOR = float(near)
+    if keep_gate:
+        enhancer_module.KEEP_GATE = float(keep_gate)
     flags = ((6, "--seventh"), (5, "--sixth"), (4, "--fifth"), (3, "--fourth"), (2, "--third"), (1, "--fresh"))
     fresh = next((k for k, flag in flags if flag in args), 0)
     tag = {} if version == 1 else {"world_version": version}
@@ -252,6 +256,8 @@ def main(args: list[str]) -> int:
         tag["fusion"] = fusion
     if near:
         tag["near_cap"] = float(near)
+    if keep_gate:
+        tag["keep_gate"] = float(keep_gate)
     for p in [a for a in args if not a.startswith("--")]:
         print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed,
                                                                      fusion)}),

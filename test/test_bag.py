@@ -32,7 +32,7 @@ def frames(n=3):
     return out
 
 
-def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True):
+def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, spacing_ns=100_000_000):
     ts = get_typestore(Stores.ROS2_JAZZY)
     w = Writer(path, version=9, storage_plugin=storage)
     w.open()
@@ -40,7 +40,7 @@ def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True):
          for k, t in TOPICS.items()}
     other = w.add_connection("/tf_static_like", "std_msgs/msg/String", typestore=ts) if extra_topic else None
     for i, (f, raw) in enumerate(seq):
-        stamp = 1_000_000_000 + i * 100_000_000
+        stamp = 1_000_000_000 + i * spacing_ns
         h = make_header(stamp, "cam")
         mm = np.clip(np.round(raw * 1000), 0, 65535).astype(np.uint16)  # as Player.publish does
         w.write(c["info"], stamp, serialize_message(make_info(f.K, 60, 80, h)))

@@ -62,6 +62,11 @@ def test_check_command_on_folders_and_on_a_bag(tmp_path, capsys):
     assert len(rep["frames"]) == 3 and rep["sizes_hw"] == [[60, 80]]
     assert rep["methods"]["inpaint_ns"]["frame_draws"] == 3
     assert "learned lower in" in capsys.readouterr().out
+    write_bag(tmp_path / "long", frames(6), spacing_ns=3_000_000_000)  # colour between them is skipped undecoded
+    rc = main(["check", "--bag", str(tmp_path / "long"), "--frames", "2", "--draws", "1", "--methods", "inpaint_ns",
+               "--out", str(tmp_path / "long.json")])
+    assert rc == 0  # two sets spread over the recording: the first and the last depth image, each with its colour
+    assert json.loads((tmp_path / "long.json").read_text())["frames"] == ["1.000000000", "16.000000000"]
 
 
 def test_check_refuses_bad_requests_clearly(tmp_path, capsys):

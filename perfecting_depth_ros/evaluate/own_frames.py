@@ -18,6 +18,7 @@ Frames come from two folders paired by sorted name (as ``perfecting-depth enhanc
 
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 import time
@@ -29,6 +30,7 @@ import numpy as np
 from ..data.real import holdout_mask
 
 SIGMA_THRESHOLDS_M = (0.05, 0.1, 0.2, 0.3, 0.5)  # candidate depth_max_sigma / max_sigma values reported
+RGB_WINDOW_NS = 2_000_000_000  # colour images logged within this of a wanted depth image are decoded for matching
 FAST = "learned-fast"  # the learned enhancer without the hole fusion (the node's hole_fusion: false)
 DEFAULT_METHODS = ("learned", "joint_bilateral", "inpaint_ns")
 
@@ -86,6 +88,10 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
             if t not in conns:
                 raise BagError(f"topic {t} not in {path}; it has: {', '.join(sorted(conns))}")
         wanted = set(_spread(max(conns[depth_topic].msgcount, 1), frames))
+        # the log times of the wanted depth messages (no decoding): colour images far from all of them are skipped
+        # undecoded, so a long recording costs little more than its reading
+        near_ts = sorted(ts for k, (_, ts, _) in enumerate(reader.messages(connections=[conns[depth_topic]]))
+                         if k in wanted)
         typestore = get_typestore(Stores.ROS2_JAZZY)
         sync = FrameSynchronizer("approximate", slop, queue_size=30)  # the node's matcher
         key_of = {rgb_topic: "rgb", depth_topic: "depth"}
@@ -93,7 +99,7 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
         it = reader.messages(connections=[conns[rgb_topic], conns[depth_topic]])
         while True:
             try:
-                conn, _, raw = next(it)
+                conn, ts, raw = next(it)
             except StopIteration:
                 break
             except Exception as e:  # truncated or corrupt storage: score what was read before
@@ -105,6 +111,8 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
                 n_depth += 1
                 if n_depth - 1 not in wanted:
                     continue
+            elif not _within(near_ts, ts, RGB_WINDOW_NS):
+                continue
             msg = typestore.deserialize_cdr(raw, conn.msgtype)
             stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
             sync.add(key, stamp, msg)
@@ -117,6 +125,12 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
                    lambda s=s: _same_size(image_to_rgb(s.rgb), image_to_depth(s.depth, depth_scale)[0]))
     finally:
         reader.close()
+
+
+def _within(sorted_ts: list[int], ts: int, window: int) -> bool:
+    """Whether some value of ``sorted_ts`` lies within ``window`` of ``ts``."""
+    i = bisect.bisect_left(sorted_ts, ts - window)
+    return i < len(sorted_ts) and sorted_ts[i] <= ts + window
 
 
 def make_methods(names: list[str], max_range_m: float | None, weights: str | None = None,

@@ -25,19 +25,33 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
                   depth_max_sigma: float = 0.0, encoding: str = "32FC1") -> dict:
     """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
     ``depth_scale``, ``max_sigma``, ``depth_max_sigma`` and ``output_encoding``)."""
-    import cv2
-
+    from .io import match_depth_size
     from .node.convert import camera_info_to_K, image_to_depth, image_to_rgb, output_messages
 
     depth, _ = image_to_depth(depth_msg, depth_scale)
-    rgb = image_to_rgb(rgb_msg)
-    H, W = depth.shape
-    if rgb.shape[:2] != (H, W):
-        rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA)
-    K = camera_info_to_K(info_msg, (H, W))
+    rgb = match_depth_size(image_to_rgb(rgb_msg), depth.shape)
+    K = camera_info_to_K(info_msg, depth.shape)
     out = enhancer.enhance(rgb, depth)
     return output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
                            depth_max_sigma=depth_max_sigma, encoding=encoding)
+
+
+def open_bag(path: str | Path, topics) -> tuple:
+    """An open rosbags Reader and its connections by topic; BagError when the bag cannot be opened or lacks one of
+    ``topics`` (the reader is closed then)."""
+    from rosbags.rosbag2 import Reader
+
+    try:
+        reader = Reader(Path(path))
+        reader.open()
+    except Exception as e:  # rosbags raises ReaderError and friends for missing/corrupt metadata
+        raise BagError(f"cannot open bag {path}: {e}") from e
+    conns = {c.topic: c for c in reader.connections}
+    for t in topics:
+        if t not in conns:
+            reader.close()
+            raise BagError(f"topic {t} not in {path}; it has: {', '.join(sorted(conns))}")
+    return reader, conns
 
 
 def _rclpy_header(h):
@@ -56,7 +70,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
 
     ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding)."""
     from rclpy.serialization import serialize_message
-    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+    from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
     from tqdm import tqdm
 
@@ -66,16 +80,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     inp, outp = Path(inp), Path(outp)
     if outp.exists():
         raise BagError(f"{outp} exists; refusing to overwrite (choose another output path)")
-    try:
-        reader = Reader(inp)
-        reader.open()
-    except Exception as e:  # rosbags raises ReaderError and friends for missing/corrupt metadata
-        raise BagError(f"cannot open bag {inp}: {e}") from e
-    topics = {c.topic: c for c in reader.connections}
-    for t in (rgb_topic, depth_topic, info_topic):
-        if t not in topics:
-            reader.close()
-            raise BagError(f"topic {t} not in {inp}; it has: {', '.join(sorted(topics))}")
+    reader, _ = open_bag(inp, (rgb_topic, depth_topic, info_topic))
     typestore = get_typestore(Stores.ROS2_JAZZY)
     base = out_prefix or depth_topic.rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
     out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in OUTPUT_TYPES}

@@ -358,7 +358,7 @@ class DepthEnhancer:
         else:
             out = self._enhance_learned(rgb, depth, t0, max_range)
         if self._sigma_scale != 1.0:
-            out.uncertainty = (out.uncertainty * np.float32(self._sigma_scale)).astype(np.float32)
+            out.uncertainty = out.uncertainty * np.float32(self._sigma_scale)  # float32 stays float32
         if K is not None:
             out.points = backproject(out.depth, K)
         out.timings["total_ms"] = (time.perf_counter() - t0) * 1e3

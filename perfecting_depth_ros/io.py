@@ -33,6 +33,13 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def match_depth_size(rgb: np.ndarray, depth_shape: tuple[int, ...]) -> np.ndarray:
+    """``rgb`` resampled (area) to the depth image's size when it has another one."""
+    if rgb.shape[:2] == tuple(depth_shape[:2]):
+        return rgb
+    return cv2.resize(rgb, (depth_shape[1], depth_shape[0]), interpolation=cv2.INTER_AREA)
+
+
 def write_depth_png(path: str | Path, depth: np.ndarray) -> None:
     """16-bit PNG in millimetres, 0 where depth is NaN."""
     mm = np.clip(np.round(np.nan_to_num(depth, nan=0.0) * 1000), 0, 65535).astype(np.uint16)

@@ -27,14 +27,20 @@ def _files(p: Path, exts: set[str]) -> list[Path]:
     raise FileNotFoundError(f"{p} does not exist")
 
 
+def paired_files(rgb: str | Path, depth: str | Path) -> tuple[list[Path], list[Path]]:
+    """Colour and depth files (or folders of them) paired by sorted name; ValueError if the counts differ."""
+    rgbs, depths = _files(Path(rgb), RGB_EXT), _files(Path(depth), DEPTH_EXT)
+    if len(rgbs) != len(depths):
+        raise ValueError(f"{len(rgbs)} colour files but {len(depths)} depth files; they are paired by sorted name")
+    return rgbs, depths
+
+
 def enhance_files(args) -> int:
     from .enhancer import DepthEnhancer
     from .geometry import backproject, check_intrinsics
-    from .io import panel, read_depth, read_rgb, write_depth_png, write_ply
+    from .io import match_depth_size, panel, read_depth, read_rgb, write_depth_png, write_ply
 
-    rgbs, depths = _files(Path(args.rgb), RGB_EXT), _files(Path(args.depth), DEPTH_EXT)
-    if len(rgbs) != len(depths):
-        raise ValueError(f"{len(rgbs)} colour files but {len(depths)} depth files; they are paired by sorted name")
+    rgbs, depths = paired_files(args.rgb, args.depth)
     K = None
     if args.intrinsics:
         K = check_intrinsics([float(v) for v in args.intrinsics.split(",")])
@@ -46,9 +52,8 @@ def enhance_files(args) -> int:
     failed = 0
     for rp, dp in zip(rgbs, depths):
         try:
-            rgb, depth = read_rgb(rp), read_depth(dp, args.depth_scale)
-            if rgb.shape[:2] != depth.shape:
-                rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]), interpolation=cv2.INTER_AREA)
+            depth = read_depth(dp, args.depth_scale)
+            rgb = match_depth_size(read_rgb(rp), depth.shape)
             res = enh.enhance(rgb, depth)
         except ValueError as e:
             print(f"{dp.name}: skipped: {e}", file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io import match_depth_size
 from .sensors import SENSORS
 
 # Nominal maximum range of each real sensor (metres), as its driver or datasheet states it: Kinect v1 (Khoshelham &
@@ -92,9 +93,7 @@ def _depth_mm(path: Path) -> np.ndarray:
 
 
 def _fit(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    if rgb.shape[:2] != depth.shape:
-        rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]), interpolation=cv2.INTER_AREA)
-    return rgb
+    return match_depth_size(rgb, depth.shape)
 
 
 def read_sevenscenes_frame(d: Path, i: int, registered: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -54,16 +54,16 @@ def close_holes(filled: np.ndarray, within: np.ndarray | None = None) -> tuple[n
     if not rest.any() or rest.all():  # nothing to close, or nothing to close it from
         return filled, np.zeros_like(rest)
     radius = 5
-    if within is None:
-        return np.where(rest, _inpaint_mm(filled, rest, radius, cv2.INPAINT_NS), filled).astype(np.float32), rest
-    _, lab = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
-    hit = np.unique(lab[within & rest])
-    hit = hit[hit > 0]
-    if hit.size == 0:
-        return filled, np.zeros_like(rest)
-    ys, xs = np.nonzero(np.isin(lab, hit))
-    m = radius + 2
-    box = (slice(max(ys.min() - m, 0), ys.max() + m + 1), slice(max(xs.min() - m, 0), xs.max() + m + 1))
+    box = (slice(None), slice(None))  # the whole frame
+    if within is not None:
+        _, lab = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
+        hit = np.unique(lab[within & rest])
+        hit = hit[hit > 0]
+        if hit.size == 0:
+            return filled, np.zeros_like(rest)
+        ys, xs = np.nonzero(np.isin(lab, hit))
+        m = radius + 2
+        box = (slice(max(ys.min() - m, 0), ys.max() + m + 1), slice(max(xs.min() - m, 0), xs.max() + m + 1))
     sub, open_ = filled[box], rest[box]
     if open_.all():  # nothing filled in the box to close it from
         return filled, np.zeros_like(rest)

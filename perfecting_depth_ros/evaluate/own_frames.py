@@ -32,7 +32,6 @@ from ..data.real import holdout_mask
 SIGMA_THRESHOLDS_M = (0.05, 0.1, 0.2, 0.3, 0.5)  # candidate depth_max_sigma / max_sigma values reported
 RGB_WINDOW_NS = 2_000_000_000  # colour images logged within this of a wanted depth image are decoded for matching
 FAST = "learned-fast"  # the learned enhancer without the hole fusion (the node's hole_fusion: false)
-DEFAULT_METHODS = ("learned", "joint_bilateral", "inpaint_ns")
 
 
 def _spread(n_total: int, n: int) -> list[int]:
@@ -46,21 +45,17 @@ Frame = tuple[str, Callable[[], tuple[np.ndarray, np.ndarray]]]  # (name, load()
 
 
 def _same_size(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    import cv2
+    from ..io import match_depth_size
 
-    if rgb.shape[:2] != depth.shape:
-        rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]), interpolation=cv2.INTER_AREA)
-    return rgb, depth
+    return match_depth_size(rgb, depth.shape), depth
 
 
 def folder_frames(rgb: str | Path, depth: str | Path, depth_scale: float, frames: int) -> Iterator[Frame]:
     """Up to ``frames`` file pairs spread over the two folders; ``load`` raises ValueError for an unreadable file."""
     from ..io import read_depth, read_rgb
-    from ..offline import DEPTH_EXT, RGB_EXT, _files
+    from ..offline import paired_files
 
-    rgbs, depths = _files(Path(rgb), RGB_EXT), _files(Path(depth), DEPTH_EXT)
-    if len(rgbs) != len(depths):
-        raise ValueError(f"{len(rgbs)} colour files but {len(depths)} depth files; they are paired by sorted name")
+    rgbs, depths = paired_files(rgb, depth)
     for i in _spread(len(depths), frames):
         yield depths[i].name, lambda r=rgbs[i], d=depths[i]: _same_size(read_rgb(r), read_depth(d, depth_scale))
 
@@ -70,23 +65,14 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
     """Up to ``frames`` synchronised sets (named by the depth stamp) spread over a rosbag2 recording, converted by
     the node's own functions (``load`` raises ValueError for an image they refuse). Raises bag.BagError when the bag
     or a topic cannot be read."""
-    from rosbags.rosbag2 import Reader
     from rosbags.typesys import Stores, get_typestore
 
-    from ..bag import BagError
+    from ..bag import open_bag
     from ..node.convert import image_to_depth, image_to_rgb
     from ..node.sync import FrameSynchronizer
 
+    reader, conns = open_bag(path, (rgb_topic, depth_topic))
     try:
-        reader = Reader(Path(path))
-        reader.open()
-    except Exception as e:  # rosbags raises ReaderError and friends for missing/corrupt metadata
-        raise BagError(f"cannot open bag {path}: {e}") from e
-    try:
-        conns = {c.topic: c for c in reader.connections}
-        for t in (rgb_topic, depth_topic):
-            if t not in conns:
-                raise BagError(f"topic {t} not in {path}; it has: {', '.join(sorted(conns))}")
         wanted = set(_spread(max(conns[depth_topic].msgcount, 1), frames))
         # the log times of the wanted depth messages (no decoding): colour images far from all of them are skipped
         # undecoded, so a long recording costs little more than its reading

@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -36,6 +35,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from ..enhancer import NOISE_MODES, DepthEnhancer
+from ..io import match_depth_size
 from .convert import ConversionError, camera_info_to_K, image_to_depth, image_to_rgb, output_messages
 from .sync import FrameSynchronizer
 
@@ -287,7 +287,7 @@ class EnhancerNode(Node):
             if p["size_mismatch"] == "reject":
                 raise ConversionError(f"rgb {rgb.shape[1]}x{rgb.shape[0]} and depth {W}x{H} differ; frame rejected")
             self._reject(f"rgb {rgb.shape[1]}x{rgb.shape[0]} resampled to depth size {W}x{H}")
-            rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA)
+            rgb = match_depth_size(rgb, (H, W))
         K = camera_info_to_K(s.info, (H, W))
         enh = self._ensure_enhancer()
         if enh is None:

@@ -3,6 +3,10 @@
 ros2 launch perfecting_depth_ros enhancer.launch.py namespace:=camera \
     rgb:=/camera/color/image_raw depth:=/camera/aligned_depth_to_color/image_raw \
     info:=/camera/color/camera_info
+
+Over a compressed link (image_transport's compressed / compressedDepth topics), add
+    rgb_transport:=compressed depth_transport:=compressedDepth
+and keep rgb:= / depth:= the base topic names (the node adds /compressed and /compressedDepth).
 """
 
 import os
@@ -21,6 +25,9 @@ REMAPPINGS = {
     "rgb/camera_info": "info",
 }
 
+# Launch arguments passed on as node parameters (the end-to-end test sets them the same way).
+TRANSPORTS = ("rgb_transport", "depth_transport")
+
 
 def generate_launch_description():
     share = get_package_share_directory("perfecting_depth_ros")
@@ -30,13 +37,17 @@ def generate_launch_description():
         DeclareLaunchArgument("rgb", default_value="rgb/image_rect_color", description="colour image topic"),
         DeclareLaunchArgument("depth", default_value="depth_registered/image_rect", description="registered depth topic"),
         DeclareLaunchArgument("info", default_value="rgb/camera_info", description="colour camera_info topic"),
+        DeclareLaunchArgument("rgb_transport", default_value="raw", description="raw | compressed (<rgb>/compressed)"),
+        DeclareLaunchArgument("depth_transport", default_value="raw",
+                              description="raw | compressedDepth (<depth>/compressedDepth) | compressed"),
     ]
     node = Node(
         package="perfecting_depth_ros",
         executable="enhancer_node",
         name="depth_enhancer",
         namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file")],
+        parameters=[LaunchConfiguration("params_file"),
+                    {name: LaunchConfiguration(name) for name in TRANSPORTS}],
         remappings=[(src, LaunchConfiguration(arg)) for src, arg in REMAPPINGS.items()],
         output="screen",
     )

@@ -1,5 +1,8 @@
 """`perfecting-depth bag IN OUT`: enhance a rosbag2 recording (sqlite3 or mcap) into a new bag.
 
+Colour and depth topics may be raw Images or image_transport's compressed / compressedDepth CompressedImages
+(decoded as the node decodes them).
+
 The new bag holds every original message unchanged plus the node's output topics with the same names,
 types and header stamps the live node publishes. Messages are read with ``rosbags``, synchronised with
 the node's FrameSynchronizer, converted with the node's own functions and serialised by rclpy, so for
@@ -15,6 +18,8 @@ from pathlib import Path
 
 OUTPUT_TYPES = {"image_rect": "sensor_msgs/msg/Image", "uncertainty": "sensor_msgs/msg/Image",
                 "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2"}
+
+TRANSPORT_SUFFIXES = ("compressed", "compressedDepth")  # image_transport topics (sensor_msgs/CompressedImage)
 
 
 class BagError(RuntimeError):
@@ -54,6 +59,12 @@ def open_bag(path: str | Path, topics) -> tuple:
     return reader, conns
 
 
+def _base_topic(topic: str) -> str:
+    """The image topic an image_transport topic carries: /x/image_raw/compressedDepth -> /x/image_raw."""
+    head, _, last = topic.rpartition("/")
+    return head if last in TRANSPORT_SUFFIXES and head else topic
+
+
 def _rclpy_header(h):
     from std_msgs.msg import Header
 
@@ -82,7 +93,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
         raise BagError(f"{outp} exists; refusing to overwrite (choose another output path)")
     reader, _ = open_bag(inp, (rgb_topic, depth_topic, info_topic))
     typestore = get_typestore(Stores.ROS2_JAZZY)
-    base = out_prefix or depth_topic.rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
+    base = out_prefix or _base_topic(depth_topic).rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
     out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in OUTPUT_TYPES}
     enh = enhancer or DepthEnhancer(method, max_range_m=max_range_m)
     sync = FrameSynchronizer("approximate", slop, queue_size=30)

@@ -149,6 +149,50 @@ def test_bag_tool_and_node_publish_the_same(tmp_path):
     assert bytes(live.data) == bytes(bag_depth.data)
 
 
+def test_bag_with_compressed_topics_gives_the_raw_bags_output(tmp_path):
+    """A bag recorded over image_transport's compressed (PNG colour) and compressedDepth (RVL) topics is enhanced
+    like the same frames recorded raw; the outputs go beside the camera's topics, not under the transport's."""
+    import cv2
+    from test_compressed import compressed_depth_payload
+
+    seq = frames(2)
+    write_bag(tmp_path / "raw", seq, extra_topic=False)
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    Compressed = ts.types["sensor_msgs/msg/CompressedImage"]
+    topics = {"rgb": TOPICS["rgb"] + "/compressed", "depth": TOPICS["depth"] + "/compressedDepth",
+              "info": TOPICS["info"]}
+    w = Writer(tmp_path / "comp", version=9, storage_plugin=StoragePlugin.MCAP)
+    w.open()
+    c = {k: w.add_connection(t, "sensor_msgs/msg/CameraInfo" if k == "info" else "sensor_msgs/msg/CompressedImage",
+                             typestore=ts) for k, t in topics.items()}
+    for i, (f, raw) in enumerate(seq):
+        stamp = 1_000_000_000 + i * 100_000_000
+        h = make_header(stamp, "cam")
+        header = ts.types["std_msgs/msg/Header"](stamp=ts.types["builtin_interfaces/msg/Time"](sec=1, nanosec=i * 100_000_000),
+                                                 frame_id="cam")
+        mm = np.clip(np.round(raw * 1000), 0, 65535).astype(np.uint16)
+        rgb = Compressed(header=header, format="rgb8; png compressed bgr8",
+                         data=cv2.imencode(".png", np.ascontiguousarray(f.rgb[..., ::-1]))[1].ravel())
+        depth = Compressed(header=header, format="16UC1; compressedDepth rvl",
+                           data=np.frombuffer(compressed_depth_payload(mm, "16UC1", "rvl"), np.uint8))
+        w.write(c["info"], stamp, serialize_message(make_info(f.K, 60, 80, h)))
+        w.write(c["rgb"], stamp + 1000, ts.serialize_cdr(rgb, "sensor_msgs/msg/CompressedImage"))
+        w.write(c["depth"], stamp + 2000, ts.serialize_cdr(depth, "sensor_msgs/msg/CompressedImage"))
+    w.close()
+    a = enhance_bag(tmp_path / "raw", tmp_path / "raw_out", *TOPICS.values(), method="guided_fill", progress=False)
+    b = enhance_bag(tmp_path / "comp", tmp_path / "comp_out", *topics.values(), method="guided_fill", progress=False)
+    assert a["processed"] == b["processed"] == 2 and b["output_topics"] == a["output_topics"]
+    got_a, got_b = read_all(tmp_path / "raw_out"), read_all(tmp_path / "comp_out")
+    from sensor_msgs.msg import PointCloud2
+
+    for k, typ in (("image_rect", Image), ("uncertainty", Image), ("points", PointCloud2)):
+        t = f"/camera/depth_enhanced/{k}"
+        for (_, x), (_, y) in zip(got_a[t], got_b[t], strict=True):
+            x, y = deserialize_message(x, typ), deserialize_message(y, typ)
+            assert x.header == y.header and (x.height, x.width) == (y.height, y.width)
+            assert bytes(x.data) == bytes(y.data)
+
+
 def test_same_output_for_classical_enhancer_in_process():
     f, raw = frames(1)[0]
     a = DepthEnhancer("guided_fill").enhance(f.rgb, raw)

@@ -1,7 +1,8 @@
 """sensor_msgs <-> numpy without cv_bridge: zero-copy views where the layout allows.
 
 Images: REP 118 depth encodings (16UC1 millimetres with 0 invalid, 32FC1 metres with NaN invalid) and
-rgb8, bgr8, rgba8, bgra8, mono8 colour. ``step`` padding and ``is_bigendian`` are honoured. We do the
+rgb8, bgr8, rgba8, bgra8, mono8 colour. ``step`` padding and ``is_bigendian`` are honoured. CompressedImage
+messages (image_transport's ``compressed`` and ``compressedDepth``) are decoded by ``compressed.py``. We do the
 conversion here rather than through rosbags-image because the node needs zero-copy strided views and
 precise rejection reasons; rosbags-image is used by the bag tool for files.
 
@@ -45,7 +46,11 @@ def _view(msg, dtype: np.dtype, channels: int) -> np.ndarray:
 
 
 def image_to_rgb(msg) -> np.ndarray:
-    """Colour Image -> HxWx3 uint8 in RGB order (mono8 is repeated to three channels)."""
+    """Colour Image or CompressedImage -> HxWx3 uint8 in RGB order (mono8 is repeated to three channels)."""
+    from .compressed import compressed_to_rgb, is_compressed
+
+    if is_compressed(msg):
+        return compressed_to_rgb(str(msg.format), msg.data)
     enc = msg.encoding.lower()
     if enc not in COLOR_ENCODINGS:
         raise ConversionError(f"unsupported colour encoding {msg.encoding!r}; expected one of {sorted(COLOR_ENCODINGS)}")
@@ -58,10 +63,15 @@ def image_to_rgb(msg) -> np.ndarray:
 
 
 def image_to_depth(msg, depth_scale: float = 0.001) -> tuple[np.ndarray, int]:
-    """Depth Image -> (HxW float32 metres with 0 = invalid, number of NaN/Inf/negative values found).
+    """Depth Image or CompressedImage -> (HxW float32 metres with 0 = invalid, number of NaN/Inf/negative values
+    found).
 
     16UC1 / mono16 are scaled by ``depth_scale`` (millimetres by default); 32FC1 is metres.
     """
+    from .compressed import compressed_to_depth, is_compressed
+
+    if is_compressed(msg):
+        return compressed_to_depth(str(msg.format), msg.data, depth_scale)
     if msg.encoding not in DEPTH_ENCODINGS:
         raise ConversionError(f"unsupported depth encoding {msg.encoding!r}; expected 16UC1 (mm) or 32FC1 (m)")
     dt = DEPTH_ENCODINGS[msg.encoding]

@@ -4,6 +4,9 @@ Subscribed (relative names, remap them):
   rgb/image_rect_color (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, mono8)
   depth_registered/image_rect (sensor_msgs/Image: 16UC1 mm or 32FC1 m, registered to the RGB camera)
   rgb/camera_info (sensor_msgs/CameraInfo)
+  With rgb_transport / depth_transport set, as image_transport names them: rgb/image_rect_color/compressed,
+  depth_registered/image_rect/compressedDepth (or /compressed) (sensor_msgs/CompressedImage); the base name is
+  remapped first, then the transport's suffix added.
 Published:
   depth_enhanced/image_rect (32FC1 m, NaN invalid, or 16UC1 mm, 0 invalid: output_encoding; header of the depth
     input; depth_max_sigma leaves out depth less trusted than that)
@@ -32,7 +35,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..enhancer import NOISE_MODES, DepthEnhancer
 from ..io import match_depth_size
@@ -49,13 +52,15 @@ CHOICES = {
     "size_mismatch": ("resample", "reject"),
     "noise": NOISE_MODES,
     "output_encoding": ("32FC1", "16UC1"),
+    "rgb_transport": ("raw", "compressed"),
+    "depth_transport": ("raw", "compressedDepth", "compressed"),
 }
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
            "hole_fusion"}
 FALLBACK = {"tensorrt": "onnxruntime", "onnxruntime": "torch"}  # next backend after repeated failures
 FAILURES_BEFORE_FALLBACK = 3
-RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size"}
+RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport"}
 
 
 def _stamp_ns(msg) -> int:
@@ -107,9 +112,8 @@ class EnhancerNode(Node):
         out_qos = QoSProfile(depth=2)
         reliable_out = p["output_reliability"] == "reliable"
         out_qos.reliability = ReliabilityPolicy.RELIABLE if reliable_out else ReliabilityPolicy.BEST_EFFORT
-        self.sub_rgb = self.create_subscription(Image, "rgb/image_rect_color", lambda m: self._on_msg("rgb", m), in_qos)
-        self.sub_depth = self.create_subscription(Image, "depth_registered/image_rect",
-                                                  lambda m: self._on_msg("depth", m), in_qos)
+        self.sub_rgb = self._subscribe_image("rgb", "rgb/image_rect_color", p["rgb_transport"], in_qos)
+        self.sub_depth = self._subscribe_image("depth", "depth_registered/image_rect", p["depth_transport"], in_qos)
         self.sub_info = self.create_subscription(CameraInfo, "rgb/camera_info", lambda m: self._on_msg("info", m), in_qos)
         self.pub_depth = self.create_publisher(Image, "depth_enhanced/image_rect", out_qos)
         self.pub_sigma = self.create_publisher(Image, "depth_enhanced/uncertainty", out_qos)
@@ -121,6 +125,15 @@ class EnhancerNode(Node):
         self.busy = False  # the worker is processing a set (tests wait for idle)
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
         self.worker.start()
+
+    def _subscribe_image(self, key: str, base: str, transport: str, qos):
+        """Subscribe to ``base`` (raw Image) or, as image_transport does, to the remapped base name plus the
+        transport's suffix (CompressedImage)."""
+        if transport == "raw":
+            return self.create_subscription(Image, base, lambda m: self._on_msg(key, m), qos)
+        topic = f"{self.resolve_topic_name(base)}/{transport}"
+        self.get_logger().info(f"{key}: subscribing to {topic} (sensor_msgs/CompressedImage)")
+        return self.create_subscription(CompressedImage, topic, lambda m: self._on_msg(key, m), qos)
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
@@ -167,6 +180,10 @@ class EnhancerNode(Node):
           "of the image's larger side (0 = off)", FloatingPointRange(from_value=0.0, to_value=0.5, step=0.0))
         d("max_rate", 0.0, "process at most this many frame sets per second, the newest when the next slot opens "
           "(Hz; 0 = as fast as the machine can)", FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0))
+        d("rgb_transport", "raw", "colour input: raw (sensor_msgs/Image) or compressed (JPEG/PNG CompressedImage on "
+          "<rgb topic>/compressed); start-up only")
+        d("depth_transport", "raw", "depth input: raw, compressedDepth (PNG or RVL on <depth topic>/compressedDepth) or "
+          "compressed (16-bit PNG on <depth topic>/compressed); start-up only")
         d("hole_fusion", True, "learned model: weigh rebuilt pixels against a colour-guided fill at camera "
           "resolution with the shipped hole fusion (used with the shipped weights only; false = off, faster)")
 
@@ -174,7 +191,8 @@ class EnhancerNode(Node):
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
-                 "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale")
+                 "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
+                 "depth_transport")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -356,6 +374,7 @@ class EnhancerNode(Node):
             "max_range": ("unknown" if not p["max_range"] else f"{p['max_range']:.2f} m, "
                           + ("read by the model" if enh and enh.reads_range else "not read by this model")),
             "sigma_scale": f"{p['sigma_scale']:g}",  # the published 1-sigma is the model's times this
+            "input_topics": f"{self.sub_rgb.topic_name}, {self.sub_depth.topic_name}",
         }
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})
         st.level, st.message = level, message

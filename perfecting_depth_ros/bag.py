@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 OUTPUT_TYPES = {"image_rect": "sensor_msgs/msg/Image", "uncertainty": "sensor_msgs/msg/Image",
-                "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2"}
+                "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2",
+                "source": "sensor_msgs/msg/Image"}
 
 TRANSPORT_SUFFIXES = ("compressed", "compressedDepth")  # image_transport topics (sensor_msgs/CompressedImage)
 

@@ -51,6 +51,18 @@ NEAR_CAP_FACTOR = 1.15  # rebuilt pixels of border holes beside the frame's near
 KEEP_GATE = 0.5  # a raw pixel is kept exactly where the refiner's gate (its reliability) exceeds this
 STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays past the measurements in this window
 
+# What each published pixel is (EnhancedDepth.source; the node's depth_enhanced/source, mono8)
+SOURCE_NONE, SOURCE_MEASURED, SOURCE_REPLACED, SOURCE_REBUILT = 0, 1, 2, 3
+
+
+def depth_source(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """uint8 map of where each depth value comes from: SOURCE_MEASURED (the raw measurement, kept exactly),
+    SOURCE_REPLACED (a raw measurement judged wrong and rebuilt), SOURCE_REBUILT (a raw hole filled),
+    SOURCE_NONE (no value: NaN)."""
+    valid = raw > 0
+    src = np.where(valid, np.where(depth == raw, SOURCE_MEASURED, SOURCE_REPLACED), SOURCE_REBUILT)
+    return np.where(np.isfinite(depth), src, SOURCE_NONE).astype(np.uint8)
+
 
 @dataclass
 class EnhancedDepth:
@@ -64,6 +76,7 @@ class EnhancedDepth:
     spread: np.ndarray | None = None  # stage-1 sample spread, metres (learned model only)
     raw_reliability: np.ndarray | None = None  # probability that each raw pixel is right (learned model only)
     points: np.ndarray | None = None  # HxWx3 camera-frame points when intrinsics were given
+    source: np.ndarray | None = None  # HxW uint8: SOURCE_MEASURED / _REPLACED / _REBUILT / _NONE per pixel
 
 
 def check_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -357,6 +370,7 @@ class DepthEnhancer:
                                 {"inference_ms": (t1 - t0) * 1e3})
         else:
             out = self._enhance_learned(rgb, depth, t0, max_range)
+        out.source = depth_source(depth, out.depth)
         if self._sigma_scale != 1.0:
             out.uncertainty = out.uncertainty * np.float32(self._sigma_scale)  # float32 stays float32
         if K is not None:

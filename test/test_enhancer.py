@@ -383,3 +383,30 @@ def test_sigma_scale_multiplies_the_published_sigma_only(tiny_weights, frame):
     for bad in (0, -1.0, float("nan"), float("inf"), 1000.0, True, "2"):
         with pytest.raises(ValueError, match="sigma_scale"):
             DepthEnhancer("raw", sigma_scale=bad)
+
+
+def test_source_map_says_which_pixels_are_measured_replaced_or_rebuilt(frame):
+    from perfecting_depth_ros.enhancer import (
+        KEEP_GATE,
+        SOURCE_MEASURED,
+        SOURCE_NONE,
+        SOURCE_REBUILT,
+        SOURCE_REPLACED,
+    )
+
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    out = DepthEnhancer(backend="onnxruntime").enhance(frame.rgb, raw)
+    valid = raw > 0
+    kept = valid & (out.raw_reliability > KEEP_GATE)  # the gate's decision
+    assert out.source.dtype == np.uint8 and out.source.shape == raw.shape
+    np.testing.assert_array_equal(out.source == SOURCE_MEASURED, kept)
+    np.testing.assert_array_equal(out.source == SOURCE_REPLACED, valid & ~kept)
+    np.testing.assert_array_equal(out.source == SOURCE_REBUILT, ~valid)
+    assert (out.source == SOURCE_REPLACED).any() and (out.source == SOURCE_REBUILT).any()
+    assert np.all(out.depth[kept] == raw[kept])
+    # a classical fill keeps every measurement; pixels it leaves empty have no source
+    raw[:, : raw.shape[1] // 2] = 0
+    out = DepthEnhancer("ip_basic").enhance(frame.rgb, raw)
+    assert np.all(out.source[raw > 0] == SOURCE_MEASURED)
+    np.testing.assert_array_equal(out.source == SOURCE_NONE, ~np.isfinite(out.depth))
+    assert (out.source == SOURCE_NONE).any() and (out.source == SOURCE_REBUILT).any()

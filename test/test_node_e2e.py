@@ -106,6 +106,14 @@ def test_outputs_are_complete_and_correct(ros):
     assert (pts.height, pts.width) == (H, W) and pts.header.frame_id == "cam_optical"
     assert [f.name for f in pts.fields] == ["x", "y", "z", "rgb", "sigma"]
     np.testing.assert_allclose(cloud["z"][ok], depth[ok], rtol=1e-6)
+    src = c.msgs["source"][stamp]
+    assert src.encoding == "mono8" and (src.height, src.width) == (H, W) and src.header.frame_id == "cam_optical"
+    source = np.frombuffer(bytes(src.data), np.uint8).reshape(H, W)
+    raw = np.clip(np.round(ros["raw"] * 1000), 0, 65535).astype(np.uint16) * np.float32(0.001)  # as Player sends it
+    measured = raw > 0
+    np.testing.assert_array_equal(source == 1, measured & (depth == raw))  # a classical fill keeps them all
+    np.testing.assert_array_equal(source == 3, ~measured & ok)
+    np.testing.assert_array_equal(source == 0, ~ok)
 
 
 def test_diagnostics_report_rates_latency_backend(ros):

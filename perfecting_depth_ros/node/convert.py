@@ -106,6 +106,18 @@ def depth_to_image(depth: np.ndarray, header, encoding: str = "32FC1"):
     return msg
 
 
+def labels_to_image(labels: np.ndarray, header):
+    """HxW uint8 -> Image mono8 (the source map)."""
+    from sensor_msgs.msg import Image
+
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = labels.shape
+    msg.encoding, msg.is_bigendian, msg.step = "mono8", 0, labels.shape[1]
+    msg.data = np.ascontiguousarray(labels, dtype=np.uint8).tobytes()
+    return msg
+
+
 def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
     """CameraInfo -> 3x3 K for an image of ``expected_hw``; scales K when the info is for another
     resolution with the same aspect ratio, raises ConversionError otherwise or if K is unusable."""
@@ -179,12 +191,14 @@ def cloud_to_array(msg) -> np.ndarray:
 
 
 def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
-                    with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1") -> dict:
+                    with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1",
+                    with_source: bool = True) -> dict:
     """The node's output messages for one enhanced frame (shared by the node and the bag tool):
     image_rect (``encoding``: 32FC1 metres with NaN, or 16UC1 millimetres with 0) and uncertainty (32FC1),
-    camera_info (K for the depth size), points (organised cloud). Where ``depth_max_sigma`` > 0, depth whose
-    1-sigma exceeds it is published as invalid (in the image and so in the cloud); ``max_sigma`` > 0 drops such
-    points from the cloud alone."""
+    camera_info (K for the depth size), points (organised cloud), source (mono8: 1 measured and kept, 2 measured
+    but replaced, 3 rebuilt hole, 0 no value published). Where ``depth_max_sigma`` > 0, depth whose
+    1-sigma exceeds it is published as invalid (in the image and so in the cloud and the source map);
+    ``max_sigma`` > 0 drops such points from the cloud alone."""
     from sensor_msgs.msg import CameraInfo
 
     H, W = out.depth.shape
@@ -204,6 +218,8 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
             depth = np.where(out.uncertainty > depth_max_sigma, np.nan, depth).astype(np.float32)
     msgs = {"image_rect": depth_to_image(depth, header, encoding),
             "uncertainty": depth_to_image(out.uncertainty, header), "camera_info": info}
+    if with_source and out.source is not None:
+        msgs["source"] = labels_to_image(np.where(np.isfinite(depth), out.source, 0).astype(np.uint8), header)
     if with_cloud:
         msgs["points"] = points_to_cloud(cloud_from_depth(depth, K, rgb, out.uncertainty, max_sigma), header)
     return msgs

@@ -13,6 +13,7 @@ Published:
   depth_enhanced/uncertainty (32FC1, 1-sigma m)
   depth_enhanced/camera_info
   depth_enhanced/points (organised PointCloud2: x y z rgb sigma, depth frame)
+  depth_enhanced/source (mono8: 1 measured and kept, 2 measured but replaced as wrong, 3 rebuilt hole, 0 none)
   /diagnostics (diagnostic_msgs/DiagnosticArray)
 Parameters: see config/enhancer.yaml (each is declared with a description and range).
 
@@ -119,6 +120,7 @@ class EnhancerNode(Node):
         self.pub_sigma = self.create_publisher(Image, "depth_enhanced/uncertainty", out_qos)
         self.pub_info = self.create_publisher(CameraInfo, "depth_enhanced/camera_info", out_qos)
         self.pub_cloud = self.create_publisher(PointCloud2, "depth_enhanced/points", out_qos)
+        self.pub_source = self.create_publisher(Image, "depth_enhanced/source", out_qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._running = True
@@ -167,6 +169,8 @@ class EnhancerNode(Node):
           "check suggests one); applies at once", FloatingPointRange(from_value=0.01, to_value=100.0, step=0.0))
         d("output_encoding", "32FC1", "depth_enhanced/image_rect: 32FC1 (metres, NaN invalid) or 16UC1 (mm, 0 invalid)")
         d("publish_cloud", True, "publish depth_enhanced/points")
+        d("publish_source", True, "publish depth_enhanced/source (mono8: 1 measured and kept, 2 measured but replaced, "
+          "3 rebuilt hole, 0 no value)")
         d("size_mismatch", "resample", "RGB of another size than depth: resample it or reject the frame")
         d("input_timeout", 1.0, "warn when an input topic is silent this long (s)",
           FloatingPointRange(from_value=0.05, to_value=60.0, step=0.0))
@@ -192,7 +196,7 @@ class EnhancerNode(Node):
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
-                 "depth_transport")
+                 "depth_transport", "publish_source")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -315,12 +319,14 @@ class EnhancerNode(Node):
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"],
-                               p["depth_max_sigma"], p["output_encoding"])
+                               p["depth_max_sigma"], p["output_encoding"], p["publish_source"])
         self.pub_depth.publish(msgs["image_rect"])
         self.pub_sigma.publish(msgs["uncertainty"])
         self.pub_info.publish(msgs["camera_info"])
         if "points" in msgs:
             self.pub_cloud.publish(msgs["points"])
+        if "source" in msgs:
+            self.pub_source.publish(msgs["source"])
         now = time.monotonic()
         self.out_rate.tick(now)
         with self._lock:

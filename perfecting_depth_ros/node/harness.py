@@ -22,7 +22,8 @@ from std_msgs.msg import Header
 # The launch file's remappings (launch/enhancer.launch.py REMAPPINGS with its default arguments).
 DEFAULT_INPUTS = {"rgb": "rgb/image_rect_color", "depth": "depth_registered/image_rect", "info": "rgb/camera_info"}
 OUTPUTS = {"depth": ("depth_enhanced/image_rect", Image), "sigma": ("depth_enhanced/uncertainty", Image),
-           "info": ("depth_enhanced/camera_info", CameraInfo), "points": ("depth_enhanced/points", PointCloud2)}
+           "info": ("depth_enhanced/camera_info", CameraInfo), "points": ("depth_enhanced/points", PointCloud2),
+           "source": ("depth_enhanced/source", Image)}
 
 
 def make_header(stamp_ns: int, frame_id: str) -> Header:
@@ -118,7 +119,7 @@ class Collector(Node):
             self.diagnostics.extend(msg.status)
 
     def matched(self) -> bool:
-        return all(s.get_publisher_count() > 0 for s in self.subs[:4])
+        return all(s.get_publisher_count() > 0 for s in self.subs[:len(OUTPUTS)])
 
     def complete_stamps(self) -> list[int]:
         with self.lock:

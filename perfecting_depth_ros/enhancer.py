@@ -289,6 +289,8 @@ class DepthEnhancer:
             window this fraction of the image's larger side wide (0: only the frame-wide bound), except that a hole
             rebuilt past ``LOCAL_FAR_REACH`` of the sensor's reach is not bounded from above; the clipped amount
             joins the 1-sigma.
+        threads: CPU threads to compute with (0: the libraries' defaults, every core). It caps ONNX Runtime's
+            session and, process-wide, torch and OpenCV: on a robot, leave cores to SLAM and planners.
         sigma_scale: the published 1-sigma is multiplied by this (a calibration for a sensor: calibrated on
             synthetic frames, the sigma is conservative on real ones; ``perfecting-depth check`` suggests a scale
             from your own frames). Depth is not touched; it can be changed between frames.
@@ -297,8 +299,14 @@ class DepthEnhancer:
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
-                 local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0):
+                 local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
+                 threads: int = 0):
         self.sigma_scale = sigma_scale  # checked by its setter
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 0 <= threads <= 1024:
+            raise ValueError(f"threads must be an integer in [0, 1024] (0: the libraries' defaults), got {threads!r}")
+        self.threads = int(threads)
+        if self.threads:
+            cv2.setNumThreads(self.threads)  # process-wide, like torch's
         if not 0 <= local_window < 1:
             raise ValueError(f"local_window must be a fraction of the image side in [0, 1), got {local_window!r}")
         self.local_window = float(local_window)
@@ -318,7 +326,8 @@ class DepthEnhancer:
             from .backends import create_backend
 
             path = Path(weights) if weights else DEFAULT_WEIGHTS
-            self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device)
+            self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device,
+                                          threads=self.threads)
             self.backend_name = self.backend.name
             self.stride = self.backend.stride
             self.fusion = load_fusion(fusion, path)

@@ -410,3 +410,25 @@ def test_source_map_says_which_pixels_are_measured_replaced_or_rebuilt(frame):
     assert np.all(out.source[raw > 0] == SOURCE_MEASURED)
     np.testing.assert_array_equal(out.source == SOURCE_NONE, ~np.isfinite(out.depth))
     assert (out.source == SOURCE_NONE).any() and (out.source == SOURCE_REBUILT).any()
+
+
+def test_threads_cap_onnxruntime_torch_and_opencv(tiny_weights, frame):
+    import torch
+
+    before = cv2.getNumThreads(), torch.get_num_threads()
+    try:
+        enh = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime", threads=1)
+        assert enh.backend.session.get_session_options().intra_op_num_threads == 1
+        assert cv2.getNumThreads() == 1
+        DepthEnhancer("learned", weights=tiny_weights, backend="torch", threads=1)
+        assert torch.get_num_threads() == 1
+        raw = simulate(frame, "kinect_v1", np.random.default_rng(1))
+        a = enh.enhance(frame.rgb, raw)
+        b = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime").enhance(frame.rgb, raw)
+        np.testing.assert_allclose(a.depth, b.depth, rtol=1e-5, atol=1e-5)  # the same result, on fewer cores
+    finally:
+        cv2.setNumThreads(before[0])
+        torch.set_num_threads(before[1])
+    for bad in (-1, 1.5, True, "2", 5000):
+        with pytest.raises(ValueError, match="threads"):
+            DepthEnhancer("raw", threads=bad)

@@ -239,11 +239,16 @@ def test_parameters_are_validated_at_runtime(ros):
     assert not r.successful and "restart" in r.reason
     (r,) = _set_params(ros, slop=0.05)
     assert r.successful
+    (r,) = _set_params(ros, cpu_threads=-1)
+    assert not r.successful  # out of the declared range 0..256
+    (r,) = _set_params(ros, cpu_threads=1)
+    assert r.successful
     (r,) = _set_params(ros, method="ip_basic")
     assert r.successful
     assert _send_and_wait(ros, 11_000_000_000)
     ok, v = _diag_after(ros, lambda v: v.get("method") == "classical:ip_basic")
     assert ok, v
+    assert v["cpu_threads"] == "1"
     (r,) = _set_params(ros, method="guided_fill")
     assert r.successful
 

@@ -130,12 +130,14 @@ def verify_weights(path: str | Path) -> str:
     return actual
 
 
-def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int = 2, device: str = "cpu") -> Backend:
+def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int = 2, device: str = "cpu",
+                   threads: int = 0) -> Backend:
     """Create a backend by name.
 
     "auto" tries, in order: TensorRT; ONNX Runtime with its CUDA execution provider; torch on CUDA
     (CUDA graphs); ONNX Runtime on the CPU; torch on the CPU. It logs what it chose and why it skipped
-    the others (also kept in ``backend.skipped``).
+    the others (also kept in ``backend.skipped``). ``threads`` > 0 caps the CPU threads ONNX Runtime (per session)
+    and torch (process-wide) compute with; 0 leaves their defaults.
     """
     if kind not in ("auto", "tensorrt", "onnxruntime", "torch"):
         raise ValueError(f"unknown backend {kind!r}: auto | tensorrt | onnxruntime | torch")
@@ -155,7 +157,7 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
                     raise BackendError("this onnxruntime has no CUDA execution provider")
                 from .onnx_backend import OnnxRuntimeBackend
 
-                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=True)
+                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=True, threads=threads)
                 if not b.name.endswith("cuda"):
                     raise BackendError("the CUDA execution provider did not start")
             elif name == "torch-cuda":  # TorchBackend refuses "cuda" when torch sees no GPU
@@ -165,11 +167,15 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
             elif name == "onnxruntime":
                 from .onnx_backend import OnnxRuntimeBackend
 
-                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=(device != "cpu"))
+                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=(device != "cpu"), threads=threads)
             else:
                 from .torch_backend import TorchBackend
 
                 b = TorchBackend(weights, samples, steps, device=device)
+                if threads:
+                    import torch
+
+                    torch.set_num_threads(threads)
         except (BackendError, ImportError, OSError) as e:
             reasons.append(f"{name}: {e}")
             if kind != "auto":

@@ -58,7 +58,7 @@ CHOICES = {
 }
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
-           "hole_fusion"}
+           "hole_fusion", "cpu_threads"}
 FALLBACK = {"tensorrt": "onnxruntime", "onnxruntime": "torch"}  # next backend after repeated failures
 FAILURES_BEFORE_FALLBACK = 3
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport"}
@@ -188,6 +188,8 @@ class EnhancerNode(Node):
           "<rgb topic>/compressed); start-up only")
         d("depth_transport", "raw", "depth input: raw, compressedDepth (PNG or RVL on <depth topic>/compressedDepth) or "
           "compressed (16-bit PNG on <depth topic>/compressed); start-up only")
+        d("cpu_threads", 0, "CPU threads the enhancer computes with (ONNX Runtime, torch, OpenCV); 0 = every core; "
+          "leave cores to SLAM and planners", IntegerRange(from_value=0, to_value=256, step=1))
         d("hole_fusion", True, "learned model: weigh rebuilt pixels against a colour-guided fill at camera "
           "resolution with the shipped hole fusion (used with the shipped weights only; false = off, faster)")
 
@@ -196,7 +198,7 @@ class EnhancerNode(Node):
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
-                 "depth_transport", "publish_source")
+                 "depth_transport", "publish_source", "cpu_threads")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -243,7 +245,8 @@ class EnhancerNode(Node):
                 self._enhancer = DepthEnhancer(method=p["method"], backend=backend, weights=p["weights"] or None,
                                                samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
                                                seed=p["seed"], noise=p["noise"], local_window=p["local_window"],
-                                               fusion="auto" if p["hole_fusion"] else False)
+                                               fusion="auto" if p["hole_fusion"] else False,
+                                               threads=p["cpu_threads"])
                 self._enhancer_error = ""
                 self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
             except Exception as e:  # a broken model must not take the node down: report and keep the old one
@@ -380,6 +383,7 @@ class EnhancerNode(Node):
             "max_range": ("unknown" if not p["max_range"] else f"{p['max_range']:.2f} m, "
                           + ("read by the model" if enh and enh.reads_range else "not read by this model")),
             "sigma_scale": f"{p['sigma_scale']:g}",  # the published 1-sigma is the model's times this
+            "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
             "input_topics": f"{self.sub_rgb.topic_name}, {self.sub_depth.topic_name}",
         }
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})

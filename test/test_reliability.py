@@ -131,6 +131,37 @@ def test_runtime_parameter_changes_apply(live):
     assert not node.set_parameters([Parameter("max_range", value=-1.0)])[0].successful
 
 
+def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_weights, tmp_path, monkeypatch):
+    """Before any frame: diagnostics already name the loaded model; a parameter that needs a new model is
+    applied at once, with the value being set."""
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    rclpy.init()
+    node = EnhancerNode(parameter_overrides=[
+        Parameter("method", value="learned"), Parameter("backend", value="onnxruntime"),
+        Parameter("weights", value=str(tiny_weights)), Parameter("diagnostics_period", value=0.2)])
+    node_ex = MultiThreadedExecutor(num_threads=2)
+    node_ex.add_node(node)
+    spinner = threading.Thread(target=node_ex.spin, daemon=True)
+    spinner.start()
+    coll = Collector()
+    ex = SingleThreadedExecutor()
+    ex.add_node(coll)
+    try:
+        ok = spin_until(ex, lambda: coll.last_diag_values().get("method", "").startswith("learned:onnxruntime"), 30)
+        assert ok, coll.last_diag_values()
+        assert coll.last_diag_values()["processed"] == "0"
+        for _ in range(5):
+            k = 1 + (node._enhancer.samples % 3)
+            assert node.set_parameters([Parameter("samples", value=k)])[0].successful
+            assert spin_until(ex, lambda k=k: node._enhancer.samples == k and not node._pending_rebuild, 10)
+        assert node._enhancer.description.endswith(f"K={k} S=2") and node.counts["processed"] == 0
+    finally:
+        node_ex.shutdown()
+        node.destroy_node()
+        coll.destroy_node()
+        rclpy.shutdown()
+
+
 def test_camera_info_size_change_mid_stream(live):
     f, raw, player = live["f"], live["raw"], live["player"]
     assert live["send"](True)

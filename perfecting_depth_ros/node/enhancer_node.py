@@ -93,7 +93,10 @@ class EnhancerNode(Node):
         self._lock = threading.Lock()
         self._enhancer: DepthEnhancer | None = None
         self._enhancer_error = ""
-        self._pending_rebuild = True
+        self._pending_rebuild = True  # the worker builds the enhancer at start-up, before the first frame
+        self._build_lock = threading.Lock()
+        self._pending_values: dict = {}  # values of REBUILD parameters being set (see _on_set_parameters)
+        self.loading = False
         self._backend_override: str | None = None
         self._consecutive_failures = 0
         self.fallback_note = ""
@@ -210,6 +213,9 @@ class EnhancerNode(Node):
                 return SetParametersResult(successful=False, reason=f"{prm.name} applies at start-up only; restart the node")
         for prm in params:
             if prm.name in REBUILD:
+                # the worker rebuilds at once, possibly before rclpy stores the value: hand it over
+                with self._lock:
+                    self._pending_values[prm.name] = prm.value
                 self._pending_rebuild = True
                 self._backend_override = None
             if prm.name in ("sync_mode", "slop"):
@@ -237,26 +243,39 @@ class EnhancerNode(Node):
 
     # ------------------------------------------------------------------ worker
     def _ensure_enhancer(self) -> DepthEnhancer | None:
-        if self._pending_rebuild:
-            self._pending_rebuild = False
-            p = self._params()
-            backend = self._backend_override or p["backend"]
-            try:
-                self._enhancer = DepthEnhancer(method=p["method"], backend=backend, weights=p["weights"] or None,
-                                               samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
-                                               seed=p["seed"], noise=p["noise"], local_window=p["local_window"],
-                                               fusion="auto" if p["hole_fusion"] else False,
-                                               threads=p["cpu_threads"])
-                self._enhancer_error = ""
-                self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
-            except Exception as e:  # a broken model must not take the node down: report and keep the old one
-                self._enhancer_error = f"cannot create enhancer ({p['method']}/{backend}): {e}"
-                self.get_logger().error(self._enhancer_error)
+        with self._build_lock:
+            if self._pending_rebuild:
+                self._pending_rebuild = False
+                self.loading = True
+                try:
+                    self._build_enhancer()
+                finally:
+                    self.loading = False
         return self._enhancer
+
+    def _build_enhancer(self) -> None:
+        p = self._params()
+        with self._lock:
+            p.update(self._pending_values)
+            self._pending_values.clear()
+        backend = self._backend_override or p["backend"]
+        try:
+            self._enhancer = DepthEnhancer(method=p["method"], backend=backend, weights=p["weights"] or None,
+                                           samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
+                                           seed=p["seed"], noise=p["noise"], local_window=p["local_window"],
+                                           fusion="auto" if p["hole_fusion"] else False, threads=p["cpu_threads"])
+            self._enhancer_error = ""
+            self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
+        except Exception as e:  # a broken model must not take the node down: report and keep the old one
+            self._enhancer_error = f"cannot create enhancer ({p['method']}/{backend}): {e}"
+            self.get_logger().error(self._enhancer_error)
 
     def _work(self) -> None:
         last_start = -1e9
         while self._running:
+            if self._pending_rebuild:  # at start-up and after a parameter change: load now, not on the next frame
+                self._ensure_enhancer()
+                continue
             rate = self.get_parameter("max_rate").value  # read each time: a change applies at once
             wait = last_start + 1.0 / rate - time.monotonic() if rate > 0 else 0.0
             if wait > 0:  # max_rate: the next slot is not open yet; newer sets replace the waiting one meanwhile
@@ -354,6 +373,8 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.ERROR, self._enhancer_error
         elif now - self.last_error_time < 2 * p["diagnostics_period"] + 1:
             level, message = DiagnosticStatus.ERROR, problem
+        elif self.loading:
+            level, message = DiagnosticStatus.OK, "loading the enhancer"
         elif stale:
             level, message = DiagnosticStatus.WARN, f"no input on {', '.join(stale)} for > {p['input_timeout']} s"
         elif never and counts["processed"] == 0:

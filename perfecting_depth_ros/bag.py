@@ -28,9 +28,9 @@ class BagError(RuntimeError):
 
 
 def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0.001, max_sigma: float = 0.0,
-                  depth_max_sigma: float = 0.0, encoding: str = "32FC1") -> dict:
+                  depth_max_sigma: float = 0.0, encoding: str = "32FC1", cloud_decimation: int = 1) -> dict:
     """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
-    ``depth_scale``, ``max_sigma``, ``depth_max_sigma`` and ``output_encoding``)."""
+    ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding`` and ``cloud_decimation``)."""
     from .io import match_depth_size
     from .node.convert import camera_info_to_K, image_to_depth, image_to_rgb, output_messages
 
@@ -39,7 +39,7 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     K = camera_info_to_K(info_msg, depth.shape)
     out = enhancer.enhance(rgb, depth)
     return output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
-                           depth_max_sigma=depth_max_sigma, encoding=encoding)
+                           depth_max_sigma=depth_max_sigma, encoding=encoding, cloud_decimation=cloud_decimation)
 
 
 def open_bag(path: str | Path, topics) -> tuple:
@@ -80,7 +80,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
                 enhancer=None, max_range_m: float | None = None, outputs: dict | None = None) -> dict:
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
 
-    ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding)."""
+    ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding,
+    cloud_decimation)."""
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -165,13 +166,15 @@ def main(args) -> int:
     from .enhancer import DepthEnhancer
 
     try:
-        if not args.depth_scale > 0 or args.max_sigma < 0 or args.depth_max_sigma < 0:
-            raise ValueError("--depth-scale must be positive, --max-sigma and --depth-max-sigma not negative")
+        if not args.depth_scale > 0 or args.max_sigma < 0 or args.depth_max_sigma < 0 or args.cloud_decimation < 1:
+            raise ValueError("--depth-scale must be positive, --max-sigma and --depth-max-sigma not negative, "
+                             "--cloud-decimation at least 1")
         enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                             fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
                             sigma_scale=getattr(args, "sigma_scale", 1.0))
         outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
-                   "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding}
+                   "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
+                   "cloud_decimation": args.cloud_decimation}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
                         enhancer=enh, outputs=outputs)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window

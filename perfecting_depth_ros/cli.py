@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--depth-max-sigma", type=float, default=0.0,
                    help="depth with a larger 1-sigma is written as invalid, image and cloud (m; 0 keeps all)")
     g.add_argument("--output-encoding", default="32FC1", choices=["32FC1", "16UC1"])
+    g.add_argument("--cloud-decimation", type=int, default=1,
+                   help="points of every n-th row and column (the node's cloud_decimation)")
     g.set_defaults(fn=cmd_bag)
 
     c = sub.add_parser("check", help="masked hold-out on your own frames: does the enhancer help on your camera?")

@@ -268,3 +268,17 @@ def test_bag_tool_takes_the_node_output_options(tmp_path):
     sig3 = deserialize_message(got3["/camera/depth_enhanced/uncertainty"][0][1], Image)
     np.testing.assert_allclose(np.frombuffer(bytes(sig3.data), "<f4").reshape(60, 80), 3 * sigma, rtol=1e-6)
     assert main(base + [str(tmp_path / "out4"), "--sigma-scale", "-1"]) == 2
+    # the node's cloud_decimation: every 3rd row and column of the full cloud, organised
+    from sensor_msgs.msg import PointCloud2
+
+    from perfecting_depth_ros.node.convert import cloud_to_array
+
+    assert main(base + [str(tmp_path / "out5"), "--cloud-decimation", "3"]) == 0
+    full = cloud_to_array(deserialize_message(read_all(tmp_path / "out3")["/camera/depth_enhanced/points"][0][1],
+                                              PointCloud2))
+    dec = deserialize_message(read_all(tmp_path / "out5")["/camera/depth_enhanced/points"][0][1], PointCloud2)
+    assert (dec.height, dec.width) == (20, 27)
+    sub = cloud_to_array(dec)
+    for f in ("x", "y", "z", "rgb"):
+        np.testing.assert_allclose(sub[f], full[f][::3, ::3], rtol=1e-6, atol=1e-7, equal_nan=True)
+    assert main(base + [str(tmp_path / "out6"), "--cloud-decimation", "0"]) == 2

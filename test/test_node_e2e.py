@@ -283,7 +283,7 @@ def test_max_rate_caps_how_often_sets_are_processed(ros):
 def test_trusted_depth_and_16uc1_output(ros):
     (r,) = _set_params(ros, output_encoding="32FC2")
     assert not r.successful and "must be one of" in r.reason
-    results = _set_params(ros, depth_max_sigma=0.05, output_encoding="16UC1")
+    results = _set_params(ros, depth_max_sigma=0.05, output_encoding="16UC1", cloud_decimation=2)
     assert all(x.successful for x in results)
     try:
         stamp = 30_000_000_000
@@ -296,8 +296,12 @@ def test_trusted_depth_and_16uc1_output(ros):
         sigma = np.frombuffer(bytes(s.data), "<f4").reshape(H, W)
         assert (mm[sigma > 0.05] == 0).all() and (mm[sigma <= 0.05] > 0).mean() > 0.99
         assert 0 < (sigma > 0.05).mean() < 1  # the threshold splits this frame
+        pts = c.msgs["points"][stamp]
+        assert (pts.height, pts.width) == (H // 2, W // 2)  # cloud_decimation: every 2nd row and column
+        z = cloud_to_array(pts)["z"]
+        np.testing.assert_allclose(z, np.where(mm > 0, mm / 1000.0, np.nan)[::2, ::2], atol=6e-4, equal_nan=True)
     finally:
-        results = _set_params(ros, depth_max_sigma=0.0, output_encoding="32FC1")
+        results = _set_params(ros, depth_max_sigma=0.0, output_encoding="32FC1", cloud_decimation=1)
         assert all(x.successful for x in results)
 
 

@@ -172,6 +172,8 @@ class EnhancerNode(Node):
           "check suggests one); applies at once", FloatingPointRange(from_value=0.01, to_value=100.0, step=0.0))
         d("output_encoding", "32FC1", "depth_enhanced/image_rect: 32FC1 (metres, NaN invalid) or 16UC1 (mm, 0 invalid)")
         d("publish_cloud", True, "publish depth_enhanced/points")
+        d("cloud_decimation", 1, "depth_enhanced/points of every n-th row and column (organised, n*n times lighter); "
+          "applies at once", IntegerRange(from_value=1, to_value=16, step=1))
         d("publish_source", True, "publish depth_enhanced/source (mono8: 1 measured and kept, 2 measured but replaced, "
           "3 rebuilt hole, 0 no value)")
         d("size_mismatch", "resample", "RGB of another size than depth: resample it or reject the frame")
@@ -201,7 +203,7 @@ class EnhancerNode(Node):
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
-                 "depth_transport", "publish_source", "cpu_threads")
+                 "depth_transport", "publish_source", "cpu_threads", "cloud_decimation")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -341,7 +343,7 @@ class EnhancerNode(Node):
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"],
-                               p["depth_max_sigma"], p["output_encoding"], p["publish_source"])
+                               p["depth_max_sigma"], p["output_encoding"], p["publish_source"], p["cloud_decimation"])
         self.pub_depth.publish(msgs["image_rect"])
         self.pub_sigma.publish(msgs["uncertainty"])
         self.pub_info.publish(msgs["camera_info"])

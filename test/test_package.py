@@ -80,6 +80,34 @@ def test_shipped_onnx_is_current_for_the_shipped_weights_and_model_code():
     assert manifest["perfecting_depth_k4_s2.onnx"] == sha256_file(w / "perfecting_depth_k4_s2.onnx")
 
 
+def test_the_robot_runtime_needs_neither_torch_nor_onnx_nor_scipy(tmp_path):
+    """What a robot installs (README: onnxruntime, safetensors, OpenCV and the ROS wheels) runs the shipped model
+    with its hole fusion, and the node module loads, with torch, diffusers, onnx and scipy made unimportable."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import sys
+for m in ("torch", "diffusers", "onnx", "scipy"):
+    sys.modules[m] = None  # import fails
+import numpy as np
+from perfecting_depth_ros import DepthEnhancer
+import perfecting_depth_ros.node.enhancer_node
+enh = DepthEnhancer(max_range_m=4.5)
+rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3)).astype(np.uint8)
+depth = np.full((120, 160), 2.0, np.float32)
+depth[30:60, 40:90] = 0
+out = enh.enhance(rgb, depth)
+assert np.isfinite(out.depth).all() and (out.depth[depth > 0] == 2.0).mean() > 0.9
+print(enh.description)
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PERFECTING_DEPTH_CACHE=str(tmp_path / "cache"))
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "learned:onnxruntime" in r.stdout and "+hole_fusion" in r.stdout
+
+
 def test_model_card_splice_keeps_the_sections_it_was_not_asked_to_rewrite():
     """scripts/model_card.py --only: fresh benchmark sections replace the card's, every other section stays."""
     import importlib.util

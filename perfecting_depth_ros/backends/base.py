@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +79,32 @@ def cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def graph_code_sha() -> str:
-    """sha256 of the model's source files (``model/*.py``): an exported graph or engine built from other
-    source is stale even for the same weights, so caches and the shipped ONNX are keyed by it too."""
+    """sha256 of the model's source files (``model/*.py`` but the package's ``__init__.py``, which builds nothing):
+    an exported graph or engine built from other source is stale even for the same weights, so caches and the
+    shipped ONNX are keyed by it too."""
     h = hashlib.sha256()
     for p in sorted((Path(__file__).resolve().parent.parent / "model").glob("*.py")):
+        if p.name == "__init__.py":
+            continue
         h.update(p.name.encode())
         h.update(p.read_bytes().replace(b"\r\n", b"\n"))
     return h.hexdigest()
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """An ONNX file's metadata (model and graph sha256, K, S, ...), read with the onnx package when it is installed,
+    else with ONNX Runtime: neither needs torch, so the robot's run-time path does not either."""
+    try:
+        import onnx
+    except ImportError:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return dict(sess.get_modelmeta().custom_metadata_map)
+    m = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in m.metadata_props}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -130,6 +150,14 @@ def verify_weights(path: str | Path) -> str:
     return actual
 
 
+def nvidia_device_present() -> bool:
+    """Whether the system shows an NVIDIA GPU device node (desktop /dev/nvidia0..., Jetson /dev/nvhost-*, /dev/nvgpu):
+    a check that costs nothing, so a CPU-only robot does not import torch (~1.5 s, ~300 MB) only to learn that."""
+    import glob
+
+    return bool(glob.glob("/dev/nvidia[0-9]*") or glob.glob("/dev/nvhost-*") or os.path.exists("/dev/nvgpu"))
+
+
 def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int = 2, device: str = "cpu",
                    threads: int = 0) -> Backend:
     """Create a backend by name.
@@ -161,6 +189,8 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
                 if not b.name.endswith("cuda"):
                     raise BackendError("the CUDA execution provider did not start")
             elif name == "torch-cuda":  # TorchBackend refuses "cuda" when torch sees no GPU
+                if "torch" not in sys.modules and not nvidia_device_present():
+                    raise BackendError("no NVIDIA device (not loading torch to look further)")
                 from .torch_backend import TorchBackend
 
                 b = TorchBackend(weights, samples, steps, device="cuda")

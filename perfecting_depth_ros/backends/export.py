@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .base import OUTPUT_NAMES, graph_code_sha, input_names
+from .base import OUTPUT_NAMES, graph_code_sha, input_names, read_metadata  # noqa: F401 (read_metadata: re-exported)
 
 
 def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: int = 2, height: int = 240,
@@ -53,8 +53,3 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
     return out
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    import onnx
-
-    m = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in m.metadata_props}

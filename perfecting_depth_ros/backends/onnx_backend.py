@@ -15,8 +15,7 @@ log = logging.getLogger("perfecting_depth_ros.backends")
 
 def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path:
     """The exported graph for these weights and K/S, exported once and reused; a corrupt file is rebuilt."""
-    from .base import graph_code_sha, sha256_file
-    from .export import export_onnx, read_metadata
+    from .base import graph_code_sha, read_metadata, sha256_file
 
     graph = graph_code_sha()
     # a graph shipped beside the weights (listed in the same manifest) needs no torch to run
@@ -26,9 +25,10 @@ def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path
 
         man = Path(weights).parent / "manifest.json"
         listed = json.loads(man.read_text()).get(shipped.name) if man.is_file() else None
-        md = read_metadata(shipped)
-        if listed == sha256_file(shipped) and md.get("model_sha256") == sha and md.get("graph_sha256") == graph:
-            return shipped
+        if listed == sha256_file(shipped):  # a file the manifest lists is whole: its metadata can be read
+            md = read_metadata(shipped)
+            if md.get("model_sha256") == sha and md.get("graph_sha256") == graph:
+                return shipped
         log.warning("shipped ONNX %s does not match its manifest, weights or model code; exporting a fresh one",
                     shipped)
     path = cache_dir() / f"pd_{sha[:16]}_{graph[:8]}_k{samples}_s{steps}.onnx"
@@ -42,6 +42,8 @@ def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path
         except Exception as e:  # protobuf decode errors on a truncated file
             log.warning("cached ONNX %s is unreadable (%s); re-exporting", path, e)
         path.unlink(missing_ok=True)
+    from .export import export_onnx  # torch: only when a graph has to be exported
+
     return export_onnx(weights, path, samples=samples, steps=steps, model_sha=sha)
 
 

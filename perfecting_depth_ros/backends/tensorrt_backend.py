@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from .base import (
     graph_feed,
     input_names,
     input_shapes,
+    nvidia_device_present,
     takes_range,
 )
 
@@ -88,6 +90,8 @@ def read_engine(path: Path, key: EngineKey) -> bytes | None:
 
 def cuda_gpu_name() -> str:
     """Name of the first CUDA GPU, or raise BackendError (checked before TensorRT is imported)."""
+    if "torch" not in sys.modules and not nvidia_device_present():
+        raise BackendError("no NVIDIA device (not loading torch to look further)")
     try:
         import torch
     except ImportError as e:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import scipy.sparse
-import scipy.sparse.linalg
 
 
 class ClassicalMethod:
@@ -268,6 +266,9 @@ class ColorizationFill(ClassicalMethod):
         w = np.exp(-(diff**2) / (0.6 * var))
         wsum = np.bincount(r, weights=w, minlength=n)
         w = w / wsum[r]
+        import scipy.sparse  # the colorization fill alone needs scipy
+        import scipy.sparse.linalg
+
         A = scipy.sparse.csr_matrix((-w, (r, c)), shape=(n, n)) + scipy.sparse.identity(n)
         kn = known.ravel()
         G = scipy.sparse.diags(kn.astype(np.float64))

@@ -57,7 +57,7 @@ def live(tiny_weights, tmp_path, monkeypatch):
     raw = simulate(f, "realsense_d435", np.random.default_rng(0))
     assert handshake(ex, player, coll, f.rgb, raw, f.K)
     # let warm-up frames still in flight finish before faults are injected
-    assert spin_until(ex, lambda: node.sync._mailbox is None and not node.busy, 10)
+    assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
     state = {"node": node, "ex": ex, "player": player, "coll": coll, "f": f, "raw": raw, "stamp": 1_000_000_000}
 
     def send(expect: bool, **kw) -> bool:
@@ -89,7 +89,7 @@ def test_transient_fault_publishes_nothing_and_recovers(live, mode):
     assert live["send"](True)
     fb.mode = mode
     assert not live["send"](False)  # nothing wrong is published
-    assert live["node"].counts["failed"] >= 1
+    assert live["node"].streams[0].counts["failed"] >= 1
     v = live["coll"].last_diag_values()
     spin_until(live["ex"], lambda: live["coll"].last_diag_values().get("_level") == 2, 3)
     assert live["coll"].last_diag_values()["_level"] == 2  # ERROR
@@ -154,7 +154,7 @@ def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_
             k = 1 + (node._enhancer.samples % 3)
             assert node.set_parameters([Parameter("samples", value=k)])[0].successful
             assert spin_until(ex, lambda k=k: node._enhancer.samples == k and not node._pending_rebuild, 10)
-        assert node._enhancer.description.endswith(f"K={k} S=2") and node.counts["processed"] == 0
+        assert node._enhancer.description.endswith(f"K={k} S=2") and node.streams[0].counts["processed"] == 0
     finally:
         node_ex.shutdown()
         node.destroy_node()

@@ -61,7 +61,8 @@ REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "n
            "hole_fusion", "cpu_threads"}
 FALLBACK = {"tensorrt": "onnxruntime", "onnxruntime": "torch"}  # next backend after repeated failures
 FAILURES_BEFORE_FALLBACK = 3
-RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport"}
+RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport",
+                "cameras"}
 
 
 def _stamp_ns(msg) -> int:
@@ -84,13 +85,44 @@ class RateMeter:
         return len(self.times) / self.window
 
 
+class Stream:
+    """One camera's subscriptions, synchroniser, publishers and counters. ``prefix`` is "" for the node's own topics
+    or a camera name: ``<prefix>/rgb/image_rect_color`` in, ``<prefix>/depth_enhanced/...`` out."""
+
+    def __init__(self, node: EnhancerNode, prefix: str, p: dict, in_qos, out_qos):
+        self.prefix = prefix
+        self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"], on_ready=node._ready.set)
+        self.counts = {"processed": 0, "failed": 0, "rejected": 0}
+        self.reject_reasons: dict[str, int] = {}
+        self.last_problem = ""
+        self.last_error_time = 0.0
+        self.in_rate = {t: RateMeter() for t in ("rgb", "depth", "info")}
+        self.last_input = dict.fromkeys(("rgb", "depth", "info"), 0.0)
+        self.out_rate = RateMeter()
+        self.latency = deque(maxlen=200)
+        t = self.topic
+        self.sub_rgb = node._subscribe_image(self, "rgb", t("rgb/image_rect_color"), p["rgb_transport"], in_qos)
+        self.sub_depth = node._subscribe_image(self, "depth", t("depth_registered/image_rect"), p["depth_transport"],
+                                               in_qos)
+        self.sub_info = node.create_subscription(CameraInfo, t("rgb/camera_info"),
+                                                 lambda m: node._on_msg(self, "info", m), in_qos)
+        self.pub_depth = node.create_publisher(Image, t("depth_enhanced/image_rect"), out_qos)
+        self.pub_sigma = node.create_publisher(Image, t("depth_enhanced/uncertainty"), out_qos)
+        self.pub_info = node.create_publisher(CameraInfo, t("depth_enhanced/camera_info"), out_qos)
+        self.pub_cloud = node.create_publisher(PointCloud2, t("depth_enhanced/points"), out_qos)
+        self.pub_source = node.create_publisher(Image, t("depth_enhanced/source"), out_qos)
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+
 class EnhancerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("depth_enhancer", **kwargs)
         self._declare_parameters()
         p = self._params()
-        self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"])
         self._lock = threading.Lock()
+        self._ready = threading.Event()  # a synchroniser has a set for the worker
         self._enhancer: DepthEnhancer | None = None
         self._enhancer_error = ""
         self._pending_rebuild = True  # the worker builds the enhancer at start-up, before the first frame
@@ -100,14 +132,6 @@ class EnhancerNode(Node):
         self._backend_override: str | None = None
         self._consecutive_failures = 0
         self.fallback_note = ""
-        self.counts = {"processed": 0, "failed": 0, "rejected": 0}
-        self.reject_reasons: dict[str, int] = {}
-        self.last_problem = ""
-        self.last_error_time = 0.0
-        self.in_rate = {t: RateMeter() for t in ("rgb", "depth", "info")}
-        self.last_input = dict.fromkeys(("rgb", "depth", "info"), 0.0)
-        self.out_rate = RateMeter()
-        self.latency = deque(maxlen=200)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         in_qos = qos_profile_sensor_data if p["input_reliability"] == "best_effort" else QoSProfile(depth=p["queue_size"])
@@ -116,14 +140,10 @@ class EnhancerNode(Node):
         out_qos = QoSProfile(depth=2)
         reliable_out = p["output_reliability"] == "reliable"
         out_qos.reliability = ReliabilityPolicy.RELIABLE if reliable_out else ReliabilityPolicy.BEST_EFFORT
-        self.sub_rgb = self._subscribe_image("rgb", "rgb/image_rect_color", p["rgb_transport"], in_qos)
-        self.sub_depth = self._subscribe_image("depth", "depth_registered/image_rect", p["depth_transport"], in_qos)
-        self.sub_info = self.create_subscription(CameraInfo, "rgb/camera_info", lambda m: self._on_msg("info", m), in_qos)
-        self.pub_depth = self.create_publisher(Image, "depth_enhanced/image_rect", out_qos)
-        self.pub_sigma = self.create_publisher(Image, "depth_enhanced/uncertainty", out_qos)
-        self.pub_info = self.create_publisher(CameraInfo, "depth_enhanced/camera_info", out_qos)
-        self.pub_cloud = self.create_publisher(PointCloud2, "depth_enhanced/points", out_qos)
-        self.pub_source = self.create_publisher(Image, "depth_enhanced/source", out_qos)
+        cameras = [c.strip("/") for c in p["cameras"] if c.strip("/")] or [""]
+        if len(set(cameras)) != len(cameras):
+            raise ValueError(f"cameras lists a name twice: {p['cameras']}")
+        self.streams = [Stream(self, c, p, in_qos, out_qos) for c in cameras]
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._running = True
@@ -131,14 +151,14 @@ class EnhancerNode(Node):
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
         self.worker.start()
 
-    def _subscribe_image(self, key: str, base: str, transport: str, qos):
+    def _subscribe_image(self, stream: Stream, key: str, base: str, transport: str, qos):
         """Subscribe to ``base`` (raw Image) or, as image_transport does, to the remapped base name plus the
         transport's suffix (CompressedImage)."""
         if transport == "raw":
-            return self.create_subscription(Image, base, lambda m: self._on_msg(key, m), qos)
+            return self.create_subscription(Image, base, lambda m: self._on_msg(stream, key, m), qos)
         topic = f"{self.resolve_topic_name(base)}/{transport}"
         self.get_logger().info(f"{key}: subscribing to {topic} (sensor_msgs/CompressedImage)")
-        return self.create_subscription(CompressedImage, topic, lambda m: self._on_msg(key, m), qos)
+        return self.create_subscription(CompressedImage, topic, lambda m: self._on_msg(stream, key, m), qos)
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
@@ -189,6 +209,8 @@ class EnhancerNode(Node):
           "of the image's larger side (0 = off)", FloatingPointRange(from_value=0.0, to_value=0.5, step=0.0))
         d("max_rate", 0.0, "process at most this many frame sets per second, the newest when the next slot opens "
           "(Hz; 0 = as fast as the machine can)", FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0))
+        d("cameras", [""], "camera names sharing this node's model: <name>/rgb/image_rect_color ... in, "
+          "<name>/depth_enhanced/... out, one diagnostics status each; [''] = the node's own topics; start-up only")
         d("rgb_transport", "raw", "colour input: raw (sensor_msgs/Image) or compressed (JPEG/PNG CompressedImage on "
           "<rgb topic>/compressed); start-up only")
         d("depth_transport", "raw", "depth input: raw, compressedDepth (PNG or RVL on <depth topic>/compressedDepth) or "
@@ -203,7 +225,8 @@ class EnhancerNode(Node):
                  "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
-                 "depth_transport", "publish_source", "cpu_threads", "cloud_decimation")
+                 "depth_transport", "publish_source", "cpu_threads", "cloud_decimation",
+                 "cameras")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -224,24 +247,26 @@ class EnhancerNode(Node):
                 cur = self._params()
                 mode = prm.value if prm.name == "sync_mode" else cur["sync_mode"]
                 slop = prm.value if prm.name == "slop" else cur["slop"]
-                self.sync.configure(mode, slop, cur["queue_size"])
+                for st in self.streams:
+                    st.sync.configure(mode, slop, cur["queue_size"])
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ input
-    def _on_msg(self, topic: str, msg) -> None:
-        self.in_rate[topic].tick()
-        self.last_input[topic] = time.monotonic()
-        reason = self.sync.add(topic, _stamp_ns(msg), msg)
+    def _on_msg(self, stream: Stream, topic: str, msg) -> None:
+        stream.in_rate[topic].tick()
+        stream.last_input[topic] = time.monotonic()
+        reason = stream.sync.add(topic, _stamp_ns(msg), msg)
         if reason:
-            self._reject(reason)
+            self._reject(stream, reason)
 
-    def _reject(self, reason: str) -> None:
+    def _reject(self, stream: Stream, reason: str) -> None:
         key = reason.split(":")[0].split(" by ")[0][:60]
         with self._lock:
-            self.counts["rejected"] += 1
-            self.reject_reasons[key] = self.reject_reasons.get(key, 0) + 1
-            self.last_problem = reason
-        self.get_logger().warning(reason, throttle_duration_sec=2.0)
+            stream.counts["rejected"] += 1
+            stream.reject_reasons[key] = stream.reject_reasons.get(key, 0) + 1
+            stream.last_problem = reason
+        where = f"{stream.prefix}: " if stream.prefix else ""
+        self.get_logger().warning(where + reason, throttle_duration_sec=2.0)
 
     # ------------------------------------------------------------------ worker
     def _ensure_enhancer(self) -> DepthEnhancer | None:
@@ -272,8 +297,19 @@ class EnhancerNode(Node):
             self._enhancer_error = f"cannot create enhancer ({p['method']}/{backend}): {e}"
             self.get_logger().error(self._enhancer_error)
 
+    def _take(self, start: int):
+        """The next ready set, looking at the streams round-robin from ``start``: (stream index, set) or None."""
+        n = len(self.streams)
+        for k in range(n):
+            i = (start + k) % n
+            s = self.streams[i].sync.take(0)
+            if s is not None:
+                return i, s
+        return None
+
     def _work(self) -> None:
         last_start = -1e9
+        nxt = 0  # round-robin: the camera served last goes to the back
         while self._running:
             if self._pending_rebuild:  # at start-up and after a parameter change: load now, not on the next frame
                 self._ensure_enhancer()
@@ -283,21 +319,26 @@ class EnhancerNode(Node):
             if wait > 0:  # max_rate: the next slot is not open yet; newer sets replace the waiting one meanwhile
                 time.sleep(min(wait, 0.05))
                 continue
-            s = self.sync.take(timeout=0.1)
-            if s is None:
+            self._ready.clear()  # cleared before looking: a set that arrives meanwhile sets it again
+            got = self._take(nxt)
+            if got is None:
+                self._ready.wait(0.1)
                 continue
+            i, s = got
+            nxt = i + 1
+            stream = self.streams[i]
             last_start = time.monotonic()
             self.busy = True
             try:
-                self._process(s)
+                self._process(stream, s)
             except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
-                self._reject(str(e))
+                self._reject(stream, str(e))
             except Exception as e:  # report, publish nothing for this frame, keep running
                 with self._lock:
-                    self.counts["failed"] += 1
-                    self.last_problem = f"processing failed: {type(e).__name__}: {e}"
-                    self.last_error_time = time.monotonic()
-                self.get_logger().error(self.last_problem, throttle_duration_sec=2.0)
+                    stream.counts["failed"] += 1
+                    stream.last_problem = f"processing failed: {type(e).__name__}: {e}"
+                    stream.last_error_time = time.monotonic()
+                self.get_logger().error(stream.last_problem, throttle_duration_sec=2.0)
                 self._consecutive_failures += 1
                 self._maybe_fall_back()
             else:
@@ -321,18 +362,18 @@ class EnhancerNode(Node):
         self._pending_rebuild = True
         self._consecutive_failures = 0
 
-    def _process(self, s) -> None:
+    def _process(self, stream: Stream, s) -> None:
         t0 = time.monotonic()
         p = self._params()
         depth, n_bad = image_to_depth(s.depth, p["depth_scale"])
         if n_bad:
-            self._reject(f"depth has {n_bad} Inf or negative values; treated as invalid")
+            self._reject(stream, f"depth has {n_bad} Inf or negative values; treated as invalid")
         rgb = image_to_rgb(s.rgb)
         H, W = depth.shape
         if rgb.shape[:2] != (H, W):
             if p["size_mismatch"] == "reject":
                 raise ConversionError(f"rgb {rgb.shape[1]}x{rgb.shape[0]} and depth {W}x{H} differ; frame rejected")
-            self._reject(f"rgb {rgb.shape[1]}x{rgb.shape[0]} resampled to depth size {W}x{H}")
+            self._reject(stream, f"rgb {rgb.shape[1]}x{rgb.shape[0]} resampled to depth size {W}x{H}")
             rgb = match_depth_size(rgb, (H, W))
         K = camera_info_to_K(s.info, (H, W))
         enh = self._ensure_enhancer()
@@ -344,36 +385,42 @@ class EnhancerNode(Node):
             raise RuntimeError("enhancer returned no finite depth")
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"],
                                p["depth_max_sigma"], p["output_encoding"], p["publish_source"], p["cloud_decimation"])
-        self.pub_depth.publish(msgs["image_rect"])
-        self.pub_sigma.publish(msgs["uncertainty"])
-        self.pub_info.publish(msgs["camera_info"])
+        stream.pub_depth.publish(msgs["image_rect"])
+        stream.pub_sigma.publish(msgs["uncertainty"])
+        stream.pub_info.publish(msgs["camera_info"])
         if "points" in msgs:
-            self.pub_cloud.publish(msgs["points"])
+            stream.pub_cloud.publish(msgs["points"])
         if "source" in msgs:
-            self.pub_source.publish(msgs["source"])
+            stream.pub_source.publish(msgs["source"])
         now = time.monotonic()
-        self.out_rate.tick(now)
+        stream.out_rate.tick(now)
         with self._lock:
-            self.counts["processed"] += 1
-            self.latency.append((now - t0) * 1e3)
-            self.last_method = out.method
+            stream.counts["processed"] += 1
+            stream.latency.append((now - t0) * 1e3)
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
         p = self._params()
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [self._stream_status(st, p) for st in self.streams]
+        self.pub_diag.publish(arr)
+
+    def _stream_status(self, stream: Stream, p: dict) -> DiagnosticStatus:
+        """One camera's diagnostics status (the model's state is in each)."""
         now = time.monotonic()
         st = DiagnosticStatus()
-        st.name = f"{self.get_name()}: depth enhancement"
+        st.name = f"{self.get_name()}: depth enhancement" + (f" ({stream.prefix})" if stream.prefix else "")
         st.hardware_id = "perfecting_depth_ros"
-        lat = sorted(self.latency)
         with self._lock:
-            counts, reasons, problem = dict(self.counts), dict(self.reject_reasons), self.last_problem
-        stale = [t for t, last in self.last_input.items() if last and now - last > p["input_timeout"]]
-        never = [t for t, last in self.last_input.items() if not last]
+            lat = sorted(stream.latency)
+            counts, reasons, problem = dict(stream.counts), dict(stream.reject_reasons), stream.last_problem
+        stale = [t for t, last in stream.last_input.items() if last and now - last > p["input_timeout"]]
+        never = [t for t, last in stream.last_input.items() if not last]
         level, message = DiagnosticStatus.OK, "ok"
         if self._enhancer_error:
             level, message = DiagnosticStatus.ERROR, self._enhancer_error
-        elif now - self.last_error_time < 2 * p["diagnostics_period"] + 1:
+        elif now - stream.last_error_time < 2 * p["diagnostics_period"] + 1:
             level, message = DiagnosticStatus.ERROR, problem
         elif self.loading:
             level, message = DiagnosticStatus.OK, "loading the enhancer"
@@ -383,43 +430,42 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.WARN, f"waiting for {', '.join(never)}"
         elif problem and counts["rejected"]:
             level, message = DiagnosticStatus.WARN, problem
-            self.last_problem = ""
+            stream.last_problem = ""
         enh = self._enhancer
+        stats = stream.sync.stats
         values = {
             "method": enh.description if enh else "(not loaded)",
             "backend": enh.backend_name if enh else "",
-            "input_rate_rgb_hz": f"{self.in_rate['rgb'].rate():.2f}",
-            "input_rate_depth_hz": f"{self.in_rate['depth'].rate():.2f}",
-            "input_rate_info_hz": f"{self.in_rate['info'].rate():.2f}",
-            "output_rate_hz": f"{self.out_rate.rate():.2f}",
+            "input_rate_rgb_hz": f"{stream.in_rate['rgb'].rate():.2f}",
+            "input_rate_depth_hz": f"{stream.in_rate['depth'].rate():.2f}",
+            "input_rate_info_hz": f"{stream.in_rate['info'].rate():.2f}",
+            "output_rate_hz": f"{stream.out_rate.rate():.2f}",
             "max_rate_hz": f"{p['max_rate']:.2f}" if p["max_rate"] else "unlimited",
             "latency_p50_ms": f"{lat[len(lat) // 2]:.1f}" if lat else "nan",
             "latency_max_ms": f"{lat[-1]:.1f}" if lat else "nan",
             "processed": str(counts["processed"]),
             "failed": str(counts["failed"]),
             "rejected": str(counts["rejected"]),
-            "dropped_sets": str(self.sync.stats.dropped),
-            "rejected_stamps": str(self.sync.stats.rejected_backwards),
-            "time_jumps": str(self.sync.stats.time_jumps),
+            "dropped_sets": str(stats.dropped),
+            "rejected_stamps": str(stats.rejected_backwards),
+            "time_jumps": str(stats.time_jumps),
             "fallback": self.fallback_note or "none",
             # say whether a configured range is used, so nobody relies on a parameter the model ignores
             "max_range": ("unknown" if not p["max_range"] else f"{p['max_range']:.2f} m, "
                           + ("read by the model" if enh and enh.reads_range else "not read by this model")),
             "sigma_scale": f"{p['sigma_scale']:g}",  # the published 1-sigma is the model's times this
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
-            "input_topics": f"{self.sub_rgb.topic_name}, {self.sub_depth.topic_name}",
+            "input_topics": f"{stream.sub_rgb.topic_name}, {stream.sub_depth.topic_name}",
+            "cameras": str(len(self.streams)),
         }
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})
         st.level, st.message = level, message
         st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        arr = DiagnosticArray()
-        arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [st]
-        self.pub_diag.publish(arr)
+        return st
 
     def destroy_node(self) -> None:
         self._running = False
-        self.sync.wake()
+        self._ready.set()
         self.worker.join(timeout=2.0)
         super().destroy_node()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,11 @@ class SyncStats:
 class FrameSynchronizer:
     """Thread-safe matcher; ``add`` from subscription callbacks, ``take`` from the worker thread."""
 
-    def __init__(self, mode: str = "approximate", slop: float = 0.02, queue_size: int = 5, jump_reset: float = 5.0):
+    def __init__(self, mode: str = "approximate", slop: float = 0.02, queue_size: int = 5, jump_reset: float = 5.0,
+                 on_ready: Callable[[], None] | None = None):
+        """``on_ready`` is called (under the lock: keep it short, e.g. ``Event.set``) whenever a set is ready, for a
+        consumer that waits on several synchronisers."""
+        self.on_ready = on_ready
         self.configure(mode, slop, queue_size)
         self.jump_reset_ns = int(jump_reset * 1e9)
         self.stats = SyncStats()
@@ -118,6 +123,8 @@ class FrameSynchronizer:
                 self.stats.dropped += 1
             self._mailbox = MatchedSet(stamp, rgb, dmsg, info)
             self._cv.notify_all()
+            if self.on_ready is not None:
+                self.on_ready()
             return
 
     def take(self, timeout: float | None = None) -> MatchedSet | None:

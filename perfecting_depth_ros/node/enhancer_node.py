@@ -15,6 +15,8 @@ Published:
   depth_enhanced/points (organised PointCloud2: x y z rgb sigma, depth frame)
   depth_enhanced/source (mono8: 1 measured and kept, 2 measured but replaced as wrong, 3 rebuilt hole, 0 none)
   /diagnostics (diagnostic_msgs/DiagnosticArray)
+With ``cameras: [front, rear]`` every topic above is read and published under each camera's name (front/rgb/...,
+front/depth_enhanced/...), one model serving the cameras round-robin, one diagnostics status per camera.
 Parameters: see config/enhancer.yaml (each is declared with a description and range).
 
 Processing runs on a worker thread fed by a one-slot mailbox (latest wins), so the node keeps

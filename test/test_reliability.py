@@ -38,17 +38,22 @@ class FaultyBackend:
         return out
 
 
-@pytest.fixture
-def live(tiny_weights, tmp_path, monkeypatch):
-    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
-    rclpy.init()
+def _spin_node(tiny_weights):
+    """An EnhancerNode running the tiny model on ONNX Runtime, spun by its own executor thread."""
     node = EnhancerNode(parameter_overrides=[
         Parameter("method", value="learned"), Parameter("backend", value="onnxruntime"),
         Parameter("weights", value=str(tiny_weights)), Parameter("diagnostics_period", value=0.2)])
     node_ex = MultiThreadedExecutor(num_threads=2)
     node_ex.add_node(node)
-    spinner = threading.Thread(target=node_ex.spin, daemon=True)
-    spinner.start()
+    threading.Thread(target=node_ex.spin, daemon=True).start()
+    return node, node_ex
+
+
+@pytest.fixture
+def live(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    rclpy.init()
+    node, node_ex = _spin_node(tiny_weights)
     player, coll = Player(), Collector()
     ex = SingleThreadedExecutor()
     ex.add_node(player)
@@ -136,13 +141,7 @@ def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_
     applied at once, with the value being set."""
     monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
     rclpy.init()
-    node = EnhancerNode(parameter_overrides=[
-        Parameter("method", value="learned"), Parameter("backend", value="onnxruntime"),
-        Parameter("weights", value=str(tiny_weights)), Parameter("diagnostics_period", value=0.2)])
-    node_ex = MultiThreadedExecutor(num_threads=2)
-    node_ex.add_node(node)
-    spinner = threading.Thread(target=node_ex.spin, daemon=True)
-    spinner.start()
+    node, node_ex = _spin_node(tiny_weights)
     coll = Collector()
     ex = SingleThreadedExecutor()
     ex.add_node(coll)

@@ -209,6 +209,38 @@ def test_fuzz_image_conversion_never_crashes(enc, h, w, step, big, data):
             assert np.all(np.isfinite(arr)) and np.all(arr >= 0)
 
 
+FORMATS = ["rgb8; jpeg compressed bgr8", "jpeg", "png", "16UC1; compressedDepth png", "16UC1; compressedDepth rvl",
+           "32FC1; compressedDepth rvl", "32FC1; compressedDepth", "16UC1; png compressed mono16", "", "8UC3; x"]
+
+
+def _rvl_like(words: list[int], w: int, h: int, header: bytes) -> bytes:
+    return header + np.array([w, h], "<u4").tobytes() + np.array(words, "<u4").tobytes()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fmt=st.sampled_from(FORMATS), data=st.one_of(
+    st.binary(max_size=400),
+    st.builds(_rvl_like, st.lists(st.integers(0, 2**32 - 1), max_size=40), st.integers(0, 70), st.integers(0, 70),
+              st.binary(min_size=12, max_size=12))))
+def test_fuzz_compressed_payloads_never_crash(fmt, data):
+    """Random CompressedImage payloads (random bytes, and RVL-shaped ones with random sizes and words): either an
+    image or a ConversionError with its reason, never another exception."""
+    from sensor_msgs.msg import CompressedImage
+
+    m = CompressedImage(format=fmt)
+    m.data = data
+    for fn in (image_to_rgb, image_to_depth):
+        try:
+            out = fn(m)
+        except ConversionError as e:
+            assert str(e)
+            continue
+        arr = out[0] if isinstance(out, tuple) else out
+        assert arr.ndim >= 2 and arr.size > 0
+        if isinstance(out, tuple):
+            assert np.all(np.isfinite(arr)) and np.all(arr >= 0)
+
+
 @settings(max_examples=200, deadline=None)
 @given(k=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=9, max_size=9),
        h=st.integers(0, 2000), w=st.integers(0, 2000))

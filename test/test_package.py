@@ -106,6 +106,17 @@ print(enh.description)
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "learned:onnxruntime" in r.stdout and "+hole_fusion" in r.stdout
+    # K=8 has no shipped graph: exporting one needs torch, and the error says so
+    code_k8 = code.split("enh = DepthEnhancer")[0] + """
+from perfecting_depth_ros.backends import BackendError
+try:
+    DepthEnhancer(samples=8, backend="onnxruntime")
+except BackendError as e:
+    print("refused:", e)
+"""
+    r = subprocess.run([sys.executable, "-c", code_k8], env=env, cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "refused:" in r.stdout and "needs torch" in r.stdout, (r.stdout, r.stderr[-2000:])
 
 
 def test_model_card_splice_keeps_the_sections_it_was_not_asked_to_rewrite():

@@ -42,8 +42,11 @@ def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path
         except Exception as e:  # protobuf decode errors on a truncated file
             log.warning("cached ONNX %s is unreadable (%s); re-exporting", path, e)
         path.unlink(missing_ok=True)
-    from .export import export_onnx  # torch: only when a graph has to be exported
-
+    try:
+        from .export import export_onnx  # torch: only when a graph has to be exported
+    except ImportError as e:
+        raise BackendError(f"no usable ONNX graph for {Path(weights).name} with K={samples} S={steps} (the shipped "
+                           f"one is missing, corrupt or from other model code) and exporting one needs torch: {e}") from e
     return export_onnx(weights, path, samples=samples, steps=steps, model_sha=sha)
 
 

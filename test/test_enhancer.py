@@ -418,7 +418,9 @@ def test_threads_cap_onnxruntime_torch_and_opencv(tiny_weights, frame):
     before = cv2.getNumThreads(), torch.get_num_threads()
     try:
         enh = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime", threads=1)
-        assert enh.backend.session.get_session_options().intra_op_num_threads == 1
+        opts = enh.backend.session.get_session_options()
+        assert opts.intra_op_num_threads == 1
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"  # idle threads block
         assert cv2.getNumThreads() == 1
         DepthEnhancer("learned", weights=tiny_weights, backend="torch", threads=1)
         assert torch.get_num_threads() == 1

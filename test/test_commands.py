@@ -50,5 +50,6 @@ def test_bench_repeats_each_configuration_and_reports_the_median_run(tmp_path, t
     assert [r["method"] for r in rows if "fastest classical" in r["method"]] == ["ip_basic (fastest classical)"]
     off = next(r for r in rows if r["method"] == "learned, hole fusion off")
     assert "error" not in off and off["backend"] == learned["backend"]
+    assert learned["cpu_ms_per_frame"] > 0 and "CPU ms / frame" in readme.read_text()
     text = readme.read_text()
     assert "--repeats 3" in text and "median of 3 runs" in text and "\nold\n" not in text

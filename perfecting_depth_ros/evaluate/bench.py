@@ -1,4 +1,4 @@
-"""`perfecting-depth bench`: latency (min / median / p95) and peak memory per backend and size, beside
+"""`perfecting-depth bench`: latency (min / median / p95), CPU time and peak memory per backend and size, beside
 the fastest classical baseline in the same run. Each configuration runs in a fresh process so its peak
 resident memory is its own."""
 
@@ -22,6 +22,14 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process, all threads."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _frame(h: int, w: int):
     from ..data.sensors import simulate
     from ..data.world import render_random
@@ -41,12 +49,14 @@ def _run_one(q, method: str, backend: str, size: tuple[int, int], runs: int, sam
                             fusion="auto" if fusion else False) if method == "learned" else DepthEnhancer(method)
         enh.enhance(rgb, raw)  # warm-up (export / engine build / allocations)
         ts, infer, fuse = [], [], []
+        cpu0 = _cpu_s()
         for _ in range(runs):
             t = time.perf_counter()
             out = enh.enhance(rgb, raw)
             ts.append((time.perf_counter() - t) * 1e3)
             infer.append(out.timings.get("inference_ms", np.nan))
             fuse.append(out.timings.get("fusion_ms", np.nan))
+        cpu_ms = (_cpu_s() - cpu0) / runs * 1e3  # every thread's CPU time: what the frame takes from the machine
         backend = enh.backend_name if method == "learned" else "numpy/opencv"
         if method == "learned" and not fusion:
             method = "learned, hole fusion off"
@@ -54,7 +64,7 @@ def _run_one(q, method: str, backend: str, size: tuple[int, int], runs: int, sam
                "size": f"{size[1]}x{size[0]}", "min_ms": float(np.min(ts)), "median_ms": float(np.median(ts)),
                "p95_ms": float(np.percentile(ts, 95)), "graph_median_ms": float(np.nanmedian(infer)),
                "fusion_median_ms": float(np.nanmedian(fuse)) if np.isfinite(fuse).any() else float("nan"),
-               "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": base})
+               "cpu_ms_per_frame": cpu_ms, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": base})
     except Exception as e:  # report and go on with the other configurations
         q.put({"method": method, "backend": backend, "size": f"{size[1]}x{size[0]}", "error": f"{type(e).__name__}: {e}"})
 
@@ -112,16 +122,17 @@ def main(args) -> int:
     lines = [f"Hardware: {hw}. K={args.samples}, S={args.steps}; end to end through DepthEnhancer (resize, normalise, "
              f"graph, back to camera size); graph = the backend call alone; fusion = the hole fusion "
              f"(hole_fusion.py).{rep}\n",
-             "| method | backend | input | min ms | median ms | p95 ms | graph median ms | fusion median ms | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| method | backend | input | min ms | median ms | p95 ms | graph median ms | fusion median ms | CPU ms / frame "
+             "| peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['method']} | {r['backend']} | {r['size']} | error: {r['error'][:80]} | | | | | |")
+            lines.append(f"| {r['method']} | {r['backend']} | {r['size']} | error: {r['error'][:80]} | | | | | | |")
         else:
             fz = r.get("fusion_median_ms", float("nan"))
             lines.append(f"| {r['method']} | {r['backend']} | {r['size']} | {r['min_ms']:.1f} | {_median_cell(r)} | "
                          f"{r['p95_ms']:.1f} | {r['graph_median_ms']:.1f} | {'–' if fz != fz else f'{fz:.1f}'} | "
-                         f"{r['peak_rss_mb']:.0f} |")
+                         f"{r.get('cpu_ms_per_frame', float('nan')):.0f} | {r['peak_rss_mb']:.0f} |")
     table = "\n".join(lines)
     print(table)
     if getattr(args, "readme", None):

@@ -3,8 +3,8 @@
 Inputs: colour images (PNG/JPEG) and depth as 16-bit PNG (millimetres by default, ``--depth-scale``)
 or NPY/EXR metres. Folders are paired by sorted file name. Outputs per frame, named after the depth
 file: ``<stem>_depth.png`` (16-bit mm), ``<stem>_depth.npy`` and ``<stem>_sigma.npy`` (float32 metres,
-NaN invalid), ``<stem>_panel.png`` (RGB | raw | enhanced | 1-sigma), and ``<stem>.ply`` with
-``--intrinsics fx,fy,cx,cy``.
+NaN invalid), ``<stem>_source.png`` (8-bit: 1 measured and kept, 2 measured but replaced, 3 rebuilt hole, 0 none),
+``<stem>_panel.png`` (RGB | raw | enhanced | 1-sigma), and ``<stem>.ply`` with ``--intrinsics fx,fy,cx,cy``.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def enhance_files(args) -> int:
         write_depth_png(out / f"{stem}_depth.png", res.depth)
         np.save(out / f"{stem}_depth.npy", res.depth)
         np.save(out / f"{stem}_sigma.npy", res.uncertainty)
+        cv2.imwrite(str(out / f"{stem}_source.png"), res.source)
         cv2.imwrite(str(out / f"{stem}_panel.png"), panel(rgb, depth, res.depth, res.uncertainty)[..., ::-1])
         if K is not None:
             write_ply(out / f"{stem}.ply", backproject(res.depth, K), rgb, res.uncertainty)

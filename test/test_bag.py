@@ -226,6 +226,9 @@ def test_enhance_files_command(tmp_path):
     assert png.dtype == np.uint16 and abs(int(png[30, 40]) - round(float(d[30, 40]) * 1000)) <= 1
     assert (tmp_path / "out" / "001.ply").read_bytes().startswith(b"ply\nformat binary_little_endian")
     assert (tmp_path / "out" / "000_panel.png").exists()
+    src = cv2.imread(str(tmp_path / "out" / "001_source.png"), cv2.IMREAD_UNCHANGED)
+    raw = cv2.imread(str(tmp_path / "depth" / "001.png"), cv2.IMREAD_UNCHANGED)
+    assert src.dtype == np.uint8 and np.all(src[raw > 0] == 1) and np.all(src[(raw == 0) & np.isfinite(d)] == 3)
     assert main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     bad_range = ["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out", str(tmp_path / "o2"),
                  "--method", "guided_fill", "--max-range", "-3"]

@@ -77,11 +77,13 @@ def _rclpy_header(h):
 
 def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: str, info_topic: str,
                 out_prefix: str = "", method: str = "learned", slop: float = 0.02, progress: bool = True,
-                enhancer=None, max_range_m: float | None = None, outputs: dict | None = None) -> dict:
+                enhancer=None, max_range_m: float | None = None, outputs: dict | None = None,
+                info_sync: str = "stamp") -> dict:
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
 
     ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding,
-    cloud_decimation)."""
+    cloud_decimation). ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded
+    rarely or once)."""
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -98,7 +100,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     base = out_prefix or _base_topic(depth_topic).rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
     out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in OUTPUT_TYPES}
     enh = enhancer or DepthEnhancer(method, max_range_m=max_range_m)
-    sync = FrameSynchronizer("approximate", slop, queue_size=30)
+    sync = FrameSynchronizer("approximate", slop, queue_size=30, info_sync=info_sync)
     key_of = {rgb_topic: "rgb", depth_topic: "depth", info_topic: "info"}
     storage = StoragePlugin.MCAP if any(p.suffix == ".mcap" for p in inp.iterdir()) else StoragePlugin.SQLITE3
     writer = Writer(outp, version=9, storage_plugin=storage)
@@ -176,7 +178,7 @@ def main(args) -> int:
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
                    "cloud_decimation": args.cloud_decimation}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
-                        enhancer=enh, outputs=outputs)
+                        enhancer=enh, outputs=outputs, info_sync=args.info_sync)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window
         print(f"perfecting-depth bag: error: {e}", file=sys.stderr)
         return 2

@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out-prefix", default="")
     g.add_argument("--method", default="learned")
     g.add_argument("--slop", type=float, default=0.02)
+    g.add_argument("--info-sync", default="stamp", choices=["stamp", "latest"],
+                   help="latest: the newest camera_info goes with every frame (recorded rarely or once)")
     g.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
     g.add_argument("--local-window", type=float, default=0.0,
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "

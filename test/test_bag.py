@@ -11,7 +11,7 @@ import rclpy
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from perfecting_depth_ros.bag import BagError, enhance_bag
 from perfecting_depth_ros.data.sensors import simulate
@@ -32,7 +32,8 @@ def frames(n=3):
     return out
 
 
-def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, spacing_ns=100_000_000):
+def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, spacing_ns=100_000_000,
+              info_every: int = 1):
     ts = get_typestore(Stores.ROS2_JAZZY)
     w = Writer(path, version=9, storage_plugin=storage)
     w.open()
@@ -43,7 +44,8 @@ def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, 
         stamp = 1_000_000_000 + i * spacing_ns
         h = make_header(stamp, "cam")
         mm = np.clip(np.round(raw * 1000), 0, 65535).astype(np.uint16)  # as Player.publish does
-        w.write(c["info"], stamp, serialize_message(make_info(f.K, 60, 80, h)))
+        if i % info_every == 0:
+            w.write(c["info"], stamp, serialize_message(make_info(f.K, 60, 80, h)))
         w.write(c["rgb"], stamp + 1000, serialize_message(make_image(f.rgb, "rgb8", h)))
         w.write(c["depth"], stamp + 2000, serialize_message(make_image(mm, "16UC1", h)))
         if other is not None:
@@ -191,6 +193,19 @@ def test_bag_with_compressed_topics_gives_the_raw_bags_output(tmp_path):
             x, y = deserialize_message(x, typ), deserialize_message(y, typ)
             assert x.header == y.header and (x.height, x.width) == (y.height, y.width)
             assert bytes(x.data) == bytes(y.data)
+
+
+def test_camera_info_recorded_once(tmp_path):
+    """A bag whose camera_info was recorded once: matched by stamp only its first frame is enhanced (the rest are
+    reported unmatched); with info_sync="latest" every frame is."""
+    write_bag(tmp_path / "in", frames(3), info_every=3)
+    a = enhance_bag(tmp_path / "in", tmp_path / "a", *TOPICS.values(), method="guided_fill", progress=False)
+    b = enhance_bag(tmp_path / "in", tmp_path / "b", *TOPICS.values(), method="guided_fill", progress=False,
+                    info_sync="latest")
+    assert (a["processed"], a["unmatched_or_dropped"]) == (1, 2)
+    assert (b["processed"], b["unmatched_or_dropped"]) == (3, 0)
+    infos = [deserialize_message(m, CameraInfo) for _, m in read_all(tmp_path / "b")["/camera/depth_enhanced/camera_info"]]
+    assert [i.header.stamp.nanosec for i in infos] == [0, 100_000_000, 200_000_000]  # each frame's own stamp
 
 
 def test_same_output_for_classical_enhancer_in_process():

@@ -305,6 +305,28 @@ def test_trusted_depth_and_16uc1_output(ros):
         assert all(x.successful for x in results)
 
 
+def test_latest_camera_info_serves_frames_without_their_own(ros):
+    (r,) = _set_params(ros, camera_info_sync="sometimes")
+    assert not r.successful and "must be one of" in r.reason
+    assert _send_and_wait(ros, 50_000_000_000)  # an info of its own stamp: the one kept as the latest
+    (r,) = _set_params(ros, camera_info_sync="latest")
+    assert r.successful
+    try:
+        p, f = ros["player"], ros["frame"]
+        stamp = 50_100_000_000
+        h = make_header(stamp, "cam_optical")
+        mm = np.clip(np.round(ros["raw"] * 1000), 0, 65535).astype(np.uint16)
+        p.pub_rgb.publish(make_image(f.rgb, "rgb8", h))  # no camera_info for this frame
+        p.pub_depth.publish(make_image(mm, "16UC1", h))
+        assert spin_until(ros["ex"], lambda: stamp in ros["coll"].complete_stamps(), 20)
+        info = ros["coll"].msgs["info"][stamp]
+        assert info.header.stamp.sec == 50 and info.header.stamp.nanosec == 100_000_000
+        np.testing.assert_allclose(np.reshape(info.k, (3, 3)), f.K, rtol=1e-5)
+    finally:
+        (r,) = _set_params(ros, camera_info_sync="stamp")
+        assert r.successful
+
+
 def test_sigma_scale_multiplies_the_published_sigma_at_once(ros):
     (r,) = _set_params(ros, sigma_scale=0.0)
     assert not r.successful  # outside its range

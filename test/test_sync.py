@@ -70,3 +70,42 @@ def test_configure_rejects_bad_values():
     for args in (("fuzzy", 0.1, 5), ("exact", -1, 5), ("exact", 0.1, 0)):
         with pytest.raises(ValueError):
             s.configure(*args)
+
+
+def test_latest_camera_info_goes_with_every_set():
+    """info_sync="latest": a camera_info published once (or rarely) serves every following set, its stamp ignored,
+    until a newer one comes; it survives a time jump and a runtime change of the matching."""
+    s = FrameSynchronizer("exact", info_sync="latest")
+    s.add("info", 5 * MS, "info@5")
+    for t in (100, 200):
+        s.add("rgb", t * MS, f"rgb@{t}")
+        s.add("depth", t * MS, f"depth@{t}")
+        got = s.take(0)
+        assert got.stamp_ns == t * MS and got.info == "info@5"
+    s.add("info", 1 * MS, "info@1")  # older stamp, newer message: used (a re-sent latched info, say)
+    s.add("rgb", 300 * MS, "rgb@300")
+    s.add("depth", 300 * MS, "depth@300")
+    assert s.take(0).info == "info@1"
+    s.configure("approximate", 0.01, 5)  # a runtime change keeps it
+    s.add("rgb", 20_000 * MS, "rgb@20000")
+    s.add("depth", 20_000 * MS, "depth@20000")
+    assert s.take(0).info == "info@1"
+    s.add("rgb", 1_000 * MS, "rgb@1000")  # the clock jumped back (a looped bag): start over, the info stays
+    s.add("depth", 1_000 * MS, "depth@1000")
+    got = s.take(0)
+    assert got.stamp_ns == 1_000 * MS and got.info == "info@1" and s.stats.time_jumps == 1
+    # by stamp (the default), the same feed matches nothing without an info of the depth's stamp
+    s = FrameSynchronizer("exact")
+    s.add("info", 5 * MS, "info@5")
+    s.add("rgb", 100 * MS, "rgb@100")
+    s.add("depth", 100 * MS, "depth@100")
+    assert s.take(0) is None
+    # switching from stamp to latest at runtime: the camera_info of the last set serves the next ones
+    s.add("info", 200 * MS, "info@200")
+    s.add("rgb", 200 * MS, "rgb@200")
+    s.add("depth", 200 * MS, "depth@200")
+    assert s.take(0).info == "info@200"
+    s.configure("exact", 0.0, 5, "latest")
+    s.add("rgb", 300 * MS, "rgb@300")
+    s.add("depth", 300 * MS, "depth@300")
+    assert s.take(0).info == "info@200"

@@ -55,6 +55,7 @@ CHOICES = {
     "size_mismatch": ("resample", "reject"),
     "noise": NOISE_MODES,
     "output_encoding": ("32FC1", "16UC1"),
+    "camera_info_sync": ("stamp", "latest"),
     "rgb_transport": ("raw", "compressed"),
     "depth_transport": ("raw", "compressedDepth", "compressed"),
 }
@@ -93,7 +94,8 @@ class Stream:
 
     def __init__(self, node: EnhancerNode, prefix: str, p: dict, in_qos, out_qos):
         self.prefix = prefix
-        self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"], on_ready=node._ready.set)
+        self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"], on_ready=node._ready.set,
+                                      info_sync=p["camera_info_sync"])
         self.counts = {"processed": 0, "failed": 0, "rejected": 0}
         self.reject_reasons: dict[str, int] = {}
         self.last_problem = ""
@@ -182,6 +184,8 @@ class EnhancerNode(Node):
         d("model_width", 320, "width the learned model runs at", IntegerRange(from_value=64, to_value=1280, step=16))
         d("sync_mode", "approximate", "exact or approximate stamp matching")
         d("slop", 0.02, "approximate sync tolerance (s)", FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0))
+        d("camera_info_sync", "stamp", "stamp: camera_info matched by stamp like the images; latest: the newest "
+          "camera_info goes with every set (for drivers or bags that publish it rarely or once)")
         d("queue_size", 5, "per-topic sync queue length", IntegerRange(from_value=1, to_value=100, step=1))
         d("input_reliability", "best_effort", "subscription reliability; best_effort also accepts reliable publishers")
         d("output_reliability", "reliable", "publisher reliability")
@@ -228,7 +232,7 @@ class EnhancerNode(Node):
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
                  "depth_transport", "publish_source", "cpu_threads", "cloud_decimation",
-                 "cameras")
+                 "cameras", "camera_info_sync")
         return {n: self.get_parameter(n).value for n in names}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -245,12 +249,11 @@ class EnhancerNode(Node):
                     self._pending_values[prm.name] = prm.value
                 self._pending_rebuild = True
                 self._backend_override = None
-            if prm.name in ("sync_mode", "slop"):
+            if prm.name in ("sync_mode", "slop", "camera_info_sync"):
                 cur = self._params()
-                mode = prm.value if prm.name == "sync_mode" else cur["sync_mode"]
-                slop = prm.value if prm.name == "slop" else cur["slop"]
+                cur[prm.name] = prm.value
                 for st in self.streams:
-                    st.sync.configure(mode, slop, cur["queue_size"])
+                    st.sync.configure(cur["sync_mode"], cur["slop"], cur["queue_size"], cur["camera_info_sync"])
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ input

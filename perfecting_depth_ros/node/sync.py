@@ -9,6 +9,8 @@ message_filters cannot be installed from PyPI, so this is our own small policy:
   is counted as dropped, so a slow consumer never builds a queue (and latency does not grow).
 - A message whose stamp is not newer than the last one on its topic is rejected and counted
   ("stamp went backwards"); so is one older than the last emitted set.
+- ``info_sync="latest"``: camera_info is not matched by stamp; the newest one received goes with every set (for
+  drivers or recordings that publish it rarely, or once). It is kept until a newer one replaces it.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ class FrameSynchronizer:
     """Thread-safe matcher; ``add`` from subscription callbacks, ``take`` from the worker thread."""
 
     def __init__(self, mode: str = "approximate", slop: float = 0.02, queue_size: int = 5, jump_reset: float = 5.0,
-                 on_ready: Callable[[], None] | None = None):
+                 on_ready: Callable[[], None] | None = None, info_sync: str = "stamp"):
         """``on_ready`` is called (under the lock: keep it short, e.g. ``Event.set``) whenever a set is ready, for a
-        consumer that waits on several synchronisers."""
+        consumer that waits on several synchronisers. ``info_sync``: "stamp" (matched like the images) or
+        "latest" (see the module docstring)."""
         self.on_ready = on_ready
-        self.configure(mode, slop, queue_size)
+        self.configure(mode, slop, queue_size, info_sync)
         self.jump_reset_ns = int(jump_reset * 1e9)
         self.stats = SyncStats()
         self._last_stamp: dict[str, int] = {}
@@ -58,25 +61,49 @@ class FrameSynchronizer:
         self._mailbox: MatchedSet | None = None
         self._cv = threading.Condition()
 
-    def configure(self, mode: str, slop: float, queue_size: int) -> None:
+    def configure(self, mode: str, slop: float, queue_size: int, info_sync: str | None = None) -> None:
         if mode not in ("exact", "approximate"):
             raise ValueError(f"sync mode must be 'exact' or 'approximate', got {mode!r}")
+        info_sync = info_sync or getattr(self, "info_sync", "stamp")
+        if info_sync not in ("stamp", "latest"):
+            raise ValueError(f"info_sync must be 'stamp' or 'latest', got {info_sync!r}")
+        self.info_sync = info_sync
         if not 0 <= slop <= 10:
             raise ValueError(f"slop must be within 0..10 s, got {slop}")
         if not 1 <= queue_size <= 1000:
             raise ValueError(f"queue_size must be within 1..1000, got {queue_size}")
         self.mode, self.slop_ns, self.queue_size = mode, int(slop * 1e9), queue_size
+        kept = self._kept_info()
         self._queues: dict[str, deque] = {t: deque(maxlen=queue_size) for t in TOPICS}
+        self._queues["info"].extend(kept)
+
+    def _kept_info(self) -> list:
+        """What survives a queue reset: with ``info_sync="latest"``, the newest camera_info (queued, or else the one
+        of the last set, as when switching from "stamp"): it may never come again."""
+        if self.info_sync != "latest":
+            return []
+        q = getattr(self, "_queues", None)
+        if q and q["info"]:
+            return [q["info"][-1]]
+        last = getattr(self, "_last_info", None)
+        return [last] if last is not None else []
 
     def add(self, topic: str, stamp_ns: int, msg: Any) -> str | None:
         """Offer one message. Returns None if accepted, or the reason it was rejected."""
         with self._cv:
             self.stats.received[topic] += 1
+            if topic == "info" and self.info_sync == "latest":  # no stamp rules: the newest one is used
+                self._queues["info"].clear()
+                self._queues["info"].append((stamp_ns, msg))
+                self._match()
+                return None
             last = self._last_stamp.get(topic)
             if last is not None and stamp_ns < last - self.jump_reset_ns:
                 self.stats.time_jumps += 1  # start over rather than reject forever
+                kept = self._kept_info()
                 for q in self._queues.values():
                     q.clear()
+                self._queues["info"].extend(kept)
                 self._last_stamp.clear()
                 self._last_emitted = -1
                 last = None
@@ -107,13 +134,18 @@ class FrameSynchronizer:
         for di in range(len(self._queues["depth"]) - 1, -1, -1):
             stamp, dmsg = self._queues["depth"][di]
             r = self._closest("rgb", stamp)
-            c = self._closest("info", stamp)
+            latest_info = self.info_sync == "latest"
+            c = ((0, 0) if self._queues["info"] else None) if latest_info else self._closest("info", stamp)
             if r is None or c is None:
                 continue
             rgb = self._queues["rgb"][r[0]][1]
             info = self._queues["info"][c[0]][1]
-            # everything up to and including this set is consumed
-            for t, upto in (("depth", stamp), ("rgb", self._queues["rgb"][r[0]][0]), ("info", self._queues["info"][c[0]][0])):
+            self._last_info = self._queues["info"][c[0]]
+            # everything up to and including this set is consumed (a latest camera_info stays for the next sets)
+            used = [("depth", stamp), ("rgb", self._queues["rgb"][r[0]][0])]
+            if not latest_info:
+                used.append(("info", self._queues["info"][c[0]][0]))
+            for t, upto in used:
                 q = self._queues[t]
                 while q and q[0][0] <= upto:
                     q.popleft()

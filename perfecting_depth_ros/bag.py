@@ -90,6 +90,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     from tqdm import tqdm
 
     from .enhancer import DepthEnhancer
+    from .node.convert import registration_warning
     from .node.sync import FrameSynchronizer
 
     inp, outp = Path(inp), Path(outp)
@@ -105,7 +106,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     storage = StoragePlugin.MCAP if any(p.suffix == ".mcap" for p in inp.iterdir()) else StoragePlugin.SQLITE3
     writer = Writer(outp, version=9, storage_plugin=storage)
     writer.open()
-    stats = {"messages": 0, "frames_in": 0, "processed": 0, "failed": 0, "errors": [], "truncated": False}
+    stats = {"messages": 0, "frames_in": 0, "processed": 0, "failed": 0, "errors": [], "warnings": [],
+             "truncated": False}
     t0 = time.monotonic()
     try:
         conns = {}
@@ -143,6 +145,9 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             s = sync.take(0)
             if s is None:
                 continue
+            warning = registration_warning(str(s.rgb[1].header.frame_id), str(s.depth[1].header.frame_id))
+            if warning and warning not in stats["warnings"]:
+                stats["warnings"].append(warning)
             try:
                 outs = frame_outputs(enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}))
             except ValueError as e:
@@ -186,6 +191,8 @@ def main(args) -> int:
           f"{s['unmatched_or_dropped']} without a matching rgb/camera_info) in {s['seconds']} s "
           f"({s['frames_per_s']} frames/s) with {s['method']}; {s['messages']} original messages copied")
     print("new topics: " + ", ".join(s["output_topics"]))
+    for w in s["warnings"]:
+        print(f"perfecting-depth bag: warning: {w}", file=sys.stderr)
     for e in s["errors"][:5]:
         print(f"  {e}", file=sys.stderr)
     if s["truncated"]:

@@ -195,6 +195,26 @@ def test_bag_with_compressed_topics_gives_the_raw_bags_output(tmp_path):
             assert bytes(x.data) == bytes(y.data)
 
 
+def test_unregistered_depth_is_warned_about(tmp_path, capsys):
+    from perfecting_depth_ros.cli import main
+
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    w = Writer(tmp_path / "in", version=9)
+    w.open()
+    c = {k: w.add_connection(t, "sensor_msgs/msg/CameraInfo" if k == "info" else "sensor_msgs/msg/Image", typestore=ts)
+         for k, t in TOPICS.items()}
+    f, raw = frames(1)[0]
+    h, hd = make_header(1_000_000_000, "cam"), make_header(1_000_000_000, "cam_depth")
+    w.write(c["info"], 1, serialize_message(make_info(f.K, 60, 80, h)))
+    w.write(c["rgb"], 2, serialize_message(make_image(f.rgb, "rgb8", h)))
+    w.write(c["depth"], 3, serialize_message(make_image(np.round(raw * 1000).astype(np.uint16), "16UC1", hd)))
+    w.close()
+    rc = main(["bag", str(tmp_path / "in"), str(tmp_path / "out"), "--method", "guided_fill", "--rgb", TOPICS["rgb"],
+               "--depth", TOPICS["depth"], "--info", TOPICS["info"]])
+    err = capsys.readouterr().err
+    assert rc == 0 and "warning: depth frame_id 'cam_depth' is not the colour's 'cam'" in err
+
+
 def test_camera_info_recorded_once(tmp_path):
     """A bag whose camera_info was recorded once: matched by stamp only its first frame is enhanced (the rest are
     reported unmatched); with info_sync="latest" every frame is."""

@@ -184,6 +184,17 @@ def test_bad_input_is_reported_and_nothing_published(ros, case):
     assert _send_and_wait(ros, stamp + 500_000_000)  # and still working
 
 
+def test_depth_in_another_frame_than_the_colour_is_reported(ros):
+    """Unregistered depth (its frame_id is not the colour's) is still processed, and diagnostics say why the result
+    cannot be trusted."""
+    stamp = 8_700_000_000  # after the bad-input tests' stamps (up to 8.5 s)
+    mm = np.clip(np.round(ros["raw"] * 1000), 0, 65535).astype(np.uint16)
+    _publish_raw(ros, stamp, depth_msg=make_image(mm, "16UC1", make_header(stamp, "cam_depth_optical")))
+    assert spin_until(ros["ex"], lambda: stamp in ros["coll"].complete_stamps(), 20)
+    ok, v = _diag_after(ros, lambda v: any("is not the colour" in k for k in v if k.startswith("rejected[")))
+    assert ok, v
+
+
 def test_rgb_size_mismatch_is_resampled(ros):
     stamp = 9_000_000_000
     import cv2

@@ -118,6 +118,15 @@ def labels_to_image(labels: np.ndarray, header):
     return msg
 
 
+def registration_warning(rgb_frame: str, depth_frame: str) -> str:
+    """A warning when the depth image is in another frame than the colour image (then it is almost surely not
+    registered to the colour camera, which the enhancer needs), else ""."""
+    if rgb_frame and depth_frame and rgb_frame != depth_frame:
+        return (f"depth frame_id {depth_frame!r} is not the colour's {rgb_frame!r}: the depth must be registered to "
+                "the colour camera (RealSense align_depth, Azure Kinect depth_to_rgb, depth_image_proc/register)")
+    return ""
+
+
 def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
     """CameraInfo -> 3x3 K for an image of ``expected_hw``; scales K when the info is for another
     resolution with the same aspect ratio, raises ConversionError otherwise or if K is unusable."""

@@ -42,7 +42,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..enhancer import NOISE_MODES, DepthEnhancer
 from ..io import match_depth_size
-from .convert import ConversionError, camera_info_to_K, image_to_depth, image_to_rgb, output_messages
+from .convert import (
+    ConversionError,
+    camera_info_to_K,
+    image_to_depth,
+    image_to_rgb,
+    output_messages,
+    registration_warning,
+)
 from .sync import FrameSynchronizer
 
 METHODS = ("learned", "guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", "joint_bilateral", "raw")
@@ -374,6 +381,9 @@ class EnhancerNode(Node):
         if n_bad:
             self._reject(stream, f"depth has {n_bad} Inf or negative values; treated as invalid")
         rgb = image_to_rgb(s.rgb)
+        warning = registration_warning(s.rgb.header.frame_id, s.depth.header.frame_id)
+        if warning:
+            self._reject(stream, warning)  # processed anyway: reported in diagnostics and the log
         H, W = depth.shape
         if rgb.shape[:2] != (H, W):
             if p["size_mismatch"] == "reject":

@@ -46,7 +46,32 @@ def test_no_gpu_means_a_clear_error_before_touching_tensorrt(tiny_weights):
         create_backend("tensorrt", tiny_weights)
     b = create_backend("auto", tiny_weights)
     assert b.name.startswith("onnxruntime") and "tensorrt: no CUDA GPU" in b.skipped[0]
-    assert [r.split(":")[0] for r in b.skipped] == ["tensorrt", "onnxruntime-cuda", "torch-cuda"]
+    assert [r.split(":")[0] for r in b.skipped] == ["tensorrt", "onnxruntime-tensorrt", "onnxruntime-cuda", "torch-cuda"]
+    assert "no TensorRT execution provider" in b.skipped[1]
     out = b.run({"rgb": np.zeros((1, 3, 32, 32), np.float32), "depth": np.zeros((1, 1, 32, 32), np.float32),
                  "mask": np.ones((1, 1, 32, 32), np.float32), "noise": np.zeros((1, 4, 1, 8, 8), np.float32)})
     assert out["final"].shape == (1, 1, 32, 32)
+
+
+def test_onnxruntime_providers_in_order_of_preference(tmp_path):
+    """TensorRT through onnxruntime (engines cached, full precision), then CUDA, then the CPU; what this onnxruntime
+    lacks is left out."""
+    from perfecting_depth_ros.backends.onnx_backend import ort_providers
+
+    every = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    trt, cuda, cpu = ort_providers(every, True, True, tmp_path)
+    assert trt[0] == "TensorrtExecutionProvider" and trt[1]["trt_engine_cache_path"] == str(tmp_path)
+    assert trt[1]["trt_engine_cache_enable"] and "trt_fp16_enable" not in trt[1]
+    assert (cuda, cpu) == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert ort_providers(every, True, False, tmp_path) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert ort_providers(every, False, False, tmp_path) == ["CPUExecutionProvider"]
+    assert ort_providers(["CPUExecutionProvider"], True, True, tmp_path) == ["CPUExecutionProvider"]
+
+
+def test_node_falls_back_from_a_gpu_route_to_the_cpu_then_to_torch():
+    from perfecting_depth_ros.node.enhancer_node import fallback_for
+
+    for gpu in ("tensorrt-10.3.0", "onnxruntime-tensorrt", "onnxruntime-cuda"):
+        assert fallback_for(gpu) == "onnxruntime"
+    assert fallback_for("onnxruntime-cpu") == "torch"
+    assert fallback_for("torch-cpu") is None and fallback_for("torch-cuda-graphs") is None

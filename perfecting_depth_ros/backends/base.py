@@ -162,15 +162,16 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
                    threads: int = 0) -> Backend:
     """Create a backend by name.
 
-    "auto" tries, in order: TensorRT; ONNX Runtime with its CUDA execution provider; torch on CUDA
-    (CUDA graphs); ONNX Runtime on the CPU; torch on the CPU. It logs what it chose and why it skipped
-    the others (also kept in ``backend.skipped``). ``threads`` > 0 caps the CPU threads ONNX Runtime (per session)
-    and torch (process-wide) compute with; 0 leaves their defaults.
+    "auto" tries, in order: TensorRT; ONNX Runtime with its TensorRT execution provider; ONNX Runtime with its CUDA
+    execution provider; torch on CUDA (CUDA graphs); ONNX Runtime on the CPU; torch on the CPU. It logs what it
+    chose and why it skipped the others (also kept in ``backend.skipped``). ``threads`` > 0 caps the CPU threads
+    ONNX Runtime (per session) and torch (process-wide) compute with; 0 leaves their defaults.
     """
     if kind not in ("auto", "tensorrt", "onnxruntime", "torch"):
         raise ValueError(f"unknown backend {kind!r}: auto | tensorrt | onnxruntime | torch")
     sha = verify_weights(weights)
-    order = ["tensorrt", "onnxruntime-cuda", "torch-cuda", "onnxruntime", "torch"] if kind == "auto" else [kind]
+    order = (["tensorrt", "onnxruntime-tensorrt", "onnxruntime-cuda", "torch-cuda", "onnxruntime", "torch"]
+             if kind == "auto" else [kind])
     reasons = []
     for name in order:
         try:
@@ -178,6 +179,16 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
                 from .tensorrt_backend import TensorRTBackend
 
                 b = TensorRTBackend(weights, sha, samples, steps)
+            elif name == "onnxruntime-tensorrt":  # TensorRT through onnxruntime (Jetson builds): no torch needed
+                import onnxruntime as ort
+
+                if "TensorrtExecutionProvider" not in ort.get_available_providers():
+                    raise BackendError("this onnxruntime has no TensorRT execution provider")
+                from .onnx_backend import OnnxRuntimeBackend
+
+                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=True, threads=threads, tensorrt=True)
+                if not b.name.endswith("tensorrt"):
+                    raise BackendError("the TensorRT execution provider did not start")
             elif name == "onnxruntime-cuda":
                 import onnxruntime as ort
 

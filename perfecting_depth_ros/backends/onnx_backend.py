@@ -50,14 +50,27 @@ def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path
     return export_onnx(weights, path, samples=samples, steps=steps, model_sha=sha)
 
 
+def ort_providers(available: list[str], prefer_gpu: bool, tensorrt: bool, cache: Path) -> list:
+    """ONNX Runtime's execution providers in order of preference: TensorRT (``tensorrt``; engines cached in ``cache``,
+    full precision), CUDA (``prefer_gpu``), then the CPU; those this onnxruntime lacks are left out."""
+    out: list = []
+    if tensorrt and "TensorrtExecutionProvider" in available:
+        out.append(("TensorrtExecutionProvider", {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+                                                  "trt_timing_cache_enable": True}))
+    if (prefer_gpu or tensorrt) and "CUDAExecutionProvider" in available:
+        out.append("CUDAExecutionProvider")
+    return out + ["CPUExecutionProvider"]
+
+
 class OnnxRuntimeBackend(Backend):
     def __init__(self, weights: str | Path, sha: str, samples: int, steps: int, prefer_gpu: bool = True,
-                 onnx_path: str | Path | None = None, threads: int = 0):
+                 onnx_path: str | Path | None = None, threads: int = 0, tensorrt: bool = False):
+        """``tensorrt``: run through ONNX Runtime's TensorRT execution provider when this onnxruntime has it (as the
+        Jetson builds do): TensorRT without torch, engines cached per input size."""
         import onnxruntime as ort
 
         path = Path(onnx_path) if onnx_path else cached_onnx(weights, sha, samples, steps)
-        available = ort.get_available_providers()
-        providers = [p for p in ("CUDAExecutionProvider",) if prefer_gpu and p in available] + ["CPUExecutionProvider"]
+        providers = ort_providers(ort.get_available_providers(), prefer_gpu, tensorrt, cache_dir() / "ort_trt")
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         threads = threads or int(os.environ.get("PERFECTING_DEPTH_THREADS", "0"))

@@ -69,7 +69,13 @@ CHOICES = {
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
            "hole_fusion", "cpu_threads"}
-FALLBACK = {"tensorrt": "onnxruntime", "onnxruntime": "torch"}  # next backend after repeated failures
+def fallback_for(backend_name: str) -> str | None:
+    """The backend to fall back to after repeated failures of ``backend_name``: a GPU route (TensorRT, ONNX Runtime's
+    TensorRT or CUDA provider) -> ONNX Runtime on the CPU -> torch."""
+    if backend_name.startswith("tensorrt") or backend_name in ("onnxruntime-tensorrt", "onnxruntime-cuda"):
+        return "onnxruntime"
+    return "torch" if backend_name.startswith("onnxruntime") else None
+
 FAILURES_BEFORE_FALLBACK = 3
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport",
                 "cameras"}
@@ -364,8 +370,7 @@ class EnhancerNode(Node):
         enh = self._enhancer
         if enh is None or enh.method != "learned" or self._consecutive_failures < FAILURES_BEFORE_FALLBACK:
             return
-        current = enh.backend_name.split("-")[0]
-        nxt = FALLBACK.get(current)
+        nxt = fallback_for(enh.backend_name)
         if nxt is None:
             return
         self.fallback_note = f"fell back from {enh.backend_name} to {nxt} after {self._consecutive_failures} failures"

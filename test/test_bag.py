@@ -33,7 +33,7 @@ def frames(n=3):
 
 
 def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, spacing_ns=100_000_000,
-              info_every: int = 1):
+              info_every: int = 1, depth_frame: str = "cam"):
     ts = get_typestore(Stores.ROS2_JAZZY)
     w = Writer(path, version=9, storage_plugin=storage)
     w.open()
@@ -47,7 +47,7 @@ def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, 
         if i % info_every == 0:
             w.write(c["info"], stamp, serialize_message(make_info(f.K, 60, 80, h)))
         w.write(c["rgb"], stamp + 1000, serialize_message(make_image(f.rgb, "rgb8", h)))
-        w.write(c["depth"], stamp + 2000, serialize_message(make_image(mm, "16UC1", h)))
+        w.write(c["depth"], stamp + 2000, serialize_message(make_image(mm, "16UC1", make_header(stamp, depth_frame))))
         if other is not None:
             from std_msgs.msg import String
 
@@ -198,21 +198,13 @@ def test_bag_with_compressed_topics_gives_the_raw_bags_output(tmp_path):
 def test_unregistered_depth_is_warned_about(tmp_path, capsys):
     from perfecting_depth_ros.cli import main
 
-    ts = get_typestore(Stores.ROS2_JAZZY)
-    w = Writer(tmp_path / "in", version=9)
-    w.open()
-    c = {k: w.add_connection(t, "sensor_msgs/msg/CameraInfo" if k == "info" else "sensor_msgs/msg/Image", typestore=ts)
-         for k, t in TOPICS.items()}
-    f, raw = frames(1)[0]
-    h, hd = make_header(1_000_000_000, "cam"), make_header(1_000_000_000, "cam_depth")
-    w.write(c["info"], 1, serialize_message(make_info(f.K, 60, 80, h)))
-    w.write(c["rgb"], 2, serialize_message(make_image(f.rgb, "rgb8", h)))
-    w.write(c["depth"], 3, serialize_message(make_image(np.round(raw * 1000).astype(np.uint16), "16UC1", hd)))
-    w.close()
+    write_bag(tmp_path / "in", frames(1), depth_frame="cam_depth")
     rc = main(["bag", str(tmp_path / "in"), str(tmp_path / "out"), "--method", "guided_fill", "--rgb", TOPICS["rgb"],
                "--depth", TOPICS["depth"], "--info", TOPICS["info"]])
     err = capsys.readouterr().err
     assert rc == 0 and "warning: depth frame_id 'cam_depth' is not the colour's 'cam'" in err
+    rc = main(["check", "--bag", str(tmp_path / "in"), "--draws", "1", "--methods", "inpaint_ns"])
+    assert rc == 0 and "warning: depth frame_id 'cam_depth'" in capsys.readouterr().err  # check says so too
 
 
 def test_camera_info_recorded_once(tmp_path):

@@ -68,10 +68,11 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
     from rosbags.typesys import Stores, get_typestore
 
     from ..bag import open_bag
-    from ..node.convert import image_to_depth, image_to_rgb
+    from ..node.convert import image_to_depth, image_to_rgb, registration_warning
     from ..node.sync import FrameSynchronizer
 
     reader, conns = open_bag(path, (rgb_topic, depth_topic))
+    warned = False
     try:
         wanted = set(_spread(max(conns[depth_topic].msgcount, 1), frames))
         # the log times of the wanted depth messages (no decoding): colour images far from all of them are skipped
@@ -107,6 +108,10 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
             s = sync.take(0)
             if s is None:
                 continue
+            warning = registration_warning(str(s.rgb.header.frame_id), str(s.depth.header.frame_id))
+            if warning and not warned:
+                print(f"perfecting-depth check: warning: {warning}", file=sys.stderr)
+                warned = True
             yield (f"{s.depth.header.stamp.sec}.{s.depth.header.stamp.nanosec:09d}",
                    lambda s=s: _same_size(image_to_rgb(s.rgb), image_to_depth(s.depth, depth_scale)[0]))
     finally:

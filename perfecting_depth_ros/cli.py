@@ -252,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "sigma_scale)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="", help="also write the report as JSON here")
+    c.add_argument("--params-out", default="", help="also write enhancer_node parameters (sigma_scale, max_range, "
+                   "depth_scale) as a parameters file here")
     c.set_defaults(fn=cmd_check)
 
     o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")

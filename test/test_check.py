@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 from test_bag import _write_image_folders, frames, write_bag
@@ -11,6 +12,8 @@ from perfecting_depth_ros.cli import main
 from perfecting_depth_ros.data.real import holdout_mask
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.evaluate.own_frames import check_frames
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_check_scores_the_hidden_measurements_of_each_frame():
@@ -48,9 +51,18 @@ def test_check_command_on_folders_and_on_a_bag(tmp_path, capsys):
     _write_image_folders(tmp_path, 3)
     out = tmp_path / "report.json"
     rc = main(["check", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--frames", "2",
-               "--draws", "1", "--methods", "learned-fast,inpaint_ns", "--out", str(out)])
+               "--draws", "1", "--methods", "learned-fast,inpaint_ns", "--out", str(out), "--max-range", "4.5",
+               "--params-out", str(tmp_path / "params.yaml")])
     assert rc == 0
     rep = json.loads(out.read_text())
+    import yaml
+
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())["/**/depth_enhancer"]["ros__parameters"]
+    scale = round(rep["methods"]["learned-fast"]["sigma_scale_for_95"], 2)
+    assert (params["sigma_scale"], params["max_range"], params["depth_scale"]) == (scale, 4.5, 0.001)
+    cfg = yaml.safe_load((ROOT / "config" / "enhancer.yaml").read_text())["/**/depth_enhancer"]["ros__parameters"]
+    assert set(params) == set(cfg) and all(type(v) is type(cfg[k]) for k, v in params.items())  # the node's file
+    _node_takes_the_parameters_file(tmp_path / "params.yaml", scale)
     assert rep["frames"] == ["000.png", "002.png"]  # spread over the recording: first and last
     assert set(rep["methods"]) == {"learned-fast", "inpaint_ns"}
     assert "+hole_fusion" not in rep["methods"]["learned-fast"]["description"]  # the node's hole_fusion: false
@@ -104,3 +116,25 @@ def test_check_on_a_truncated_bag_refuses_clearly(tmp_path, capsys):
     assert main(["check", "--bag", str(tmp_path / "in"), "--methods", "inpaint_ns"]) == 2
     err = capsys.readouterr().err
     assert "cannot open bag" in err and "Traceback" not in err
+
+
+def _node_takes_the_parameters_file(path, scale: float) -> None:
+    """enhancer_node starts with the file check wrote and reports its sigma_scale."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from perfecting_depth_ros.node.harness import Collector, spin_until, start_node, stop_node
+
+    rclpy.init()
+    proc = start_node(path, "/camera", params={"method": "guided_fill", "diagnostics_period": 0.2})
+    coll = Collector("/camera")
+    ex = SingleThreadedExecutor()
+    ex.add_node(coll)
+    try:
+        assert spin_until(ex, lambda: coll.last_diag_values().get("sigma_scale") == f"{scale:g}", 30), \
+            coll.last_diag_values()
+        assert proc.poll() is None
+    finally:
+        stop_node(proc)
+        coll.destroy_node()
+        rclpy.shutdown()

@@ -45,13 +45,14 @@ def test_venv_install_has_share_files_and_executables():
 def test_config_lists_every_declared_parameter():
     from perfecting_depth_ros.node.enhancer_node import EnhancerNode
 
-    cfg = yaml.safe_load((ROOT / "config" / "enhancer.yaml").read_text())["depth_enhancer"]["ros__parameters"]
+    cfg = yaml.safe_load((ROOT / "config" / "enhancer.yaml").read_text())["/**/depth_enhancer"]["ros__parameters"]
     rclpy.init()
     try:
         node = EnhancerNode()
         declared = {n for n in node._parameters if n not in ("use_sim_time", "start_type_description_service")}
         for name in declared:
             assert node.describe_parameters([name])[0].description, f"{name} has no description"
+            assert cfg.get(name, node.get_parameter(name).value) == node.get_parameter(name).value, name  # defaults
         node.destroy_node()
     finally:
         rclpy.shutdown()

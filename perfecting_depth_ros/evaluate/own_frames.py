@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -257,6 +258,48 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
+def shipped_config() -> Path | None:
+    """config/enhancer.yaml as installed (share/perfecting_depth_ros/config) or beside the sources, if found."""
+    for p in (Path(sys.prefix) / "share" / "perfecting_depth_ros" / "config" / "enhancer.yaml",
+              Path(__file__).resolve().parents[2] / "config" / "enhancer.yaml"):
+        if p.is_file():
+            return p
+    return None
+
+
+def node_params(rep: dict, source: str, max_range_m: float | None, depth_scale: float, base: str = "") -> str:
+    """enhancer_node's parameters file from a check report: ``base`` (the shipped config/enhancer.yaml's text) with the
+    learned enhancer's suggested ``sigma_scale`` and the sensor's ``max_range`` and ``depth_scale`` as checked; without
+    ``base``, those alone. What the hole fusion bought on these frames goes in a comment (a trade of time for
+    accuracy, left to the user)."""
+    m = rep["methods"]
+    values: dict[str, tuple[str, str]] = {}  # key -> (value, comment)
+    learned = m.get("learned") or m.get(FAST)
+    if learned and "sigma_scale_for_95" in learned:
+        scale = min(max(round(learned["sigma_scale_for_95"], 2), 0.01), 100.0)  # the node's range for it
+        values["sigma_scale"] = (repr(scale), "check: 95 % of hidden-pixel errors within +-2 sigma on these frames")
+    if max_range_m:
+        values["max_range"] = (repr(float(max_range_m)), "check: as given")  # a float: the node declares doubles
+    values["depth_scale"] = (repr(float(depth_scale)), "check: as given")
+    if "learned" in m and FAST in m:
+        a, b = m["learned"], m[FAST]
+        values["hole_fusion"] = ("true", f"check: hidden-pixel MAE {a['mae_mm']:.1f} mm at {a['median_ms']:.0f} ms/frame; "
+                                 f"false: {b['mae_mm']:.1f} mm at {b['median_ms']:.0f} ms/frame")
+    head = (f"# perfecting-depth check on {source}: {len(rep['frames'])} frames, {rep['draws']} draws each; "
+            "lines marked 'check:' come from it\n")
+    if not base:
+        body = "/**/depth_enhancer:\n  ros__parameters:\n" + "".join(f"    {k}: {v}  # {c}\n" for k, (v, c) in values.items())
+        return head + body
+    out = base
+    for k, (v, c) in values.items():
+        pattern = re.compile(rf"^(\s+){k}:[^\n]*$", re.M)
+        if pattern.search(out):
+            out = pattern.sub(lambda mt, k=k, v=v, c=c: f"{mt.group(1)}{k}: {v}  # {c}", out, count=1)
+        else:
+            out = out.rstrip("\n") + f"\n    {k}: {v}  # {c}\n"
+    return head + out
+
+
 def main(args) -> int:
     from ..bag import BagError
 
@@ -286,4 +329,10 @@ def main(args) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(rep, indent=1))
         print(f"report written to {args.out}")
+    if getattr(args, "params_out", ""):
+        Path(args.params_out).parent.mkdir(parents=True, exist_ok=True)
+        cfg = shipped_config()
+        Path(args.params_out).write_text(node_params(rep, args.bag or args.depth, args.max_range or None,
+                                                     args.depth_scale, cfg.read_text() if cfg else ""))
+        print(f"node parameters written to {args.params_out}")
     return 0

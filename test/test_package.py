@@ -42,6 +42,26 @@ def test_venv_install_has_share_files_and_executables():
     assert (Path(sys.prefix) / "bin" / "perfecting-depth").exists()
 
 
+def test_rviz_config_shows_topics_the_launch_file_gives():
+    """Every topic config/enhancer.rviz displays is an output of the node, or an input as the launch file names it
+    by default, in the launch file's default namespace."""
+    import ast
+    import re
+
+    launch = ast.parse((ROOT / "launch" / "enhancer.launch.py").read_text())
+    defaults = {}
+    for node in ast.walk(launch):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument":
+            kw = {k.arg: k.value for k in node.keywords}
+            if "default_value" in kw and isinstance(kw["default_value"], ast.Constant):
+                defaults[node.args[0].value] = kw["default_value"].value
+    ns = "/" + defaults["namespace"]
+    allowed = {f"{ns}/depth_enhanced/{t}" for t in ("image_rect", "uncertainty", "points", "camera_info", "source")}
+    allowed |= {f"{ns}/{defaults[k]}" for k in ("rgb", "depth", "info")}
+    shown = re.findall(r"Topic:\n\s+Value: (\S+)", (ROOT / "config" / "enhancer.rviz").read_text())
+    assert shown and set(shown) <= allowed, set(shown) - allowed
+
+
 def test_config_lists_every_declared_parameter():
     from perfecting_depth_ros.node.enhancer_node import EnhancerNode
 

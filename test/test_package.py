@@ -77,6 +77,9 @@ def test_config_lists_every_declared_parameter():
     finally:
         rclpy.shutdown()
     assert declared == set(cfg), (declared ^ set(cfg))
+    readme = (ROOT / "README.md").read_text()
+    missing = [n for n in declared if f"| `{n}` |" not in readme]
+    assert not missing, f"README's parameter table lacks {missing}"
 
 
 @pytest.mark.parametrize("name", ["package.xml"])

@@ -38,7 +38,7 @@ def cmd_train(a) -> int:
     from .train.loop import train
 
     cfg = TrainConfig.from_yaml(a.config, stage=a.stage, steps=a.steps, out_dir=a.out_dir, data_dir=a.data_dir,
-                                init=a.init, device=a.device)
+                                init=a.init, device=a.device, max_minutes=a.max_minutes)
     path = train(cfg)
     print(f"saved {path}")
     return 0
@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"],
                    help="where the run trains (default: the config's, auto: a GPU when torch sees one)")
+    t.add_argument("--max-minutes", type=float,
+                   help="end this run once it has trained this long (checkpoint written; the same command resumes)")
     t.set_defaults(fn=cmd_train)
 
     m = sub.add_parser("manifest", help="record sha256 of weights files in manifest.json")

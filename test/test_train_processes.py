@@ -63,3 +63,26 @@ def test_the_hole_fusion_refuses_a_gpu_it_would_not_use():
 
     with pytest.raises(SystemExit, match="fits on the CPU"):
         main(["train", "fusion", "--config", str(ROOT / "config" / "train" / "fusion.yaml"), "--device", "cuda"])
+
+
+def test_a_time_budget_ends_the_run_with_a_checkpoint_and_the_same_command_resumes(tmp_path):
+    """max_minutes: the run stops after the step that spends the budget, saved; run again, it resumes from there.
+    Under two processes both stop at the same step (else the next gradient average would hang)."""
+    write_shards(tmp_path / "data", "train", 8, 64, 80, shard_size=8, workers=1, progress=False)
+    out = tmp_path / "run"
+    base = ["-m", "perfecting_depth_ros.cli", "train", "stage1", "--config", str(TINY), "--data-dir",
+            str(tmp_path / "data"), "--out-dir", str(out), "--device", "cpu", "--steps", "1000",
+            "--max-minutes", "0.0001"]
+    dist = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for run in (1, 2):
+        r = subprocess.run([*dist, "--master_port", str(_free_port()), *base], capture_output=True, text=True,
+                           timeout=600, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+            meta = json.loads(f.metadata()["meta"])
+        assert meta["step"] == run and meta["processes"] == 2  # one step a run: 6 ms of budget
+        stops = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if "stopped" in x]
+        assert [s["step"] for s in stops] == list(range(1, run + 1))
+    with pytest.raises(ValueError, match="max_minutes must be positive"):
+        TrainConfig.from_yaml(TINY, max_minutes=0)

@@ -29,6 +29,7 @@ class TrainConfig:
     init: str | None = None  # checkpoint to start from (distill: the teacher; stage2: the distilled model)
     steps: int = 1000
     stop_after: int | None = None  # end the run after this many steps (the lr schedule still spans ``steps``)
+    max_minutes: float | None = None  # end this run (not the schedule) once it has trained this long; resumable
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -62,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"real_target must be one of {REAL_TARGETS}, got {self.real_target!r}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive (or absent), got {self.max_minutes!r}")
         if self.alt_data_dir and self.alt_every < 2:
             raise ValueError(f"alt_every must be >= 2 (every alt_every-th batch is from alt_data_dir), got {self.alt_every}")
 
@@ -197,7 +200,9 @@ def save_train_state(path: Path, step: int, model, ema: EMA, opt, elapsed: float
 def try_resume(path: Path, model, ema: EMA, opt, device: torch.device | str = "cpu") -> tuple[int, float]:
     if not path.exists():
         return 0, 0.0
-    st = torch.load(path, weights_only=True, map_location=device)
+    loc = torch.device(device)
+    # "cpu:0" (what accelerate names the CPU under several processes) is not a place torch.load can restore to
+    st = torch.load(path, weights_only=True, map_location="cpu" if loc.type == "cpu" else loc)
     model.load_state_dict(st["model"])
     ema.model.load_state_dict(st["ema"])
     opt.load_state_dict(st["opt"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -60,6 +61,17 @@ def _check_in_step(model: torch.nn.Module, accelerator) -> None:
     drift = accelerator.reduce((flat - accelerator.reduce(flat, reduction="mean")).abs().max(), reduction="sum")
     if drift.item() > 1e-4:
         raise RuntimeError(f"training processes disagree on the weights (max difference {drift.item():.2e})")
+
+
+def _out_of_time(started: float, max_minutes: float | None, accelerator) -> bool:
+    """Whether this run's time budget is spent; every process gets the first process's answer, so all stop at the
+    same step."""
+    if not max_minutes:
+        return False
+    spent = torch.tensor([float(time.monotonic() - started > max_minutes * 60)])
+    if accelerator.num_processes > 1:
+        spent = accelerator.reduce(spent.to(accelerator.device), reduction="sum").cpu()
+    return bool(spent.item() > 0)
 
 
 def train(cfg: TrainConfig) -> Path:
@@ -144,6 +156,7 @@ def train(cfg: TrainConfig) -> Path:
     end = min(cfg.steps, cfg.stop_after or cfg.steps)  # stop_after: cut a schedule short, reproducibly
     bar = tqdm(range(start, end), initial=start, total=end, desc=cfg.stage, disable=not main)
     model.train()
+    started = time.monotonic()
     for step in bar:
         batch = next(alt) if alt is not None and step % cfg.alt_every == cfg.alt_every - 1 else next(batches)
         batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -172,17 +185,23 @@ def train(cfg: TrainConfig) -> Path:
                                   "time_s": round(timer.elapsed(), 1), **logs}) + "\n")
             log.flush()
         snapshot = bool(cfg.snapshot_every) and (step + 1) % cfg.snapshot_every == 0
-        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == end or snapshot:  # a snapshot needs no checkpoint step
+        out_of_time = _out_of_time(started, cfg.max_minutes, accelerator)  # one answer per step, for every process
+        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == end or out_of_time or snapshot:  # a snapshot: no ckpt step
             _check_in_step(model, accelerator)
-            if not main:
-                continue
-            save_train_state(out / "train_state.pt", step + 1, model, ema, opt, timer.elapsed())
-            meta = {"stage": cfg.stage, "step": step + 1, "seed": cfg.seed, "wall_time_s": round(timer.elapsed(), 1),
-                    "threads": cfg.threads, "batch_size": cfg.batch_size, "init": cfg.init,
-                    "device": str(device), "processes": accelerator.num_processes}
-            save_checkpoint(out / "model.safetensors", ema.model, meta)
-            if snapshot:
-                save_checkpoint(out / f"model_step{step + 1}.safetensors", ema.model, meta)
+            if main:  # the first process alone writes; every process goes on to the stop check below
+                save_train_state(out / "train_state.pt", step + 1, model, ema, opt, timer.elapsed())
+                meta = {"stage": cfg.stage, "step": step + 1, "seed": cfg.seed,
+                        "wall_time_s": round(timer.elapsed(), 1), "threads": cfg.threads,
+                        "batch_size": cfg.batch_size, "init": cfg.init, "device": str(device),
+                        "processes": accelerator.num_processes}
+                save_checkpoint(out / "model.safetensors", ema.model, meta)
+                if snapshot:
+                    save_checkpoint(out / f"model_step{step + 1}.safetensors", ema.model, meta)
+        if out_of_time:  # saved above: `train` with the same config resumes from here
+            if main:
+                log.write(json.dumps({"step": step + 1, "stopped": f"max_minutes {cfg.max_minutes} spent"}) + "\n")
+                log.flush()
+            break
     if log is not None:
         log.close()
     accelerator.wait_for_everyone()

@@ -86,3 +86,13 @@ def test_a_time_budget_ends_the_run_with_a_checkpoint_and_the_same_command_resum
         assert [s["step"] for s in stops] == list(range(1, run + 1))
     with pytest.raises(ValueError, match="max_minutes must be positive"):
         TrainConfig.from_yaml(TINY, max_minutes=0)
+
+
+def test_fewer_frames_than_one_batch_is_a_clear_error_not_a_hang(tmp_path):
+    from perfecting_depth_ros.train.loop import train
+
+    write_shards(tmp_path / "data", "train", 8, 64, 80, shard_size=8, workers=1, progress=False)
+    cfg = TrainConfig.from_yaml(TINY, data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), device="cpu",
+                                batch_size=64)
+    with pytest.raises(ValueError, match="cannot fill one batch of 64"):
+        train(cfg)

@@ -219,9 +219,13 @@ class Timer:
 
 
 def infinite_batches(dataset, batch_size: int, seed: int):
-    """Shuffled batches forever (epoch counter advances the dataset's augmentation seed)."""
+    """Shuffled batches forever (epoch counter advances the dataset's augmentation seed). Raises ValueError when the
+    dataset holds fewer samples than one batch (full batches only: it would never yield one)."""
     from torch.utils.data import DataLoader
 
+    if len(dataset) < batch_size:
+        raise ValueError(f"{len(dataset)} training samples cannot fill one batch of {batch_size}: render more frames "
+                         "or lower batch_size")
     g = torch.Generator().manual_seed(seed)
     epoch = 0
     while True:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -149,8 +150,10 @@ def train(cfg: TrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     ema = EMA(model, cfg.ema_decay)
     start, elapsed = try_resume(out / "train_state.pt", model, ema, opt, device)
-    for _ in range(start):
-        sched.step()
+    with warnings.catch_warnings():  # fast-forwarding a resumed schedule steps it before any optimizer step
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+        for _ in range(start):
+            sched.step()
     timer = Timer(elapsed)
     log = open(out / "log.jsonl", "a") if main else None
     end = min(cfg.steps, cfg.stop_after or cfg.steps)  # stop_after: cut a schedule short, reproducibly

@@ -151,7 +151,7 @@ def train(cfg: TrainConfig) -> Path:
     ema = EMA(model, cfg.ema_decay)
     start, elapsed = try_resume(out / "train_state.pt", model, ema, opt, device)
     with warnings.catch_warnings():  # fast-forwarding a resumed schedule steps it before any optimizer step
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
         for _ in range(start):
             sched.step()
     timer = Timer(elapsed)

@@ -108,6 +108,12 @@ def cmd_check(a) -> int:
     return check_main(a)
 
 
+def cmd_info(a) -> int:
+    from .info import main as info_main
+
+    return info_main(a)
+
+
 def cmd_demo(a) -> int:
     from .demo import main as demo_main
 
@@ -257,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--params-out", default="", help="also write enhancer_node parameters (sigma_scale, max_range, "
                    "depth_scale) as a parameters file here")
     c.set_defaults(fn=cmd_check)
+
+    i = sub.add_parser("info", help="what this machine will run: weights check, libraries, the backend auto picks "
+                       "and why, one frame's time")
+    i.add_argument("--weights", help="learned model weights (default: the shipped ones)")
+    i.add_argument("--size", default="480x640", help="HxW of the frame timed")
+    i.add_argument("--runs", type=int, default=3)
+    i.add_argument("--json", action="store_true", help="the report as JSON")
+    i.set_defaults(fn=cmd_info)
 
     o = sub.add_parser("demo", help="play a built-in RGB-D sequence through the real node and save outputs")
     o.add_argument("--out", default="outputs/demo")

@@ -53,3 +53,24 @@ def test_bench_repeats_each_configuration_and_reports_the_median_run(tmp_path, t
     assert learned["cpu_ms_per_frame"] > 0 and "CPU ms / frame" in readme.read_text()
     text = readme.read_text()
     assert "--repeats 3" in text and "median of 3 runs" in text and "\nold\n" not in text
+
+
+def test_info_reports_the_weights_the_backend_auto_picks_and_its_time(tmp_path, capsys):
+    import shutil
+
+    from perfecting_depth_ros.enhancer import DEFAULT_WEIGHTS
+
+    assert main(["info", "--size", "48x64", "--runs", "1", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["weights"]["verified"] and rep["weights"]["shipped_graph"] == "current"
+    assert rep["backend"]["chosen"].startswith("onnxruntime") and rep["backend"]["ms_per_frame_64x48"] > 0
+    assert any(s.startswith("onnxruntime-cuda") for s in rep["backend"]["skipped"])  # and why
+    # a corrupt copy of the weights: reported, exit code 1
+    bad = tmp_path / "w"
+    shutil.copytree(DEFAULT_WEIGHTS.parent, bad)
+    data = bytearray((bad / DEFAULT_WEIGHTS.name).read_bytes())
+    data[5000] ^= 0xFF
+    (bad / DEFAULT_WEIGHTS.name).write_bytes(bytes(data))
+    assert main(["info", "--weights", str(bad / DEFAULT_WEIGHTS.name), "--size", "48x64", "--runs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "cannot be built" in out

@@ -1,0 +1,121 @@
+"""`perfecting-depth info`: what this machine will run, and why, before a robot depends on it.
+
+Prints the package and Python versions, whether the weights match their manifest and the shipped ONNX graph matches
+the weights and model code, which inference libraries and GPU routes exist, the backend ``auto`` picks with the
+reason it skipped each faster one, and the time of one frame at the camera's size on that backend. Exit code 1 when
+the learned enhancer cannot be built (the node would fall back to nothing useful), else 0.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import time
+
+HEAVY = {"torch": "torch", "tensorrt": "tensorrt"}  # read from the install's metadata: importing takes seconds
+
+
+def _version(module: str) -> str:
+    if module in HEAVY:
+        if importlib.util.find_spec(module) is None:
+            return "not installed"
+        try:
+            return importlib.metadata.version(HEAVY[module])
+        except importlib.metadata.PackageNotFoundError:  # e.g. TensorRT from the system's packages
+            return "installed"
+    try:
+        m = importlib.import_module(module)
+    except ImportError:
+        return "not installed"
+    except Exception as e:  # a broken install: say so rather than crash the report
+        return f"broken ({type(e).__name__}: {e})"
+    return str(getattr(m, "__version__", "installed"))
+
+
+def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs: int = 3) -> dict:
+    """The report as a dict (see the module docstring)."""
+    import numpy as np
+
+    from . import __version__
+    from .backends.base import graph_code_sha, nvidia_device_present, read_metadata, sha256_file, verify_weights
+    from .enhancer import DEFAULT_WEIGHTS, DepthEnhancer
+
+    rep: dict = {"package": __version__, "python": platform.python_version(), "machine": platform.machine(),
+                 "cpu_cores": os.cpu_count(), "nvidia_device": nvidia_device_present(),
+                 "ros_distro": os.environ.get("ROS_DISTRO", "") or "(not set)"}
+    rep["libraries"] = {m: _version(m) for m in ("numpy", "cv2", "onnxruntime", "torch", "tensorrt", "rclpy")}
+    try:
+        import onnxruntime as ort
+
+        rep["onnxruntime_providers"] = ort.get_available_providers()
+    except ImportError:
+        rep["onnxruntime_providers"] = []
+    path = weights or str(DEFAULT_WEIGHTS)
+    w = {"path": path}
+    try:
+        w["sha256"] = verify_weights(path)
+        w["verified"] = True
+    except Exception as e:  # BackendError / FileNotFoundError: the reason is the report
+        w["verified"], w["error"] = False, str(e)
+    from pathlib import Path
+
+    graph = Path(path).parent / f"{Path(path).stem}_k4_s2.onnx"
+    if w.get("verified") and graph.is_file():
+        try:
+            md = read_metadata(graph)
+            w["shipped_graph"] = ("current" if md.get("model_sha256") == sha256_file(path)
+                                  and md.get("graph_sha256") == graph_code_sha() else "stale (re-exported at start)")
+        except Exception as e:
+            w["shipped_graph"] = f"unreadable ({e})"
+    rep["weights"] = w
+    try:
+        enh = DepthEnhancer(weights=weights)
+        backend = {"chosen": enh.backend_name, "skipped": list(getattr(enh.backend, "skipped", [])),
+                   "description": enh.description}
+        h, wd = size
+        rng = np.random.default_rng(0)
+        rgb = rng.integers(0, 255, (h, wd, 3)).astype(np.uint8)
+        depth = np.full((h, wd), 2.0, np.float32)
+        depth[h // 4: h // 2, wd // 4: wd // 2] = 0
+        enh.enhance(rgb, depth)  # warm-up: allocations, engine builds
+        ms = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            enh.enhance(rgb, depth)
+            ms.append((time.perf_counter() - t) * 1e3)
+        backend[f"ms_per_frame_{wd}x{h}"] = round(float(np.median(ms)), 1)
+        rep["backend"] = backend
+    except Exception as e:
+        rep["backend"] = {"error": f"{type(e).__name__}: {e}"}
+    return rep
+
+
+def format_report(rep: dict) -> str:
+    lines = [f"perfecting_depth_ros {rep['package']}, Python {rep['python']}, {rep['machine']}, {rep['cpu_cores']} "
+             f"cores, NVIDIA device: {'yes' if rep['nvidia_device'] else 'no'}, ROS_DISTRO {rep['ros_distro']}",
+             "libraries: " + ", ".join(f"{k} {v}" for k, v in rep["libraries"].items()),
+             "onnxruntime providers: " + (", ".join(rep["onnxruntime_providers"]) or "none")]
+    w = rep["weights"]
+    lines.append(f"weights: {w['path']}: " + ("verified against manifest.json" if w.get("verified")
+                                             else f"FAILED: {w.get('error')}"))
+    if "shipped_graph" in w:
+        lines.append(f"shipped ONNX graph (K=4, S=2): {w['shipped_graph']}")
+    b = rep["backend"]
+    if "error" in b:
+        lines.append(f"learned enhancer: cannot be built: {b['error']}")
+    else:
+        lines.append(f"backend auto: {b['chosen']} ({b['description']})")
+        lines.extend(f"  skipped {s}" for s in b["skipped"])
+        lines.extend(f"  one frame at {k.split('_')[-1]}: {v} ms (median)" for k, v in b.items() if k.startswith("ms_"))
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    h, w = (int(v) for v in args.size.split("x"))
+    rep = collect(args.weights, (h, w), args.runs)
+    print(json.dumps(rep, indent=1) if args.json else format_report(rep))
+    return 1 if "error" in rep["backend"] or not rep["weights"].get("verified") else 0

@@ -9,13 +9,7 @@
 # Here, to check the script itself: DEVICE=cpu STEPS=4 RUNS=3 bash scripts/device_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-python3}
-[ -x .venv/bin/python ] && [ "${DEVICE:-cuda}" = cpu ] && PY=.venv/bin/python
-if [ -d .whl ]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+source scripts/device_env.sh
 OUT=${OUT:-outputs/device_check}
 mkdir -p "$OUT"
 set -o pipefail

@@ -19,6 +19,7 @@ def main(args) -> int:
 
     from .data.sequence import demo_sequence
     from .io import panel, write_depth_png, write_ply
+    from .node import shipped_config
     from .node.convert import cloud_to_array
     from .node.harness import Collector, Player, handshake, spin_until, start_node, stop_node
 
@@ -27,13 +28,8 @@ def main(args) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     print(f"rendering a {args.frames}-frame sequence (Kinect v1 simulated raw depth)...")
     seq = list(demo_sequence(args.frames))
-    share = Path(__file__).resolve().parent.parent / "config" / "enhancer.yaml"
-    if not share.exists():
-        from ament_index_python.packages import get_package_share_directory
-
-        share = Path(get_package_share_directory("perfecting_depth_ros")) / "config" / "enhancer.yaml"
     rclpy.init()
-    proc = start_node(share, "/camera", params={"method": args.method}, log_path=out / "node.log")
+    proc = start_node(shipped_config(), "/camera", params={"method": args.method}, log_path=out / "node.log")
     player, coll = Player("/camera"), Collector("/camera")
     ex = SingleThreadedExecutor()
     ex.add_node(player)

@@ -60,8 +60,10 @@ def depth_source(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:
     SOURCE_REPLACED (a raw measurement judged wrong and rebuilt), SOURCE_REBUILT (a raw hole filled),
     SOURCE_NONE (no value: NaN)."""
     valid = raw > 0
-    src = np.where(valid, np.where(depth == raw, SOURCE_MEASURED, SOURCE_REPLACED), SOURCE_REBUILT)
-    return np.where(np.isfinite(depth), src, SOURCE_NONE).astype(np.uint8)
+    # 3 - valid - kept: rebuilt 3, replaced 2, measured 1 (boolean arithmetic in uint8: a few times faster than where)
+    src = SOURCE_REBUILT - valid.view(np.uint8) - (valid & (depth == raw)).view(np.uint8)
+    src *= np.isfinite(depth).view(np.uint8)  # SOURCE_NONE = 0 where no value is given
+    return src
 
 
 @dataclass

@@ -77,7 +77,8 @@ class OnnxRuntimeBackend(Backend):
         if threads:
             so.intra_op_num_threads = threads
         # idle threads block instead of spinning: on a robot the cores they would burn between frames belong to the
-        # rest of the stack (measured here: 35 % less CPU time per frame, the graph no slower)
+        # rest of the stack (measured here at a camera's pace: 20 % less CPU time per 320x240 frame, latency within
+        # noise; saturated, the graph is about 10 % slower: README "Speed")
         so.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("PERFECTING_DEPTH_SPIN", "0"))
         try:
             self.session = ort.InferenceSession(str(path), so, providers=providers)

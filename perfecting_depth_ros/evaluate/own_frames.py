@@ -258,20 +258,10 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def shipped_config() -> Path | None:
-    """config/enhancer.yaml as installed (share/perfecting_depth_ros/config) or beside the sources, if found."""
-    for p in (Path(sys.prefix) / "share" / "perfecting_depth_ros" / "config" / "enhancer.yaml",
-              Path(__file__).resolve().parents[2] / "config" / "enhancer.yaml"):
-        if p.is_file():
-            return p
-    return None
-
-
-def node_params(rep: dict, source: str, max_range_m: float | None, depth_scale: float, base: str = "") -> str:
+def node_params(rep: dict, source: str, max_range_m: float | None, depth_scale: float, base: str) -> str:
     """enhancer_node's parameters file from a check report: ``base`` (the shipped config/enhancer.yaml's text) with the
-    learned enhancer's suggested ``sigma_scale`` and the sensor's ``max_range`` and ``depth_scale`` as checked; without
-    ``base``, those alone. What the hole fusion bought on these frames goes in a comment (a trade of time for
-    accuracy, left to the user)."""
+    learned enhancer's suggested ``sigma_scale`` and the sensor's ``max_range`` and ``depth_scale`` as checked. What
+    the hole fusion bought on these frames goes in a comment (a trade of time for accuracy, left to the user)."""
     m = rep["methods"]
     values: dict[str, tuple[str, str]] = {}  # key -> (value, comment)
     learned = m.get("learned") or m.get(FAST)
@@ -287,9 +277,6 @@ def node_params(rep: dict, source: str, max_range_m: float | None, depth_scale: 
                                  f"false: {b['mae_mm']:.1f} mm at {b['median_ms']:.0f} ms/frame")
     head = (f"# perfecting-depth check on {source}: {len(rep['frames'])} frames, {rep['draws']} draws each; "
             "lines marked 'check:' come from it\n")
-    if not base:
-        body = "/**/depth_enhancer:\n  ros__parameters:\n" + "".join(f"    {k}: {v}  # {c}\n" for k, (v, c) in values.items())
-        return head + body
     out = base
     for k, (v, c) in values.items():
         pattern = re.compile(rf"^(\s+){k}:[^\n]*$", re.M)
@@ -331,8 +318,9 @@ def main(args) -> int:
         print(f"report written to {args.out}")
     if getattr(args, "params_out", ""):
         Path(args.params_out).parent.mkdir(parents=True, exist_ok=True)
-        cfg = shipped_config()
+        from ..node import shipped_config
+
         Path(args.params_out).write_text(node_params(rep, args.bag or args.depth, args.max_range or None,
-                                                     args.depth_scale, cfg.read_text() if cfg else ""))
+                                                     args.depth_scale, shipped_config().read_text()))
         print(f"node parameters written to {args.params_out}")
     return 0

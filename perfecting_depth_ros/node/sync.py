@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TOPICS = ("rgb", "depth", "info")
+_NO_INFO = object()  # no camera_info to go with a set (a message may be anything, None included)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class FrameSynchronizer:
         self._last_stamp: dict[str, int] = {}
         self._last_emitted = -1
         self._mailbox: MatchedSet | None = None
+        self._latest_info: Any = _NO_INFO  # the newest camera_info received, whatever its stamp (info_sync="latest")
         self._cv = threading.Condition()
 
     def configure(self, mode: str, slop: float, queue_size: int, info_sync: str | None = None) -> None:
@@ -73,37 +75,22 @@ class FrameSynchronizer:
         if not 1 <= queue_size <= 1000:
             raise ValueError(f"queue_size must be within 1..1000, got {queue_size}")
         self.mode, self.slop_ns, self.queue_size = mode, int(slop * 1e9), queue_size
-        kept = self._kept_info()
         self._queues: dict[str, deque] = {t: deque(maxlen=queue_size) for t in TOPICS}
-        self._queues["info"].extend(kept)
-
-    def _kept_info(self) -> list:
-        """What survives a queue reset: with ``info_sync="latest"``, the newest camera_info (queued, or else the one
-        of the last set, as when switching from "stamp"): it may never come again."""
-        if self.info_sync != "latest":
-            return []
-        q = getattr(self, "_queues", None)
-        if q and q["info"]:
-            return [q["info"][-1]]
-        last = getattr(self, "_last_info", None)
-        return [last] if last is not None else []
 
     def add(self, topic: str, stamp_ns: int, msg: Any) -> str | None:
         """Offer one message. Returns None if accepted, or the reason it was rejected."""
         with self._cv:
             self.stats.received[topic] += 1
-            if topic == "info" and self.info_sync == "latest":  # no stamp rules: the newest one is used
-                self._queues["info"].clear()
-                self._queues["info"].append((stamp_ns, msg))
-                self._match()
-                return None
+            if topic == "info":  # kept apart from the queues: no reset loses it (it may never come again)
+                self._latest_info = msg
+                if self.info_sync == "latest":  # no stamp rules: the newest one goes with every set
+                    self._match()
+                    return None
             last = self._last_stamp.get(topic)
             if last is not None and stamp_ns < last - self.jump_reset_ns:
                 self.stats.time_jumps += 1  # start over rather than reject forever
-                kept = self._kept_info()
                 for q in self._queues.values():
                     q.clear()
-                self._queues["info"].extend(kept)
                 self._last_stamp.clear()
                 self._last_emitted = -1
                 last = None
@@ -134,17 +121,19 @@ class FrameSynchronizer:
         for di in range(len(self._queues["depth"]) - 1, -1, -1):
             stamp, dmsg = self._queues["depth"][di]
             r = self._closest("rgb", stamp)
-            latest_info = self.info_sync == "latest"
-            c = ((0, 0) if self._queues["info"] else None) if latest_info else self._closest("info", stamp)
-            if r is None or c is None:
+            if r is None:
                 continue
-            rgb = self._queues["rgb"][r[0]][1]
-            info = self._queues["info"][c[0]][1]
-            self._last_info = self._queues["info"][c[0]]
-            # everything up to and including this set is consumed (a latest camera_info stays for the next sets)
-            used = [("depth", stamp), ("rgb", self._queues["rgb"][r[0]][0])]
-            if not latest_info:
-                used.append(("info", self._queues["info"][c[0]][0]))
+            rgb_stamp, rgb = self._queues["rgb"][r[0]]
+            # everything up to and including this set is consumed (the latest camera_info stays for the next sets)
+            used = [("depth", stamp), ("rgb", rgb_stamp)]
+            if self.info_sync == "latest":
+                info = self._latest_info
+            else:
+                c = self._closest("info", stamp)
+                info_stamp, info = self._queues["info"][c[0]] if c is not None else (None, _NO_INFO)
+                used.append(("info", info_stamp))
+            if info is _NO_INFO:
+                continue
             for t, upto in used:
                 q = self._queues[t]
                 while q and q[0][0] <= upto:

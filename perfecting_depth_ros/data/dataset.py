@@ -53,8 +53,12 @@ def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int
             jobs.append((s0, (split, c0, min(s1, c0 + 50), height, width, crop_of, version)))
     paths, pending = [], {}
     bar = tqdm(total=count, desc=f"render {split}", disable=not progress)
-    with ProcessPoolExecutor(max_workers=workers) as ex:
-        for (s0, job), res in zip(jobs, ex.map(_render_chunk, [j for _, j in jobs])):
+    # One worker renders in this process: no fork of a process that may already run torch's threads (which can
+    # deadlock the child; Python 3.12 warns about it).
+    ex = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    results = (ex.map if ex else map)(_render_chunk, [j for _, j in jobs])
+    try:
+        for (s0, job), res in zip(jobs, results):
             pending.setdefault(s0, []).append(res)
             bar.update(job[2] - job[1])
             if sum(len(r["depth"]) for r in pending[s0]) == min(count, s0 + shard_size) - s0:
@@ -62,6 +66,9 @@ def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int
                 p = out / f"{split}-{s0 // shard_size:04d}.npz"
                 np.savez(p, world_version=np.int64(version), **{k: np.concatenate([r[k] for r in parts]) for k in _FIELDS})
                 paths.append(p)
+    finally:
+        if ex:
+            ex.shutdown()
     bar.close()
     return paths
 

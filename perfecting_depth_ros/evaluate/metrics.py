@@ -75,6 +75,11 @@ def auroc(score: np.ndarray, label: np.ndarray) -> float:
     return float((r[label].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    """Area under ``y(x)`` by the trapezoid rule (numpy 1.x has np.trapz, 2.x np.trapezoid; robots have both)."""
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2)
+
+
 def sparsification(err: np.ndarray, unc: np.ndarray, fractions: np.ndarray | None = None) -> dict[str, np.ndarray | float]:
     """Sparsification curves of MAE: remove the most uncertain pixels first, vs the oracle (largest errors
     first). AUSE is the area between them; ``ause_random`` is the same area for a random ordering."""
@@ -90,8 +95,8 @@ def sparsification(err: np.ndarray, unc: np.ndarray, fractions: np.ndarray | Non
     curve_u = cs_u[start] / keep
     curve_o = cs_o[start] / keep
     base = curve_u[0]
-    ause = float(np.trapezoid(curve_u - curve_o, fr) / (fr[-1] - fr[0]))
-    ause_rand = float(np.trapezoid(base - curve_o, fr) / (fr[-1] - fr[0]))
+    ause = _trapezoid(curve_u - curve_o, fr) / (fr[-1] - fr[0])
+    ause_rand = _trapezoid(base - curve_o, fr) / (fr[-1] - fr[0])
     return {"fractions": fr, "curve": curve_u, "oracle": curve_o, "ause": ause, "ause_random": ause_rand}
 
 

@@ -116,6 +116,36 @@ def test_camera_info_checks_and_scaling():
         camera_info_to_K(CameraInfo(width=640, height=480), (480, 640))
 
 
+def test_rectified_intrinsics_come_from_P_as_in_image_geometry(rng):
+    """A rectified image's intrinsics are P's left 3x3 (image_geometry, depth_image_proc); K is the raw image's."""
+    from perfecting_depth_ros.enhancer import EnhancedDepth
+    from perfecting_depth_ros.node.convert import output_messages
+
+    K = np.array([[610.0, 0, 322.0], [0, 612, 241.0], [0, 0, 1]])  # the distorted camera
+    info = make_info(K, 480, 640, make_header(0, "cam"))
+    info.d = [0.1, -0.05, 0.001, 0.0, 0.0]
+    P = np.array([[540.0, 0, 316.0, -540.0 * 0.05], [0, 540, 236.0, 0], [0, 0, 1, 0]])  # rectified, a right camera
+    info.p = P.ravel().tolist()
+    np.testing.assert_allclose(camera_info_to_K(info, (480, 640)), P[:, :3])
+    half = camera_info_to_K(info, (240, 320))
+    assert (half[0, 0], half[0, 2]) == (pytest.approx(270), pytest.approx(157.75))
+    info.p = [0.0] * 12  # a driver that leaves P empty: K
+    np.testing.assert_allclose(camera_info_to_K(info, (480, 640)), K)
+    info.p = P.ravel().tolist()
+
+    H, W = 240, 320
+    depth = np.full((H, W), 2.0, np.float32)
+    out = EnhancedDepth(depth, np.zeros_like(depth), "learned", "test")
+    rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    m = output_messages(out, rgb, half, info, make_header(7, "cam"))
+    x = cloud_to_array(m["points"])["x"]
+    assert x[10, 200] == pytest.approx((200 - half[0, 2]) * 2.0 / half[0, 0], rel=1e-5)
+    ci = m["camera_info"]
+    np.testing.assert_allclose(np.reshape(ci.p, (3, 4))[:, :3], half)
+    assert ci.p[3] == pytest.approx(-540.0 * 0.05 / 2)  # the baseline term, for the published size
+    assert ci.k[0] == pytest.approx(305) and list(ci.d) == pytest.approx(info.d)
+
+
 def test_point_cloud_matches_direct_backprojection(rng):
     H, W = 6, 8
     K = np.array([[50.0, 0, 3.5], [0, 52, 2.5], [0, 0, 1]])

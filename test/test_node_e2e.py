@@ -163,7 +163,7 @@ def test_bad_input_is_reported_and_nothing_published(ros, case):
         expect = "truncated"
     elif case == "k_zero":
         info = make_info(f.K, *ros["raw"].shape, h)
-        info.k = [0.0] * 9
+        info.k, info.p = [0.0] * 9, [0.0] * 12  # an uncalibrated camera
         _publish_raw(ros, stamp, info_msg=info)
         expect = "all zeros"
     elif case == "info_size":

@@ -127,27 +127,46 @@ def registration_warning(rgb_frame: str, depth_frame: str) -> str:
     return ""
 
 
+def _projection(msg) -> np.ndarray | None:
+    """The 3x4 P of a CameraInfo, or None where the driver left it empty (focal lengths not positive)."""
+    P = np.asarray(msg.p, dtype=np.float64)
+    if P.size != 12:
+        return None
+    P = P.reshape(3, 4)
+    return P if P[0, 0] > 0 and P[1, 1] > 0 else None
+
+
+def _info_scale(msg, expected_hw: tuple[int, int] | None) -> tuple[float, float]:
+    """(sx, sy) from the camera_info's size to ``expected_hw`` (1, 1 when either is unknown); raises
+    ConversionError when the aspect ratios differ."""
+    if expected_hw is None or not (msg.width and msg.height):
+        return 1.0, 1.0
+    H, W = expected_hw
+    sx, sy = W / msg.width, H / msg.height
+    if abs(sx - sy) > 0.01 * max(sx, sy):
+        raise ConversionError(f"camera_info size {msg.width}x{msg.height} does not match depth {W}x{H} "
+                              "and has another aspect ratio")
+    return sx, sy
+
+
 def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """CameraInfo -> 3x3 K for an image of ``expected_hw``; scales K when the info is for another
-    resolution with the same aspect ratio, raises ConversionError otherwise or if K is unusable."""
+    """CameraInfo -> the 3x3 intrinsics of the rectified image, for an image of ``expected_hw``.
+
+    That is P's left 3x3, as image_geometry and depth_image_proc use it (K is the raw, distorted image's; the two
+    differ where a driver or image_proc rectifies with a new camera matrix), or K where P is empty. Scaled when the
+    info is for another resolution with the same aspect ratio; ConversionError otherwise or if it is unusable."""
     from ..geometry import check_intrinsics, scale_intrinsics
 
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    P = _projection(msg)
+    K = P[:, :3].copy() if P is not None else np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
     if not np.any(K):
-        raise ConversionError("camera_info K is all zeros (uncalibrated camera)")
+        raise ConversionError("camera_info K and P are all zeros (uncalibrated camera)")
     try:
         K = check_intrinsics(K)
     except ValueError as e:
         raise ConversionError(f"camera_info: {e}") from e
-    if expected_hw is not None and msg.width and msg.height:
-        H, W = expected_hw
-        if (msg.height, msg.width) != (H, W):
-            sx, sy = W / msg.width, H / msg.height
-            if abs(sx - sy) > 0.01 * max(sx, sy):
-                raise ConversionError(f"camera_info size {msg.width}x{msg.height} does not match depth {W}x{H} "
-                                      "and has another aspect ratio")
-            K = scale_intrinsics(K, sx, sy)
-    return K
+    sx, sy = _info_scale(msg, expected_hw)
+    return K if (sx, sy) == (1.0, 1.0) else scale_intrinsics(K, sx, sy)
 
 
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<f4"), ("sigma", "<f4")])
@@ -211,15 +230,23 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz."""
     from sensor_msgs.msg import CameraInfo
 
+    from ..geometry import scale_intrinsics
+
     H, W = out.depth.shape
     info = CameraInfo()
     info.header = header
     info.height, info.width = H, W
     info.distortion_model = str(info_msg.distortion_model)
     info.d = [float(x) for x in info_msg.d]
-    info.k = K.ravel().tolist()
     info.r = [float(x) for x in info_msg.r]
+    # The input's K and P for the published size; P's left 3x3 is ``K``, the intrinsics everything here used.
+    sx, sy = _info_scale(info_msg, (H, W))
+    K_raw = scale_intrinsics(np.asarray(info_msg.k, dtype=np.float64).reshape(3, 3), sx, sy)
+    info.k = (K_raw if np.all(np.isfinite(K_raw)) and K_raw[0, 0] > 0 and K_raw[1, 1] > 0 else K).ravel().tolist()
     P = np.zeros((3, 4))
+    P_in = _projection(info_msg)
+    if P_in is not None:
+        P[:2, 3] = P_in[:2, 3] * [sx, sy]  # a stereo pair's right camera keeps its baseline term
     P[:, :3] = K
     info.p = P.ravel().tolist()
     depth = out.depth

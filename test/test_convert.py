@@ -49,6 +49,47 @@ def test_colour_encodings_give_rgb(enc, rng):
     np.testing.assert_array_equal(out, expected)
 
 
+def _smooth_rgb(h=12, w=16):
+    """Colour that varies slowly (chroma subsampling and demosaicing are nearly exact on it), red far from blue."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.dstack([200 - 4 * x, 60 + 5 * y, 40 + 2 * x + 2 * y]).astype(np.uint8)
+
+
+def _raw_image(data: np.ndarray, enc: str) -> Image:
+    h, w = data.shape[:2]
+    return Image(height=h, width=w, encoding=enc, step=data[0].nbytes, data=data.tobytes())
+
+
+@pytest.mark.parametrize("enc", ["8UC3", "8UC1", "yuv422", "uyvy", "yuv422_yuy2", "yuyv",
+                                 "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8"])
+def test_driver_colour_encodings_give_rgb(enc):
+    import cv2
+
+    rgb = _smooth_rgb()
+    if enc == "8UC3":  # cv_bridge reads 8UC3 as BGR
+        np.testing.assert_array_equal(image_to_rgb(_raw_image(np.ascontiguousarray(rgb[..., ::-1]), enc)), rgb)
+        return
+    if enc == "8UC1":
+        np.testing.assert_array_equal(image_to_rgb(_raw_image(rgb[..., 1].copy(), enc)), np.repeat(rgb[..., 1:2], 3, 2))
+        return
+    if enc in ("yuv422", "uyvy"):
+        data = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_UYVY)
+        inner = (slice(None), slice(None))
+    elif enc in ("yuv422_yuy2", "yuyv"):
+        data = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUY2)
+        inner = (slice(None), slice(None))
+    else:  # the mosaic: each pixel keeps the one channel its place in the 2x2 pattern names
+        pattern = enc.split("_")[1][:4]
+        data = np.empty(rgb.shape[:2], np.uint8)
+        for k, c in enumerate(pattern):
+            data[k // 2::2, k % 2::2] = rgb[k // 2::2, k % 2::2, "rgb".index(c)]
+        inner = (slice(2, -2), slice(2, -2))  # demosaicing guesses at the border
+    out = image_to_rgb(_raw_image(data, enc))
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    err = np.abs(out.astype(int) - rgb.astype(int))[inner]
+    assert err.max() <= 6, (enc, err.max())  # a red/blue swap would be off by over 100
+
+
 def test_step_padding_is_honoured(rng):
     d = rng.integers(1, 5000, (4, 6)).astype(np.uint16)
     out, _ = image_to_depth(_img(d, "16UC1", step=16))

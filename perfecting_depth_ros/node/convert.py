@@ -1,10 +1,10 @@
 """sensor_msgs <-> numpy without cv_bridge: zero-copy views where the layout allows.
 
 Images: REP 118 depth encodings (16UC1 millimetres with 0 invalid, 32FC1 metres with NaN invalid) and
-rgb8, bgr8, rgba8, bgra8, mono8 colour. ``step`` padding and ``is_bigendian`` are honoured. CompressedImage
-messages (image_transport's ``compressed`` and ``compressedDepth``) are decoded by ``compressed.py``. We do the
-conversion here rather than through rosbags-image because the node needs zero-copy strided views and
-precise rejection reasons; rosbags-image is used by the bag tool for files.
+rgb8, bgr8, rgba8, bgra8, mono8 colour (also 8UC3, 8UC1, YUV 4:2:2 and Bayer mosaics). ``step`` padding and
+``is_bigendian`` are honoured. CompressedImage messages (image_transport's ``compressed`` and ``compressedDepth``)
+are decoded by ``compressed.py``. We do the conversion here rather than through rosbags-image because the node
+needs zero-copy strided views and precise rejection reasons; rosbags-image is used by the bag tool for files.
 
 Every function raises ``ConversionError`` (a ValueError) with a reason a user can act on.
 """
@@ -15,7 +15,18 @@ import sys
 
 import numpy as np
 
-COLOR_ENCODINGS = {"rgb8": (3, False), "bgr8": (3, True), "rgba8": (4, False), "bgra8": (4, True), "mono8": (1, False)}
+# Colour encodings (sensor_msgs/image_encodings, lower case) -> bytes per pixel. 8UC3 is BGR and 8UC1 mono, as
+# cv_bridge reads them; yuv422 / uyvy is UYVY and yuv422_yuy2 / yuyv is YUYV (USB and some RGB-D drivers);
+# bayer_* is a raw colour mosaic, demosaiced here.
+COLOR_ENCODINGS = {"rgb8": 3, "bgr8": 3, "8uc3": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8uc1": 1,
+                   "yuv422": 2, "uyvy": 2, "yuv422_yuy2": 2, "yuyv": 2,
+                   "bayer_rggb8": 1, "bayer_bggr8": 1, "bayer_gbrg8": 1, "bayer_grbg8": 1}
+_BGR = ("bgr8", "8uc3", "bgra8")
+_CV_TO_RGB = {  # OpenCV names a Bayer pattern by its second row's first two pixels
+    "yuv422": "COLOR_YUV2RGB_UYVY", "uyvy": "COLOR_YUV2RGB_UYVY",
+    "yuv422_yuy2": "COLOR_YUV2RGB_YUY2", "yuyv": "COLOR_YUV2RGB_YUY2",
+    "bayer_rggb8": "COLOR_BayerBG2RGB", "bayer_bggr8": "COLOR_BayerRG2RGB",
+    "bayer_gbrg8": "COLOR_BayerGR2RGB", "bayer_grbg8": "COLOR_BayerGB2RGB"}
 DEPTH_ENCODINGS = {"16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16), "32FC1": np.dtype(np.float32)}
 
 
@@ -54,12 +65,21 @@ def image_to_rgb(msg) -> np.ndarray:
     enc = msg.encoding.lower()
     if enc not in COLOR_ENCODINGS:
         raise ConversionError(f"unsupported colour encoding {msg.encoding!r}; expected one of {sorted(COLOR_ENCODINGS)}")
-    ch, bgr = COLOR_ENCODINGS[enc]
+    ch = COLOR_ENCODINGS[enc]
     arr = _view(msg, np.dtype(np.uint8), ch)
+    if enc in _CV_TO_RGB:
+        import cv2
+
+        h, w = arr.shape[:2]
+        if ch == 2 and w % 2:
+            raise ConversionError(f"{msg.encoding} needs an even width (two pixels share their colour), got {w}")
+        if ch == 1 and (h < 2 or w < 2):
+            raise ConversionError(f"{msg.encoding} needs at least 2x2 pixels (one mosaic cell), got {w}x{h}")
+        return cv2.cvtColor(np.ascontiguousarray(arr), getattr(cv2, _CV_TO_RGB[enc]))
     if ch == 1:
         return np.repeat(arr, 3, axis=2)
     arr = arr[..., :3]
-    return arr[..., ::-1] if bgr else arr
+    return arr[..., ::-1] if enc in _BGR else arr
 
 
 def image_to_depth(msg, depth_scale: float = 0.001) -> tuple[np.ndarray, int]:

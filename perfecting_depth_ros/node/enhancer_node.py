@@ -1,7 +1,7 @@
 """enhancer_node: a thin rclpy adapter around DepthEnhancer.
 
 Subscribed (relative names, remap them):
-  rgb/image_rect_color (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, mono8)
+  rgb/image_rect_color (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, mono8, 8UC3, 8UC1, YUV 4:2:2, Bayer)
   depth_registered/image_rect (sensor_msgs/Image: 16UC1 mm or 32FC1 m, registered to the RGB camera)
   rgb/camera_info (sensor_msgs/CameraInfo)
   With rgb_transport / depth_transport set, as image_transport names them: rgb/image_rect_color/compressed,

@@ -130,6 +130,11 @@ def test_diagnostics_report_rates_latency_backend(ros):
     assert v["method"] == "classical:guided_fill" and v["backend"] == "classical"
     assert v["max_range"] == "unknown"  # the default: the sensor's range not configured
     assert float(v["latency_p50_ms"]) > 0 and int(v["processed"]) >= 5
+    shares = {k: float(v[f"last_frame_{k}_pct"]) for k in ("no_value", "measured_kept", "measured_replaced", "rebuilt")}
+    raw = ros["raw"]  # a classical fill keeps every measurement and fills every hole
+    assert shares["measured_kept"] == pytest.approx(100 * (raw[::4, ::4] > 0).mean(), abs=0.1)
+    assert shares["rebuilt"] == pytest.approx(100 - shares["measured_kept"], abs=0.2)
+    assert shares["measured_replaced"] == 0 and sum(shares.values()) == pytest.approx(100, abs=0.2)
 
 
 def test_bgr_and_32fc1_inputs(ros):

@@ -116,8 +116,8 @@ def depth_to_image(depth: np.ndarray, header, encoding: str = "32FC1"):
         arr = np.ascontiguousarray(depth, dtype="<f4")
         msg.step = 4 * msg.width
     elif encoding == "16UC1":
-        mm = np.nan_to_num(depth * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
-        arr = np.clip(np.round(mm), 0, 65535).astype("<u2")
+        mm = np.round(np.nan_to_num(depth * 1000.0, nan=0.0, posinf=0.0, neginf=0.0))
+        arr = np.where((mm > 0) & (mm <= 65535), mm, 0).astype("<u2")  # past 65.535 m: not representable, invalid
         msg.step = 2 * msg.width
     else:
         raise ConversionError(f"cannot write depth as {encoding!r}")
@@ -238,6 +238,29 @@ def cloud_to_array(msg) -> np.ndarray:
     return np.frombuffer(bytes(msg.data), dtype=dt).reshape(msg.height, msg.width)
 
 
+def _published(depth: np.ndarray, sigma: np.ndarray, depth_max_sigma: float) -> np.ndarray:
+    """The depth as published: NaN where there is none or, when ``depth_max_sigma`` > 0, where sigma exceeds it."""
+    if depth_max_sigma <= 0:
+        return depth
+    with np.errstate(invalid="ignore"):
+        return np.where(sigma > depth_max_sigma, np.nan, depth).astype(np.float32)
+
+
+# depth_enhanced/source's labels by value (enhancer.SOURCE_NONE, _MEASURED, _REPLACED, _REBUILT = 0, 1, 2, 3)
+SOURCE_NAMES = ("no_value", "measured_kept", "measured_replaced", "rebuilt")
+
+
+def source_shares(out, depth_max_sigma: float = 0.0, step: int = 4) -> dict[str, float]:
+    """Shares (0..1) of a frame's pixels by where their published depth comes from (``SOURCE_NAMES``), counted on
+    every ``step``-th row and column; {} when the method gives no source map."""
+    if out.source is None:
+        return {}
+    sl = (slice(None, None, step), slice(None, None, step))
+    ok = np.isfinite(_published(out.depth[sl], out.uncertainty[sl], depth_max_sigma))
+    counts = np.bincount(np.where(ok, out.source[sl], 0).ravel(), minlength=4)[:4]
+    return {name: float(c) / max(1, ok.size) for name, c in zip(SOURCE_NAMES, counts)}
+
+
 def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
                     with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1",
                     with_source: bool = True, cloud_decimation: int = 1) -> dict:
@@ -269,10 +292,7 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
         P[:2, 3] = P_in[:2, 3] * [sx, sy]  # a stereo pair's right camera keeps its baseline term
     P[:, :3] = K
     info.p = P.ravel().tolist()
-    depth = out.depth
-    if depth_max_sigma > 0:
-        with np.errstate(invalid="ignore"):
-            depth = np.where(out.uncertainty > depth_max_sigma, np.nan, depth).astype(np.float32)
+    depth = _published(out.depth, out.uncertainty, depth_max_sigma)
     msgs = {"image_rect": depth_to_image(depth, header, encoding),
             "uncertainty": depth_to_image(out.uncertainty, header), "camera_info": info}
     if with_source and out.source is not None:

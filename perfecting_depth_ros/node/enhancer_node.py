@@ -49,6 +49,7 @@ from .convert import (
     image_to_rgb,
     output_messages,
     registration_warning,
+    source_shares,
 )
 from .sync import FrameSynchronizer
 
@@ -110,6 +111,7 @@ class Stream:
         self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"], on_ready=node._ready.set,
                                       info_sync=p["camera_info_sync"])
         self.counts = {"processed": 0, "failed": 0, "rejected": 0}
+        self.last_shares: dict[str, float] = {}  # convert.source_shares of the last published frame
         self.reject_reasons: dict[str, int] = {}
         self.last_problem = ""
         self.last_error_time = 0.0
@@ -412,11 +414,13 @@ class EnhancerNode(Node):
             stream.pub_cloud.publish(msgs["points"])
         if "source" in msgs:
             stream.pub_source.publish(msgs["source"])
+        shares = source_shares(out, p["depth_max_sigma"])
         now = time.monotonic()
         stream.out_rate.tick(now)
         with self._lock:
             stream.counts["processed"] += 1
             stream.latency.append((now - t0) * 1e3)
+            stream.last_shares = shares
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -435,6 +439,7 @@ class EnhancerNode(Node):
         with self._lock:
             lat = sorted(stream.latency)
             counts, reasons, problem = dict(stream.counts), dict(stream.reject_reasons), stream.last_problem
+            shares = dict(stream.last_shares)
         stale = [t for t, last in stream.last_input.items() if last and now - last > p["input_timeout"]]
         never = [t for t, last in stream.last_input.items() if not last]
         level, message = DiagnosticStatus.OK, "ok"
@@ -478,6 +483,8 @@ class EnhancerNode(Node):
             "input_topics": f"{stream.sub_rgb.topic_name}, {stream.sub_depth.topic_name}",
             "cameras": str(len(self.streams)),
         }
+        # what the last published frame is made of: a sensor going blind, or a scene the model rebuilds much of
+        values.update({f"last_frame_{k}_pct": f"{100 * v:.1f}" for k, v in shares.items()})
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})
         st.level, st.message = level, message
         st.values = [KeyValue(key=k, value=v) for k, v in values.items()]

@@ -81,6 +81,30 @@ class EnhancedDepth:
     source: np.ndarray | None = None  # HxW uint8: SOURCE_MEASURED / _REPLACED / _REBUILT / _NONE per pixel
 
 
+# SOURCE_* by value, as source_shares names them (the node's diagnostics: last_frame_<name>_pct)
+SOURCE_NAMES = ("no_value", "measured_kept", "measured_replaced", "rebuilt")
+
+
+def published_depth(depth: np.ndarray, sigma: np.ndarray, depth_max_sigma: float = 0.0) -> np.ndarray:
+    """The depth as the node publishes it: NaN where there is none or, when ``depth_max_sigma`` > 0, where the
+    1-sigma exceeds it."""
+    if depth_max_sigma <= 0:
+        return depth
+    with np.errstate(invalid="ignore"):
+        return np.where(sigma > depth_max_sigma, np.nan, depth).astype(np.float32)
+
+
+def source_shares(out: EnhancedDepth, depth_max_sigma: float = 0.0, step: int = 4) -> dict[str, float]:
+    """Shares (0..1) of a frame's pixels by where their published depth comes from (``SOURCE_NAMES``), counted on
+    every ``step``-th row and column; {} when the method gives no source map."""
+    if out.source is None:
+        return {}
+    sl = (slice(None, None, step), slice(None, None, step))
+    ok = np.isfinite(published_depth(out.depth[sl], out.uncertainty[sl], depth_max_sigma))
+    counts = np.bincount(np.where(ok, out.source[sl], SOURCE_NONE).ravel(), minlength=4)[:4]
+    return {name: float(c) / max(1, ok.size) for name, c in zip(SOURCE_NAMES, counts)}
+
+
 def check_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate and canonicalise inputs; raise ``ValueError`` with a precise message on bad input.
 

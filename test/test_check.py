@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from test_bag import _write_image_folders, frames, write_bag
 
 from perfecting_depth_ros.cli import main
@@ -40,6 +41,10 @@ def test_check_scores_the_hidden_measurements_of_each_frame():
     kept = [g["frame_kept"] for g in gates]
     assert kept == sorted(kept) and 0 < kept[-1] <= 1 and all(0 <= g["hidden_kept"] <= 1 for g in gates)
     assert "sigma_thresholds" not in ns
+    sh = rep["learned_source_shares"]  # the frames as recorded: every measured pixel kept or replaced, holes rebuilt
+    recorded = [load()[1][::4, ::4] for _, load in seq]
+    assert sh["measured_kept"] + sh["measured_replaced"] == pytest.approx(np.mean([(r > 0).mean() for r in recorded]))
+    assert sh["rebuilt"] == pytest.approx(np.mean([(r <= 0).mean() for r in recorded])) and sh["no_value"] == 0
     scale = learned["sigma_scale_for_95"]  # scaling the sigma by it puts 95 % of the hidden errors within +-2 sigma
     methods = {"learned": DepthEnhancer(sigma_scale=scale)}
     again = check_frames(iter(seq), methods, draws=2, seed=5)["methods"]["learned"]

@@ -241,26 +241,3 @@ def test_output_messages_publish_only_trusted_depth_and_the_chosen_encoding(rng)
     mm = np.frombuffer(bytes(m16["image_rect"].data), "<u2").reshape(H, W)
     assert m16["image_rect"].encoding == "16UC1" and "points" not in m16
     assert np.abs(mm.astype(np.int32) - np.round(depth * 1000).astype(np.int32)).max() <= 1
-
-
-def test_source_shares_count_what_is_published():
-    from perfecting_depth_ros import enhancer as E
-    from perfecting_depth_ros.enhancer import EnhancedDepth
-    from perfecting_depth_ros.node.convert import SOURCE_NAMES, source_shares
-
-    names = {E.SOURCE_NONE: "no_value", E.SOURCE_MEASURED: "measured_kept", E.SOURCE_REPLACED: "measured_replaced",
-             E.SOURCE_REBUILT: "rebuilt"}
-    assert SOURCE_NAMES == tuple(names[k] for k in range(4))
-
-    depth = np.ones((8, 8), np.float32)
-    sigma = np.zeros((8, 8), np.float32)
-    source = np.ones((8, 8), np.uint8)
-    source[:, 4:] = 3  # right half rebuilt
-    source[0, 0] = 2
-    sigma[:, 6:] = 1.0  # the right quarter is untrusted
-    out = EnhancedDepth(depth, sigma, "learned", "test", source=source)
-    assert source_shares(out, step=1) == {"no_value": 0.0, "measured_kept": 31 / 64, "measured_replaced": 1 / 64,
-                                          "rebuilt": 0.5}
-    assert source_shares(out, depth_max_sigma=0.5, step=1)["no_value"] == 0.25
-    assert source_shares(EnhancedDepth(depth, sigma, "raw", "test")) == {}
-

@@ -434,3 +434,25 @@ def test_threads_cap_onnxruntime_torch_and_opencv(tiny_weights, frame):
     for bad in (-1, 1.5, True, "2", 5000):
         with pytest.raises(ValueError, match="threads"):
             DepthEnhancer("raw", threads=bad)
+
+
+def test_source_shares_count_what_is_published():
+    from perfecting_depth_ros import enhancer as E
+    from perfecting_depth_ros.enhancer import SOURCE_NAMES, EnhancedDepth, source_shares
+
+    names = {E.SOURCE_NONE: "no_value", E.SOURCE_MEASURED: "measured_kept", E.SOURCE_REPLACED: "measured_replaced",
+             E.SOURCE_REBUILT: "rebuilt"}
+    assert SOURCE_NAMES == tuple(names[k] for k in range(4))
+
+    depth = np.ones((8, 8), np.float32)
+    sigma = np.zeros((8, 8), np.float32)
+    source = np.ones((8, 8), np.uint8)
+    source[:, 4:] = 3  # right half rebuilt
+    source[0, 0] = 2
+    sigma[:, 6:] = 1.0  # the right quarter is untrusted
+    out = EnhancedDepth(depth, sigma, "learned", "test", source=source)
+    assert source_shares(out, step=1) == {"no_value": 0.0, "measured_kept": 31 / 64, "measured_replaced": 1 / 64,
+                                          "rebuilt": 0.5}
+    assert source_shares(out, depth_max_sigma=0.5, step=1)["no_value"] == 0.25
+    assert source_shares(EnhancedDepth(depth, sigma, "raw", "test")) == {}
+

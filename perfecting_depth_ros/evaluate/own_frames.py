@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.real import holdout_mask
+from ..enhancer import SOURCE_NAMES, source_shares
 
 SIGMA_THRESHOLDS_M = (0.05, 0.1, 0.2, 0.3, 0.5)  # candidate depth_max_sigma / max_sigma values reported
 RGB_WINDOW_NS = 2_000_000_000  # colour images logged within this of a wanted depth image are decoded for matching
@@ -151,10 +152,12 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     ms = {m: [] for m in methods}
     per_draw = {m: [] for m in methods}
     scored, skipped, sizes = [], [], []
+    shares = []  # the learned enhancer's source_shares of each frame as recorded (nothing hidden)
     for k, (name, load) in enumerate(frames):
         rows = {}
         try:
             rgb, depth = load()
+            whole = source_shares(methods["learned"].enhance(rgb, depth)) if "learned" in methods else {}
             for d in range(draws):
                 hide = holdout_mask(depth, np.random.default_rng((seed, k, d)))
                 if hide.sum() < 10:
@@ -173,6 +176,8 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
             skipped.append({"frame": name, "reason": str(exc)})
             continue
         scored.append(name)
+        if whole:
+            shares.append(whole)
         if list(depth.shape) not in sizes:
             sizes.append(list(depth.shape))
         for m, rs in rows.items():
@@ -187,6 +192,8 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         raise ValueError("no frame could be scored: " + "; ".join(f"{s['frame']}: {s['reason']}" for s in skipped[:3]))
     report: dict = {"frames": scored, "skipped": skipped, "draws": draws, "hidden_px": int(sum(e.size for e in err[
         next(iter(methods))])), "sizes_hw": sizes, "methods": {}}
+    if shares:  # what the node would publish for these frames, on average
+        report["learned_source_shares"] = {k: float(np.mean([x[k] for x in shares])) for k in SOURCE_NAMES}
     ref = np.array(per_draw["learned"]) if "learned" in per_draw else None
     for m in methods:
         e = np.concatenate(err[m])
@@ -253,6 +260,11 @@ def format_report(rep: dict) -> str:
                          + ("-" if g["hidden_mae_mm"] is None else f"{g['hidden_mae_mm']:.1f} mm")
                          for g in r["sigma_thresholds"])
             break
+    if "learned_source_shares" in rep:
+        sh = rep["learned_source_shares"]
+        lines.append(f"learned on these frames as recorded (the node's depth_enhanced/source): {sh['measured_kept']:.1%} "
+                     f"measured and kept, {sh['measured_replaced']:.1%} measured but judged wrong and replaced, "
+                     f"{sh['rebuilt']:.1%} rebuilt holes, {sh['no_value']:.1%} without a value")
     lines.append("scored: hidden valid measurements only (surfaces your sensor measures), not glass, mirrors or "
                  "real holes")
     return "\n".join(lines)

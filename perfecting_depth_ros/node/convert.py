@@ -238,29 +238,6 @@ def cloud_to_array(msg) -> np.ndarray:
     return np.frombuffer(bytes(msg.data), dtype=dt).reshape(msg.height, msg.width)
 
 
-def _published(depth: np.ndarray, sigma: np.ndarray, depth_max_sigma: float) -> np.ndarray:
-    """The depth as published: NaN where there is none or, when ``depth_max_sigma`` > 0, where sigma exceeds it."""
-    if depth_max_sigma <= 0:
-        return depth
-    with np.errstate(invalid="ignore"):
-        return np.where(sigma > depth_max_sigma, np.nan, depth).astype(np.float32)
-
-
-# depth_enhanced/source's labels by value (enhancer.SOURCE_NONE, _MEASURED, _REPLACED, _REBUILT = 0, 1, 2, 3)
-SOURCE_NAMES = ("no_value", "measured_kept", "measured_replaced", "rebuilt")
-
-
-def source_shares(out, depth_max_sigma: float = 0.0, step: int = 4) -> dict[str, float]:
-    """Shares (0..1) of a frame's pixels by where their published depth comes from (``SOURCE_NAMES``), counted on
-    every ``step``-th row and column; {} when the method gives no source map."""
-    if out.source is None:
-        return {}
-    sl = (slice(None, None, step), slice(None, None, step))
-    ok = np.isfinite(_published(out.depth[sl], out.uncertainty[sl], depth_max_sigma))
-    counts = np.bincount(np.where(ok, out.source[sl], 0).ravel(), minlength=4)[:4]
-    return {name: float(c) / max(1, ok.size) for name, c in zip(SOURCE_NAMES, counts)}
-
-
 def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
                     with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1",
                     with_source: bool = True, cloud_decimation: int = 1) -> dict:
@@ -273,6 +250,7 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz."""
     from sensor_msgs.msg import CameraInfo
 
+    from ..enhancer import published_depth
     from ..geometry import scale_intrinsics
 
     H, W = out.depth.shape
@@ -292,7 +270,7 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
         P[:2, 3] = P_in[:2, 3] * [sx, sy]  # a stereo pair's right camera keeps its baseline term
     P[:, :3] = K
     info.p = P.ravel().tolist()
-    depth = _published(out.depth, out.uncertainty, depth_max_sigma)
+    depth = published_depth(out.depth, out.uncertainty, depth_max_sigma)
     msgs = {"image_rect": depth_to_image(depth, header, encoding),
             "uncertainty": depth_to_image(out.uncertainty, header), "camera_info": info}
     if with_source and out.source is not None:

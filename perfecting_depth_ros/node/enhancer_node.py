@@ -40,7 +40,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from ..enhancer import NOISE_MODES, DepthEnhancer
+from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
 from ..io import match_depth_size
 from .convert import (
     ConversionError,
@@ -49,7 +49,6 @@ from .convert import (
     image_to_rgb,
     output_messages,
     registration_warning,
-    source_shares,
 )
 from .sync import FrameSynchronizer
 
@@ -111,7 +110,7 @@ class Stream:
         self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"], on_ready=node._ready.set,
                                       info_sync=p["camera_info_sync"])
         self.counts = {"processed": 0, "failed": 0, "rejected": 0}
-        self.last_shares: dict[str, float] = {}  # convert.source_shares of the last published frame
+        self.last_shares: dict[str, float] = {}  # enhancer.source_shares of the last published frame
         self.reject_reasons: dict[str, int] = {}
         self.last_problem = ""
         self.last_error_time = 0.0

@@ -11,7 +11,11 @@ versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(3.10 3.12)
 floor=$(sed -n 's/^numpy>=\([0-9.]*\).*/\1/p' requirements/core.txt)
 for v in "${versions[@]}"; do
-    py=$(command -v "python$v" || ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python 2>/dev/null | tail -1 || true)
+    py=""
+    for c in "python$v" $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python 2>/dev/null); do
+        # the first that runs (a pyenv shim for a version not selected is on PATH but fails)
+        if "$c" -c "import sys" >/dev/null 2>&1; then py=$c; break; fi
+    done
     [ -n "$py" ] || { echo "no Python $v on PATH or in pyenv" >&2; exit 1; }
     venv="$root/.venv-py$v"
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"

@@ -208,4 +208,8 @@ def train(cfg: TrainConfig) -> Path:
     if log is not None:
         log.close()
     accelerator.wait_for_everyone()
+    if accelerator.num_processes > 1:
+        # tear the process group down before the interpreter does: left to exit, a gloo worker thread was now and
+        # then still joinable and the process aborted ("terminate called without an active exception")
+        accelerator.end_training()
     return out / "model.safetensors"

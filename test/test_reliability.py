@@ -182,7 +182,8 @@ def test_camera_info_size_change_mid_stream(live):
 
 # ----------------------------------------------------------------------------- fuzzing
 
-ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "16UC1", "32FC1", "mono16", "yuv422", "", "8UC3", "64FC1"]
+ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "16UC1", "32FC1", "mono16", "yuv422", "", "8UC3", "64FC1",
+             "yuv422_yuy2", "8UC1", "bayer_rggb8", "bayer_gbrg8", "bgr16"]
 
 
 class FakeImage:
@@ -192,7 +193,7 @@ class FakeImage:
         self.__dict__.update(kw)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(enc=st.sampled_from(ENCODINGS), h=st.integers(-2, 12), w=st.integers(-2, 12), step=st.integers(-4, 80),
        big=st.booleans(), data=st.binary(max_size=600))
 def test_fuzz_image_conversion_never_crashes(enc, h, w, step, big, data):

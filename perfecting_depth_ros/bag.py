@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 OUTPUT_TYPES = {"image_rect": "sensor_msgs/msg/Image", "uncertainty": "sensor_msgs/msg/Image",
                 "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2",
                 "source": "sensor_msgs/msg/Image"}
@@ -89,7 +91,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     from rosbags.typesys import Stores, get_typestore
     from tqdm import tqdm
 
-    from .enhancer import DepthEnhancer
+    from .enhancer import SOURCE_NAMES, DepthEnhancer
     from .node.convert import registration_warning
     from .node.sync import FrameSynchronizer
 
@@ -108,6 +110,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     writer.open()
     stats = {"messages": 0, "frames_in": 0, "processed": 0, "failed": 0, "errors": [], "warnings": [],
              "truncated": False}
+    labels = np.zeros(len(SOURCE_NAMES), np.int64)  # depth_enhanced/source pixels written, by label
     t0 = time.monotonic()
     try:
         conns = {}
@@ -157,6 +160,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             log_ts = max(s.depth[0], s.rgb[0], s.info[0])
             for k, m in outs.items():
                 writer.write(out_conns[k], log_ts, serialize_message(m))
+            if "source" in outs:
+                labels += np.bincount(np.frombuffer(bytes(outs["source"].data), np.uint8), minlength=4)[:4]
             stats["processed"] += 1
         bar.close()
     finally:
@@ -166,6 +171,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     stats.update({"unmatched_or_dropped": stats["frames_in"] - stats["processed"] - stats["failed"],
                   "seconds": round(dt, 2), "frames_per_s": round(stats["processed"] / max(dt, 1e-9), 2),
                   "output_topics": list(out_topics.values()), "method": enh.description})
+    if labels.sum():  # what the written depth is made of, over every frame (enhancer.SOURCE_NAMES)
+        stats["source_shares"] = {k: float(n / labels.sum()) for k, n in zip(SOURCE_NAMES, labels)}
     return stats
 
 
@@ -191,6 +198,10 @@ def main(args) -> int:
           f"{s['unmatched_or_dropped']} without a matching rgb/camera_info) in {s['seconds']} s "
           f"({s['frames_per_s']} frames/s) with {s['method']}; {s['messages']} original messages copied")
     print("new topics: " + ", ".join(s["output_topics"]))
+    if "source_shares" in s:
+        sh = s["source_shares"]
+        print(f"written depth: {sh['measured_kept']:.1%} measured and kept, {sh['measured_replaced']:.1%} measured but "
+              f"judged wrong and replaced, {sh['rebuilt']:.1%} rebuilt holes, {sh['no_value']:.1%} without a value")
     for w in s["warnings"]:
         print(f"perfecting-depth bag: warning: {w}", file=sys.stderr)
     for e in s["errors"][:5]:

@@ -70,6 +70,9 @@ def test_bag_roundtrip(tmp_path, storage):
     s = enhance_bag(tmp_path / "in", tmp_path / "out", TOPICS["rgb"], TOPICS["depth"], TOPICS["info"],
                     method="guided_fill", progress=False)
     assert s["processed"] == 3 and s["failed"] == 0 and s["messages"] == 12
+    raws = [np.round(raw * 1000) > 0 for _, raw in seq]  # a classical fill keeps every measurement, fills every hole
+    assert s["source_shares"]["measured_kept"] == pytest.approx(np.mean(raws), abs=1e-3)
+    assert s["source_shares"]["rebuilt"] == pytest.approx(1 - np.mean(raws), abs=1e-3)
     got = read_all(tmp_path / "out")
     for t in list(TOPICS.values()) + ["/tf_static_like"]:
         assert len(got[t]) == 3  # every original message kept

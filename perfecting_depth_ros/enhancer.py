@@ -265,6 +265,16 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
     auto = isinstance(fusion, str) and fusion == "auto"  # the shipped fusion, if it was fitted on these weights
     if auto and not DEFAULT_FUSION.exists():
         return None
+    if auto and not hasattr(cv2, "ximgproc"):  # its fill needs OpenCV's contrib: without it, the fast path
+        import warnings
+
+        warnings.warn(f"hole fusion off: OpenCV {cv2.__version__} lacks the contrib module ximgproc its fill needs "
+                      "(opencv-contrib-python-headless or Ubuntu's python3-opencv have it)", RuntimeWarning, stacklevel=3)
+        return None
+    if not auto:
+        from .evaluate.baselines import require_ximgproc
+
+        require_ximgproc("the hole fusion")
     path = DEFAULT_FUSION if auto or fusion is True else fusion
     if not isinstance(path, (str, Path)):
         raise ValueError(f"fusion must be 'auto', True, False or a path, got {fusion!r}")
@@ -347,6 +357,7 @@ class DepthEnhancer:
         self._rng = np.random.default_rng(seed)
         self._classical = None
         self.fusion = None
+        self._fusion_asked = fusion
         self.backend_name = "classical"
         if method == "learned":
             from .backends import create_backend
@@ -363,6 +374,10 @@ class DepthEnhancer:
             if method not in BASELINES:
                 raise ValueError(f"unknown method {method!r}; choose 'learned' or one of {sorted(BASELINES)}")
             self._classical = BASELINES[method]
+            if self._classical.needs_ximgproc:
+                from .evaluate.baselines import require_ximgproc
+
+                require_ximgproc(method)
 
     @property
     def sigma_scale(self) -> float:
@@ -385,6 +400,8 @@ class DepthEnhancer:
         if self._classical is not None:
             return f"classical:{self.method}"
         fused = " +hole_fusion" if self.fusion is not None else ""
+        if self.fusion is None and self._fusion_asked == "auto" and not hasattr(cv2, "ximgproc"):
+            fused = " (hole fusion off: this OpenCV has no ximgproc)"
         return f"learned:{self.backend_name} K={self.samples} S={self.steps}{fused}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,

@@ -48,6 +48,9 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
                  "cpu_cores": os.cpu_count(), "nvidia_device": nvidia_device_present(),
                  "ros_distro": os.environ.get("ROS_DISTRO", "") or "(not set)"}
     rep["libraries"] = {m: _version(m) for m in ("numpy", "cv2", "onnxruntime", "torch", "tensorrt", "rclpy")}
+    import cv2
+
+    rep["opencv_ximgproc"] = hasattr(cv2, "ximgproc")  # the hole fusion's filter (OpenCV's contrib module)
     try:
         import onnxruntime as ort
 
@@ -98,7 +101,9 @@ def format_report(rep: dict) -> str:
     lines = [f"perfecting_depth_ros {rep['package']}, Python {rep['python']}, {rep['machine']}, {rep['cpu_cores']} "
              f"cores, NVIDIA device: {'yes' if rep['nvidia_device'] else 'no'}, ROS_DISTRO {rep['ros_distro']}",
              "libraries: " + ", ".join(f"{k} {v}" for k, v in rep["libraries"].items()),
-             "onnxruntime providers: " + (", ".join(rep["onnxruntime_providers"]) or "none")]
+             "onnxruntime providers: " + (", ".join(rep["onnxruntime_providers"]) or "none"),
+             "OpenCV contrib ximgproc (the hole fusion, joint_bilateral, guided_fill): "
+             + ("yes" if rep["opencv_ximgproc"] else "NO: install opencv-contrib-python-headless or Ubuntu's python3-opencv")]
     w = rep["weights"]
     lines.append(f"weights: {w['path']}: " + ("verified against manifest.json" if w.get("verified")
                                              else f"FAILED: {w.get('error')}"))

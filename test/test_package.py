@@ -143,6 +143,45 @@ except BackendError as e:
     assert r.returncode == 0 and "refused:" in r.stdout and "needs torch" in r.stdout, (r.stdout, r.stderr[-2000:])
 
 
+def test_an_opencv_without_contrib_turns_the_hole_fusion_off_and_refuses_what_needs_it(tmp_path):
+    """Plain opencv-python has no ximgproc (the hole fusion's and two classical fills' filters): the default learned
+    enhancer runs without the fusion and says so, and what cannot run without it is refused with the reason."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import cv2
+del cv2.ximgproc  # this OpenCV, as plain opencv-python comes
+import warnings
+import numpy as np
+from perfecting_depth_ros import DepthEnhancer
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    enh = DepthEnhancer(max_range_m=4.5)
+print("warned:", caught[0].message)
+rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3)).astype(np.uint8)
+depth = np.full((120, 160), 2.0, np.float32)
+depth[30:60, 40:90] = 0
+out = enh.enhance(rgb, depth)
+assert np.isfinite(out.depth).all()
+print(enh.description)
+print(DepthEnhancer("inpaint_ns").description)
+for kw in ({"method": "joint_bilateral"}, {"method": "guided_fill"}, {"fusion": True}):
+    try:
+        DepthEnhancer(**kw)
+    except ImportError as e:
+        print("refused:", e)
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PERFECTING_DEPTH_CACHE=str(tmp_path / "cache"))
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "warned: hole fusion off" in r.stdout and "(hole fusion off: this OpenCV has no ximgproc)" in r.stdout
+    assert "classical:inpaint_ns" in r.stdout
+    refusals = [line for line in r.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refusals) == 3 and all("opencv-contrib-python-headless" in x for x in refusals)
+
+
 def test_model_card_splice_keeps_the_sections_it_was_not_asked_to_rewrite():
     """scripts/model_card.py --only: fresh benchmark sections replace the card's, every other section stays."""
     import importlib.util

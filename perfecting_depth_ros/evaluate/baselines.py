@@ -15,6 +15,7 @@ class ClassicalMethod:
 
     name = "classical"
     has_uncertainty = False
+    needs_ximgproc = False  # OpenCV's contrib module (require_ximgproc)
 
     def fill(self, rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
@@ -125,6 +126,14 @@ class MorphologicalFill(ClassicalMethod):
         return out.astype(np.float32), None
 
 
+def require_ximgproc(what: str) -> None:
+    """Raise ImportError naming ``what`` when this OpenCV lacks the contrib module ximgproc (plain opencv-python has
+    none; opencv-contrib-python and Ubuntu's and Debian's python3-opencv have it)."""
+    if not hasattr(cv2, "ximgproc"):
+        raise ImportError(f"{what} needs OpenCV's contrib module ximgproc, which this OpenCV {cv2.__version__} lacks: "
+                          "install opencv-contrib-python-headless (not beside opencv-python) or Ubuntu's python3-opencv")
+
+
 class GuidedFill(ClassicalMethod):
     """RGB-guided fill: normalised convolution with a guided filter (opencv-contrib ximgproc).
 
@@ -137,6 +146,7 @@ class GuidedFill(ClassicalMethod):
 
     name = "guided_fill"
     has_uncertainty = True
+    needs_ximgproc = True
 
     def __init__(self, radii: tuple[int, ...] = (4, 8, 16, 32, 64, 128), eps: float = 1e-3):
         self.radii, self.eps = radii, eps
@@ -180,6 +190,7 @@ class JointBilateralFill(ClassicalMethod):
     """
 
     name = "joint_bilateral"
+    needs_ximgproc = True
 
     def __init__(self, diameters: tuple[int, ...] = (5, 9, 17), sigma_color: float = 20.0):
         self.diameters, self.sigma_color = diameters, sigma_color

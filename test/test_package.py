@@ -18,8 +18,10 @@ def test_colcon_build_install_space(tmp_path):
     colcon = Path(sys.prefix) / "bin" / "colcon"
     assert colcon.exists(), "colcon-common-extensions is in requirements/dev.txt"
     src = tmp_path / "src" / "perfecting_depth_ros"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "data_cache", "outputs", "build",
-                                                             "install", "log", "*.egg-info", "__pycache__"))
+    # every venv (.venv, and scripts/test_pythons.sh's .venv-py3.x: GBs each) and what .gitignore keeps out
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", ".whl", "runs", "data_cache", "outputs",
+                                                             "build", "install", "log", "*.egg-info", "__pycache__",
+                                                             ".pytest_cache", ".ruff_cache"))
     r = subprocess.run([str(colcon), "build", "--base-paths", str(tmp_path / "src")], cwd=tmp_path, env=dict(os.environ),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -265,12 +265,6 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
     auto = isinstance(fusion, str) and fusion == "auto"  # the shipped fusion, if it was fitted on these weights
     if auto and not DEFAULT_FUSION.exists():
         return None
-    if auto and not hasattr(cv2, "ximgproc"):  # its fill needs OpenCV's contrib: without it, the fast path
-        import warnings
-
-        warnings.warn(f"hole fusion off: OpenCV {cv2.__version__} lacks the contrib module ximgproc its fill needs "
-                      "(opencv-contrib-python-headless or Ubuntu's python3-opencv have it)", RuntimeWarning, stacklevel=3)
-        return None
     if not auto:
         from .evaluate.baselines import require_ximgproc
 
@@ -357,7 +351,7 @@ class DepthEnhancer:
         self._rng = np.random.default_rng(seed)
         self._classical = None
         self.fusion = None
-        self._fusion_asked = fusion
+        self._fusion_note = ""  # why the fusion asked for is off
         self.backend_name = "classical"
         if method == "learned":
             from .backends import create_backend
@@ -367,6 +361,15 @@ class DepthEnhancer:
                                           threads=self.threads)
             self.backend_name = self.backend.name
             self.stride = self.backend.stride
+            if isinstance(fusion, str) and fusion == "auto" and not hasattr(cv2, "ximgproc"):
+                # the fusion's fill needs OpenCV's contrib module: without it, the fast path, said so
+                import warnings
+
+                self._fusion_note = " (hole fusion off: this OpenCV has no ximgproc)"
+                warnings.warn(f"hole fusion off: OpenCV {cv2.__version__} lacks the contrib module ximgproc its fill "
+                              "needs (opencv-contrib-python-headless or Ubuntu's python3-opencv have it)",
+                              RuntimeWarning, stacklevel=2)
+                fusion = False
             self.fusion = load_fusion(fusion, path)
         else:
             from .evaluate.baselines import BASELINES
@@ -399,9 +402,7 @@ class DepthEnhancer:
     def description(self) -> str:
         if self._classical is not None:
             return f"classical:{self.method}"
-        fused = " +hole_fusion" if self.fusion is not None else ""
-        if self.fusion is None and self._fusion_asked == "auto" and not hasattr(cv2, "ximgproc"):
-            fused = " (hole fusion off: this OpenCV has no ximgproc)"
+        fused = " +hole_fusion" if self.fusion is not None else self._fusion_note
         return f"learned:{self.backend_name} K={self.samples} S={self.steps}{fused}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,

@@ -41,7 +41,8 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
     import numpy as np
 
     from . import __version__
-    from .backends.base import graph_code_sha, nvidia_device_present, read_metadata, sha256_file, verify_weights
+    from .backends.base import nvidia_device_present, verify_weights
+    from .backends.onnx_backend import shipped_onnx
     from .enhancer import DEFAULT_WEIGHTS, DepthEnhancer
 
     rep: dict = {"package": __version__, "python": platform.python_version(), "machine": platform.machine(),
@@ -64,14 +65,11 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
         w["verified"] = True
     except Exception as e:  # BackendError / FileNotFoundError: the reason is the report
         w["verified"], w["error"] = False, str(e)
-    from pathlib import Path
-
-    graph = Path(path).parent / f"{Path(path).stem}_k4_s2.onnx"
-    if w.get("verified") and graph.is_file():
-        try:
-            md = read_metadata(graph)
-            w["shipped_graph"] = ("current" if md.get("model_sha256") == sha256_file(path)
-                                  and md.get("graph_sha256") == graph_code_sha() else "stale (re-exported at start)")
+    if w.get("verified"):
+        try:  # the same test the ONNX Runtime backend applies before it runs the shipped graph
+            graph, usable = shipped_onnx(path, w["sha256"], 4, 2)
+            if graph.is_file():
+                w["shipped_graph"] = "current" if usable else "stale (re-exported at start)"
         except Exception as e:
             w["shipped_graph"] = f"unreadable ({e})"
     rep["weights"] = w

@@ -19,10 +19,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate_gap import val_frames  # noqa: E402  (the same 45 validation frames)
+from validate_gap import mean_dbe, val_frames  # noqa: E402  (the same 45 validation frames, the same averaging)
 
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
 from perfecting_depth_ros.evaluate import metrics as M  # noqa: E402
@@ -33,14 +31,13 @@ METHODS = ("learned", "joint_bilateral", "inpaint_ns", "inpaint_telea", "coloriz
 def main() -> None:
     enh = {n: DepthEnhancer(n, backend="onnxruntime") if n == "learned" else DepthEnhancer(n) for n in METHODS}
     for version in (1, 2):
-        acc: dict[str, list] = {n: [] for n in METHODS}
+        dbe: dict[str, list] = {n: [] for n in METHODS}
         for f, raw, max_range in val_frames(version):
             for n, e in enh.items():
-                b = M.boundary_errors(e.enhance(f.rgb, raw, max_range_m=max_range).depth, f.depth)
-                if b:
-                    acc[n].append((b["dbe_acc"], b["dbe_comp"]))
-        print(f"world {version}: " + ", ".join(f"{n} {a:.3f} / {c:.3f}" for n, (a, c) in
-                                               ((n, np.mean(v, 0)) for n, v in acc.items())))
+                dbe[n].append(M.boundary_errors(e.enhance(f.rgb, raw, max_range_m=max_range).depth, f.depth))
+        means = {n: mean_dbe(v) for n, v in dbe.items()}
+        print(f"world {version}: " + ", ".join(f"{n} {m['val_dbe_acc_px']:.3f} / {m['val_dbe_comp_px']:.3f}"
+                                               for n, m in means.items()))
 
 
 if __name__ == "__main__":

@@ -55,20 +55,15 @@ def _smooth_rgb(h=12, w=16):
     return np.dstack([200 - 4 * x, 60 + 5 * y, 40 + 2 * x + 2 * y]).astype(np.uint8)
 
 
-def _raw_image(data: np.ndarray, enc: str) -> Image:
-    h, w = data.shape[:2]
-    return Image(height=h, width=w, encoding=enc, step=data[0].nbytes, data=data.tobytes())
-
-
 @pytest.mark.parametrize("enc", ["8UC3", "8UC1", "yuv422", "uyvy", "yuv422_yuy2", "yuyv",
                                  "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8"])
 def test_driver_colour_encodings_give_rgb(enc):
     rgb = _smooth_rgb()
     if enc == "8UC3":  # cv_bridge reads 8UC3 as BGR
-        np.testing.assert_array_equal(image_to_rgb(_raw_image(np.ascontiguousarray(rgb[..., ::-1]), enc)), rgb)
+        np.testing.assert_array_equal(image_to_rgb(_img(np.ascontiguousarray(rgb[..., ::-1]), enc)), rgb)
         return
     if enc == "8UC1":
-        np.testing.assert_array_equal(image_to_rgb(_raw_image(rgb[..., 1].copy(), enc)), np.repeat(rgb[..., 1:2], 3, 2))
+        np.testing.assert_array_equal(image_to_rgb(_img(rgb[..., 1].copy(), enc)), np.repeat(rgb[..., 1:2], 3, 2))
         return
     if "yuv" in enc or enc in ("uyvy", "yuyv"):  # packed by hand: OpenCV before 4.7 cannot encode 4:2:2
         r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
@@ -86,7 +81,7 @@ def test_driver_colour_encodings_give_rgb(enc):
         for k, c in enumerate(pattern):
             data[k // 2::2, k % 2::2] = rgb[k // 2::2, k % 2::2, "rgb".index(c)]
         inner = (slice(2, -2), slice(2, -2))  # demosaicing guesses at the border
-    out = image_to_rgb(_raw_image(data, enc))
+    out = image_to_rgb(_img(data, enc))
     assert out.shape == rgb.shape and out.dtype == np.uint8
     err = np.abs(out.astype(int) - rgb.astype(int))[inner]
     assert err.max() <= 6, (enc, err.max())  # a red/blue swap would be off by over 100

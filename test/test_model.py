@@ -103,8 +103,8 @@ def test_denoiser_shares_the_condition_part_of_its_first_convolution_across_samp
 def test_export_records_metadata_and_passes_checker(tiny_weights, tmp_path):
     import onnxruntime as ort
 
-    from perfecting_depth_ros.backends.base import sha256_file
-    from perfecting_depth_ros.backends.export import export_onnx, read_metadata
+    from perfecting_depth_ros.backends.base import read_metadata, sha256_file
+    from perfecting_depth_ros.backends.export import export_onnx
 
     p = export_onnx(tiny_weights, tmp_path / "m.onnx", samples=3, steps=2, height=32, width=48,
                     model_sha=sha256_file(tiny_weights))
@@ -297,8 +297,7 @@ def test_planar_fill_numpy_twin_matches_the_graph(rng):
 
 def test_planar_fill_graph_exports_and_onnx_runtime_matches_torch(tmp_path):
 
-    from perfecting_depth_ros.backends.base import graph_code_sha
-    from perfecting_depth_ros.backends.export import read_metadata
+    from perfecting_depth_ros.backends.base import graph_code_sha, read_metadata
 
     cfg = ModelConfig(**{**TINY.to_dict(), "refiner_fill": True, "refiner_base": "fill", "fill_order": 1})
     m = PerfectingDepthModel(cfg).eval()
@@ -411,7 +410,7 @@ def test_range_input_warm_start_is_exact_and_the_graph_exports_with_it(tmp_path)
     unknown range (flag 0, or no input) is one and the same input; values past the clip are the clip; and the
     graph exports with a ``range`` input that ONNX Runtime runs as torch does."""
 
-    from perfecting_depth_ros.backends.export import read_metadata
+    from perfecting_depth_ros.backends.base import read_metadata
 
     m, grown = _fill_model_and_grown(tmp_path / "plain.safetensors", {"refiner_range": True})
     args = _head_args(m, torch.Generator().manual_seed(1))

@@ -95,8 +95,7 @@ def test_shipped_onnx_is_current_for_the_shipped_weights_and_model_code():
     this model code; a stale one would be re-exported at start (needing torch), so ship both together."""
     import json
 
-    from perfecting_depth_ros.backends.base import graph_code_sha, sha256_file
-    from perfecting_depth_ros.backends.export import read_metadata
+    from perfecting_depth_ros.backends.base import graph_code_sha, read_metadata, sha256_file
 
     w = ROOT / "perfecting_depth_ros" / "weights"
     md = read_metadata(w / "perfecting_depth_k4_s2.onnx")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .base import OUTPUT_NAMES, graph_code_sha, input_names, read_metadata  # noqa: F401 (read_metadata: re-exported)
+from .base import OUTPUT_NAMES, graph_code_sha, input_names
 
 
 def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: int = 2, height: int = 240,
@@ -51,5 +51,3 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
     onnx.save(m, str(out))
     tmp.unlink(missing_ok=True)
     return out
-
-

@@ -13,22 +13,33 @@ from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, cache_dir, g
 log = logging.getLogger("perfecting_depth_ros.backends")
 
 
-def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path:
-    """The exported graph for these weights and K/S, exported once and reused; a corrupt file is rebuilt."""
+def shipped_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> tuple[Path, bool]:
+    """The graph shipped beside the weights for K/S (it needs no torch to run) and whether it is usable: listed with
+    its sha256 in the same manifest, and exported from these weights (``sha``) and this model code."""
     from .base import graph_code_sha, read_metadata, sha256_file
 
-    graph = graph_code_sha()
-    # a graph shipped beside the weights (listed in the same manifest) needs no torch to run
     shipped = Path(weights).parent / f"{Path(weights).stem}_k{samples}_s{steps}.onnx"
-    if shipped.is_file():
-        import json
+    if not shipped.is_file():
+        return shipped, False
+    import json
 
-        man = Path(weights).parent / "manifest.json"
-        listed = json.loads(man.read_text()).get(shipped.name) if man.is_file() else None
-        if listed == sha256_file(shipped):  # a file the manifest lists is whole: its metadata can be read
-            md = read_metadata(shipped)
-            if md.get("model_sha256") == sha and md.get("graph_sha256") == graph:
-                return shipped
+    man = Path(weights).parent / "manifest.json"
+    listed = json.loads(man.read_text()).get(shipped.name) if man.is_file() else None
+    if listed != sha256_file(shipped):  # only a file the manifest lists is whole: its metadata can be read
+        return shipped, False
+    md = read_metadata(shipped)
+    return shipped, md.get("model_sha256") == sha and md.get("graph_sha256") == graph_code_sha()
+
+
+def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path:
+    """The exported graph for these weights and K/S, exported once and reused; a corrupt file is rebuilt."""
+    from .base import graph_code_sha, read_metadata
+
+    graph = graph_code_sha()
+    shipped, usable = shipped_onnx(weights, sha, samples, steps)
+    if usable:
+        return shipped
+    if shipped.is_file():
         log.warning("shipped ONNX %s does not match its manifest, weights or model code; exporting a fresh one",
                     shipped)
     path = cache_dir() / f"pd_{sha[:16]}_{graph[:8]}_k{samples}_s{steps}.onnx"

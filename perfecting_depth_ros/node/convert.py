@@ -243,8 +243,8 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
                     with_source: bool = True, cloud_decimation: int = 1) -> dict:
     """The node's output messages for one enhanced frame (shared by the node and the bag tool):
     image_rect (``encoding``: 32FC1 metres with NaN, or 16UC1 millimetres with 0) and uncertainty (32FC1),
-    camera_info (K for the depth size), points (organised cloud), source (mono8: 1 measured and kept, 2 measured
-    but replaced, 3 rebuilt hole, 0 no value published). Where ``depth_max_sigma`` > 0, depth whose
+    camera_info (the input's K, P, D and R for the depth size), points (organised cloud), source (mono8: 1 measured
+    and kept, 2 measured but replaced, 3 rebuilt hole, 0 no value published). Where ``depth_max_sigma`` > 0, depth whose
     1-sigma exceeds it is published as invalid (in the image and so in the cloud and the source map);
     ``max_sigma`` > 0 drops such points from the cloud alone. ``cloud_decimation`` n > 1 makes the cloud of every n-th
     row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz."""

@@ -69,12 +69,15 @@ CHOICES = {
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
            "hole_fusion", "cpu_threads"}
+
+
 def fallback_for(backend_name: str) -> str | None:
     """The backend to fall back to after repeated failures of ``backend_name``: a GPU route (TensorRT, ONNX Runtime's
     TensorRT or CUDA provider) -> ONNX Runtime on the CPU -> torch."""
     if backend_name.startswith("tensorrt") or backend_name in ("onnxruntime-tensorrt", "onnxruntime-cuda"):
         return "onnxruntime"
     return "torch" if backend_name.startswith("onnxruntime") else None
+
 
 FAILURES_BEFORE_FALLBACK = 3
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport",

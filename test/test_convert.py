@@ -186,6 +186,41 @@ def test_rectified_intrinsics_come_from_P_as_in_image_geometry(rng):
     assert ci.k[0] == pytest.approx(305) and list(ci.d) == pytest.approx(info.d)
 
 
+def test_camera_info_roi_and_binning_read_as_image_geometry_reads_them(rng):
+    """A driver's ROI and binning: the image is a window of the calibrated sensor, binned; K and P follow it."""
+    from perfecting_depth_ros.enhancer import EnhancedDepth
+    from perfecting_depth_ros.node.convert import output_messages
+
+    K = np.array([[500.0, 0, 319.5], [0, 502, 239.5], [0, 0, 1]])
+    info = make_info(K, 480, 640, make_header(0, "cam"))
+    info.p = np.hstack([K, [[-25.0], [0], [0]]]).ravel().tolist()
+    info.binning_x = info.binning_y = 2
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 100, 60, 320, 240
+    expect = np.array([[250.0, 0, (319.5 - 100) / 2], [0, 251, (239.5 - 60) / 2], [0, 0, 1]])
+    np.testing.assert_allclose(camera_info_to_K(info, (120, 160)), expect)
+    with pytest.raises(ConversionError, match="aspect"):
+        camera_info_to_K(info, (480, 480))
+    # a full-sensor ROI given explicitly is the same as none; binning alone halves the image
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 0, 0, 640, 480
+    np.testing.assert_allclose(camera_info_to_K(info, (240, 320)), [[250, 0, 159.75], [0, 251, 119.75], [0, 0, 1]])
+    info.roi.x_offset = 10  # 10 + 640 > 640
+    with pytest.raises(ConversionError, match="roi"):
+        camera_info_to_K(info, (240, 320))
+
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 100, 60, 320, 240
+    depth = np.full((120, 160), 2.0, np.float32)
+    out = EnhancedDepth(depth, np.zeros_like(depth), "learned", "test")
+    rgb = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    m = output_messages(out, rgb, expect, info, make_header(7, "cam"))
+    ci = m["camera_info"]
+    assert (ci.width, ci.height, ci.binning_x, ci.binning_y) == (160, 120, 0, 0)
+    assert (ci.roi.x_offset, ci.roi.y_offset, ci.roi.width, ci.roi.height) == (0, 0, 0, 0)
+    np.testing.assert_allclose(np.reshape(ci.k, (3, 3)), expect)
+    np.testing.assert_allclose(np.reshape(ci.p, (3, 4)), np.hstack([expect, [[-12.5], [0], [0]]]))
+    x = cloud_to_array(m["points"])["x"]
+    assert x[5, 150] == pytest.approx((150 - expect[0, 2]) * 2.0 / 250, rel=1e-5)
+
+
 def test_point_cloud_matches_direct_backprojection(rng):
     H, W = 6, 8
     K = np.array([[50.0, 0, 3.5], [0, 52, 2.5], [0, 0, 1]])

@@ -246,9 +246,11 @@ def test_fuzz_compressed_payloads_never_crash(fmt, data):
 @given(k=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=9, max_size=9),
        p=st.one_of(st.just([0.0] * 12),
                    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=12, max_size=12)),
-       h=st.integers(0, 2000), w=st.integers(0, 2000))
-def test_fuzz_camera_info_never_crashes(k, p, h, w):
-    info = FakeImage(k=k, p=p, height=h, width=w)
+       h=st.integers(0, 2000), w=st.integers(0, 2000), bx=st.integers(0, 8), by=st.integers(0, 8),
+       roi=st.one_of(st.just((0, 0, 0, 0)), st.tuples(*[st.integers(0, 2000)] * 4)))
+def test_fuzz_camera_info_never_crashes(k, p, h, w, bx, by, roi):
+    info = FakeImage(k=k, p=p, height=h, width=w, binning_x=bx, binning_y=by,
+                     roi=FakeImage(x_offset=roi[0], y_offset=roi[1], width=roi[2], height=roi[3]))
     try:
         K = camera_info_to_K(info, (480, 640))
         assert np.all(np.isfinite(K)) and K[0, 0] > 0

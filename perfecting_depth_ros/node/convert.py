@@ -147,24 +147,58 @@ def registration_warning(rgb_frame: str, depth_frame: str) -> str:
     return ""
 
 
+def _window(msg) -> tuple[int, int, int, int, int, int]:
+    """(x_offset, y_offset, binning_x, binning_y, width, height) of the image a CameraInfo describes, read as
+    image_geometry reads it: the calibration is for the full ``width`` x ``height`` sensor; the image is the ROI
+    (all zeros: the whole sensor) binned by ``binning_x`` x ``binning_y`` (0 means 1). ConversionError where the ROI
+    does not fit. Width and height are 0 when the info leaves its size unset."""
+    bx, by = max(1, int(msg.binning_x)), max(1, int(msg.binning_y))
+    roi = msg.roi
+    x0, y0, rw, rh = int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)
+    if x0 == y0 == rw == rh == 0:
+        rw, rh = msg.width, msg.height
+    elif rw == 0 or rh == 0 or (msg.width and x0 + rw > msg.width) or (msg.height and y0 + rh > msg.height):
+        raise ConversionError(f"camera_info roi {rw}x{rh}+{x0}+{y0} does not fit the calibrated "
+                              f"{msg.width}x{msg.height} image")
+    if (rw and rw < bx) or (rh and rh < by):
+        raise ConversionError(f"camera_info binning {bx}x{by} is larger than its {rw}x{rh} image")
+    return x0, y0, bx, by, rw // bx, rh // by
+
+
+def _windowed(M: np.ndarray, msg) -> np.ndarray:
+    """K (3x3) or P (3x4) of a CameraInfo for the ROI and binning it describes (image_geometry's adjustment; a P's
+    baseline term is divided by the binning too, as its focal length is)."""
+    x0, y0, bx, by, _, _ = _window(msg)
+    M = np.array(M, dtype=np.float64)
+    if (x0, y0, bx, by) == (0, 0, 1, 1):
+        return M
+    M[0, 2] -= x0 * M[2, 2]
+    M[1, 2] -= y0 * M[2, 2]
+    M[0] /= bx
+    M[1] /= by
+    return M
+
+
 def _projection(msg) -> np.ndarray | None:
-    """The 3x4 P of a CameraInfo, or None where the driver left it empty (focal lengths not positive)."""
+    """The 3x4 P of a CameraInfo for the image it describes, or None where the driver left it empty (focal lengths
+    not positive)."""
     P = np.asarray(msg.p, dtype=np.float64)
     if P.size != 12:
         return None
     P = P.reshape(3, 4)
-    return P if P[0, 0] > 0 and P[1, 1] > 0 else None
+    return _windowed(P, msg) if P[0, 0] > 0 and P[1, 1] > 0 else None
 
 
 def _info_scale(msg, expected_hw: tuple[int, int] | None) -> tuple[float, float]:
-    """(sx, sy) from the camera_info's size to ``expected_hw`` (1, 1 when either is unknown); raises
-    ConversionError when the aspect ratios differ."""
-    if expected_hw is None or not (msg.width and msg.height):
+    """(sx, sy) from the size of the image a camera_info describes (its ROI and binning applied) to ``expected_hw``
+    (1, 1 when either is unknown); raises ConversionError when the aspect ratios differ."""
+    w, h = _window(msg)[4:]
+    if expected_hw is None or not (w and h):
         return 1.0, 1.0
     H, W = expected_hw
-    sx, sy = W / msg.width, H / msg.height
+    sx, sy = W / w, H / h
     if abs(sx - sy) > 0.01 * max(sx, sy):
-        raise ConversionError(f"camera_info size {msg.width}x{msg.height} does not match depth {W}x{H} "
+        raise ConversionError(f"camera_info size {w}x{h} does not match depth {W}x{H} "
                               "and has another aspect ratio")
     return sx, sy
 
@@ -173,12 +207,13 @@ def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndar
     """CameraInfo -> the 3x3 intrinsics of the rectified image, for an image of ``expected_hw``.
 
     That is P's left 3x3, as image_geometry and depth_image_proc use it (K is the raw, distorted image's; the two
-    differ where a driver or image_proc rectifies with a new camera matrix), or K where P is empty. Scaled when the
-    info is for another resolution with the same aspect ratio; ConversionError otherwise or if it is unusable."""
+    differ where a driver or image_proc rectifies with a new camera matrix), or K where P is empty; both adjusted
+    for the info's ROI and binning as image_geometry does. Scaled when the info is for another resolution with the
+    same aspect ratio; ConversionError otherwise or if it is unusable."""
     from ..geometry import check_intrinsics, scale_intrinsics
 
     P = _projection(msg)
-    K = P[:, :3].copy() if P is not None else np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    K = P[:, :3].copy() if P is not None else _windowed(np.asarray(msg.k, dtype=np.float64).reshape(3, 3), msg)
     if not np.any(K):
         raise ConversionError("camera_info K and P are all zeros (uncalibrated camera)")
     try:
@@ -243,8 +278,9 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
                     with_source: bool = True, cloud_decimation: int = 1) -> dict:
     """The node's output messages for one enhanced frame (shared by the node and the bag tool):
     image_rect (``encoding``: 32FC1 metres with NaN, or 16UC1 millimetres with 0) and uncertainty (32FC1),
-    camera_info (the input's K, P, D and R for the depth size), points (organised cloud), source (mono8: 1 measured
-    and kept, 2 measured but replaced, 3 rebuilt hole, 0 no value published). Where ``depth_max_sigma`` > 0, depth whose
+    camera_info (the input's K, P, D and R for the depth size, its ROI and binning folded into them), points
+    (organised cloud), source (mono8: 1 measured and kept, 2 measured but replaced, 3 rebuilt hole, 0 no value
+    published). Where ``depth_max_sigma`` > 0, depth whose
     1-sigma exceeds it is published as invalid (in the image and so in the cloud and the source map);
     ``max_sigma`` > 0 drops such points from the cloud alone. ``cloud_decimation`` n > 1 makes the cloud of every n-th
     row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz."""
@@ -260,9 +296,10 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     info.distortion_model = str(info_msg.distortion_model)
     info.d = [float(x) for x in info_msg.d]
     info.r = [float(x) for x in info_msg.r]
-    # The input's K and P for the published size; P's left 3x3 is ``K``, the intrinsics everything here used.
+    # The input's K and P for the published image (its ROI and binning applied, so the output has neither); P's left
+    # 3x3 is ``K``, the intrinsics everything here used.
     sx, sy = _info_scale(info_msg, (H, W))
-    K_raw = scale_intrinsics(np.asarray(info_msg.k, dtype=np.float64).reshape(3, 3), sx, sy)
+    K_raw = scale_intrinsics(_windowed(np.asarray(info_msg.k, dtype=np.float64).reshape(3, 3), info_msg), sx, sy)
     info.k = (K_raw if np.all(np.isfinite(K_raw)) and K_raw[0, 0] > 0 and K_raw[1, 1] > 0 else K).ravel().tolist()
     P = np.zeros((3, 4))
     P_in = _projection(info_msg)

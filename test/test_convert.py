@@ -221,6 +221,46 @@ def test_camera_info_roi_and_binning_read_as_image_geometry_reads_them(rng):
     assert x[5, 150] == pytest.approx((150 - expect[0, 2]) * 2.0 / 250, rel=1e-5)
 
 
+def test_output_messages_take_the_setters_fast_path_on_humble(monkeypatch, rng):
+    """Humble's generated message setters (later distros' with ROS_PYTHON_CHECK_FIELDS=1) check a uint8[] value
+    byte by byte in Python unless it is an array.array('B'): about a second per 640x480 frame of outputs. With
+    those checks on, no output's data may be checked element by element, and the messages stay exact."""
+    import builtins
+    import importlib
+
+    from perfecting_depth_ros.enhancer import EnhancedDepth
+    from perfecting_depth_ros.node.convert import image_to_depth, output_messages, set_message_data
+
+    for mod in ("sensor_msgs.msg._image", "sensor_msgs.msg._point_cloud2", "sensor_msgs.msg._camera_info"):
+        monkeypatch.setattr(importlib.import_module(mod), "ros_python_check_fields", "1")
+    checked, real_all = [0], builtins.all
+
+    def counting_all(items):
+        items = list(items)
+        checked[0] += len(items)
+        return real_all(items)
+
+    H, W = 48, 64
+    K = np.array([[60.0, 0, 31.5], [0, 60, 23.5], [0, 0, 1]])
+    depth = rng.uniform(0.5, 4, (H, W)).astype(np.float32)
+    out = EnhancedDepth(depth, np.full_like(depth, 0.02), "learned", "test")
+    out.source = np.ones((H, W), np.uint8)
+    rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    info = make_info(K, H, W, make_header(0, "cam"))
+    monkeypatch.setattr(builtins, "all", counting_all)
+    msgs = output_messages(out, rgb, K, info, make_header(3, "cam"))
+    msgs["input"] = make_image(rgb, "rgb8", make_header(3, "cam"))
+    monkeypatch.setattr(builtins, "all", real_all)
+    assert checked[0] < 200, f"{checked[0]} values checked one by one"  # camera_info's few floats at most
+    assert all(m._check_fields for k, m in msgs.items() if k != "camera_info")
+    np.testing.assert_array_equal(image_to_depth(msgs["image_rect"])[0], depth)
+    assert bytes(msgs["points"].data) == cloud_from_depth(depth, K, rgb, out.uncertainty).tobytes()
+    strided = np.arange(6, dtype=">u2")[::2]
+    for m in (Image(), Image(data=[1, 2])):  # a new message, and one already holding data (set, not appended)
+        set_message_data(m, strided)
+        assert bytes(m.data) == strided.tobytes()
+
+
 def test_point_cloud_matches_direct_backprojection(rng):
     H, W = 6, 8
     K = np.array([[50.0, 0, 3.5], [0, 52, 2.5], [0, 0, 1]])

@@ -19,6 +19,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from .convert import set_message_data
+
 # The launch file's remappings (launch/enhancer.launch.py REMAPPINGS with its default arguments).
 DEFAULT_INPUTS = {"rgb": "rgb/image_rect_color", "depth": "depth_registered/image_rect", "info": "rgb/camera_info"}
 OUTPUTS = {"depth": ("depth_enhanced/image_rect", Image), "sigma": ("depth_enhanced/uncertainty", Image),
@@ -42,7 +44,7 @@ def make_image(arr: np.ndarray, encoding: str, header: Header) -> Image:
     m.is_bigendian = 0
     a = np.ascontiguousarray(arr)
     m.step = a.strides[0]
-    m.data = a.tobytes()
+    set_message_data(m, a)
     return m
 
 

@@ -33,7 +33,7 @@ print('Python', sys.version.split()[0], '| numpy', numpy.__version__, '| OpenCV'
     (
         export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" AMENT_PREFIX_PATH="$venv"
         export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=$(( (RANDOM % 150) + 30 ))
-        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} ROS_PYTHON_CHECK_FIELDS=${ROS_PYTHON_CHECK_FIELDS:-1}  # as test.sh
         "$venv/bin/python" -m pytest -q -p no:cacheprovider test
     )
 done

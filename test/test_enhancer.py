@@ -231,6 +231,35 @@ def test_learned_onnxruntime_matches_torch(tiny_weights, frame, tmp_path, monkey
     assert set(a.timings) >= {"preprocess_ms", "inference_ms", "postprocess_ms", "total_ms"}
 
 
+def test_no_writable_home_still_runs_and_exports(tiny_weights, frame, tmp_path, monkeypatch, caplog):
+    """A service user without a home, or a read-only one: the shipped graph needs no cache folder, and a graph that
+    has to be exported goes to the temporary directory, with a warning; with nowhere to write, a clear error."""
+    import logging
+    import os
+    import tempfile
+
+    from perfecting_depth_ros.backends.base import cache_dir
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # nothing can be created below a file, whoever runs the test
+    monkeypatch.delenv("PERFECTING_DEPTH_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(blocker / "home"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    out = DepthEnhancer(backend="onnxruntime").enhance(frame.rgb, simulate(frame, "kinect_v1", np.random.default_rng(0)))
+    assert np.isfinite(out.depth).all()
+    assert not (tmp_path / "tmp").exists()  # the shipped graph wrote nothing
+    raw = simulate(frame, "realsense_d435", np.random.default_rng(1))
+    with caplog.at_level(logging.WARNING, logger="perfecting_depth_ros.backends"):
+        enh = DepthEnhancer("learned", weights=tiny_weights, backend="onnxruntime")  # exported: needs the cache
+    assert np.isfinite(enh.enhance(frame.rgb, raw).depth).any()
+    fallback = tmp_path / "tmp" / f"perfecting_depth_ros-{os.getuid()}"
+    assert list(fallback.glob("*.onnx")) and "PERFECTING_DEPTH_CACHE" in caplog.text
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker / "tmp"))
+    with pytest.raises(BackendError, match="PERFECTING_DEPTH_CACHE"):
+        cache_dir()
+
+
 def test_learned_auto_backend_falls_back_to_cpu(tiny_weights, frame, tmp_path, monkeypatch):
     monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
     enh = DepthEnhancer("learned", weights=tiny_weights, backend="auto")

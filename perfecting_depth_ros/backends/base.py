@@ -70,11 +70,42 @@ class Backend:
         raise NotImplementedError
 
 
+def _cache_candidates() -> list[Path]:
+    """Cache folders in order of preference: $PERFECTING_DEPTH_CACHE, else $XDG_CACHE_HOME/perfecting_depth_ros or
+    ~/.cache/perfecting_depth_ros; then one in the system's temporary directory."""
+    import tempfile
+
+    out = []
+    if os.environ.get("PERFECTING_DEPTH_CACHE"):
+        out.append(Path(os.environ["PERFECTING_DEPTH_CACHE"]))
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        try:
+            out.append((Path(xdg) if xdg else Path.home() / ".cache") / "perfecting_depth_ros")
+        except RuntimeError:  # no home directory to be found (Python 3.12+ raises)
+            pass
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return out + [Path(tempfile.gettempdir()) / f"perfecting_depth_ros-{uid}"]
+
+
 def cache_dir() -> Path:
-    """Where exported ONNX files and TensorRT engines are cached ($PERFECTING_DEPTH_CACHE)."""
-    d = Path(os.environ.get("PERFECTING_DEPTH_CACHE", Path.home() / ".cache" / "perfecting_depth_ros"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """Where exported ONNX files and TensorRT engines are cached, created on first use (only when something is
+    exported or built: the shipped graph needs none). Where the preferred folder cannot be created or written (a
+    read-only home, a service user without one), a folder in the temporary directory, with a warning; BackendError
+    if none can be."""
+    reasons = []
+    for d in _cache_candidates():
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            if os.access(d, os.W_OK | os.X_OK):
+                if reasons:
+                    log.warning("cache folder %s; set PERFECTING_DEPTH_CACHE to a writable folder to keep exported "
+                                "graphs and engines across restarts", "; ".join(reasons + [f"using {d}"]))
+                return d
+            reasons.append(f"{d} is not writable")
+        except OSError as e:
+            reasons.append(f"cannot create {d} ({e.strerror or e})")
+    raise BackendError(f"no writable cache folder: {'; '.join(reasons)}; set PERFECTING_DEPTH_CACHE")
 
 
 @functools.lru_cache(maxsize=1)

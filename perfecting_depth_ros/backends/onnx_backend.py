@@ -61,11 +61,14 @@ def cached_onnx(weights: str | Path, sha: str, samples: int, steps: int) -> Path
     return export_onnx(weights, path, samples=samples, steps=steps, model_sha=sha)
 
 
-def ort_providers(available: list[str], prefer_gpu: bool, tensorrt: bool, cache: Path) -> list:
+def ort_providers(available: list[str], prefer_gpu: bool, tensorrt: bool, cache: Path | None = None) -> list:
     """ONNX Runtime's execution providers in order of preference: TensorRT (``tensorrt``; engines cached in ``cache``,
-    full precision), CUDA (``prefer_gpu``), then the CPU; those this onnxruntime lacks are left out."""
+    by default the cache folder's ``ort_trt``, full precision), CUDA (``prefer_gpu``), then the CPU; those this
+    onnxruntime lacks are left out."""
     out: list = []
     if tensorrt and "TensorrtExecutionProvider" in available:
+        if cache is None:
+            cache = cache_dir() / "ort_trt"
         out.append(("TensorrtExecutionProvider", {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
                                                   "trt_timing_cache_enable": True}))
     if (prefer_gpu or tensorrt) and "CUDAExecutionProvider" in available:
@@ -81,7 +84,7 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         path = Path(onnx_path) if onnx_path else cached_onnx(weights, sha, samples, steps)
-        providers = ort_providers(ort.get_available_providers(), prefer_gpu, tensorrt, cache_dir() / "ort_trt")
+        providers = ort_providers(ort.get_available_providers(), prefer_gpu, tensorrt)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         threads = threads or int(os.environ.get("PERFECTING_DEPTH_THREADS", "0"))

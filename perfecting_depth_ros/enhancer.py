@@ -319,8 +319,9 @@ class DepthEnhancer:
             window this fraction of the image's larger side wide (0: only the frame-wide bound), except that a hole
             rebuilt past ``LOCAL_FAR_REACH`` of the sensor's reach is not bounded from above; the clipped amount
             joins the 1-sigma.
-        threads: CPU threads to compute with (0: the libraries' defaults, every core). It caps ONNX Runtime's
-            session and, process-wide, torch and OpenCV: on a robot, leave cores to SLAM and planners.
+        threads: CPU threads to compute with (0: every core this process may use; a process pinned to some cores
+            (taskset, a cpuset) or under a cgroup CPU quota keeps ONNX Runtime's threads to them). It caps ONNX
+            Runtime's session and, process-wide, torch and OpenCV: on a robot, leave cores to SLAM and planners.
         sigma_scale: the published 1-sigma is multiplied by this (a calibration for a sensor: calibrated on
             synthetic frames, the sigma is conservative on real ones; ``perfecting-depth check`` suggests a scale
             from your own frames). Depth is not touched; it can be changed between frames.

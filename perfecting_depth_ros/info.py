@@ -41,12 +41,13 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
     import numpy as np
 
     from . import __version__
-    from .backends.base import nvidia_device_present, verify_weights
+    from .backends.base import nvidia_device_present, usable_cpus, verify_weights
     from .backends.onnx_backend import shipped_onnx
     from .enhancer import DEFAULT_WEIGHTS, DepthEnhancer
 
     rep: dict = {"package": __version__, "python": platform.python_version(), "machine": platform.machine(),
-                 "cpu_cores": os.cpu_count(), "nvidia_device": nvidia_device_present(),
+                 "cpu_cores": os.cpu_count(), "usable_cpus": usable_cpus() or os.cpu_count(),
+                 "nvidia_device": nvidia_device_present(),
                  "ros_distro": os.environ.get("ROS_DISTRO", "") or "(not set)"}
     rep["libraries"] = {m: _version(m) for m in ("numpy", "cv2", "onnxruntime", "torch", "tensorrt", "rclpy")}
     import cv2
@@ -97,7 +98,8 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
 
 def format_report(rep: dict) -> str:
     lines = [f"perfecting_depth_ros {rep['package']}, Python {rep['python']}, {rep['machine']}, {rep['cpu_cores']} "
-             f"cores, NVIDIA device: {'yes' if rep['nvidia_device'] else 'no'}, ROS_DISTRO {rep['ros_distro']}",
+             f"cores ({rep['usable_cpus']} usable by this process), NVIDIA device: "
+             f"{'yes' if rep['nvidia_device'] else 'no'}, ROS_DISTRO {rep['ros_distro']}",
              "libraries: " + ", ".join(f"{k} {v}" for k, v in rep["libraries"].items()),
              "onnxruntime providers: " + (", ".join(rep["onnxruntime_providers"]) or "none"),
              "OpenCV contrib ximgproc (the hole fusion, joint_bilateral, guided_fill): "

@@ -260,6 +260,38 @@ def test_no_writable_home_still_runs_and_exports(tiny_weights, frame, tmp_path, 
         cache_dir()
 
 
+PINNED_RUN = """
+import os, sys
+import numpy as np
+(cpu,) = os.sched_getaffinity(0)
+from perfecting_depth_ros import DepthEnhancer
+from perfecting_depth_ros.backends.base import usable_cpus
+rng = np.random.default_rng(0)
+enhancer = DepthEnhancer(backend="onnxruntime")  # kept: its session's threads live as long as it does
+out = enhancer.enhance(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8),
+                       rng.uniform(0.5, 3, (120, 160)).astype(np.float32))
+assert np.isfinite(out.depth).all() and usable_cpus() == 1
+for t in os.listdir("/proc/self/task"):
+    if os.sched_getaffinity(int(t)) != {cpu}:
+        sys.exit(f"thread {t} runs on CPUs {sorted(os.sched_getaffinity(int(t)))}, outside the process's {cpu}")
+"""
+
+
+def test_a_pinned_process_keeps_its_threads_on_its_cpus():
+    """A node pinned to some cores (taskset, a launch prefix, a cpuset) must not spread onto the others: ONNX
+    Runtime's default thread pool pins its threads across the whole machine unless given a thread count."""
+    import os
+    import subprocess
+    import sys
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs to pin the process to one of them")
+    cpu = min(os.sched_getaffinity(0))
+    r = subprocess.run([sys.executable, "-c", PINNED_RUN], capture_output=True, text=True, timeout=300,
+                       preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))  # started pinned, as by taskset
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 def test_learned_auto_backend_falls_back_to_cpu(tiny_weights, frame, tmp_path, monkeypatch):
     monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
     enh = DepthEnhancer("learned", weights=tiny_weights, backend="auto")

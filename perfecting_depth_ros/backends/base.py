@@ -70,6 +70,47 @@ class Backend:
         raise NotImplementedError
 
 
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs' worth of time this process's cgroup may use (docker --cpus, a Kubernetes limit), or None if unlimited
+    or unknown. cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us / cpu.cfs_period_us)."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        rel = next((line.split(":", 2)[2].strip() for line in Path("/proc/self/cgroup").read_text().splitlines()
+                    if line.startswith("0::")), "/")
+    except OSError:
+        rel = "/"
+    for d in dict.fromkeys((root / rel.lstrip("/"), root)):
+        try:
+            quota, period = (d / "cpu.max").read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        except (OSError, ValueError):
+            continue
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus() -> int | None:
+    """How many CPUs this process may use when that is fewer than the machine has: a CPU set it is pinned to
+    (taskset, a launch prefix, docker --cpuset-cpus, isolated cores) or a cgroup CPU quota. None when unrestricted.
+
+    ONNX Runtime's default thread pool sizes itself to the whole machine and pins its threads to cores, moving them
+    out of such a set (measured here: a process pinned to CPU 0 got an ONNX Runtime thread pinned to CPU 1; in a
+    container's cpuset the pinning fails, with an error per thread); given a thread count it pins nothing."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        allowed = os.cpu_count() or 1
+    n = allowed
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, max(1, int(quota + 0.5)))
+    return n if n < (os.cpu_count() or n) else None
+
+
 def _cache_candidates() -> list[Path]:
     """Cache folders in order of preference: $PERFECTING_DEPTH_CACHE, else $XDG_CACHE_HOME/perfecting_depth_ros or
     ~/.cache/perfecting_depth_ros; then one in the system's temporary directory."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, cache_dir, graph_feed
+from .base import OUTPUT_NAMES, RANGE_INPUT, Backend, BackendError, cache_dir, graph_feed, usable_cpus
 
 log = logging.getLogger("perfecting_depth_ros.backends")
 
@@ -87,7 +87,8 @@ class OnnxRuntimeBackend(Backend):
         providers = ort_providers(ort.get_available_providers(), prefer_gpu, tensorrt)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        threads = threads or int(os.environ.get("PERFECTING_DEPTH_THREADS", "0"))
+        # a process restricted to fewer CPUs than the machine has: that many threads, unpinned (usable_cpus)
+        threads = threads or int(os.environ.get("PERFECTING_DEPTH_THREADS", "0")) or (usable_cpus() or 0)
         if threads:
             so.intra_op_num_threads = threads
         # idle threads block instead of spinning: on a robot the cores they would burn between frames belong to the

@@ -238,8 +238,9 @@ class EnhancerNode(Node):
           "<rgb topic>/compressed); start-up only")
         d("depth_transport", "raw", "depth input: raw, compressedDepth (PNG or RVL on <depth topic>/compressedDepth) or "
           "compressed (16-bit PNG on <depth topic>/compressed); start-up only")
-        d("cpu_threads", 0, "CPU threads the enhancer computes with (ONNX Runtime, torch, OpenCV); 0 = every core; "
-          "leave cores to SLAM and planners", IntegerRange(from_value=0, to_value=256, step=1))
+        d("cpu_threads", 0, "CPU threads the enhancer computes with (ONNX Runtime, torch, OpenCV); 0 = every core "
+          "this process may use (a taskset or cpuset pin and a cgroup CPU quota are kept to); leave cores to SLAM "
+          "and planners", IntegerRange(from_value=0, to_value=256, step=1))
         d("hole_fusion", True, "learned model: weigh rebuilt pixels against a colour-guided fill at camera "
           "resolution with the shipped hole fusion (used with the shipped weights only; false = off, faster)")
 

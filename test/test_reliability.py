@@ -136,6 +136,37 @@ def test_runtime_parameter_changes_apply(live):
     assert not node.set_parameters([Parameter("max_range", value=-1.0)])[0].successful
 
 
+def test_integers_for_float_parameters_work_and_bad_values_stop_the_start(tmp_path):
+    """'max_range: 5' in a parameters file is an integer: rclpy's static typing would refuse it and the node would
+    not start. It is read as 5.0, at start-up and at runtime; values that are no number, or out of range, are refused
+    with the reason, and the executable exits with it instead of a traceback."""
+    import subprocess
+
+    from perfecting_depth_ros.node.harness import node_command
+
+    params = tmp_path / "robot.yaml"
+    params.write_text("/**/depth_enhancer:\n  ros__parameters:\n    method: raw\n    max_range: 5\n    slop: 0\n")
+    rclpy.init(args=["--ros-args", "--params-file", str(params)])
+    try:
+        node = EnhancerNode()
+        p = node._params()
+        assert (p["max_range"], p["slop"]) == (5.0, 0.0) and all(type(p[k]) is float for k in ("max_range", "slop"))
+        assert node.set_parameters([Parameter("depth_max_sigma", value=1)])[0].successful
+        assert node._params()["depth_max_sigma"] == 1.0
+        for value, reason in (("far", "must be a number"), (-2, "must be in [0, 100]"), (True, "must be a number")):
+            r = node.set_parameters([Parameter("max_range", value=value)])[0]
+            assert not r.successful and reason in r.reason, (value, r.reason)
+        assert node._params()["max_range"] == 5.0
+        node.destroy_node()
+        with pytest.raises(ValueError, match=r"max_range must be in \[0, 100\], got -3"):
+            EnhancerNode(parameter_overrides=[Parameter("max_range", value=-3)])
+    finally:
+        rclpy.shutdown()
+    r = subprocess.run(node_command(params, params={"max_range": "far"}), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot start: max_range must be a number" in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+
 def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_weights, tmp_path, monkeypatch):
     """Before any frame: diagnostics already name the loaded model; a parameter that needs a new model is
     applied at once, with the value being set."""

@@ -35,6 +35,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -183,6 +184,8 @@ class EnhancerNode(Node):
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
+        self._float_ranges: dict[str, tuple[float, float] | None] = {}
+
         def d(name, value, text, rng=None):
             desc = ParameterDescriptor(description=text)
             if isinstance(rng, FloatingPointRange):
@@ -191,6 +194,12 @@ class EnhancerNode(Node):
                 desc.integer_range = [rng]
             if name in CHOICES:
                 desc.additional_constraints = "one of: " + ", ".join(CHOICES[name])
+            if isinstance(value, float):
+                # "max_range: 5" in a parameters file is an integer: statically typed, rclpy would refuse it and
+                # the node would not start. Any type is let in here; numbers are read as floats, the rest refused
+                # (float_problem), and the range is checked for integers too.
+                desc.dynamic_typing = True
+                self._float_ranges[name] = (rng.from_value, rng.to_value) if rng is not None else None
             self.declare_parameter(name, value, desc)
 
         d("method", "learned", "learned (two-stage model) or a classical fill")
@@ -243,6 +252,18 @@ class EnhancerNode(Node):
           "and planners", IntegerRange(from_value=0, to_value=256, step=1))
         d("hole_fusion", True, "learned model: weigh rebuilt pixels against a colour-guided fill at camera "
           "resolution with the shipped hole fusion (used with the shipped weights only; false = off, faster)")
+        problems = [self.float_problem(n, self.get_parameter(n).value) for n in self._float_ranges]
+        if any(problems):
+            raise ValueError("; ".join(p for p in problems if p))
+
+    def float_problem(self, name: str, value) -> str:
+        """Why ``value`` cannot be the float parameter ``name`` ("" if it can: a number in its range)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a number, got {value!r}"
+        rng = self._float_ranges.get(name)
+        if rng is not None and not rng[0] <= value <= rng[1]:  # NaN fails too
+            return f"{name} must be in [{rng[0]:g}, {rng[1]:g}], got {value!r}"
+        return ""
 
     def _params(self) -> dict:
         names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
@@ -251,10 +272,16 @@ class EnhancerNode(Node):
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
                  "depth_transport", "publish_source", "cpu_threads", "cloud_decimation",
                  "cameras", "camera_info_sync")
-        return {n: self.get_parameter(n).value for n in names}
+        return {n: self._as_declared(n, self.get_parameter(n).value) for n in names}
+
+    def _as_declared(self, name: str, value):
+        """A float parameter's value as a float (it may have been given as an integer)."""
+        return float(value) if name in self._float_ranges else value
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for prm in params:
+            if prm.name in self._float_ranges and self.float_problem(prm.name, prm.value):
+                return SetParametersResult(successful=False, reason=self.float_problem(prm.name, prm.value))
             if prm.name in CHOICES and prm.value not in CHOICES[prm.name]:
                 return SetParametersResult(successful=False,
                                            reason=f"{prm.name} must be one of {', '.join(CHOICES[prm.name])}, got {prm.value!r}")
@@ -264,12 +291,12 @@ class EnhancerNode(Node):
             if prm.name in REBUILD:
                 # the worker rebuilds at once, possibly before rclpy stores the value: hand it over
                 with self._lock:
-                    self._pending_values[prm.name] = prm.value
+                    self._pending_values[prm.name] = self._as_declared(prm.name, prm.value)
                 self._pending_rebuild = True
                 self._backend_override = None
             if prm.name in ("sync_mode", "slop", "camera_info_sync"):
                 cur = self._params()
-                cur[prm.name] = prm.value
+                cur[prm.name] = self._as_declared(prm.name, prm.value)
                 for st in self.streams:
                     st.sync.configure(cur["sync_mode"], cur["slop"], cur["queue_size"], cur["camera_info_sync"])
         return SetParametersResult(successful=True)
@@ -495,14 +522,20 @@ class EnhancerNode(Node):
 
     def destroy_node(self) -> None:
         self._running = False
-        self._ready.set()
-        self.worker.join(timeout=2.0)
+        if hasattr(self, "worker"):  # not when the constructor stopped early (a bad parameter)
+            self._ready.set()
+            self.worker.join(timeout=2.0)
         super().destroy_node()
 
 
 def main(args=None) -> None:
     rclpy.init(args=args)
-    node = EnhancerNode()
+    try:
+        node = EnhancerNode()
+    except (ValueError, ParameterException) as e:  # a parameter the node cannot start with: say which, no traceback
+        rclpy.logging.get_logger("depth_enhancer").fatal(f"cannot start: {e}")
+        rclpy.try_shutdown()
+        raise SystemExit(2) from None
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
     try:

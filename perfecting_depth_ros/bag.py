@@ -62,6 +62,20 @@ def open_bag(path: str | Path, topics) -> tuple:
     return reader, conns
 
 
+def output_version(inp: Path) -> int:
+    """The rosbag2 metadata version to write: 9 for an input of version 9 or later, else 8 (what the writer offers
+    closest to older distros: version 9 stores the QoS profiles as a YAML list, which the rosbag2 of Humble and Iron,
+    whose bags are version 5 and 6, do not read; version 8 keeps them a string)."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((inp / "metadata.yaml").read_text())
+        version = int(meta["rosbag2_bagfile_information"]["version"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return 9
+    return 9 if version >= 9 else 8
+
+
 def _base_topic(topic: str) -> str:
     """The image topic an image_transport topic carries: /x/image_raw/compressedDepth -> /x/image_raw."""
     head, _, last = topic.rpartition("/")
@@ -106,7 +120,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     sync = FrameSynchronizer("approximate", slop, queue_size=30, info_sync=info_sync)
     key_of = {rgb_topic: "rgb", depth_topic: "depth", info_topic: "info"}
     storage = StoragePlugin.MCAP if any(p.suffix == ".mcap" for p in inp.iterdir()) else StoragePlugin.SQLITE3
-    writer = Writer(outp, version=9, storage_plugin=storage)
+    writer = Writer(outp, version=output_version(inp), storage_plugin=storage)
     writer.open()
     stats = {"messages": 0, "frames_in": 0, "processed": 0, "failed": 0, "errors": [], "warnings": [],
              "truncated": False}

@@ -33,9 +33,9 @@ def frames(n=3):
 
 
 def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, spacing_ns=100_000_000,
-              info_every: int = 1, depth_frame: str = "cam"):
+              info_every: int = 1, depth_frame: str = "cam", version: int = 9):
     ts = get_typestore(Stores.ROS2_JAZZY)
-    w = Writer(path, version=9, storage_plugin=storage)
+    w = Writer(path, version=version, storage_plugin=storage)
     w.open()
     c = {k: w.add_connection(t, "sensor_msgs/msg/CameraInfo" if k == "info" else "sensor_msgs/msg/Image", typestore=ts)
          for k, t in TOPICS.items()}
@@ -63,13 +63,26 @@ def read_all(path: Path):
     return out
 
 
-@pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
-def test_bag_roundtrip(tmp_path, storage):
+@pytest.mark.parametrize("storage, version", [(StoragePlugin.SQLITE3, 9), (StoragePlugin.MCAP, 9),
+                                              (StoragePlugin.SQLITE3, 8)])
+def test_bag_roundtrip(tmp_path, storage, version):
+    import yaml
+
     seq = frames()
-    write_bag(tmp_path / "in", seq, storage)
+    write_bag(tmp_path / "in", seq, storage, version=version)
     s = enhance_bag(tmp_path / "in", tmp_path / "out", TOPICS["rgb"], TOPICS["depth"], TOPICS["info"],
                     method="guided_fill", progress=False)
     assert s["processed"] == 3 and s["failed"] == 0 and s["messages"] == 12
+    meta = yaml.safe_load((tmp_path / "out" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["version"] == version  # an older input: version 8, with its QoS profiles a string, as before 9
+    qos = [t["topic_metadata"]["offered_qos_profiles"] for t in meta["topics_with_message_count"]]
+    assert all(isinstance(q, str if version < 9 else list) for q in qos)
+    if version == 8:  # Humble records version 5
+        from perfecting_depth_ros.bag import output_version
+
+        path = tmp_path / "in" / "metadata.yaml"
+        path.write_text(path.read_text().replace("version: 8", "version: 5", 1))
+        assert output_version(tmp_path / "in") == 8
     raws = [np.round(raw * 1000) > 0 for _, raw in seq]  # a classical fill keeps every measurement, fills every hole
     assert s["source_shares"]["measured_kept"] == pytest.approx(np.mean(raws), abs=1e-3)
     assert s["source_shares"]["rebuilt"] == pytest.approx(1 - np.mean(raws), abs=1e-3)

@@ -364,3 +364,37 @@ def test_sigma_scale_multiplies_the_published_sigma_at_once(ros):
     finally:
         (r,) = _set_params(ros, sigma_scale=1.0)
         assert r.successful
+
+
+def test_inputs_that_arrive_but_never_match_are_explained(ros):
+    """Every input arriving and still no output (camera_info stamped on its own, colour and depth further apart than
+    the slop): diagnostics warn with the stamp offsets and the setting that would match them, instead of 'ok'."""
+    from perfecting_depth_ros.node.enhancer_node import NO_MATCH_WARN_S
+
+    r, coll = ros, ros["coll"]
+    stamp = 900_000_000_000  # past every other test's stamps; a later, earlier stamp is taken as a restarted camera
+
+    def send_until(predicate, info_offset_ns=0, rgb_offset_ns=0):
+        nonlocal stamp
+        end = time.monotonic() + NO_MATCH_WARN_S + 8
+        while time.monotonic() < end:
+            stamp += 100_000_000
+            h = make_header(stamp, "cam_optical")
+            r["player"].pub_depth.publish(make_image(np.round(r["raw"] * 1000).astype(np.uint16), "16UC1", h))
+            r["player"].pub_rgb.publish(make_image(r["frame"].rgb, "rgb8", make_header(stamp + rgb_offset_ns,
+                                                                                     "cam_optical")))
+            K, (H, W) = r["frame"].K, r["raw"].shape
+            r["player"].pub_info.publish(make_info(K, H, W, make_header(stamp + info_offset_ns, "cam_optical")))
+            spin_until(r["ex"], lambda: False, 0.1)
+            if predicate(coll.last_diag_values()):
+                return True
+        return False
+
+    def warns(*words):
+        return lambda v: v.get("_level") == 1 and all(w in v.get("_message", "") for w in words)
+
+    assert send_until(warns("none has matched", "camera_info +1.000 s", "camera_info_sync: latest"),
+                      info_offset_ns=1_000_000_000), coll.last_diag_values()
+    assert coll.last_diag_values()["stamp_offset_info_s"] == "+1.000"
+    assert send_until(warns("colour -0.250 s", "slop >= 0.300 s"), rgb_offset_ns=-250_000_000), coll.last_diag_values()
+    assert send_until(lambda v: v.get("_level") == 0), coll.last_diag_values()  # in step again: ok

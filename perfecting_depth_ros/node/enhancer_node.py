@@ -67,6 +67,7 @@ CHOICES = {
     "rgb_transport": ("raw", "compressed"),
     "depth_transport": ("raw", "compressedDepth", "compressed"),
 }
+NO_MATCH_WARN_S = 3.0  # every input arriving, and no set matched for this long: diagnostics say why
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
            "hole_fusion", "cpu_threads"}
@@ -122,6 +123,8 @@ class Stream:
         self.last_input = dict.fromkeys(("rgb", "depth", "info"), 0.0)
         self.out_rate = RateMeter()
         self.latency = deque(maxlen=200)
+        # to tell inputs that arrive but do not match: sets matched, depth frames received, when either last changed
+        self.seen_matched, self.depth_at_match, self.last_match_time = 0, 0, time.monotonic()
         t = self.topic
         self.sub_rgb = node._subscribe_image(self, "rgb", t("rgb/image_rect_color"), p["rgb_transport"], in_qos)
         self.sub_depth = node._subscribe_image(self, "depth", t("depth_registered/image_rect"), p["depth_transport"],
@@ -472,6 +475,12 @@ class EnhancerNode(Node):
             shares = dict(stream.last_shares)
         stale = [t for t, last in stream.last_input.items() if last and now - last > p["input_timeout"]]
         never = [t for t, last in stream.last_input.items() if not last]
+        stats = stream.sync.stats
+        if stats.matched != stream.seen_matched or never or stale:
+            stream.seen_matched, stream.depth_at_match, stream.last_match_time = (stats.matched,
+                                                                                  stats.received["depth"], now)
+        unmatched = (now - stream.last_match_time > NO_MATCH_WARN_S
+                     and stats.received["depth"] - stream.depth_at_match >= 3)  # not a camera's slow rate
         level, message = DiagnosticStatus.OK, "ok"
         if self._enhancer_error:
             level, message = DiagnosticStatus.ERROR, self._enhancer_error
@@ -483,17 +492,20 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.WARN, f"no input on {', '.join(stale)} for > {p['input_timeout']} s"
         elif never and counts["processed"] == 0:
             level, message = DiagnosticStatus.WARN, f"waiting for {', '.join(never)}"
+        elif unmatched:
+            level, message = DiagnosticStatus.WARN, (f"inputs arrive but none has matched for > {NO_MATCH_WARN_S:g} s: "
+                                                     + stream.sync.no_match_hint())
         elif problem and counts["rejected"]:
             level, message = DiagnosticStatus.WARN, problem
             stream.last_problem = ""
         enh = self._enhancer
-        stats = stream.sync.stats
         values = {
             "method": enh.description if enh else "(not loaded)",
             "backend": enh.backend_name if enh else "",
             "input_rate_rgb_hz": f"{stream.in_rate['rgb'].rate():.2f}",
             "input_rate_depth_hz": f"{stream.in_rate['depth'].rate():.2f}",
             "input_rate_info_hz": f"{stream.in_rate['info'].rate():.2f}",
+            **{f"stamp_offset_{t}_s": f"{dt:+.3f}" for t, dt in stream.sync.stamp_offsets().items()},
             "output_rate_hz": f"{stream.out_rate.rate():.2f}",
             "max_rate_hz": f"{p['max_rate']:.2f}" if p["max_rate"] else "unlimited",
             "latency_p50_ms": f"{lat[len(lat) // 2]:.1f}" if lat else "nan",

@@ -148,6 +148,30 @@ class FrameSynchronizer:
                 self.on_ready()
             return
 
+    def stamp_offsets(self) -> dict[str, float]:
+        """Seconds from the newest depth stamp to the newest colour stamp (``rgb``) and, when camera_info is matched
+        by stamp, camera_info stamp (``info``), of those received: why sets do not match, when they do not."""
+        with self._cv:
+            d = self._last_stamp.get("depth")
+            topics = ("rgb", "info") if self.info_sync == "stamp" else ("rgb",)
+            return {} if d is None else {t: (self._last_stamp[t] - d) / 1e9 for t in topics if t in self._last_stamp}
+
+    def no_match_hint(self) -> str:
+        """What keeps the inputs from matching, from their newest stamps, and the setting that would match them."""
+        off = self.stamp_offsets()
+        slop = self.slop_ns / 1e9 if self.mode == "approximate" else 0.0
+        far = {t: dt for t, dt in off.items() if abs(dt) > slop}
+        if not far:
+            return "their newest stamps are within the slop: sets should match soon"
+        said = ", ".join(f"{'colour' if t == 'rgb' else 'camera_info'} {dt:+.3f} s" for t, dt in far.items())
+        hints = []
+        if "info" in far:
+            hints.append("camera_info stamped apart from the images: camera_info_sync: latest")
+        if "rgb" in far:
+            hints.append(f"colour and depth stamped apart: slop >= {abs(far['rgb']) * 1.2:.3f} s (approximate sync)"
+                         if abs(far["rgb"]) <= 10 / 1.2 else "colour and depth on different clocks: fix the driver")
+        return f"newest stamps from depth's: {said}; " + "; ".join(hints)
+
     def take(self, timeout: float | None = None) -> MatchedSet | None:
         """Wait up to ``timeout`` s for the newest matched set; None if there is none."""
         with self._cv:

@@ -167,6 +167,50 @@ def test_integers_for_float_parameters_work_and_bad_values_stop_the_start(tmp_pa
     assert "Traceback" not in r.stdout + r.stderr
 
 
+def test_camera_info_latched_once_reaches_the_node_through_a_qos_override():
+    """A driver that publishes camera_info once, transient_local, before the node starts: a volatile subscription
+    never gets it. The node's QoS parameters (as image_pipeline's) make the subscription transient_local."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo
+
+    from perfecting_depth_ros.node.harness import make_image
+
+    rclpy.init()
+    f = render_random(23, 48, 64)
+    raw = simulate(f, "kinect_v1", np.random.default_rng(1))
+    driver = rclpy.create_node("latched_driver")
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+    driver.create_publisher(CameraInfo, "rgb/camera_info", latched).publish(make_info(f.K, 48, 64, make_header(1, "c")))
+    node = EnhancerNode(parameter_overrides=[
+        Parameter("method", value="raw"), Parameter("camera_info_sync", value="latest"),
+        Parameter("qos_overrides./rgb/camera_info.subscription.durability", value="transient_local"),
+        Parameter("qos_overrides./rgb/camera_info.subscription.reliability", value="reliable")])  # late joiners: both
+    node_ex = MultiThreadedExecutor(num_threads=2)
+    node_ex.add_node(node)
+    threading.Thread(target=node_ex.spin, daemon=True).start()
+    player, coll = Player(), Collector()
+    ex = SingleThreadedExecutor()
+    for n in (driver, player, coll):
+        ex.add_node(n)
+    try:
+        stamp, got = 2_000_000_000, False
+        for _ in range(100):  # colour and depth only, from now on
+            stamp += 100_000_000
+            player.pub_rgb.publish(make_image(f.rgb, "rgb8", make_header(stamp, "c")))
+            player.pub_depth.publish(make_image(np.round(raw * 1000).astype(np.uint16), "16UC1", make_header(stamp, "c")))
+            if spin_until(ex, lambda: bool(coll.complete_stamps()), 0.2):
+                got = True
+                break
+        assert got, node.streams[0].sync.stats
+        assert node.streams[0].sync.stats.received["info"] == 1
+    finally:
+        node_ex.shutdown()
+        node.destroy_node()
+        for n in (driver, player, coll):
+            n.destroy_node()
+        rclpy.shutdown()
+
+
 def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_weights, tmp_path, monkeypatch):
     """Before any frame: diagnostics already name the loaded model; a parameter that needs a new model is
     applied at once, with the value being set."""

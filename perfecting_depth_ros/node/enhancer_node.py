@@ -38,7 +38,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
@@ -67,6 +68,23 @@ CHOICES = {
     "rgb_transport": ("raw", "compressed"),
     "depth_transport": ("raw", "compressedDepth", "compressed"),
 }
+# Each subscription's and publisher's history, depth, reliability and durability can be overridden by parameters,
+# as image_pipeline's nodes allow, read at start-up: for a driver that publishes camera_info once, latched,
+# qos_overrides./camera/rgb/camera_info.subscription.durability: transient_local and .reliability: reliable (a
+# best-effort reader gets no sample published before it joined).
+QOS_OVERRIDES = QoSOverridingOptions([QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY,
+                                      QoSPolicyKind.DURABILITY])
+
+
+def own_qos(q: QoSProfile) -> QoSProfile:
+    """A copy of ``q`` for one subscription or publisher: rclpy writes the QoS overrides into the profile it is given
+    (``qos_profile_sensor_data`` is shared by the whole process)."""
+    return QoSProfile(history=q.history, depth=q.depth, reliability=q.reliability, durability=q.durability,
+                      lifespan=q.lifespan, deadline=q.deadline, liveliness=q.liveliness,
+                      liveliness_lease_duration=q.liveliness_lease_duration,
+                      avoid_ros_namespace_conventions=q.avoid_ros_namespace_conventions)
+
+
 NO_MATCH_WARN_S = 3.0  # every input arriving, and no set matched for this long: diagnostics say why
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
@@ -130,12 +148,17 @@ class Stream:
         self.sub_depth = node._subscribe_image(self, "depth", t("depth_registered/image_rect"), p["depth_transport"],
                                                in_qos)
         self.sub_info = node.create_subscription(CameraInfo, t("rgb/camera_info"),
-                                                 lambda m: node._on_msg(self, "info", m), in_qos)
-        self.pub_depth = node.create_publisher(Image, t("depth_enhanced/image_rect"), out_qos)
-        self.pub_sigma = node.create_publisher(Image, t("depth_enhanced/uncertainty"), out_qos)
-        self.pub_info = node.create_publisher(CameraInfo, t("depth_enhanced/camera_info"), out_qos)
-        self.pub_cloud = node.create_publisher(PointCloud2, t("depth_enhanced/points"), out_qos)
-        self.pub_source = node.create_publisher(Image, t("depth_enhanced/source"), out_qos)
+                                                 lambda m: node._on_msg(self, "info", m), own_qos(in_qos),
+                                                 qos_overriding_options=QOS_OVERRIDES)
+
+        def pub(msg_type, name):
+            return node.create_publisher(msg_type, t(name), own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES)
+
+        self.pub_depth = pub(Image, "depth_enhanced/image_rect")
+        self.pub_sigma = pub(Image, "depth_enhanced/uncertainty")
+        self.pub_info = pub(CameraInfo, "depth_enhanced/camera_info")
+        self.pub_cloud = pub(PointCloud2, "depth_enhanced/points")
+        self.pub_source = pub(Image, "depth_enhanced/source")
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -180,10 +203,12 @@ class EnhancerNode(Node):
         """Subscribe to ``base`` (raw Image) or, as image_transport does, to the remapped base name plus the
         transport's suffix (CompressedImage)."""
         if transport == "raw":
-            return self.create_subscription(Image, base, lambda m: self._on_msg(stream, key, m), qos)
+            return self.create_subscription(Image, base, lambda m: self._on_msg(stream, key, m), own_qos(qos),
+                                            qos_overriding_options=QOS_OVERRIDES)
         topic = f"{self.resolve_topic_name(base)}/{transport}"
         self.get_logger().info(f"{key}: subscribing to {topic} (sensor_msgs/CompressedImage)")
-        return self.create_subscription(CompressedImage, topic, lambda m: self._on_msg(stream, key, m), qos)
+        return self.create_subscription(CompressedImage, topic, lambda m: self._on_msg(stream, key, m), own_qos(qos),
+                                        qos_overriding_options=QOS_OVERRIDES)
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:

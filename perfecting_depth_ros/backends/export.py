@@ -7,6 +7,7 @@ K, S, the stride, the model's sha256 and the model code's sha256 are written int
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -36,7 +37,10 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
     dyn.update({k: {2: "H", 3: "W"} for k in OUTPUT_NAMES})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.onnx")
+    # per-process names and an atomic rename: two nodes exporting the same graph at once (two cameras in two
+    # processes) never read or replace a half-written file
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.onnx")
+    final_tmp = out.with_name(f"{out.stem}.{os.getpid()}.onnx.part")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, args, str(tmp), input_names=list(input_names(with_range)), output_names=list(OUTPUT_NAMES),
@@ -48,6 +52,7 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
                  "size_multiple": 16, "opset": opset, "train_meta": json.dumps(meta)}.items():
         p = m.metadata_props.add()
         p.key, p.value = k, str(v)
-    onnx.save(m, str(out))
+    onnx.save(m, str(final_tmp))
+    final_tmp.replace(out)
     tmp.unlink(missing_ok=True)
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ def engine_path(key: EngineKey, root: Path | None = None) -> Path:
 def write_engine(path: Path, key: EngineKey, engine_bytes: bytes) -> None:
     """Engine file = 4-byte header length + JSON key + serialized engine (so a foreign file is detected)."""
     head = json.dumps(asdict(key), sort_keys=True).encode()
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # another process may write the same engine
     tmp.write_bytes(len(head).to_bytes(4, "little") + head + engine_bytes)
     tmp.replace(path)
 

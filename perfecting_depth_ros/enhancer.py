@@ -108,7 +108,7 @@ def source_shares(out: EnhancedDepth, depth_max_sigma: float = 0.0, step: int = 
 def check_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate and canonicalise inputs; raise ``ValueError`` with a precise message on bad input.
 
-    Returns (rgb HxWx3 uint8, depth HxW float32 with NaN/Inf/negative/zero turned into 0).
+    Returns (rgb HxWx3 uint8, depth HxW float32 with NaN/Inf/negative/zero turned into 0: no measurement).
     """
     rgb = np.asarray(rgb)
     depth = np.asarray(depth)

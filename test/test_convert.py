@@ -105,10 +105,10 @@ def test_big_endian_depth(rng):
 
 
 def test_32fc1_nan_inf_negative_become_invalid():
-    f = np.array([[1.0, np.nan, np.inf], [-2.0, 0.5, 0.0]], np.float32)
+    f = np.array([[1.0, np.nan, np.inf], [-2.0, 0.5, -np.inf]], np.float32)
     out, n_bad = image_to_depth(_img(f, "32FC1"))
     np.testing.assert_array_equal(out, [[1.0, 0, 0], [0, 0.5, 0]])
-    assert n_bad == 2  # Inf and negative; NaN is REP 118's invalid marker
+    assert n_bad == 1  # the negative depth; NaN, +Inf and -Inf are REP 118's (REP 117's) no-measurement markers
 
 
 @pytest.mark.parametrize("case", ["encoding", "truncated", "empty", "small_step"])

@@ -100,8 +100,8 @@ def image_to_rgb(msg) -> np.ndarray:
 
 
 def image_to_depth(msg, depth_scale: float = 0.001) -> tuple[np.ndarray, int]:
-    """Depth Image or CompressedImage -> (HxW float32 metres with 0 = invalid, number of NaN/Inf/negative values
-    found).
+    """Depth Image or CompressedImage -> (HxW float32 metres with 0 = invalid, number of impossible values found:
+    negative depth, or a compressedDepth payload that decodes to none). NaN and +-Inf (REP 118) are invalid depth.
 
     16UC1 / mono16 are scaled by ``depth_scale`` (millimetres by default); 32FC1 is metres.
     """
@@ -116,7 +116,9 @@ def image_to_depth(msg, depth_scale: float = 0.001) -> tuple[np.ndarray, int]:
     if dt == np.uint16:
         return arr.astype(np.float32) * np.float32(depth_scale), 0
     bad = ~np.isfinite(arr) | (arr < 0)
-    n_bad = int(np.count_nonzero(bad & ~np.isnan(arr)))  # NaN is the REP 118 'invalid', not an error
+    # NaN, +Inf and -Inf are REP 118's (after REP 117) erroneous, no return and too close: no measurement, not an
+    # error (simulators publish +Inf past their far plane); a negative finite depth is one
+    n_bad = int(np.count_nonzero(np.isfinite(arr) & (arr < 0)))
     out = np.where(bad, np.float32(0), arr).astype(np.float32)
     return out, n_bad
 

@@ -444,7 +444,7 @@ class EnhancerNode(Node):
         p = self._params()
         depth, n_bad = image_to_depth(s.depth, p["depth_scale"])
         if n_bad:
-            self._reject(stream, f"depth has {n_bad} Inf or negative values; treated as invalid")
+            self._reject(stream, f"depth has {n_bad} negative or undecodable values; treated as invalid")
         rgb = image_to_rgb(s.rgb)
         warning = registration_warning(s.rgb.header.frame_id, s.depth.header.frame_id)
         if warning:

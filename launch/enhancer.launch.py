@@ -40,6 +40,8 @@ def generate_launch_description():
         DeclareLaunchArgument("rgb_transport", default_value="raw", description="raw | compressed (<rgb>/compressed)"),
         DeclareLaunchArgument("depth_transport", default_value="raw",
                               description="raw | compressedDepth (<depth>/compressedDepth) | compressed"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="true: the node's clock follows /clock (a bag played with --clock, a simulator)"),
     ]
     node = Node(
         package="perfecting_depth_ros",
@@ -47,7 +49,7 @@ def generate_launch_description():
         name="depth_enhancer",
         namespace=LaunchConfiguration("namespace"),
         parameters=[LaunchConfiguration("params_file"),
-                    {name: LaunchConfiguration(name) for name in TRANSPORTS}],
+                    {name: LaunchConfiguration(name) for name in TRANSPORTS + ("use_sim_time",)}],
         remappings=[(src, LaunchConfiguration(arg)) for src, arg in REMAPPINGS.items()],
         output="screen",
     )

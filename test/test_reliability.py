@@ -211,6 +211,40 @@ def test_camera_info_latched_once_reaches_the_node_through_a_qos_override():
         rclpy.shutdown()
 
 
+def test_under_sim_time_the_diagnostics_follow_clock():
+    """use_sim_time (the launch file's argument): with a bag played with --clock or a simulator, the node's clock,
+    and so its diagnostics' stamps, follow /clock."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile
+    from rosgraph_msgs.msg import Clock
+
+    rclpy.init()
+    node = EnhancerNode(parameter_overrides=[Parameter("method", value="raw"), Parameter("use_sim_time", value=True),
+                                             Parameter("diagnostics_period", value=0.1)])
+    node_ex = MultiThreadedExecutor(num_threads=2)
+    node_ex.add_node(node)
+    threading.Thread(target=node_ex.spin, daemon=True).start()
+    sim = rclpy.create_node("sim_clock")
+    clock = sim.create_publisher(Clock, "/clock", QoSProfile(depth=10))
+    stamps = []
+    sim.create_subscription(DiagnosticArray, "/diagnostics", lambda m: stamps.append(m.header.stamp.sec), 10)
+    ex = SingleThreadedExecutor()
+    ex.add_node(sim)
+    try:
+        def stamped_at_sim_time():
+            msg = Clock()
+            msg.clock.sec = 1234
+            clock.publish(msg)
+            return 1234 in stamps
+
+        assert spin_until(ex, stamped_at_sim_time, 20), stamps[-5:]
+    finally:
+        node_ex.shutdown()
+        node.destroy_node()
+        sim.destroy_node()
+        rclpy.shutdown()
+
+
 def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_weights, tmp_path, monkeypatch):
     """Before any frame: diagnostics already name the loaded model; a parameter that needs a new model is
     applied at once, with the value being set."""

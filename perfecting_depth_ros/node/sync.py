@@ -168,8 +168,9 @@ class FrameSynchronizer:
         if "info" in far:
             hints.append("camera_info stamped apart from the images: camera_info_sync: latest")
         if "rgb" in far:
-            hints.append(f"colour and depth stamped apart: slop >= {abs(far['rgb']) * 1.2:.3f} s (approximate sync)"
-                         if abs(far["rgb"]) <= 10 / 1.2 else "colour and depth on different clocks: fix the driver")
+            need = abs(far["rgb"]) * 1.2
+            hints.append(f"colour and depth stamped apart: slop >= {need:.3f} s (approximate sync)" if need <= 1.0
+                         else "colour and depth stamped more than a slop apart: their clocks differ; fix the driver")
         return f"newest stamps from depth's: {said}; " + "; ".join(hints)
 
     def take(self, timeout: float | None = None) -> MatchedSet | None:

@@ -109,3 +109,19 @@ def test_latest_camera_info_goes_with_every_set():
     s.add("rgb", 300 * MS, "rgb@300")
     s.add("depth", 300 * MS, "depth@300")
     assert s.take(0).info == "info@200"
+
+
+def test_no_match_hint_names_the_offsets_and_the_setting():
+    s = FrameSynchronizer("exact", 0.0, 5)
+    assert s.stamp_offsets() == {} and "within the slop" in s.no_match_hint()
+    s.add("depth", 10_000_000_000, "d")
+    s.add("rgb", 10_040_000_000, "c")
+    s.add("info", 3_000_000_000, "i")
+    assert s.stamp_offsets() == {"rgb": 0.04, "info": -7.0}
+    hint = s.no_match_hint()
+    assert "colour +0.040 s" in hint and "camera_info -7.000 s" in hint
+    assert "camera_info_sync: latest" in hint and "slop >= 0.048 s (approximate sync)" in hint
+    s.add("rgb", 12_000_000_000, "c")  # 2 s apart: no slop the node allows would do
+    assert "clocks differ" in s.no_match_hint()
+    s.configure("approximate", 0.5, 5, "latest")  # camera_info no longer matched by stamp: not named
+    assert "camera_info" not in s.no_match_hint() and set(s.stamp_offsets()) == {"rgb"}

@@ -191,8 +191,8 @@ def _windowed(M: np.ndarray, msg) -> np.ndarray:
     M = np.array(M, dtype=np.float64)
     if (x0, y0, bx, by) == (0, 0, 1, 1):
         return M
-    M[0, 2] -= x0 * M[2, 2]
-    M[1, 2] -= y0 * M[2, 2]
+    M[0, 2] -= x0  # as image_geometry: the principal point moves by the offset (K and P have 1 at [2, 2])
+    M[1, 2] -= y0
     M[0] /= bx
     M[1] /= by
     return M

@@ -38,6 +38,7 @@ def test_check_inputs_rejects_bad_input():
 
 def test_model_size():
     assert model_size_for(480, 640) == (240, 320)
+    assert model_size_for(640, 480) == (320, 240)  # a camera on its side: the same scale and cost as upright
     assert model_size_for(424, 512) == (272, 320)
     h, w = model_size_for(100, 90)
     assert h % 16 == 0 and w % 16 == 0

@@ -235,7 +235,8 @@ class EnhancerNode(Node):
         d("weights", "", "safetensors weights (empty: the shipped model)")
         d("samples", 4, "K stochastic samples", IntegerRange(from_value=1, to_value=16, step=1))
         d("steps", 2, "S denoiser steps", IntegerRange(from_value=1, to_value=8, step=1))
-        d("model_width", 320, "width the learned model runs at", IntegerRange(from_value=64, to_value=1280, step=16))
+        d("model_width", 320, "longer image side (a landscape camera's width) the learned model runs at",
+          IntegerRange(from_value=64, to_value=1280, step=16))
         d("sync_mode", "approximate", "exact or approximate stamp matching")
         d("slop", 0.02, "approximate sync tolerance (s)", FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0))
         d("camera_info_sync", "stamp", "stamp: camera_info matched by stamp like the images; latest: the newest "

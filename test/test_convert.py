@@ -49,6 +49,28 @@ def test_colour_encodings_give_rgb(enc, rng):
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("enc", ["rgb16", "bgr16", "rgba16", "bgra16", "mono16"])
+@pytest.mark.parametrize("big", [False, True])
+def test_16bit_guides_give_rgb(enc, big, rng):
+    """16-bit colour by its high byte; mono16 (an IR image registered to the depth by construction, e.g. Azure
+    Kinect's ir/image_raw) stretched so its 99th percentile is white, as the benchmark's Azure Kinect frame."""
+    rgb = rng.integers(0, 255, (8, 12, 3), dtype=np.uint8)
+    wide = rgb.astype(np.uint16) * 256 + rng.integers(0, 255, rgb.shape).astype(np.uint16)  # low bytes: noise
+    if enc == "mono16":
+        ir = rng.integers(0, 2000, (64, 48)).astype(np.uint16)
+        ir[0, 0] = 65000  # one hot pixel does not set the scale
+        out = image_to_rgb(_img(ir, enc, big=big))
+        top = np.percentile(ir[::4, ::4], 99)
+        expected = np.clip(ir.astype(np.float32) * np.float32(255 / top), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(out, np.repeat(expected[..., None], 3, 2))
+        assert out[0, 0, 0] == 255 and 100 < np.median(out) < 160
+        return
+    arr = wide[..., ::-1] if enc.startswith("bgr") else wide
+    if enc.endswith("a16"):
+        arr = np.dstack([arr, np.full((8, 12), 7, np.uint16)])
+    np.testing.assert_array_equal(image_to_rgb(_img(np.ascontiguousarray(arr), enc, big=big)), rgb)
+
+
 def _smooth_rgb(h=12, w=16):
     """Colour that varies slowly (chroma subsampling and demosaicing are nearly exact on it), red far from blue."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)

@@ -158,7 +158,7 @@ def test_bad_input_is_reported_and_nothing_published(ros, case):
     before = int(ros["coll"].last_diag_values().get("rejected", 0) or 0)
     if case == "encoding":
         m = make_image(f.rgb, "rgb8", h)
-        m.encoding = "bgr16"
+        m.encoding = "32FC3"
         _publish_raw(ros, stamp, rgb_msg=m)
         expect = "unsupported colour encoding"
     elif case == "truncated":

@@ -292,7 +292,7 @@ def test_camera_info_size_change_mid_stream(live):
 # ----------------------------------------------------------------------------- fuzzing
 
 ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "16UC1", "32FC1", "mono16", "yuv422", "", "8UC3", "64FC1",
-             "yuv422_yuy2", "8UC1", "bayer_rggb8", "bayer_gbrg8", "bgr16"]
+             "yuv422_yuy2", "8UC1", "bayer_rggb8", "bayer_gbrg8", "bgr16", "rgba16", "32FC3"]
 
 
 class FakeImage:

@@ -1,10 +1,11 @@
 """sensor_msgs <-> numpy without cv_bridge: zero-copy views where the layout allows.
 
 Images: REP 118 depth encodings (16UC1 millimetres with 0 invalid, 32FC1 metres with NaN invalid) and
-rgb8, bgr8, rgba8, bgra8, mono8 colour (also 8UC3, 8UC1, YUV 4:2:2 and Bayer mosaics). ``step`` padding and
-``is_bigendian`` are honoured. CompressedImage messages (image_transport's ``compressed`` and ``compressedDepth``)
-are decoded by ``compressed.py``. We do the conversion here rather than through rosbags-image because the node
-needs zero-copy strided views and precise rejection reasons; rosbags-image is used by the bag tool for files.
+rgb8, bgr8, rgba8, bgra8, mono8 colour (also 8UC3, 8UC1, YUV 4:2:2, Bayer mosaics, 16-bit colour and mono16
+IR). ``step`` padding and ``is_bigendian`` are honoured. CompressedImage messages (image_transport's ``compressed``
+and ``compressedDepth``) are decoded by ``compressed.py``. We do the conversion here rather than through
+rosbags-image because the node needs zero-copy strided views and precise rejection reasons; rosbags-image is used
+by the bag tool for files.
 
 Every function raises ``ConversionError`` (a ValueError) with a reason a user can act on.
 """
@@ -22,7 +23,11 @@ import numpy as np
 COLOR_ENCODINGS = {"rgb8": 3, "bgr8": 3, "8uc3": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8uc1": 1,
                    "yuv422": 2, "uyvy": 2, "yuv422_yuy2": 2, "yuyv": 2,
                    "bayer_rggb8": 1, "bayer_bggr8": 1, "bayer_gbrg8": 1, "bayer_grbg8": 1}
-_BGR = ("bgr8", "8uc3", "bgra8")
+# 16-bit guides, channels: colour is read by its high byte; mono16 is an IR image (Azure Kinect's ir/image_raw, whose
+# pixels are the depth's own), stretched to 8 bits by the frame's 99th percentile, as the benchmark's Azure Kinect
+# frame was.
+COLOR16_ENCODINGS = {"rgb16": 3, "bgr16": 3, "rgba16": 4, "bgra16": 4, "mono16": 1}
+_BGR = ("bgr8", "8uc3", "bgra8", "bgr16", "bgra16")
 _CV_TO_RGB = {  # OpenCV names a Bayer pattern by its second row's first two pixels
     "yuv422": "COLOR_YUV2RGB_UYVY", "uyvy": "COLOR_YUV2RGB_UYVY",
     "yuv422_yuy2": "COLOR_YUV2RGB_YUY2", "yuyv": "COLOR_YUV2RGB_YUY2",
@@ -80,8 +85,11 @@ def image_to_rgb(msg) -> np.ndarray:
     if is_compressed(msg):
         return compressed_to_rgb(str(msg.format), msg.data)
     enc = msg.encoding.lower()
+    if enc in COLOR16_ENCODINGS:
+        return _rgb_from_16bit(_view(msg, np.dtype(np.uint16), COLOR16_ENCODINGS[enc]), enc)
     if enc not in COLOR_ENCODINGS:
-        raise ConversionError(f"unsupported colour encoding {msg.encoding!r}; expected one of {sorted(COLOR_ENCODINGS)}")
+        raise ConversionError(f"unsupported colour encoding {msg.encoding!r}; expected one of "
+                              f"{sorted(COLOR_ENCODINGS) + sorted(COLOR16_ENCODINGS)}")
     ch = COLOR_ENCODINGS[enc]
     arr = _view(msg, np.dtype(np.uint8), ch)
     if enc in _CV_TO_RGB:
@@ -97,6 +105,17 @@ def image_to_rgb(msg) -> np.ndarray:
         return np.repeat(arr, 3, axis=2)
     arr = arr[..., :3]
     return arr[..., ::-1] if enc in _BGR else arr
+
+
+def _rgb_from_16bit(arr: np.ndarray, enc: str) -> np.ndarray:
+    """HxWxC uint16 (native order) -> HxWx3 uint8 RGB: colour by its high byte, mono16 (IR) stretched so the frame's
+    99th percentile (of every 4th row and column) is 255."""
+    if enc == "mono16":
+        top = max(float(np.percentile(arr[::4, ::4], 99)), 1.0)
+        ir8 = np.clip(arr[..., 0].astype(np.float32) * np.float32(255.0 / top), 0, 255).astype(np.uint8)
+        return np.repeat(ir8[..., None], 3, axis=2)
+    rgb = (arr[..., :3] >> 8).astype(np.uint8)
+    return np.ascontiguousarray(rgb[..., ::-1] if enc in _BGR else rgb)
 
 
 def image_to_depth(msg, depth_scale: float = 0.001) -> tuple[np.ndarray, int]:

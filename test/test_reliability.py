@@ -245,6 +245,37 @@ def test_under_sim_time_the_diagnostics_follow_clock():
         rclpy.shutdown()
 
 
+def test_the_package_log_reaches_rosout():
+    """The backend auto chose (and why it skipped the others), TensorRT engine builds and cache warnings are Python
+    log records: they reach /rosout, under the node's name, with their level."""
+    import logging
+
+    from rcl_interfaces.msg import Log
+
+    rclpy.init()
+    listener = rclpy.create_node("rosout_listener")
+    lines = []
+    listener.create_subscription(Log, "/rosout", lambda m: lines.append((m.name, m.level, m.msg)), 100)
+    ex = SingleThreadedExecutor()
+    ex.add_node(listener)
+    node = EnhancerNode(parameter_overrides=[Parameter("backend", value="auto")])  # the shipped model
+    node_ex = MultiThreadedExecutor(num_threads=2)
+    node_ex.add_node(node)
+    threading.Thread(target=node_ex.spin, daemon=True).start()
+    try:
+        assert spin_until(ex, lambda: any("backend auto chose" in m for _, _, m in lines), 60), lines[-5:]
+        name, level, _ = next(x for x in lines if "backend auto chose" in x[2])
+        assert name.endswith("depth_enhancer") and level == Log.INFO
+        logging.getLogger("perfecting_depth_ros.backends").warning("probe %d", 42)
+        assert spin_until(ex, lambda: (name, Log.WARN, "probe 42") in lines, 10), lines[-5:]
+    finally:
+        node_ex.shutdown()
+        node.destroy_node()
+        listener.destroy_node()
+        rclpy.shutdown()
+    assert not logging.getLogger("perfecting_depth_ros").handlers  # the node took its handler with it
+
+
 def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_weights, tmp_path, monkeypatch):
     """Before any frame: diagnostics already name the loaded model; a parameter that needs a new model is
     applied at once, with the value being set."""

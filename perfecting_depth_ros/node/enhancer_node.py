@@ -27,6 +27,7 @@ rest of the robot.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -83,6 +84,28 @@ def own_qos(q: QoSProfile) -> QoSProfile:
                       lifespan=q.lifespan, deadline=q.deadline, liveliness=q.liveliness,
                       liveliness_lease_duration=q.liveliness_lease_duration,
                       avoid_ros_namespace_conventions=q.avoid_ros_namespace_conventions)
+
+
+class RosLogHandler(logging.Handler):
+    """Forwards the package's Python log records (the backend ``auto`` chose and why, TensorRT engine builds that
+    take minutes, cache warnings) to the node's ROS logger, so /rosout, the console and the ROS log files see them;
+    unforwarded, INFO records were dropped and warnings reached stderr alone."""
+
+    def __init__(self, ros_logger):
+        super().__init__(logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.levelno >= logging.ERROR:
+                self.ros_logger.error(text)
+            elif record.levelno >= logging.WARNING:
+                self.ros_logger.warning(text)
+            else:
+                self.ros_logger.info(text)
+        except Exception:  # a log line must never take the node down
+            self.handleError(record)
 
 
 NO_MATCH_WARN_S = 3.0  # every input arriving, and no set matched for this long: diagnostics say why
@@ -167,6 +190,11 @@ class Stream:
 class EnhancerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("depth_enhancer", **kwargs)
+        self._log_handler = RosLogHandler(self.get_logger())
+        package_log = logging.getLogger("perfecting_depth_ros")
+        package_log.addHandler(self._log_handler)
+        if package_log.level == logging.NOTSET:  # not configured by the user: INFO (the root's WARNING drops it)
+            package_log.setLevel(logging.INFO)
         self._declare_parameters()
         p = self._params()
         self._lock = threading.Lock()
@@ -560,6 +588,7 @@ class EnhancerNode(Node):
 
     def destroy_node(self) -> None:
         self._running = False
+        logging.getLogger("perfecting_depth_ros").removeHandler(self._log_handler)
         if hasattr(self, "worker"):  # not when the constructor stopped early (a bad parameter)
             self._ready.set()
             self.worker.join(timeout=2.0)

@@ -273,7 +273,7 @@ def test_the_package_log_reaches_rosout():
         node.destroy_node()
         listener.destroy_node()
         rclpy.shutdown()
-    assert not logging.getLogger("perfecting_depth_ros").handlers  # the node took its handler with it
+    assert node._log_handler not in logging.getLogger("perfecting_depth_ros").handlers  # taken with the node
 
 
 def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_weights, tmp_path, monkeypatch):

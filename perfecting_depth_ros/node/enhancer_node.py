@@ -191,10 +191,6 @@ class EnhancerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("depth_enhancer", **kwargs)
         self._log_handler = RosLogHandler(self.get_logger())
-        package_log = logging.getLogger("perfecting_depth_ros")
-        package_log.addHandler(self._log_handler)
-        if package_log.level == logging.NOTSET:  # not configured by the user: INFO (the root's WARNING drops it)
-            package_log.setLevel(logging.INFO)
         self._declare_parameters()
         p = self._params()
         self._lock = threading.Lock()
@@ -224,6 +220,10 @@ class EnhancerNode(Node):
         self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._running = True
         self.busy = False  # the worker is processing a set (tests wait for idle)
+        package_log = logging.getLogger("perfecting_depth_ros")  # attached once the node stands: no leak on failure
+        package_log.addHandler(self._log_handler)
+        if package_log.level == logging.NOTSET:  # not configured by the user: INFO (the root's WARNING drops it)
+            package_log.setLevel(logging.INFO)
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
         self.worker.start()
 

@@ -133,6 +133,20 @@ def test_32fc1_nan_inf_negative_become_invalid():
     assert n_bad == 1  # the negative depth; NaN, +Inf and -Inf are REP 118's (REP 117's) no-measurement markers
 
 
+def test_depth_in_implausible_units_is_named(rng):
+    from perfecting_depth_ros.node.convert import depth_units_warning
+
+    metres = rng.uniform(0.5, 4, (48, 64)).astype(np.float32)
+    metres[:20] = 0  # holes do not count
+    assert depth_units_warning(metres, "32FC1", 0.001) == ""
+    w = depth_units_warning(metres * 1000, "32FC1", 0.001)  # a driver writing millimetres into 32FC1
+    assert "implausible" in w and "millimetres give 1000x" in w
+    w = depth_units_warning(metres * 1000, "16UC1", 1.0)  # depth_scale set to 1 for millimetre depth
+    assert "depth_scale is 1 m per 16UC1 unit" in w
+    assert "implausible" in depth_units_warning(metres * 0.001, "16UC1", 1e-6)
+    assert depth_units_warning(np.zeros((48, 64), np.float32), "32FC1", 0.001) == ""  # nothing to judge by
+
+
 @pytest.mark.parametrize("case", ["encoding", "truncated", "empty", "small_step"])
 def test_bad_images_are_rejected_with_reason(case):
     m = _img(np.ones((4, 6), np.uint16), "16UC1")

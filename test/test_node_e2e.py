@@ -200,6 +200,19 @@ def test_depth_in_another_frame_than_the_colour_is_reported(ros):
     assert ok, v
 
 
+def test_depth_in_millimetres_as_32fc1_is_reported(ros):
+    """A driver that writes millimetres into 32FC1: processed (as unregistered depth is), and diagnostics name the
+    units instead of a cloud 1000x too large going out unremarked."""
+    stamp = 8_800_000_000
+    h = make_header(stamp, "cam_optical")
+    mm = np.where(ros["raw"] > 0, ros["raw"] * 1000, np.nan).astype(np.float32)
+    _publish_raw(ros, stamp, depth_msg=make_image(mm, "32FC1", h))
+    assert spin_until(ros["ex"], lambda: stamp in ros["coll"].complete_stamps(), 20)
+    ok, v = _diag_after(ros, lambda v: "rejected[depth units implausible]" in v
+                        and "millimetres give 1000x" in v.get("_message", ""))
+    assert ok, v
+
+
 def test_rgb_size_mismatch_is_resampled(ros):
     stamp = 9_000_000_000
     import cv2

@@ -142,6 +142,28 @@ def image_to_depth(msg, depth_scale: float = 0.001) -> tuple[np.ndarray, int]:
     return out, n_bad
 
 
+PLAUSIBLE_MEDIAN_DEPTH_M = (0.02, 50.0)  # no RGB-D or stereo camera's scene has its median depth outside this
+
+
+def depth_units_warning(depth: np.ndarray, encoding: str, depth_scale: float) -> str:
+    """A reason to believe the depth is in the wrong units ("" if none): the median valid depth (of every 4th row
+    and column) outside ``PLAUSIBLE_MEDIAN_DEPTH_M``, as 32FC1 in millimetres (1000x) or a wrong ``depth_scale``
+    for 16UC1 gives. The frame is still processed: the cloud and the published depth are then as wrong."""
+    d = depth[::4, ::4]
+    valid = d[d > 0]
+    if valid.size < 16:
+        return ""
+    med = float(np.median(valid))
+    lo, hi = PLAUSIBLE_MEDIAN_DEPTH_M
+    if lo <= med <= hi:
+        return ""
+    if encoding == "32FC1":
+        hint = "32FC1 depth must be in metres (REP 118); millimetres give 1000x"
+    else:
+        hint = f"depth_scale is {depth_scale:g} m per {encoding} unit; REP 118's 16UC1 is millimetres (0.001)"
+    return f"depth units implausible: median depth {med:.3g} m; {hint}"  # the part before ':' keys the diagnostics
+
+
 def depth_to_image(depth: np.ndarray, header, encoding: str = "32FC1"):
     """HxW float32 metres (NaN invalid) -> Image (32FC1 metres with NaN, or 16UC1 millimetres with 0)."""
     from sensor_msgs.msg import Image

@@ -30,13 +30,25 @@ class BagError(RuntimeError):
 
 
 def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0.001, max_sigma: float = 0.0,
-                  depth_max_sigma: float = 0.0, encoding: str = "32FC1", cloud_decimation: int = 1) -> dict:
+                  depth_max_sigma: float = 0.0, encoding: str = "32FC1", cloud_decimation: int = 1,
+                  warnings: list | None = None) -> dict:
     """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
-    ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding`` and ``cloud_decimation``)."""
+    ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding`` and ``cloud_decimation``). A depth in
+    implausible units is named in ``warnings`` (once per kind), as the node reports it."""
     from .io import match_depth_size
-    from .node.convert import camera_info_to_K, image_to_depth, image_to_rgb, output_messages
+    from .node.convert import (
+        camera_info_to_K,
+        depth_units_warning,
+        encoding_of,
+        image_to_depth,
+        image_to_rgb,
+        output_messages,
+    )
 
     depth, _ = image_to_depth(depth_msg, depth_scale)
+    units = depth_units_warning(depth, encoding_of(depth_msg), depth_scale)
+    if units and warnings is not None and not any(w.split(":")[0] == units.split(":")[0] for w in warnings):
+        warnings.append(units)
     rgb = match_depth_size(image_to_rgb(rgb_msg), depth.shape)
     K = camera_info_to_K(info_msg, depth.shape)
     out = enhancer.enhance(rgb, depth)
@@ -166,7 +178,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             if warning and warning not in stats["warnings"]:
                 stats["warnings"].append(warning)
             try:
-                outs = frame_outputs(enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}))
+                outs = frame_outputs(enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}), warnings=stats["warnings"])
             except ValueError as e:
                 stats["failed"] += 1
                 stats["errors"].append(str(e))

@@ -221,6 +221,12 @@ def test_unregistered_depth_is_warned_about(tmp_path, capsys):
     assert rc == 0 and "warning: depth frame_id 'cam_depth' is not the colour's 'cam'" in err
     rc = main(["check", "--bag", str(tmp_path / "in"), "--draws", "1", "--methods", "inpaint_ns"])
     assert rc == 0 and "warning: depth frame_id 'cam_depth'" in capsys.readouterr().err  # check says so too
+    # millimetre depth read with depth_scale 1 (metres per unit): the units named once, the bag still written
+    write_bag(tmp_path / "in2", frames(2))
+    rc = main(["bag", str(tmp_path / "in2"), str(tmp_path / "out2"), "--method", "guided_fill", "--rgb",
+               TOPICS["rgb"], "--depth", TOPICS["depth"], "--info", TOPICS["info"], "--depth-scale", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0 and err.count("warning: depth units implausible") == 1 and "depth_scale is 1 m per 16UC1" in err
 
 
 def test_camera_info_recorded_once(tmp_path):

@@ -145,6 +145,11 @@ def image_to_depth(msg, depth_scale: float = 0.001) -> tuple[np.ndarray, int]:
 PLAUSIBLE_MEDIAN_DEPTH_M = (0.02, 50.0)  # no RGB-D or stereo camera's scene has its median depth outside this
 
 
+def encoding_of(msg) -> str:
+    """An Image's encoding, or a CompressedImage's as its format names it ("16UC1; compressedDepth png" -> 16UC1)."""
+    return getattr(msg, "encoding", None) or str(getattr(msg, "format", "")).split(";")[0].strip()
+
+
 def depth_units_warning(depth: np.ndarray, encoding: str, depth_scale: float) -> str:
     """A reason to believe the depth is in the wrong units ("" if none): the median valid depth (of every 4th row
     and column) outside ``PLAUSIBLE_MEDIAN_DEPTH_M``, as 32FC1 in millimetres (1000x) or a wrong ``depth_scale``

@@ -49,6 +49,7 @@ from .convert import (
     ConversionError,
     camera_info_to_K,
     depth_units_warning,
+    encoding_of,
     image_to_depth,
     image_to_rgb,
     output_messages,
@@ -475,8 +476,7 @@ class EnhancerNode(Node):
         depth, n_bad = image_to_depth(s.depth, p["depth_scale"])
         if n_bad:
             self._reject(stream, f"depth has {n_bad} negative or undecodable values; treated as invalid")
-        encoding = getattr(s.depth, "encoding", None) or str(getattr(s.depth, "format", "")).split(";")[0].strip()
-        units = depth_units_warning(depth, encoding, p["depth_scale"])
+        units = depth_units_warning(depth, encoding_of(s.depth), p["depth_scale"])
         if units:
             self._reject(stream, units)  # processed anyway, like unregistered depth: reported, not hidden
         rgb = image_to_rgb(s.rgb)

@@ -36,24 +36,18 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding`` and ``cloud_decimation``). A depth in
     implausible units is named in ``warnings`` (once per kind), as the node reports it."""
     from .io import match_depth_size
-    from .node.convert import (
-        camera_info_to_K,
-        depth_units_warning,
-        encoding_of,
-        image_to_depth,
-        image_to_rgb,
-        output_messages,
-    )
+    from .node import convert
 
-    depth, _ = image_to_depth(depth_msg, depth_scale)
-    units = depth_units_warning(depth, encoding_of(depth_msg), depth_scale)
+    depth, _ = convert.image_to_depth(depth_msg, depth_scale)
+    units = convert.depth_units_warning(depth, convert.encoding_of(depth_msg), depth_scale)
     if units and warnings is not None and not any(w.split(":")[0] == units.split(":")[0] for w in warnings):
         warnings.append(units)
-    rgb = match_depth_size(image_to_rgb(rgb_msg), depth.shape)
-    K = camera_info_to_K(info_msg, depth.shape)
+    rgb = match_depth_size(convert.image_to_rgb(rgb_msg), depth.shape)
+    K = convert.camera_info_to_K(info_msg, depth.shape)
     out = enhancer.enhance(rgb, depth)
-    return output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
-                           depth_max_sigma=depth_max_sigma, encoding=encoding, cloud_decimation=cloud_decimation)
+    return convert.output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
+                                   depth_max_sigma=depth_max_sigma, encoding=encoding,
+                                   cloud_decimation=cloud_decimation)
 
 
 def open_bag(path: str | Path, topics) -> tuple:

@@ -70,8 +70,8 @@ def open_bag(path: str | Path, topics) -> tuple:
 
 def output_version(inp: Path) -> int:
     """The rosbag2 metadata version to write: 9 for an input of version 9 or later, else 8 (what the writer offers
-    closest to older distros: version 9 stores the QoS profiles as a YAML list, which the rosbag2 of Humble and Iron,
-    whose bags are version 5 and 6, do not read; version 8 keeps them a string)."""
+    closest to older distros: version 9 stores the QoS profiles as a YAML list, where older rosbag2, Humble's among
+    them (its bags are version 5), reads a string; version 8 keeps them a string)."""
     import yaml
 
     try:

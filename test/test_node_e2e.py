@@ -387,17 +387,12 @@ def test_inputs_that_arrive_but_never_match_are_explained(ros):
     r, coll = ros, ros["coll"]
     stamp = 900_000_000_000  # past every other test's stamps; a later, earlier stamp is taken as a restarted camera
 
-    def send_until(predicate, info_offset_ns=0, rgb_offset_ns=0):
+    def send_until(predicate, **offsets):
         nonlocal stamp
         end = time.monotonic() + NO_MATCH_WARN_S + 8
         while time.monotonic() < end:
             stamp += 100_000_000
-            h = make_header(stamp, "cam_optical")
-            r["player"].pub_depth.publish(make_image(np.round(r["raw"] * 1000).astype(np.uint16), "16UC1", h))
-            r["player"].pub_rgb.publish(make_image(r["frame"].rgb, "rgb8", make_header(stamp + rgb_offset_ns,
-                                                                                     "cam_optical")))
-            K, (H, W) = r["frame"].K, r["raw"].shape
-            r["player"].pub_info.publish(make_info(K, H, W, make_header(stamp + info_offset_ns, "cam_optical")))
+            r["player"].publish(r["frame"].rgb, r["raw"], r["frame"].K, stamp, frame_id="cam_optical", **offsets)
             spin_until(r["ex"], lambda: False, 0.1)
             if predicate(coll.last_diag_values()):
                 return True

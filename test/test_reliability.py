@@ -38,15 +38,18 @@ class FaultyBackend:
         return out
 
 
-def _spin_node(tiny_weights):
-    """An EnhancerNode running the tiny model on ONNX Runtime, spun by its own executor thread."""
-    node = EnhancerNode(parameter_overrides=[
-        Parameter("method", value="learned"), Parameter("backend", value="onnxruntime"),
-        Parameter("weights", value=str(tiny_weights)), Parameter("diagnostics_period", value=0.2)])
+def _spin(**params):
+    """An EnhancerNode with these parameters, spun by its own executor thread: (node, executor)."""
+    node = EnhancerNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     node_ex = MultiThreadedExecutor(num_threads=2)
     node_ex.add_node(node)
     threading.Thread(target=node_ex.spin, daemon=True).start()
     return node, node_ex
+
+
+def _spin_node(tiny_weights):
+    """An EnhancerNode running the tiny model on ONNX Runtime, spun by its own executor thread."""
+    return _spin(method="learned", backend="onnxruntime", weights=str(tiny_weights), diagnostics_period=0.2)
 
 
 @pytest.fixture
@@ -181,13 +184,9 @@ def test_camera_info_latched_once_reaches_the_node_through_a_qos_override():
     driver = rclpy.create_node("latched_driver")
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
     driver.create_publisher(CameraInfo, "rgb/camera_info", latched).publish(make_info(f.K, 48, 64, make_header(1, "c")))
-    node = EnhancerNode(parameter_overrides=[
-        Parameter("method", value="raw"), Parameter("camera_info_sync", value="latest"),
-        Parameter("qos_overrides./rgb/camera_info.subscription.durability", value="transient_local"),
-        Parameter("qos_overrides./rgb/camera_info.subscription.reliability", value="reliable")])  # late joiners: both
-    node_ex = MultiThreadedExecutor(num_threads=2)
-    node_ex.add_node(node)
-    threading.Thread(target=node_ex.spin, daemon=True).start()
+    node, node_ex = _spin(**{"method": "raw", "camera_info_sync": "latest",
+                             "qos_overrides./rgb/camera_info.subscription.durability": "transient_local",
+                             "qos_overrides./rgb/camera_info.subscription.reliability": "reliable"})  # both: late joiner
     player, coll = Player(), Collector()
     ex = SingleThreadedExecutor()
     for n in (driver, player, coll):
@@ -219,11 +218,7 @@ def test_under_sim_time_the_diagnostics_follow_clock():
     from rosgraph_msgs.msg import Clock
 
     rclpy.init()
-    node = EnhancerNode(parameter_overrides=[Parameter("method", value="raw"), Parameter("use_sim_time", value=True),
-                                             Parameter("diagnostics_period", value=0.1)])
-    node_ex = MultiThreadedExecutor(num_threads=2)
-    node_ex.add_node(node)
-    threading.Thread(target=node_ex.spin, daemon=True).start()
+    node, node_ex = _spin(method="raw", use_sim_time=True, diagnostics_period=0.1)
     sim = rclpy.create_node("sim_clock")
     clock = sim.create_publisher(Clock, "/clock", QoSProfile(depth=10))
     stamps = []
@@ -258,10 +253,7 @@ def test_the_package_log_reaches_rosout():
     listener.create_subscription(Log, "/rosout", lambda m: lines.append((m.name, m.level, m.msg)), 100)
     ex = SingleThreadedExecutor()
     ex.add_node(listener)
-    node = EnhancerNode(parameter_overrides=[Parameter("backend", value="auto")])  # the shipped model
-    node_ex = MultiThreadedExecutor(num_threads=2)
-    node_ex.add_node(node)
-    threading.Thread(target=node_ex.spin, daemon=True).start()
+    node, node_ex = _spin(backend="auto")  # the shipped model
     try:
         assert spin_until(ex, lambda: any("backend auto chose" in m for _, _, m in lines), 60), lines[-5:]
         name, level, _ = next(x for x in lines if "backend auto chose" in x[2])

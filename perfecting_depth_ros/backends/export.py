@@ -40,7 +40,6 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
     # per-process names and an atomic rename: two nodes exporting the same graph at once (two cameras in two
     # processes) never read or replace a half-written file
     tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.onnx")
-    final_tmp = out.with_name(f"{out.stem}.{os.getpid()}.onnx.part")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, args, str(tmp), input_names=list(input_names(with_range)), output_names=list(OUTPUT_NAMES),
@@ -52,7 +51,6 @@ def export_onnx(weights: str | Path, out: str | Path, samples: int = 4, steps: i
                  "size_multiple": 16, "opset": opset, "train_meta": json.dumps(meta)}.items():
         p = m.metadata_props.add()
         p.key, p.value = k, str(v)
-    onnx.save(m, str(final_tmp))
-    final_tmp.replace(out)
-    tmp.unlink(missing_ok=True)
+    onnx.save(m, str(tmp))  # with its metadata, then renamed into place whole
+    tmp.replace(out)
     return out

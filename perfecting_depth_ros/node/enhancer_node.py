@@ -339,8 +339,9 @@ class EnhancerNode(Node):
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for prm in params:
-            if prm.name in self._float_ranges and self.float_problem(prm.name, prm.value):
-                return SetParametersResult(successful=False, reason=self.float_problem(prm.name, prm.value))
+            problem = self.float_problem(prm.name, prm.value) if prm.name in self._float_ranges else ""
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
             if prm.name in CHOICES and prm.value not in CHOICES[prm.name]:
                 return SetParametersResult(successful=False,
                                            reason=f"{prm.name} must be one of {', '.join(CHOICES[prm.name])}, got {prm.value!r}")

@@ -75,17 +75,19 @@ class Player(Node):
         self.pub_info = self.create_publisher(CameraInfo, t["info"], qos)
 
     def publish(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, stamp_ns: int, frame_id: str = "camera_optical",
-                depth_encoding: str = "16UC1", rgb_encoding: str = "rgb8", info_stamp_ns: int | None = None) -> None:
-        """One frame set; ``info_stamp_ns``: the camera_info's stamp when it is not the images'."""
+                depth_encoding: str = "16UC1", rgb_encoding: str = "rgb8", rgb_offset_ns: int = 0,
+                info_offset_ns: int = 0) -> None:
+        """One frame set stamped ``stamp_ns``; the colour and camera_info stamps ``*_offset_ns`` away from it (as
+        drivers that stamp them on their own give them)."""
         h = make_header(stamp_ns, frame_id)
         if depth_encoding == "16UC1":
             d = np.clip(np.round(np.nan_to_num(depth_m) * 1000), 0, 65535).astype(np.uint16)
         else:
             d = np.where(depth_m > 0, depth_m, np.nan).astype(np.float32)
         c = rgb[..., ::-1] if rgb_encoding == "bgr8" else rgb
-        info_h = h if info_stamp_ns is None else make_header(info_stamp_ns, frame_id)
-        self.pub_info.publish(make_info(K, depth_m.shape[0], depth_m.shape[1], info_h))
-        self.pub_rgb.publish(make_image(c, rgb_encoding, h))
+        self.pub_info.publish(make_info(K, depth_m.shape[0], depth_m.shape[1],
+                                        make_header(stamp_ns + info_offset_ns, frame_id)))
+        self.pub_rgb.publish(make_image(c, rgb_encoding, make_header(stamp_ns + rgb_offset_ns, frame_id)))
         self.pub_depth.publish(make_image(d, depth_encoding, h))
 
     def matched(self) -> bool:

@@ -4,6 +4,7 @@ changes, camera_info size changing mid-stream; and property-based fuzzing of con
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -207,6 +208,69 @@ def test_camera_info_latched_once_reaches_the_node_through_a_qos_override():
         node.destroy_node()
         for n in (driver, player, coll):
             n.destroy_node()
+        rclpy.shutdown()
+
+
+def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for_nobody():
+    """lazy: while no output has a subscriber the inputs are unsubscribed (DDS delivers nothing, nothing is
+    computed) and diagnostics say so; a subscriber to the depth alone subscribes them again and the frames flow, yet
+    no cloud is built while nobody reads it; a cloud subscriber joining later gets clouds from then on; when the
+    last reader leaves, the inputs are unsubscribed again."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image, PointCloud2
+
+    rclpy.init()
+    node, node_ex = _spin(method="raw", lazy=True)
+    stream = node.streams[0]
+    published = {"points": 0, "image_rect": 0}  # what the node handed to its publishers (counted on the real ones)
+    for key, pub in (("points", stream.pub_cloud), ("image_rect", stream.pub_depth)):
+        def counted(msg, key=key, publish=pub.publish):
+            published[key] += 1
+            publish(msg)
+        pub.publish = counted
+    player = Player()
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    f = render_random(24, 48, 64)
+    raw = simulate(f, "kinect_v1", np.random.default_rng(2))
+    stamp = [1_000_000_000]
+
+    def send_until(predicate, timeout=20.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            stamp[0] += 100_000_000
+            player.publish(f.rgb, raw, f.K, stamp[0])
+            if spin_until(ex, predicate, 0.2):
+                return True
+        return False
+
+    try:
+        assert spin_until(ex, lambda: bool(stream.paused_inputs), 10)
+        assert not send_until(lambda: player.pub_depth.get_subscription_count() > 0, timeout=2.0)
+        assert stream.sync.stats.received["depth"] == 0 and published["image_rect"] == 0
+        st = node._stream_status(stream, node._params())
+        assert st.message == "idle: no subscriber to any output (lazy); inputs unsubscribed"
+        assert {kv.key: kv.value for kv in st.values}["input_topics"] == "/rgb/image_rect_color, " \
+            "/depth_registered/image_rect"
+
+        depths, clouds = [], []
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        depth_sub = player.create_subscription(Image, "depth_enhanced/image_rect", depths.append, qos)
+        assert send_until(lambda: len(depths) >= 2)
+        assert player.matched() and not stream.paused_inputs
+        assert published["image_rect"] >= 2 and published["points"] == 0  # no cloud built while nobody read it
+        cloud_sub = player.create_subscription(PointCloud2, "depth_enhanced/points", clouds.append, qos)
+        assert send_until(lambda: len(clouds) >= 2)
+        assert clouds[-1].height == 48 and clouds[-1].width == 64
+        assert not node._stream_status(stream, node._params()).message.startswith("idle")
+        player.destroy_subscription(cloud_sub)
+        player.destroy_subscription(depth_sub)  # the last reader leaves: the inputs go again
+        assert spin_until(ex, lambda: player.pub_depth.get_subscription_count() == 0, 10)
+        assert stream.paused_inputs
+    finally:
+        node_ex.shutdown()
+        node.destroy_node()
+        player.destroy_node()
         rclpy.shutdown()
 
 

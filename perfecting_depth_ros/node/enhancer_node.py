@@ -39,7 +39,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
@@ -125,6 +125,7 @@ def fallback_for(backend_name: str) -> str | None:
 
 
 FAILURES_BEFORE_FALLBACK = 3
+LAZY_CHECK_S = 0.25  # lazy: how often the outputs' subscribers are counted (a new reader waits at most this long)
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport",
                 "cameras"}
 
@@ -169,12 +170,16 @@ class Stream:
         # to tell inputs that arrive but do not match: sets matched, depth frames received, when either last changed
         self.seen_matched, self.depth_at_match, self.last_match_time = 0, 0, time.monotonic()
         t = self.topic
-        self.sub_rgb = node._subscribe_image(self, "rgb", t("rgb/image_rect_color"), p["rgb_transport"], in_qos)
-        self.sub_depth = node._subscribe_image(self, "depth", t("depth_registered/image_rect"), p["depth_transport"],
-                                               in_qos)
-        self.sub_info = node.create_subscription(CameraInfo, t("rgb/camera_info"),
-                                                 lambda m: node._on_msg(self, "info", m), own_qos(in_qos),
-                                                 qos_overriding_options=QOS_OVERRIDES)
+        self.subs = {
+            "rgb": node._subscribe_image(self, "rgb", t("rgb/image_rect_color"), p["rgb_transport"], in_qos),
+            "depth": node._subscribe_image(self, "depth", t("depth_registered/image_rect"), p["depth_transport"], in_qos),
+            "info": node.create_subscription(CameraInfo, t("rgb/camera_info"), lambda m: node._on_msg(self, "info", m),
+                                             own_qos(in_qos), qos_overriding_options=QOS_OVERRIDES),
+        }
+        self.input_topics = f"{self.subs['rgb'].topic_name}, {self.subs['depth'].topic_name}"
+        # lazy: while no output has a reader the inputs are unsubscribed; type, resolved topic and QoS (overrides
+        # applied) to subscribe them again
+        self.paused_inputs: dict[str, tuple] = {}
 
         def pub(msg_type, name):
             return node.create_publisher(msg_type, t(name), own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES)
@@ -187,6 +192,31 @@ class Stream:
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
+
+    @staticmethod
+    def read(pub) -> bool:
+        """Whether what ``pub`` publishes now reaches anyone: a subscription has matched it, or it is transient-local
+        (a QoS override), so a subscriber joining later gets its last message."""
+        return pub.get_subscription_count() > 0 or pub.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+
+    def pause_inputs(self, node: EnhancerNode) -> None:
+        """Unsubscribe the inputs, so DDS stops delivering (and rclpy decoding) frames nobody will use."""
+        for key, sub in self.subs.items():
+            self.paused_inputs[key] = (sub.msg_type, sub.topic_name, sub.qos_profile)
+            node.destroy_subscription(sub)
+        self.subs = {}
+
+    def resume_inputs(self, node: EnhancerNode) -> None:
+        """Subscribe the inputs again, as they were (a latched camera_info is delivered again)."""
+        for key, (msg_type, topic, qos) in self.paused_inputs.items():
+            self.subs[key] = node.create_subscription(msg_type, topic, lambda m, k=key: node._on_msg(self, k, m), qos)
+        self.paused_inputs = {}
+        self.last_input = dict.fromkeys(self.last_input, 0.0)  # "waiting for" until they come, not "stale"
+
+    def has_readers(self) -> bool:
+        """Whether any output of this camera reaches anyone (``lazy``: its inputs are subscribed only then)."""
+        return any(self.read(p) for p in (self.pub_depth, self.pub_sigma, self.pub_info, self.pub_cloud,
+                                          self.pub_source))
 
 
 class EnhancerNode(Node):
@@ -220,6 +250,7 @@ class EnhancerNode(Node):
         self.streams = [Stream(self, c, p, in_qos, out_qos) for c in cameras]
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+        self.lazy_timer = self.create_timer(LAZY_CHECK_S, self._update_lazy)
         self._running = True
         self.busy = False  # the worker is processing a set (tests wait for idle)
         package_log = logging.getLogger("perfecting_depth_ros")  # attached once the node stands: no leak on failure
@@ -285,6 +316,8 @@ class EnhancerNode(Node):
         d("publish_cloud", True, "publish depth_enhanced/points")
         d("cloud_decimation", 1, "depth_enhanced/points of every n-th row and column (organised, n*n times lighter); "
           "applies at once", IntegerRange(from_value=1, to_value=16, step=1))
+        d("lazy", False, "process frames only while some output has a subscriber, as image_pipeline's nodes do: "
+          "meanwhile the inputs are unsubscribed and the CPU is spared; applies at once")
         d("publish_source", True, "publish depth_enhanced/source (mono8: 1 measured and kept, 2 measured but replaced, "
           "3 rebuilt hole, 0 no value)")
         d("size_mismatch", "resample", "RGB of another size than depth: resample it or reject the frame")
@@ -330,7 +363,7 @@ class EnhancerNode(Node):
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
                  "depth_transport", "publish_source", "cpu_threads", "cloud_decimation",
-                 "cameras", "camera_info_sync")
+                 "cameras", "camera_info_sync", "lazy")
         return {n: self._as_declared(n, self.get_parameter(n).value) for n in names}
 
     def _as_declared(self, name: str, value):
@@ -377,6 +410,19 @@ class EnhancerNode(Node):
             stream.last_problem = reason
         where = f"{stream.prefix}: " if stream.prefix else ""
         self.get_logger().warning(where + reason, throttle_duration_sec=2.0)
+
+    def _update_lazy(self) -> None:
+        """lazy: unsubscribe a camera's inputs while none of its outputs has a reader, subscribe them when one comes."""
+        lazy = self.get_parameter("lazy").value
+        for st in self.streams:
+            idle = lazy and not st.has_readers()
+            where = f"{st.prefix}: " if st.prefix else ""
+            if idle and not st.paused_inputs:
+                st.pause_inputs(self)
+                self.get_logger().info(where + "no subscriber to any output: inputs unsubscribed until one comes (lazy)")
+            elif not idle and st.paused_inputs:
+                st.resume_inputs(self)
+                self.get_logger().info(where + "an output has a subscriber: inputs subscribed again")
 
     # ------------------------------------------------------------------ worker
     def _ensure_enhancer(self) -> DepthEnhancer | None:
@@ -498,8 +544,11 @@ class EnhancerNode(Node):
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
-        msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"], p["publish_cloud"],
-                               p["depth_max_sigma"], p["output_encoding"], p["publish_source"], p["cloud_decimation"])
+        # the cloud and the source map are built only while someone reads them (the cloud is the costly message)
+        msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"],
+                               p["publish_cloud"] and stream.read(stream.pub_cloud), p["depth_max_sigma"],
+                               p["output_encoding"], p["publish_source"] and stream.read(stream.pub_source),
+                               p["cloud_decimation"])
         stream.pub_depth.publish(msgs["image_rect"])
         stream.pub_sigma.publish(msgs["uncertainty"])
         stream.pub_info.publish(msgs["camera_info"])
@@ -548,6 +597,9 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.ERROR, problem
         elif self.loading:
             level, message = DiagnosticStatus.OK, "loading the enhancer"
+        elif p["lazy"] and not stream.has_readers():
+            level, message = DiagnosticStatus.OK, ("idle: no subscriber to any output (lazy)"
+                                                   + ("; inputs unsubscribed" if stream.paused_inputs else ""))
         elif stale:
             level, message = DiagnosticStatus.WARN, f"no input on {', '.join(stale)} for > {p['input_timeout']} s"
         elif never and counts["processed"] == 0:
@@ -582,7 +634,7 @@ class EnhancerNode(Node):
                           + ("read by the model" if enh and enh.reads_range else "not read by this model")),
             "sigma_scale": f"{p['sigma_scale']:g}",  # the published 1-sigma is the model's times this
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
-            "input_topics": f"{stream.sub_rgb.topic_name}, {stream.sub_depth.topic_name}",
+            "input_topics": stream.input_topics,
             "cameras": str(len(self.streams)),
         }
         # what the last published frame is made of: a sensor going blind, or a scene the model rebuilds much of

@@ -26,6 +26,15 @@ def read_depth(path: str | Path, png_scale: float = 0.001) -> np.ndarray:
     return d
 
 
+def depth_file_units_warning(path: str | Path, depth: np.ndarray, png_scale: float) -> str:
+    """The node's depth-units check for a depth file read by ``read_depth`` ("" if plausible): 16-bit images hold
+    ``png_scale`` units, as 16UC1 does; NPY and EXR files metres, as 32FC1 does."""
+    from .node.convert import depth_units_warning
+
+    enc = "16UC1" if Path(path).suffix.lower() == ".png" else "32FC1"
+    return depth_units_warning(depth, enc, png_scale)
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:

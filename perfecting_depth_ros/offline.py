@@ -38,7 +38,7 @@ def paired_files(rgb: str | Path, depth: str | Path) -> tuple[list[Path], list[P
 def enhance_files(args) -> int:
     from .enhancer import DepthEnhancer
     from .geometry import backproject, check_intrinsics
-    from .io import match_depth_size, panel, read_depth, read_rgb, write_depth_png, write_ply
+    from .io import depth_file_units_warning, match_depth_size, panel, read_depth, read_rgb, write_depth_png, write_ply
 
     rgbs, depths = paired_files(args.rgb, args.depth)
     K = None
@@ -49,10 +49,14 @@ def enhance_files(args) -> int:
     enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                         fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
                         sigma_scale=getattr(args, "sigma_scale", 1.0))
-    failed = 0
+    failed, units_warned = 0, False
     for rp, dp in zip(rgbs, depths):
         try:
             depth = read_depth(dp, args.depth_scale)
+            units = depth_file_units_warning(dp, depth, args.depth_scale)
+            if units and not units_warned:  # the frames are still written, as the node still publishes them
+                print(f"warning: {units}", file=sys.stderr)
+                units_warned = True
             rgb = match_depth_size(read_rgb(rp), depth.shape)
             res = enh.enhance(rgb, depth)
         except ValueError as e:

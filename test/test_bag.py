@@ -260,7 +260,7 @@ def _write_image_folders(root, n: int) -> None:
         cv2.imwrite(str(root / "depth" / f"{i:03d}.png"), np.round(raw * 1000).astype(np.uint16))
 
 
-def test_enhance_files_command(tmp_path):
+def test_enhance_files_command(tmp_path, capsys):
     import cv2
 
     from perfecting_depth_ros.cli import main
@@ -268,7 +268,7 @@ def test_enhance_files_command(tmp_path):
     _write_image_folders(tmp_path, 2)
     rc = main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out", str(tmp_path / "out"),
                "--method", "guided_fill", "--intrinsics", "60,60,39.5,29.5"])
-    assert rc == 0
+    assert rc == 0 and "depth units implausible" not in capsys.readouterr().err
     d = np.load(tmp_path / "out" / "001_depth.npy")
     assert d.shape == (60, 80) and np.isfinite(d).mean() > 0.9
     png = cv2.imread(str(tmp_path / "out" / "001_depth.png"), cv2.IMREAD_UNCHANGED)
@@ -281,6 +281,12 @@ def test_enhance_files_command(tmp_path):
     assert main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     bad_range = ["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out", str(tmp_path / "o2"),
                  "--method", "guided_fill", "--max-range", "-3"]
+    # millimetre PNGs read as metres: the units named once, the frames still written
+    assert main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out",
+                 str(tmp_path / "o3"), "--method", "guided_fill", "--depth-scale", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: depth units implausible") == 1 and "depth_scale is 1 m per 16UC1 unit" in err
+    assert (tmp_path / "o3" / "001_depth.npy").exists()
     assert main(bad_range) == 2  # a negative sensor range is a clear error, not a silent default
 
 

@@ -112,6 +112,26 @@ def test_check_refuses_bad_requests_clearly(tmp_path, capsys):
     assert "cannot read" in rep["skipped"][0]["reason"]
 
 
+def test_check_says_when_the_depth_units_look_wrong(tmp_path, capsys):
+    """A wrong --depth-scale (16-bit millimetres read as metres), in folders or in a bag, is named once, as the
+    node names it; the right scale says nothing."""
+    _write_image_folders(tmp_path, 2)
+    args = ["check", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--draws", "1",
+            "--methods", "inpaint_ns", "--out", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    assert "depth units implausible" not in capsys.readouterr().err
+    assert main(args + ["--depth-scale", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("depth units implausible") == 1 and "depth_scale is 1 m per 16UC1 unit" in err
+    write_bag(tmp_path / "bag", frames(2))
+    bag = ["check", "--bag", str(tmp_path / "bag"), "--draws", "1", "--methods", "inpaint_ns",
+           "--out", str(tmp_path / "b.json")]
+    assert main(bag) == 0 and "depth units implausible" not in capsys.readouterr().err
+    assert main(bag + ["--depth-scale", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("depth units implausible") == 1 and "depth_scale is 1 m per 16UC1 unit" in err
+
+
 def test_check_on_a_truncated_bag_refuses_clearly(tmp_path, capsys):
     from rosbags.rosbag2 import StoragePlugin
 

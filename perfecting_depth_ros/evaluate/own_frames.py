@@ -52,14 +52,31 @@ def _same_size(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return match_depth_size(rgb, depth.shape), depth
 
 
+def _units_checked(depth: np.ndarray, warning: str, warned: list) -> np.ndarray:
+    """``depth``, after saying once per run (stderr) the node's depth-units ``warning`` if any: a recording in the
+    wrong units gives scores and a parameters file for depth 1000x off."""
+    if warning and not warned:
+        print(f"perfecting-depth check: warning: {warning}", file=sys.stderr)
+        warned.append(warning)
+    return depth
+
+
+def _file_depth(path: Path, depth_scale: float, warned: list) -> np.ndarray:
+    from ..io import depth_file_units_warning, read_depth
+
+    depth = read_depth(path, depth_scale)
+    return _units_checked(depth, depth_file_units_warning(path, depth, depth_scale), warned)
+
+
 def folder_frames(rgb: str | Path, depth: str | Path, depth_scale: float, frames: int) -> Iterator[Frame]:
     """Up to ``frames`` file pairs spread over the two folders; ``load`` raises ValueError for an unreadable file."""
-    from ..io import read_depth, read_rgb
+    from ..io import read_rgb
     from ..offline import paired_files
 
     rgbs, depths = paired_files(rgb, depth)
+    warned: list = []
     for i in _spread(len(depths), frames):
-        yield depths[i].name, lambda r=rgbs[i], d=depths[i]: _same_size(read_rgb(r), read_depth(d, depth_scale))
+        yield depths[i].name, lambda r=rgbs[i], d=depths[i]: _same_size(read_rgb(r), _file_depth(d, depth_scale, warned))
 
 
 def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: float, frames: int,
@@ -70,11 +87,12 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
     from rosbags.typesys import Stores, get_typestore
 
     from ..bag import open_bag
-    from ..node.convert import image_to_depth, image_to_rgb, registration_warning
+    from ..node.convert import image_to_rgb, registration_warning
     from ..node.sync import FrameSynchronizer
 
     reader, conns = open_bag(path, (rgb_topic, depth_topic))
     warned = False
+    units_warned: list = []
     try:
         wanted = set(_spread(max(conns[depth_topic].msgcount, 1), frames))
         # the log times of the wanted depth messages (no decoding): colour images far from all of them are skipped
@@ -115,9 +133,16 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
                 print(f"perfecting-depth check: warning: {warning}", file=sys.stderr)
                 warned = True
             yield (f"{s.depth.header.stamp.sec}.{s.depth.header.stamp.nanosec:09d}",
-                   lambda s=s: _same_size(image_to_rgb(s.rgb), image_to_depth(s.depth, depth_scale)[0]))
+                   lambda s=s: _same_size(image_to_rgb(s.rgb), _bag_depth(s.depth, depth_scale, units_warned)))
     finally:
         reader.close()
+
+
+def _bag_depth(msg, depth_scale: float, warned: list) -> np.ndarray:
+    from ..node.convert import depth_units_warning, encoding_of, image_to_depth
+
+    depth = image_to_depth(msg, depth_scale)[0]
+    return _units_checked(depth, depth_units_warning(depth, encoding_of(msg), depth_scale), warned)
 
 
 def _within(sorted_ts: list[int], ts: int, window: int) -> bool:

@@ -31,9 +31,10 @@ class BagError(RuntimeError):
 
 def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0.001, max_sigma: float = 0.0,
                   depth_max_sigma: float = 0.0, encoding: str = "32FC1", cloud_decimation: int = 1,
-                  warnings: list | None = None) -> dict:
+                  warnings: list | None = None, rectified: bool = True) -> dict:
     """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
-    ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding`` and ``cloud_decimation``). A depth in
+    ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding``, ``cloud_decimation`` and
+    ``rectified``). A depth in
     implausible units is named in ``warnings`` (once per kind), as the node reports it."""
     from .io import match_depth_size
     from .node import convert
@@ -43,11 +44,12 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     if units and warnings is not None and not any(w.split(":")[0] == units.split(":")[0] for w in warnings):
         warnings.append(units)
     rgb = match_depth_size(convert.image_to_rgb(rgb_msg), depth.shape)
-    K = convert.camera_info_to_K(info_msg, depth.shape)
+    K, rays = ((convert.camera_info_to_K(info_msg, depth.shape), None) if rectified
+               else convert.raw_image_geometry(info_msg, depth.shape))
     out = enhancer.enhance(rgb, depth)
     return convert.output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
                                    depth_max_sigma=depth_max_sigma, encoding=encoding,
-                                   cloud_decimation=cloud_decimation)
+                                   cloud_decimation=cloud_decimation, rays=rays)
 
 
 def open_bag(path: str | Path, topics) -> tuple:
@@ -104,7 +106,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
 
     ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding,
-    cloud_decimation). ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded
+    cloud_decimation, rectified). ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded
     rarely or once)."""
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -208,7 +210,7 @@ def main(args) -> int:
                             sigma_scale=getattr(args, "sigma_scale", 1.0))
         outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
-                   "cloud_decimation": args.cloud_decimation}
+                   "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
                         enhancer=enh, outputs=outputs, info_sync=args.info_sync)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window

@@ -241,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output-encoding", default="32FC1", choices=["32FC1", "16UC1"])
     g.add_argument("--cloud-decimation", type=int, default=1,
                    help="points of every n-th row and column (the node's cloud_decimation)")
+    g.add_argument("--unrectified", action="store_true", help="the images are raw, with camera_info's distortion "
+                   "(the node's rectified: false): the cloud undoes it")
     g.set_defaults(fn=cmd_bag)
 
     c = sub.add_parser("check", help="masked hold-out on your own frames: does the enhancer help on your camera?")

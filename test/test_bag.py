@@ -33,7 +33,7 @@ def frames(n=3):
 
 
 def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, spacing_ns=100_000_000,
-              info_every: int = 1, depth_frame: str = "cam", version: int = 9):
+              info_every: int = 1, depth_frame: str = "cam", version: int = 9, distortion: list | None = None):
     ts = get_typestore(Stores.ROS2_JAZZY)
     w = Writer(path, version=version, storage_plugin=storage)
     w.open()
@@ -45,7 +45,10 @@ def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, 
         h = make_header(stamp, "cam")
         mm = np.clip(np.round(raw * 1000), 0, 65535).astype(np.uint16)  # as Player.publish does
         if i % info_every == 0:
-            w.write(c["info"], stamp, serialize_message(make_info(f.K, 60, 80, h)))
+            info = make_info(f.K, 60, 80, h)
+            if distortion:
+                info.distortion_model, info.d = "plumb_bob", distortion
+            w.write(c["info"], stamp, serialize_message(info))
         w.write(c["rgb"], stamp + 1000, serialize_message(make_image(f.rgb, "rgb8", h)))
         w.write(c["depth"], stamp + 2000, serialize_message(make_image(mm, "16UC1", make_header(stamp, depth_frame))))
         if other is not None:
@@ -340,3 +343,19 @@ def test_bag_tool_takes_the_node_output_options(tmp_path):
     for f in ("x", "y", "z", "rgb"):
         np.testing.assert_allclose(sub[f], full[f][::3, ::3], rtol=1e-6, atol=1e-7, equal_nan=True)
     assert main(base + [str(tmp_path / "out6"), "--cloud-decimation", "0"]) == 2
+    # the node's rectified: false: a bag of raw images whose camera_info has a distortion; the cloud undoes it
+    from perfecting_depth_ros.node.convert import raw_image_geometry
+
+    write_bag(tmp_path / "raw", frames(1), distortion=[-0.3, 0.1, 0.0, 0.0, 0.0])
+    raw_base = [a if a != str(tmp_path / "in") else str(tmp_path / "raw") for a in base]
+    assert main(raw_base + [str(tmp_path / "out7"), "--unrectified"]) == 0
+    assert main(raw_base + [str(tmp_path / "out8")]) == 0
+    got7, got8 = read_all(tmp_path / "out7"), read_all(tmp_path / "out8")
+    c7, c8 = (cloud_to_array(deserialize_message(g["/camera/depth_enhanced/points"][0][1], PointCloud2))
+              for g in (got7, got8))
+    info = deserialize_message(got7["/camera/depth_enhanced/camera_info"][0][1], CameraInfo)
+    rays = raw_image_geometry(info, (60, 80))[1]
+    ok = np.isfinite(c7["z"])
+    np.testing.assert_allclose(c7["x"][ok], (c7["z"] * rays[..., 0])[ok], rtol=1e-5)
+    np.testing.assert_array_equal(c7["z"], c8["z"])  # the same depth, other rays
+    assert np.nanmax(np.abs(c7["x"] - c8["x"])) > 0.05

@@ -222,6 +222,72 @@ def test_rectified_intrinsics_come_from_P_as_in_image_geometry(rng):
     assert ci.k[0] == pytest.approx(305) and list(ci.d) == pytest.approx(info.d)
 
 
+DISTORTED = {  # (model, D): a small-lens plumb_bob, an Azure Kinect colour-like rational_polynomial, a fisheye
+    "plumb_bob": [0.1, -0.25, 0.001, -0.0005, 0.08],
+    "rational_polynomial": [0.5, -2.6, 0.0005, -0.0002, 1.5, 0.38, -2.4, 1.4],
+    "equidistant": [-0.01, 0.02, -0.01, 0.002],
+}
+
+
+@pytest.mark.parametrize("model", sorted(DISTORTED))
+def test_raw_images_rays_undo_the_distortion_as_opencv_models_it(model, rng):
+    """rectified: false. Each pixel's ray, projected back through OpenCV's own distortion model (the one ROS
+    calibration writes into camera_info), lands on that pixel's centre; at a quarter of the calibrated size too."""
+    import cv2
+
+    from perfecting_depth_ros.node.convert import raw_image_geometry
+
+    K = np.array([[300.0, 0, 319.5], [0, 301, 239.5], [0, 0, 1]])
+    info = make_info(K, 480, 640, make_header(0, "cam"))
+    info.distortion_model, info.d = model, DISTORTED[model]
+    for H, W in ((480, 640), (120, 160)):
+        Ks, rays = raw_image_geometry(info, (H, W))
+        assert rays.shape == (H, W, 2) and np.isfinite(rays).all()
+        pts = np.concatenate([rays.reshape(-1, 2).astype(np.float64), np.ones((H * W, 1))], 1)
+        D = np.array(DISTORTED[model])
+        if model == "equidistant":
+            uv, _ = cv2.fisheye.projectPoints(pts[None], np.zeros(3), np.zeros(3), Ks, D)
+        else:
+            uv, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), Ks, D)
+        v, u = np.mgrid[:H, :W]
+        err = np.hypot(uv.reshape(-1, 2)[:, 0] - u.ravel(), uv.reshape(-1, 2)[:, 1] - v.ravel())
+        assert err.max() < 1e-3, err.max()
+        corner = np.hypot(*(rays[0, 0] * Ks[[0, 1], [0, 1]] - [-Ks[0, 2], -Ks[1, 2]]))
+        assert corner > 1.0  # the distortion moves the corner rays by more than a pixel: undoing it matters
+
+
+def test_raw_images_give_a_cloud_without_the_distortion(rng):
+    """A wall 2 m in front of a distorted camera: with the rays its cloud is flat and spans the true field of view;
+    P's pinhole rays (rectified: true, for images that are not) would bend it. The output keeps the input's P."""
+    from perfecting_depth_ros.enhancer import EnhancedDepth
+    from perfecting_depth_ros.node.convert import ConversionError, output_messages, raw_image_geometry
+
+    K = np.array([[300.0, 0, 159.5], [0, 300, 119.5], [0, 0, 1]])
+    info = make_info(K, 240, 320, make_header(0, "cam"))
+    barrel = [-0.3, 0.1, 0.0, 0.0, 0.0]  # a wide lens's barrel distortion
+    info.distortion_model, info.d = "plumb_bob", barrel
+    Kr, rays = raw_image_geometry(info, (240, 320))
+    depth = np.full((240, 320), 2.0, np.float32)
+    out = EnhancedDepth(depth, np.zeros_like(depth), "raw", "test")
+    rgb = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    m = output_messages(out, rgb, Kr, info, make_header(7, "cam"), rays=rays, cloud_decimation=2)
+    c = cloud_to_array(m["points"])
+    assert c.shape == (120, 160) and np.all(c["z"] == 2.0)
+    np.testing.assert_allclose(np.stack([c["x"], c["y"]], -1), 2.0 * rays[::2, ::2], rtol=1e-6)
+    pinhole = backproject(depth, K)
+    assert np.abs(pinhole[0, 0, :2] - 2.0 * rays[0, 0]).max() > 0.1  # > 10 cm apart at the corner
+    np.testing.assert_allclose(np.reshape(m["camera_info"].p, (3, 4))[:, :3], K)
+    assert list(m["camera_info"].d) == pytest.approx(barrel)
+    info.d = [0.0] * 5
+    assert raw_image_geometry(info, (240, 320))[1] is None  # no distortion: K's pinhole rays
+    info.d, info.distortion_model = [0.1, 0.0, 0.0, 0.0], "fisheye_of_my_own"
+    with pytest.raises(ConversionError, match="distortion model 'fisheye_of_my_own'"):
+        raw_image_geometry(info, (240, 320))
+    info.distortion_model, info.d = "plumb_bob", [float("nan"), 0, 0, 0, 0]
+    with pytest.raises(ConversionError, match="NaN"):
+        raw_image_geometry(info, (240, 320))
+
+
 def test_camera_info_roi_and_binning_read_as_image_geometry_reads_them(rng):
     """A driver's ROI and binning: the image is a window of the calibrated sensor, binned; K and P follow it."""
     from perfecting_depth_ros.enhancer import EnhancedDepth

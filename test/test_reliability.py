@@ -18,7 +18,15 @@ from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.node.convert import ConversionError, camera_info_to_K, image_to_depth, image_to_rgb
 from perfecting_depth_ros.node.enhancer_node import EnhancerNode
-from perfecting_depth_ros.node.harness import Collector, Player, handshake, make_header, make_info, spin_until
+from perfecting_depth_ros.node.harness import (
+    Collector,
+    Player,
+    handshake,
+    make_header,
+    make_image,
+    make_info,
+    spin_until,
+)
 from perfecting_depth_ros.node.sync import FrameSynchronizer
 
 
@@ -177,7 +185,6 @@ def test_camera_info_latched_once_reaches_the_node_through_a_qos_override():
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo
 
-    from perfecting_depth_ros.node.harness import make_image
 
     rclpy.init()
     f = render_random(23, 48, 64)
@@ -271,6 +278,64 @@ def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for
         node_ex.shutdown()
         node.destroy_node()
         player.destroy_node()
+        rclpy.shutdown()
+
+
+def test_raw_distorted_images_give_an_undistorted_cloud_and_an_unknown_model_is_refused():
+    """rectified: false, as for an Azure Kinect's depth_to_rgb/image_raw: the published cloud undoes camera_info's
+    distortion (each point on its pixel's true ray); a distortion model the node cannot undo rejects the frame
+    with the reason and publishes nothing."""
+    from perfecting_depth_ros.node.convert import cloud_to_array, raw_image_geometry
+
+    rclpy.init()
+    node, node_ex = _spin(method="raw", rectified=False)
+    player, coll = Player(), Collector()
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    ex.add_node(coll)
+    H, W = 60, 80
+    K = np.array([[70.0, 0, 39.5], [0, 70, 29.5], [0, 0, 1]])
+    info = make_info(K, H, W, make_header(0, "c"))
+    info.distortion_model, info.d = "rational_polynomial", [0.5, -2.6, 0.0005, -0.0002, 1.5, 0.38, -2.4, 1.4]
+    depth_mm = np.full((H, W), 2000, np.uint16)
+    rgb = np.full((H, W, 3), 128, np.uint8)
+    stamp = [1_000_000_000]
+
+    def send() -> int:
+        stamp[0] += 100_000_000
+        info.header = make_header(stamp[0], "c")
+        player.pub_info.publish(info)
+        player.pub_rgb.publish(make_image(rgb, "rgb8", make_header(stamp[0], "c")))
+        player.pub_depth.publish(make_image(depth_mm, "16UC1", make_header(stamp[0], "c")))
+        return stamp[0]
+
+    try:
+        assert spin_until(ex, lambda: player.matched() and coll.matched(), 20)
+        got = None
+        for _ in range(100):
+            s = send()
+            if spin_until(ex, lambda s=s: s in coll.msgs["points"], 0.2):
+                got = s
+                break
+        assert got, node.streams[0].sync.stats
+        c = cloud_to_array(coll.msgs["points"][got])
+        rays = raw_image_geometry(info, (H, W))[1]
+        np.testing.assert_allclose(np.stack([c["x"], c["y"]], -1), 2.0 * rays, rtol=1e-5)
+        assert abs(c["x"][0, 0] - 2.0 * (0 - 39.5) / 70) > 0.02  # 3 cm off P's pinhole ray at the corner
+
+        info.distortion_model = "kannala_brandt_of_my_own"
+        before = node.streams[0].counts["rejected"]
+        for _ in range(50):
+            s = send()
+            if spin_until(ex, lambda: node.streams[0].counts["rejected"] > before, 0.2):
+                break
+        assert "distortion model 'kannala_brandt_of_my_own'" in node.streams[0].last_problem
+        assert s not in coll.msgs["points"] and s not in coll.msgs["depth"]
+    finally:
+        node_ex.shutdown()
+        node.destroy_node()
+        for n in (player, coll):
+            n.destroy_node()
         rclpy.shutdown()
 
 

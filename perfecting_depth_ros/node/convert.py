@@ -13,6 +13,7 @@ Every function raises ``ConversionError`` (a ValueError) with a reason a user ca
 from __future__ import annotations
 
 import array
+import functools
 import sys
 
 import numpy as np
@@ -289,22 +290,56 @@ def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndar
     return K if (sx, sy) == (1.0, 1.0) else scale_intrinsics(K, sx, sy)
 
 
+def raw_image_geometry(msg, expected_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """For a raw (not rectified) image of ``expected_hw``: its K (ROI, binning and scale applied) and the per-pixel
+    rays [H,W,2] that undo camera_info's distortion (``geometry.undistorted_rays``; None where D is empty or zero).
+    Cached per calibration and size: inverting the distortion takes up to a second at 1280x720. ConversionError for
+    an unusable K or a distortion model other than plumb_bob, rational_polynomial or equidistant."""
+    from ..geometry import DISTORTION_MODELS, check_intrinsics, scale_intrinsics
+
+    K = _windowed(np.asarray(msg.k, dtype=np.float64).reshape(3, 3), msg)
+    try:
+        K = check_intrinsics(K)
+    except ValueError as e:
+        raise ConversionError(f"camera_info K: {e} (rectified: false needs the raw image's K)") from e
+    K = scale_intrinsics(K, *_info_scale(msg, expected_hw))
+    D = tuple(float(v) for v in msg.d)
+    if not any(D):
+        return K, None
+    model = str(msg.distortion_model)
+    if model not in DISTORTION_MODELS:
+        raise ConversionError(f"camera_info distortion model {model!r} is not one of {', '.join(DISTORTION_MODELS)}; "
+                              "rectify the images (image_proc) and set rectified: true")
+    if not all(np.isfinite(D)):
+        raise ConversionError("camera_info D contains NaN or Inf")
+    return K, _rays(K.tobytes(), D, model, tuple(expected_hw))
+
+
+@functools.lru_cache(maxsize=8)
+def _rays(K_bytes: bytes, D: tuple, model: str, hw: tuple[int, int]) -> np.ndarray:
+    from ..geometry import undistorted_rays
+
+    rays = undistorted_rays(np.frombuffer(K_bytes, np.float64).reshape(3, 3), D, model, hw)
+    rays.flags.writeable = False  # shared by every frame of that camera
+    return rays
+
+
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<f4"), ("sigma", "<f4")])
 
 
 def cloud_from_depth(depth: np.ndarray, K: np.ndarray, rgb: np.ndarray, sigma: np.ndarray,
-                     max_sigma: float = 0.0) -> np.ndarray:
+                     max_sigma: float = 0.0, rays: np.ndarray | None = None) -> np.ndarray:
     """Organised cloud as a structured array [H,W] of POINT_DTYPE (x, y, z, rgb packed in float32, sigma).
 
     Back-projects straight into one contiguous float32 buffer (field-by-field writes into a structured
     array cost 3x more). Invalid points (NaN depth, or sigma above ``max_sigma`` when it is > 0) have NaN
-    x, y, z.
+    x, y, z. ``rays`` (``raw_image_geometry``) replace K's pinhole rays for a raw, distorted image.
     """
     from ..geometry import backproject
 
     H, W = depth.shape
     buf = np.empty((H, W, 5), np.float32)
-    backproject(depth, K, out=buf[..., :3])
+    backproject(depth, K, out=buf[..., :3], rays=rays)
     if max_sigma > 0:
         buf[sigma > max_sigma, :3] = np.nan
     b = buf.view(np.uint8).reshape(H, W, 20)
@@ -340,7 +375,7 @@ def cloud_to_array(msg) -> np.ndarray:
 
 def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
                     with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1",
-                    with_source: bool = True, cloud_decimation: int = 1) -> dict:
+                    with_source: bool = True, cloud_decimation: int = 1, rays: np.ndarray | None = None) -> dict:
     """The node's output messages for one enhanced frame (shared by the node and the bag tool):
     image_rect (``encoding``: 32FC1 metres with NaN, or 16UC1 millimetres with 0) and uncertainty (32FC1),
     camera_info (the input's K, P, D and R for the depth size, its ROI and binning folded into them), points
@@ -348,7 +383,9 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     published). Where ``depth_max_sigma`` > 0, depth whose
     1-sigma exceeds it is published as invalid (in the image and so in the cloud and the source map);
     ``max_sigma`` > 0 drops such points from the cloud alone. ``cloud_decimation`` n > 1 makes the cloud of every n-th
-    row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz."""
+    row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz. For a raw (distorted)
+    image, ``K`` and ``rays`` are ``raw_image_geometry``'s: the cloud undoes the distortion, and the output
+    camera_info keeps the input's P."""
     from sensor_msgs.msg import CameraInfo
 
     from ..enhancer import published_depth
@@ -370,7 +407,7 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     P_in = _projection(info_msg)
     if P_in is not None:
         P[:2, 3] = P_in[:2, 3] * [sx, sy]  # a stereo pair's right camera keeps its baseline term
-    P[:, :3] = K
+    P[:, :3] = K if rays is None or P_in is None else scale_intrinsics(P_in[:, :3], sx, sy)
     info.p = P.ravel().tolist()
     depth = published_depth(out.depth, out.uncertainty, depth_max_sigma)
     msgs = {"image_rect": depth_to_image(depth, header, encoding),
@@ -384,5 +421,5 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
         # pixel j of the decimated grid is pixel n*j of the image: K scaled by 1/n projects it exactly
         Kc = K if n == 1 else K * np.array([[1 / n, 1, 1 / n], [1, 1 / n, 1 / n], [1, 1, 1]])
         msgs["points"] = points_to_cloud(cloud_from_depth(depth[::n, ::n], Kc, rgb[::n, ::n], out.uncertainty[::n, ::n],
-                                                          max_sigma), header)
+                                                          max_sigma, None if rays is None else rays[::n, ::n]), header)
     return msgs

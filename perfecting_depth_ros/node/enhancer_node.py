@@ -53,6 +53,7 @@ from .convert import (
     image_to_depth,
     image_to_rgb,
     output_messages,
+    raw_image_geometry,
     registration_warning,
 )
 from .sync import FrameSynchronizer
@@ -316,6 +317,9 @@ class EnhancerNode(Node):
         d("publish_cloud", True, "publish depth_enhanced/points")
         d("cloud_decimation", 1, "depth_enhanced/points of every n-th row and column (organised, n*n times lighter); "
           "applies at once", IntegerRange(from_value=1, to_value=16, step=1))
+        d("rectified", True, "the input images are rectified (image_rect: the cloud from camera_info's P, as "
+          "depth_image_proc); false: raw images with their distortion (a driver's image_raw, e.g. Azure Kinect "
+          "depth_to_rgb): the cloud undoes camera_info's K and D (plumb_bob, rational_polynomial, equidistant)")
         d("lazy", False, "process frames only while some output has a subscriber, as image_pipeline's nodes do: "
           "meanwhile the inputs are unsubscribed and the CPU is spared; applies at once")
         d("publish_source", True, "publish depth_enhanced/source (mono8: 1 measured and kept, 2 measured but replaced, "
@@ -363,7 +367,7 @@ class EnhancerNode(Node):
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
                  "depth_transport", "publish_source", "cpu_threads", "cloud_decimation",
-                 "cameras", "camera_info_sync", "lazy")
+                 "cameras", "camera_info_sync", "lazy", "rectified")
         return {n: self._as_declared(n, self.get_parameter(n).value) for n in names}
 
     def _as_declared(self, name: str, value):
@@ -536,7 +540,8 @@ class EnhancerNode(Node):
                 raise ConversionError(f"rgb {rgb.shape[1]}x{rgb.shape[0]} and depth {W}x{H} differ; frame rejected")
             self._reject(stream, f"rgb {rgb.shape[1]}x{rgb.shape[0]} resampled to depth size {W}x{H}")
             rgb = match_depth_size(rgb, (H, W))
-        K = camera_info_to_K(s.info, (H, W))
+        # rectified images: P's 3x3, as depth_image_proc; raw ones: K, and rays that undo the distortion
+        K, rays = (camera_info_to_K(s.info, (H, W)), None) if p["rectified"] else raw_image_geometry(s.info, (H, W))
         enh = self._ensure_enhancer()
         if enh is None:
             raise RuntimeError(self._enhancer_error or "no enhancer")
@@ -548,7 +553,7 @@ class EnhancerNode(Node):
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"],
                                p["publish_cloud"] and stream.read(stream.pub_cloud), p["depth_max_sigma"],
                                p["output_encoding"], p["publish_source"] and stream.read(stream.pub_source),
-                               p["cloud_decimation"])
+                               p["cloud_decimation"], rays)
         stream.pub_depth.publish(msgs["image_rect"])
         stream.pub_sigma.publish(msgs["uncertainty"])
         stream.pub_info.publish(msgs["camera_info"])

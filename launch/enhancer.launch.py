@@ -25,7 +25,8 @@ REMAPPINGS = {
     "rgb/camera_info": "info",
 }
 
-# Launch arguments passed on as node parameters (the end-to-end test sets them the same way).
+# Launch arguments passed on as node parameters (the end-to-end test sets them the same way). They come after
+# params_file, so they win over it: set these on the ros2 launch line, not in the parameters file.
 TRANSPORTS = ("rgb_transport", "depth_transport")
 
 

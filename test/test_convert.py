@@ -288,6 +288,17 @@ def test_raw_images_give_a_cloud_without_the_distortion(rng):
         raw_image_geometry(info, (240, 320))
 
 
+def test_distortion_on_a_raw_topic_is_named_only_where_it_bends_the_cloud():
+    from perfecting_depth_ros.node.convert import distortion_warning
+
+    info = make_info(np.array([[300.0, 0, 159.5], [0, 300, 119.5], [0, 0, 1]]), 240, 320, make_header(0, "cam"))
+    assert distortion_warning(info, "/k4a/rgb/image_raw") == ""  # no distortion (RealSense's image_raw)
+    info.distortion_model, info.d = "rational_polynomial", DISTORTED["rational_polynomial"]
+    assert "rectified: false" in distortion_warning(info, "/k4a/rgb/image_raw")
+    assert "rectified: false" in distortion_warning(info, "/k4a/rgb/image_raw/compressed")
+    assert distortion_warning(info, "/camera/rgb/image_rect_color") == ""  # rectified: P is right for it
+
+
 def test_camera_info_roi_and_binning_read_as_image_geometry_reads_them(rng):
     """A driver's ROI and binning: the image is a window of the calibrated sensor, binned; K and P follow it."""
     from perfecting_depth_ros.enhancer import EnhancedDepth

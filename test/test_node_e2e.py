@@ -213,6 +213,20 @@ def test_depth_in_millimetres_as_32fc1_is_reported(ros):
     assert ok, v
 
 
+def test_raw_images_with_lens_distortion_are_reported(ros):
+    """The launch line's colour topic is an image_raw (as an Azure Kinect driver names it) and its camera_info has
+    a lens distortion: processed, and diagnostics say the cloud is bent and name rectified: false."""
+    stamp = 8_900_000_000
+    info = make_info(ros["frame"].K, *ros["raw"].shape, make_header(stamp, "cam_optical"))
+    info.distortion_model, info.d = "rational_polynomial", [0.5, -2.6, 0.0005, -0.0002, 1.5, 0.38, -2.4, 1.4]
+    _publish_raw(ros, stamp, info_msg=info)
+    assert spin_until(ros["ex"], lambda: stamp in ros["coll"].complete_stamps(), 20)
+    ok, v = _diag_after(ros, lambda v: "rejected[unrectified images with lens distortion]" in v
+                        and f"{TOPICS['rgb']} is a raw image" in v.get("_message", "")
+                        and "set rectified: false" in v.get("_message", ""))
+    assert ok, v
+
+
 def test_rgb_size_mismatch_is_resampled(ros):
     stamp = 9_000_000_000
     import cv2

@@ -290,6 +290,19 @@ def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndar
     return K if (sx, sy) == (1.0, 1.0) else scale_intrinsics(K, sx, sy)
 
 
+def distortion_warning(msg, rgb_topic: str) -> str:
+    """With ``rectified: true``: a warning when the colour topic is a raw image (``.../image_raw``) and its camera_info
+    has a lens distortion, else "". P's pinhole rays then bend the cloud (Azure Kinect and Orbbec drivers publish
+    such images; RealSense's image_raw has no distortion and is not named)."""
+    d = [abs(float(v)) for v in msg.d]
+    base = rgb_topic.rstrip("/").removesuffix("/compressed")  # image_transport's topic names the image it carries
+    if not base.endswith("image_raw") or not d or max(d) < 1e-3:
+        return ""
+    return (f"unrectified images with lens distortion: {rgb_topic} is a raw image and camera_info has a "
+            f"{msg.distortion_model} distortion, so the cloud is bent; set rectified: false (the cloud undoes it) "
+            "or rectify the images (image_proc)")
+
+
 def raw_image_geometry(msg, expected_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
     """For a raw (not rectified) image of ``expected_hw``: its K (ROI, binning and scale applied) and the per-pixel
     rays [H,W,2] that undo camera_info's distortion (``geometry.undistorted_rays``; None where D is empty or zero).

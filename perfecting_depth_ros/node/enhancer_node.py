@@ -49,6 +49,7 @@ from .convert import (
     ConversionError,
     camera_info_to_K,
     depth_units_warning,
+    distortion_warning,
     encoding_of,
     image_to_depth,
     image_to_rgb,
@@ -177,7 +178,8 @@ class Stream:
             "info": node.create_subscription(CameraInfo, t("rgb/camera_info"), lambda m: node._on_msg(self, "info", m),
                                              own_qos(in_qos), qos_overriding_options=QOS_OVERRIDES),
         }
-        self.input_topics = f"{self.subs['rgb'].topic_name}, {self.subs['depth'].topic_name}"
+        self.rgb_topic = self.subs["rgb"].topic_name
+        self.input_topics = f"{self.rgb_topic}, {self.subs['depth'].topic_name}"
         # lazy: while no output has a reader the inputs are unsubscribed; type, resolved topic and QoS (overrides
         # applied) to subscribe them again
         self.paused_inputs: dict[str, tuple] = {}
@@ -542,6 +544,9 @@ class EnhancerNode(Node):
             rgb = match_depth_size(rgb, (H, W))
         # rectified images: P's 3x3, as depth_image_proc; raw ones: K, and rays that undo the distortion
         K, rays = (camera_info_to_K(s.info, (H, W)), None) if p["rectified"] else raw_image_geometry(s.info, (H, W))
+        warning = distortion_warning(s.info, stream.rgb_topic) if p["rectified"] else ""
+        if warning:
+            self._reject(stream, warning)  # processed anyway, as unregistered depth is
         enh = self._ensure_enhancer()
         if enh is None:
             raise RuntimeError(self._enhancer_error or "no enhancer")

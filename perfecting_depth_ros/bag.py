@@ -34,8 +34,7 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
                   warnings: list | None = None, rectified: bool = True) -> dict:
     """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
     ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding``, ``cloud_decimation`` and
-    ``rectified``). A depth in
-    implausible units is named in ``warnings`` (once per kind), as the node reports it."""
+    ``rectified``). A depth in implausible units is named in ``warnings`` (once per kind), as the node reports it."""
     from .io import match_depth_size
     from .node import convert
 
@@ -106,8 +105,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
 
     ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding,
-    cloud_decimation, rectified). ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded
-    rarely or once)."""
+    cloud_decimation, rectified). ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info
+    recorded rarely or once)."""
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore

@@ -283,6 +283,9 @@ def test_raw_images_give_a_cloud_without_the_distortion(rng):
     info.d, info.distortion_model = [0.1, 0.0, 0.0, 0.0], "fisheye_of_my_own"
     with pytest.raises(ConversionError, match="distortion model 'fisheye_of_my_own'"):
         raw_image_geometry(info, (240, 320))
+    info.distortion_model, info.d = "rational_polynomial", DISTORTED["rational_polynomial"] + [0.0, 0.0, 0.01, 0.0]
+    with pytest.raises(ConversionError, match="takes 8"):  # a thin-prism term is not silently dropped
+        raw_image_geometry(info, (240, 320))
     info.distortion_model, info.d = "plumb_bob", [float("nan"), 0.0, 0.0, 0.0, 0.0]
     with pytest.raises(ConversionError, match="NaN"):
         raw_image_geometry(info, (240, 320))

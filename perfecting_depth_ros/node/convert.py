@@ -325,6 +325,10 @@ def raw_image_geometry(msg, expected_hw: tuple[int, int]) -> tuple[np.ndarray, n
                               "rectify the images (image_proc) and set rectified: true")
     if not all(np.isfinite(D)):
         raise ConversionError("camera_info D contains NaN or Inf")
+    used = 4 if model == "equidistant" else 8
+    if any(D[used:]):  # OpenCV's thin-prism and tilt terms: ignoring them would bend the cloud silently
+        raise ConversionError(f"camera_info D has {len(D)} coefficients; {model} here takes {used} (no thin-prism or "
+                              "tilt terms): rectify the images (image_proc) and set rectified: true")
     return K, _rays(K.tobytes(), D, model, tuple(expected_hw))
 
 

@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
                         "image's larger side (0: off)")
     n.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
+    n.add_argument("--keep-measurements", action="store_true", help="learned model: every raw measurement kept as "
+                   "it is, holes rebuilt only (the node's keep_measurements)")
     n.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this (a sensor's "
                    "calibration; perfecting-depth check suggests one)")
     n.set_defaults(fn=cmd_enhance)
@@ -232,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
                         "image's larger side (0: off)")
     g.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
+    g.add_argument("--keep-measurements", action="store_true", help="learned model: every raw measurement kept as "
+                   "it is, holes rebuilt only (the node's keep_measurements)")
     g.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this, as the node's "
                    "sigma_scale")
     g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")

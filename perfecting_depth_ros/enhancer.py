@@ -55,6 +55,15 @@ STRAY_WINDOW = 1 / 40  # a rebuilt hole's 1-sigma grows by how far it strays pas
 SOURCE_NONE, SOURCE_MEASURED, SOURCE_REPLACED, SOURCE_REBUILT = 0, 1, 2, 3
 
 
+def keep_all_measurements(raw: np.ndarray, depth: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every valid raw measurement in place of the depth there; where the depth differed (a measurement judged
+    wrong), that difference joins the 1-sigma in quadrature: the model put the truth about that far away."""
+    valid = raw > 0
+    diff = np.where(valid & np.isfinite(depth), raw - depth, 0).astype(np.float32)
+    return (np.where(valid, raw, depth).astype(np.float32),
+            np.sqrt(sigma * sigma + diff * diff).astype(np.float32))
+
+
 def depth_source(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """uint8 map of where each depth value comes from: SOURCE_MEASURED (the raw measurement, kept exactly),
     SOURCE_REPLACED (a raw measurement judged wrong and rebuilt), SOURCE_REBUILT (a raw hole filled),
@@ -333,14 +342,19 @@ class DepthEnhancer:
         sigma_scale: the published 1-sigma is multiplied by this (a calibration for a sensor: calibrated on
             synthetic frames, the sigma is conservative on real ones; ``perfecting-depth check`` suggests a scale
             from your own frames). Depth is not touched; it can be changed between frames.
+        keep_measurements: publish every raw measurement as it is (the learned model then rebuilds holes only):
+            a measurement it judges wrong is kept, and its distance from the model's estimate joins its 1-sigma in
+            quadrature, so a consumer still sees it is doubtful. For a planner that must never lose a measured
+            obstacle; it can be changed between frames.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
-                 threads: int = 0):
+                 threads: int = 0, keep_measurements: bool = False):
         self.sigma_scale = sigma_scale  # checked by its setter
+        self.keep_measurements = bool(keep_measurements)
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 0 <= threads <= 1024:
             raise ValueError(f"threads must be an integer in [0, 1024] (0: the libraries' defaults), got {threads!r}")
         self.threads = int(threads)
@@ -432,6 +446,8 @@ class DepthEnhancer:
                                 {"inference_ms": (t1 - t0) * 1e3})
         else:
             out = self._enhance_learned(rgb, depth, t0, max_range)
+            if self.keep_measurements:
+                out.depth, out.uncertainty = keep_all_measurements(depth, out.depth, out.uncertainty)
         out.source = depth_source(depth, out.depth)
         if self._sigma_scale != 1.0:
             out.uncertainty = out.uncertainty * np.float32(self._sigma_scale)  # float32 stays float32

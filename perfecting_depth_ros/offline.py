@@ -48,7 +48,8 @@ def enhance_files(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                         fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
-                        sigma_scale=getattr(args, "sigma_scale", 1.0))
+                        sigma_scale=getattr(args, "sigma_scale", 1.0),
+                        keep_measurements=getattr(args, "keep_measurements", False))
     failed, units_warned = 0, False
     for rp, dp in zip(rgbs, depths):
         try:

@@ -474,6 +474,28 @@ def test_source_map_says_which_pixels_are_measured_replaced_or_rebuilt(frame):
     assert (out.source == SOURCE_NONE).any() and (out.source == SOURCE_REBUILT).any()
 
 
+def test_keep_measurements_publishes_every_measurement_and_doubts_the_suspect_ones(frame):
+    """keep_measurements: every valid raw pixel published as measured, exactly; the holes as before; where the
+    default replaced a measurement, its 1-sigma grows by the distance to the model's estimate (in quadrature)."""
+    from perfecting_depth_ros.enhancer import SOURCE_MEASURED, SOURCE_REBUILT, SOURCE_REPLACED
+
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    enh = DepthEnhancer(backend="onnxruntime")
+    a = enh.enhance(frame.rgb, raw)
+    enh.keep_measurements = True  # a change applies to the next frame
+    b = enh.enhance(frame.rgb, raw)
+    valid = raw > 0
+    replaced = a.source == SOURCE_REPLACED
+    assert replaced.any()
+    np.testing.assert_array_equal(b.depth[valid], raw[valid])
+    np.testing.assert_array_equal(b.depth[~valid], a.depth[~valid])
+    assert not (b.source == SOURCE_REPLACED).any() and np.all(b.source[valid] == SOURCE_MEASURED)
+    np.testing.assert_array_equal(b.source == SOURCE_REBUILT, ~valid)
+    np.testing.assert_array_equal(b.uncertainty[~replaced], a.uncertainty[~replaced])
+    np.testing.assert_allclose(b.uncertainty[replaced],
+                               np.hypot(a.uncertainty[replaced], raw[replaced] - a.depth[replaced]), rtol=1e-5)
+
+
 def test_threads_cap_onnxruntime_torch_and_opencv(tiny_weights, frame):
     import torch
 

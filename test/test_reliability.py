@@ -148,6 +148,31 @@ def test_runtime_parameter_changes_apply(live):
     assert not node.set_parameters([Parameter("max_range", value=-1.0)])[0].successful
 
 
+def test_keep_measurements_applies_at_once_and_no_measurement_is_replaced(live):
+    """keep_measurements set at runtime: from the next frame on, the published depth holds every raw measurement
+    exactly and the source map says so (the tiny model replaces some by default)."""
+    node, coll, raw = live["node"], live["coll"], live["raw"]
+    sent = np.clip(np.round(raw * 1000), 0, 65535).astype(np.uint16) * np.float32(0.001)  # as Player sends it
+    valid = sent > 0
+
+    def published(stamp):
+        d, src = coll.msgs["depth"][stamp], coll.msgs["source"][stamp]
+        return (np.frombuffer(bytes(d.data), "<f4").reshape(d.height, d.width),
+                np.frombuffer(bytes(src.data), np.uint8).reshape(src.height, src.width))
+
+    assert live["send"](True)
+    depth, source = published(live["stamp"])
+    assert (source == 2).any() and not np.array_equal(depth[valid], sent[valid])
+    try:
+        assert node.set_parameters([Parameter("keep_measurements", value=True)])[0].successful
+        assert live["send"](True)
+        depth, source = published(live["stamp"])
+        np.testing.assert_array_equal(depth[valid], sent[valid])
+        assert not (source == 2).any() and np.all(source[valid] == 1)
+    finally:
+        assert node.set_parameters([Parameter("keep_measurements", value=False)])[0].successful
+
+
 def test_integers_for_float_parameters_work_and_bad_values_stop_the_start(tmp_path):
     """'max_range: 5' in a parameters file is an integer: rclpy's static typing would refuse it and the node would
     not start. It is read as 5.0, at start-up and at runtime; values that are no number, or out of range, are refused

@@ -319,6 +319,9 @@ class EnhancerNode(Node):
         d("publish_cloud", True, "publish depth_enhanced/points")
         d("cloud_decimation", 1, "depth_enhanced/points of every n-th row and column (organised, n*n times lighter); "
           "applies at once", IntegerRange(from_value=1, to_value=16, step=1))
+        d("keep_measurements", False, "learned model: publish every raw measurement as it is and rebuild holes only "
+          "(a measurement judged wrong is kept, its distance from the model's estimate added to its 1-sigma); for "
+          "planners that must never lose a measured obstacle; applies at once")
         d("rectified", True, "the input images are rectified (image_rect: the cloud from camera_info's P, as "
           "depth_image_proc); false: raw images with their distortion (a driver's image_raw, e.g. Azure Kinect "
           "depth_to_rgb): the cloud undoes camera_info's K and D (plumb_bob, rational_polynomial, equidistant)")
@@ -369,7 +372,7 @@ class EnhancerNode(Node):
                  "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
                  "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
                  "depth_transport", "publish_source", "cpu_threads", "cloud_decimation",
-                 "cameras", "camera_info_sync", "lazy", "rectified")
+                 "cameras", "camera_info_sync", "lazy", "rectified", "keep_measurements")
         return {n: self._as_declared(n, self.get_parameter(n).value) for n in names}
 
     def _as_declared(self, name: str, value):
@@ -550,7 +553,8 @@ class EnhancerNode(Node):
         enh = self._ensure_enhancer()
         if enh is None:
             raise RuntimeError(self._enhancer_error or "no enhancer")
-        enh.sigma_scale = p["sigma_scale"]  # a change applies at once (no rebuild)
+        enh.sigma_scale = p["sigma_scale"]  # these two apply at once (no rebuild)
+        enh.keep_measurements = p["keep_measurements"]
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")

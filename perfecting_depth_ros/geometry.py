@@ -96,22 +96,28 @@ def undistorted_rays(K: np.ndarray, D, model: str, shape: tuple[int, int], tol: 
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     xd = np.broadcast_to((np.arange(W, dtype=np.float64) - cx) / fx, (H, W))
     yd = np.broadcast_to(((np.arange(H, dtype=np.float64) - cy) / fy)[:, None], (H, W))
+    with np.errstate(all="ignore"):  # an absurd calibration overflows: those rays end NaN, without warnings
+        rays = _invert(xd, yd, D, model, tol)
+    return rays
+
+
+def _invert(xd: np.ndarray, yd: np.ndarray, D, model: str, tol: float) -> np.ndarray:
     x, y = xd.copy(), yd.copy()
     h = 1e-7
     for _ in range(30):
-        fx0, fy0 = distort(x, y, D, model)
-        ex, ey = fx0 - xd, fy0 - yd
+        gx, gy = distort(x, y, D, model)
+        ex, ey = gx - xd, gy - yd
         ax, ay = distort(x + h, y, D, model)
         bx, by = distort(x, y + h, D, model)
-        j00, j10, j01, j11 = (ax - fx0) / h, (ay - fy0) / h, (bx - fx0) / h, (by - fy0) / h
+        j00, j10, j01, j11 = (ax - gx) / h, (ay - gy) / h, (bx - gx) / h, (by - gy) / h
         det = j00 * j11 - j01 * j10
         det = np.where(np.abs(det) > 1e-12, det, np.nan)
         x = x - (j11 * ex - j01 * ey) / det
         y = y - (-j10 * ex + j00 * ey) / det
         if np.nanmax(np.abs(ex) + np.abs(ey), initial=0.0) < tol:
             break
-    fx0, fy0 = distort(x, y, D, model)
-    bad = ~(np.abs(fx0 - xd) + np.abs(fy0 - yd) < tol * 10)
+    gx, gy = distort(x, y, D, model)
+    bad = ~(np.abs(gx - xd) + np.abs(gy - yd) < tol * 10)
     if model == "equidistant":  # past 90 degrees from the axis a ray has no z/xy form
         bad |= np.arctan(np.hypot(x, y)) >= np.pi / 2 - 1e-6
     rays = np.stack([x, y], axis=-1).astype(np.float32)

@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bag", help="a rosbag2 recording instead of folders")
     c.add_argument("--rgb-topic", default="/camera/rgb/image_rect_color")
     c.add_argument("--depth-topic", default="/camera/depth_registered/image_rect")
+    c.add_argument("--info-topic", default="", help="the colour's camera_info (default: camera_info beside the colour "
+                   "topic); a raw colour image with a lens distortion gets rectified: false in --params-out")
     c.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16-bit depth")
     c.add_argument("--frames", type=int, default=20, help="frames spread evenly over the recording")
     c.add_argument("--draws", type=int, default=2, help="independent draws of hidden blobs per frame")
@@ -267,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="", help="also write the report as JSON here")
     c.add_argument("--params-out", default="", help="also write enhancer_node parameters (sigma_scale, max_range, "
-                   "depth_scale) as a parameters file here")
+                   "depth_scale, rectified) as a parameters file here")
     c.set_defaults(fn=cmd_check)
 
     i = sub.add_parser("info", help="what this machine will run: weights check, libraries, the backend auto picks "

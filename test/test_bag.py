@@ -33,12 +33,13 @@ def frames(n=3):
 
 
 def write_bag(path: Path, seq, storage=StoragePlugin.SQLITE3, extra_topic=True, spacing_ns=100_000_000,
-              info_every: int = 1, depth_frame: str = "cam", version: int = 9, distortion: list | None = None):
+              info_every: int = 1, depth_frame: str = "cam", version: int = 9, distortion: list | None = None,
+              topics: dict | None = None):
     ts = get_typestore(Stores.ROS2_JAZZY)
     w = Writer(path, version=version, storage_plugin=storage)
     w.open()
     c = {k: w.add_connection(t, "sensor_msgs/msg/CameraInfo" if k == "info" else "sensor_msgs/msg/Image", typestore=ts)
-         for k, t in TOPICS.items()}
+         for k, t in (topics or TOPICS).items()}
     other = w.add_connection("/tf_static_like", "std_msgs/msg/String", typestore=ts) if extra_topic else None
     for i, (f, raw) in enumerate(seq):
         stamp = 1_000_000_000 + i * spacing_ns

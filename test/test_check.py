@@ -132,6 +132,28 @@ def test_check_says_when_the_depth_units_look_wrong(tmp_path, capsys):
     assert err.count("depth units implausible") == 1 and "depth_scale is 1 m per 16UC1 unit" in err
 
 
+def test_check_writes_rectified_false_for_a_raw_distorted_camera(tmp_path, capsys):
+    """A recording of raw colour (image_raw) whose camera_info has a lens distortion, as an Azure Kinect driver
+    publishes it: the parameters file check writes says rectified: false, and the report says why; a rectified
+    recording keeps the shipped rectified: true."""
+    import yaml
+
+    raw_topics = {"rgb": "/k4a/rgb/image_raw", "depth": "/k4a/depth_to_rgb/image_raw", "info": "/k4a/rgb/camera_info"}
+    write_bag(tmp_path / "k4a", frames(2), distortion=[0.5, -2.6, 0.0005, -0.0002, 1.5, 0.38, -2.4, 1.4],
+              topics=raw_topics)
+    args = ["check", "--bag", str(tmp_path / "k4a"), "--rgb-topic", raw_topics["rgb"], "--depth-topic",
+            raw_topics["depth"], "--draws", "1", "--methods", "inpaint_ns", "--params-out", str(tmp_path / "k4a.yaml")]
+    assert main(args) == 0
+    assert "note: unrectified images with lens distortion" in capsys.readouterr().out
+    params = yaml.safe_load((tmp_path / "k4a.yaml").read_text())["/**/depth_enhancer"]["ros__parameters"]
+    assert params["rectified"] is False
+    write_bag(tmp_path / "rect", frames(2), distortion=[0.5, -2.6, 0.0005, -0.0002, 1.5, 0.38, -2.4, 1.4])
+    assert main(["check", "--bag", str(tmp_path / "rect"), "--draws", "1", "--methods", "inpaint_ns",
+                 "--params-out", str(tmp_path / "rect.yaml")]) == 0
+    params = yaml.safe_load((tmp_path / "rect.yaml").read_text())["/**/depth_enhancer"]["ros__parameters"]
+    assert params["rectified"] is True and "note:" not in capsys.readouterr().out
+
+
 def test_check_on_a_truncated_bag_refuses_clearly(tmp_path, capsys):
     from rosbags.rosbag2 import StoragePlugin
 

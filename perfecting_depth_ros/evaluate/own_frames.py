@@ -138,6 +138,28 @@ def bag_frames(path: str | Path, rgb_topic: str, depth_topic: str, depth_scale: 
         reader.close()
 
 
+def bag_distortion(path: str | Path, rgb_topic: str, info_topic: str = "") -> str:
+    """The node's ``distortion_warning`` for a recording ("" if none): its colour topic is a raw image and the first
+    camera_info on ``info_topic`` (default: ``camera_info`` beside the colour topic) has a lens distortion, so the
+    node wants ``rectified: false``. "" too when the bag has no such camera_info."""
+    from rosbags.typesys import Stores, get_typestore
+
+    from ..bag import open_bag
+    from ..node.convert import distortion_warning
+
+    topic = info_topic or rgb_topic.rstrip("/").removesuffix("/compressed").rsplit("/", 1)[0] + "/camera_info"
+    reader, conns = open_bag(path, ())
+    try:
+        if topic not in conns:
+            return ""
+        for conn, _, raw in reader.messages(connections=[conns[topic]]):
+            info = get_typestore(Stores.ROS2_JAZZY).deserialize_cdr(raw, conn.msgtype)
+            return distortion_warning(info, rgb_topic)
+        return ""
+    finally:
+        reader.close()
+
+
 def _bag_depth(msg, depth_scale: float, warned: list) -> np.ndarray:
     from ..node.convert import depth_units_warning, encoding_of, image_to_depth
 
@@ -308,6 +330,8 @@ def node_params(rep: dict, source: str, max_range_m: float | None, depth_scale: 
     if max_range_m:
         values["max_range"] = (repr(float(max_range_m)), "check: as given")  # a float: the node declares doubles
     values["depth_scale"] = (repr(float(depth_scale)), "check: as given")
+    if rep.get("distortion"):
+        values["rectified"] = ("false", "check: the colour is a raw image with a lens distortion; the cloud undoes it")
     if "learned" in m and FAST in m:
         a, b = m["learned"], m[FAST]
         values["hole_fusion"] = ("true", f"check: hidden-pixel MAE {a['mae_mm']:.1f} mm at {a['median_ms']:.0f} ms/frame; "
@@ -343,10 +367,14 @@ def main(args) -> int:
         t0 = time.monotonic()
         rep = check_frames(frames, methods, args.draws, args.seed)
         rep["seconds"] = round(time.monotonic() - t0, 1)
+        if args.bag:  # the node's rectified: the scores do not depend on it, the parameters file does
+            rep["distortion"] = bag_distortion(args.bag, args.rgb_topic, getattr(args, "info_topic", ""))
     except (BagError, ValueError, FileNotFoundError, RuntimeError) as e:  # RuntimeError: a backend that fails
         print(f"perfecting-depth check: error: {e}", file=sys.stderr)
         return 2
     print(format_report(rep))
+    if rep.get("distortion"):
+        print(f"note: {rep['distortion']}")
     for s in rep["skipped"][:5]:
         print(f"  skipped {s['frame']}: {s['reason']}", file=sys.stderr)
     if args.out:

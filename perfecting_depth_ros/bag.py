@@ -22,7 +22,6 @@ OUTPUT_TYPES = {"image_rect": "sensor_msgs/msg/Image", "uncertainty": "sensor_ms
                 "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2",
                 "source": "sensor_msgs/msg/Image"}
 
-TRANSPORT_SUFFIXES = ("compressed", "compressedDepth")  # image_transport topics (sensor_msgs/CompressedImage)
 
 
 class BagError(RuntimeError):
@@ -43,8 +42,7 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     if units and warnings is not None and not any(w.split(":")[0] == units.split(":")[0] for w in warnings):
         warnings.append(units)
     rgb = match_depth_size(convert.image_to_rgb(rgb_msg), depth.shape)
-    K, rays = ((convert.camera_info_to_K(info_msg, depth.shape), None) if rectified
-               else convert.raw_image_geometry(info_msg, depth.shape))
+    K, rays = convert.cloud_geometry(info_msg, depth.shape, rectified)
     out = enhancer.enhance(rgb, depth)
     return convert.output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
                                    depth_max_sigma=depth_max_sigma, encoding=encoding,
@@ -83,12 +81,6 @@ def output_version(inp: Path) -> int:
     return 9 if version >= 9 else 8
 
 
-def _base_topic(topic: str) -> str:
-    """The image topic an image_transport topic carries: /x/image_raw/compressedDepth -> /x/image_raw."""
-    head, _, last = topic.rpartition("/")
-    return head if last in TRANSPORT_SUFFIXES and head else topic
-
-
 def _rclpy_header(h):
     from std_msgs.msg import Header
 
@@ -113,7 +105,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     from tqdm import tqdm
 
     from .enhancer import SOURCE_NAMES, DepthEnhancer
-    from .node.convert import registration_warning
+    from .node.convert import image_topic_of, registration_warning
     from .node.sync import FrameSynchronizer
 
     inp, outp = Path(inp), Path(outp)
@@ -121,7 +113,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
         raise BagError(f"{outp} exists; refusing to overwrite (choose another output path)")
     reader, _ = open_bag(inp, (rgb_topic, depth_topic, info_topic))
     typestore = get_typestore(Stores.ROS2_JAZZY)
-    base = out_prefix or _base_topic(depth_topic).rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
+    base = out_prefix or image_topic_of(depth_topic).rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
     out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in OUTPUT_TYPES}
     enh = enhancer or DepthEnhancer(method, max_range_m=max_range_m)
     sync = FrameSynchronizer("approximate", slop, queue_size=30, info_sync=info_sync)

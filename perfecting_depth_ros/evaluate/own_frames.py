@@ -145,9 +145,9 @@ def bag_distortion(path: str | Path, rgb_topic: str, info_topic: str = "") -> st
     from rosbags.typesys import Stores, get_typestore
 
     from ..bag import open_bag
-    from ..node.convert import distortion_warning
+    from ..node.convert import distortion_warning, image_topic_of
 
-    topic = info_topic or rgb_topic.rstrip("/").removesuffix("/compressed").rsplit("/", 1)[0] + "/camera_info"
+    topic = info_topic or image_topic_of(rgb_topic).rsplit("/", 1)[0] + "/camera_info"
     reader, conns = open_bag(path, ())
     try:
         if topic not in conns:

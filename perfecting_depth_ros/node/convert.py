@@ -290,13 +290,21 @@ def camera_info_to_K(msg, expected_hw: tuple[int, int] | None = None) -> np.ndar
     return K if (sx, sy) == (1.0, 1.0) else scale_intrinsics(K, sx, sy)
 
 
+TRANSPORT_SUFFIXES = ("compressed", "compressedDepth")  # image_transport topics (sensor_msgs/CompressedImage)
+
+
+def image_topic_of(topic: str) -> str:
+    """The image topic an image_transport topic carries: /x/image_raw/compressedDepth -> /x/image_raw."""
+    head, _, last = topic.rstrip("/").rpartition("/")
+    return head if last in TRANSPORT_SUFFIXES and head else topic.rstrip("/")
+
+
 def distortion_warning(msg, rgb_topic: str) -> str:
     """With ``rectified: true``: a warning when the colour topic is a raw image (``.../image_raw``) and its camera_info
     has a lens distortion, else "". P's pinhole rays then bend the cloud (Azure Kinect and Orbbec drivers publish
     such images; RealSense's image_raw has no distortion and is not named)."""
     d = [abs(float(v)) for v in msg.d]
-    base = rgb_topic.rstrip("/").removesuffix("/compressed")  # image_transport's topic names the image it carries
-    if not base.endswith("image_raw") or not d or max(d) < 1e-3:
+    if not image_topic_of(rgb_topic).endswith("image_raw") or not d or max(d) < 1e-3:
         return ""
     return (f"unrectified images with lens distortion: {rgb_topic} is a raw image and camera_info has a "
             f"{msg.distortion_model} distortion, so the cloud is bent; set rectified: false (the cloud undoes it) "
@@ -330,6 +338,12 @@ def raw_image_geometry(msg, expected_hw: tuple[int, int]) -> tuple[np.ndarray, n
         raise ConversionError(f"camera_info D has {len(D)} coefficients; {model} here takes {used} (no thin-prism or "
                               "tilt terms): rectify the images (image_proc) and set rectified: true")
     return K, _rays(K.tobytes(), D, model, tuple(expected_hw))
+
+
+def cloud_geometry(msg, expected_hw: tuple[int, int], rectified: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The intrinsics and per-pixel rays the cloud is built with (the node's ``rectified``): for rectified images
+    P's 3x3 (``camera_info_to_K``) and no rays, for raw ones ``raw_image_geometry``."""
+    return (camera_info_to_K(msg, expected_hw), None) if rectified else raw_image_geometry(msg, expected_hw)
 
 
 @functools.lru_cache(maxsize=8)
@@ -400,9 +414,8 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     published). Where ``depth_max_sigma`` > 0, depth whose
     1-sigma exceeds it is published as invalid (in the image and so in the cloud and the source map);
     ``max_sigma`` > 0 drops such points from the cloud alone. ``cloud_decimation`` n > 1 makes the cloud of every n-th
-    row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz. For a raw (distorted)
-    image, ``K`` and ``rays`` are ``raw_image_geometry``'s: the cloud undoes the distortion, and the output
-    camera_info keeps the input's P."""
+    row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz. ``K`` and ``rays`` are
+    ``cloud_geometry``'s: for a raw (distorted) image the cloud undoes the distortion."""
     from sensor_msgs.msg import CameraInfo
 
     from ..enhancer import published_depth
@@ -415,8 +428,8 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     info.distortion_model = str(info_msg.distortion_model)
     info.d = [float(x) for x in info_msg.d]
     info.r = [float(x) for x in info_msg.r]
-    # The input's K and P for the published image (its ROI and binning applied, so the output has neither); P's left
-    # 3x3 is ``K``, the intrinsics everything here used.
+    # The input's K and P for the published image (its ROI and binning applied, so the output has neither); where
+    # the input has no P, ``K`` (the intrinsics everything here used).
     sx, sy = _info_scale(info_msg, (H, W))
     K_raw = scale_intrinsics(_windowed(np.asarray(info_msg.k, dtype=np.float64).reshape(3, 3), info_msg), sx, sy)
     info.k = (K_raw if np.all(np.isfinite(K_raw)) and K_raw[0, 0] > 0 and K_raw[1, 1] > 0 else K).ravel().tolist()
@@ -424,7 +437,7 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     P_in = _projection(info_msg)
     if P_in is not None:
         P[:2, 3] = P_in[:2, 3] * [sx, sy]  # a stereo pair's right camera keeps its baseline term
-    P[:, :3] = K if rays is None or P_in is None else scale_intrinsics(P_in[:, :3], sx, sy)
+    P[:, :3] = K if P_in is None else scale_intrinsics(P_in[:, :3], sx, sy)  # rectified: the same as K
     info.p = P.ravel().tolist()
     depth = published_depth(out.depth, out.uncertainty, depth_max_sigma)
     msgs = {"image_rect": depth_to_image(depth, header, encoding),

@@ -47,14 +47,13 @@ from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
 from ..io import match_depth_size
 from .convert import (
     ConversionError,
-    camera_info_to_K,
+    cloud_geometry,
     depth_units_warning,
     distortion_warning,
     encoding_of,
     image_to_depth,
     image_to_rgb,
     output_messages,
-    raw_image_geometry,
     registration_warning,
 )
 from .sync import FrameSynchronizer
@@ -545,8 +544,7 @@ class EnhancerNode(Node):
                 raise ConversionError(f"rgb {rgb.shape[1]}x{rgb.shape[0]} and depth {W}x{H} differ; frame rejected")
             self._reject(stream, f"rgb {rgb.shape[1]}x{rgb.shape[0]} resampled to depth size {W}x{H}")
             rgb = match_depth_size(rgb, (H, W))
-        # rectified images: P's 3x3, as depth_image_proc; raw ones: K, and rays that undo the distortion
-        K, rays = (camera_info_to_K(s.info, (H, W)), None) if p["rectified"] else raw_image_geometry(s.info, (H, W))
+        K, rays = cloud_geometry(s.info, (H, W), p["rectified"])
         warning = distortion_warning(s.info, stream.rgb_topic) if p["rectified"] else ""
         if warning:
             self._reject(stream, warning)  # processed anyway, as unregistered depth is

@@ -12,6 +12,7 @@ from sensor_msgs.msg import CompressedImage
 
 from perfecting_depth_ros.node.compressed import compressed_to_depth, compressed_to_rgb, decode_rvl
 from perfecting_depth_ros.node.convert import ConversionError, image_to_depth, image_to_rgb
+from perfecting_depth_ros.node.harness import make_header
 
 
 def rvl_encode(values: np.ndarray) -> bytes:
@@ -202,3 +203,44 @@ def test_broken_payloads_raise_clear_errors(case):
             compressed_to_rgb(fmt, np.frombuffer(data, np.uint8))
         else:
             compressed_to_depth(fmt, np.frombuffer(data, np.uint8))
+
+
+@pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
+def test_depth_output_written_as_compressed_depth(encoding):
+    """The node's own depth output as compressedDepth: the header and format compressed_depth_image_transport's
+    decoder reads, depth within half a quantisation step (32FC1) or exact (16UC1), and what that transport leaves
+    out (beyond depth_max, and for 32FC1 nearer than its quantisation reaches) sent as invalid, never wrapped."""
+    from perfecting_depth_ros.node.convert import depth_array, depth_to_compressed_image, depth_to_image
+
+    rng = np.random.default_rng(5)
+    metres = rng.uniform(0.3, 9.5, (48, 64)).astype(np.float32)
+    metres[0, :10] = np.nan
+    metres[1, :10] = 12.0  # beyond depth_max (10 m)
+    metres[2, :10] = 0.1  # nearer than 32FC1's quantisation reaches (0.154 m)
+    header = make_header(7, "cam")
+    msg = depth_to_compressed_image(metres, header, encoding, depth_max=10.0)
+    assert msg.format == f"{encoding}; compressedDepth png" and msg.header.frame_id == "cam"
+    data = bytes(msg.data)
+    fmt, qa, qb = struct.unpack("<iff", data[:12])
+    assert fmt == 0  # INV_DEPTH
+    depth, n_bad = compressed_to_depth(msg.format, data)
+    assert n_bad == 0 and depth.shape == metres.shape
+    assert np.all(depth[:2, :10] == 0)
+    ok = np.isfinite(metres) & (metres < 10)
+    if encoding == "32FC1":
+        assert (qa, qb) == (np.float32(10100.0), np.float32(1 - 10100.0 / 10))
+        assert np.all(depth[2, :10] == 0)
+        ok[2, :10] = False
+        # C++'s decoder: d = A / (q - B), q = 0 invalid
+        q = cv2.imdecode(np.frombuffer(data[12:], np.uint8), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_allclose(np.float32(qa) / (q[ok].astype(np.float32) - np.float32(qb)), depth[ok], rtol=1e-6)
+        assert np.all(np.abs(depth[ok] - metres[ok]) <= 0.5 * metres[ok] ** 2 / 10100 * 1.01 + 1e-6)
+    else:
+        mm = depth_array(metres, "16UC1")
+        raw = np.frombuffer(bytes(depth_to_image(metres, header, "16UC1").data), "<u2").reshape(metres.shape)
+        np.testing.assert_array_equal(raw, mm)
+        np.testing.assert_array_equal(np.rint(depth * 1000)[ok], mm[ok])  # exact millimetres
+    with pytest.raises(ValueError, match="32FC1 or 16UC1"):
+        from perfecting_depth_ros.node.compressed import depth_to_compressed
+
+        depth_to_compressed(np.zeros((2, 2), np.uint8), "mono8")

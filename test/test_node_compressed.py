@@ -21,6 +21,7 @@ from test_compressed import compressed_depth_payload
 from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.node.compressed import compressed_to_depth
 from perfecting_depth_ros.node.harness import Collector, make_header, make_info, spin_until, start_node, stop_node
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,3 +122,40 @@ def test_corrupt_payload_is_rejected_with_its_reason(link):
     assert values["input_topics"] == f"{NS}/color/image_raw/compressed, {NS}/aligned_depth/image_raw/compressedDepth"
     assert link["proc"].poll() is None
     assert _round_trip(link, stamp + 1, codec="png")  # still working
+
+
+def test_depth_output_also_goes_out_as_compressed_depth(link):
+    """As image_transport does beside a raw image: <remapped depth output>/compressedDepth, encoded once someone
+    subscribes (RViz's DepthCloud or a recorder across a network), carrying the published depth."""
+    ex, got = link["ex"], {}
+    reader = Node("compressed_depth_reader")
+    qos = QoSProfile(depth=10)
+    qos.reliability = ReliabilityPolicy.RELIABLE
+    sub = reader.create_subscription(
+        CompressedImage, f"{NS}/depth_enhanced/image_rect/compressedDepth",
+        lambda m: got.__setitem__(m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec, m), qos)
+    ex.add_node(reader)
+    try:
+        assert spin_until(ex, lambda: sub.get_publisher_count() > 0, 20), "no compressedDepth output advertised"
+        stamp = None
+        for k in range(20):  # the node's publisher may see this subscription a little after we see it
+            stamp = 5_000_000_000 + k
+            assert _round_trip(link, stamp)
+            if spin_until(ex, lambda s=stamp: s in got, 1.0):
+                break
+        assert stamp in got, "no compressedDepth output while subscribed"
+        msg = got[stamp]
+        assert msg.format == "32FC1; compressedDepth png" and msg.header.frame_id == "cam_optical"
+        H, W = link["mm"].shape
+        raw = np.frombuffer(bytes(link["coll"].msgs["depth"][stamp].data), "<f4").reshape(H, W)
+        depth, n_bad = compressed_to_depth(msg.format, bytes(msg.data))
+        assert n_bad == 0 and depth.shape == (H, W)
+        with np.errstate(invalid="ignore", divide="ignore"):  # within compressed_depth_max and the quantisation's
+            ok = np.isfinite(raw) & (raw < 10.0) & (10100 / raw + (1 - 1010) < 65535.5)  # reach (0.152 m)
+        assert ok.mean() > 0.95
+        np.testing.assert_array_equal(depth > 0, ok)  # every published value within reach, and nothing else
+        assert np.all(np.abs(depth[ok] - raw[ok]) <= 0.51 * raw[ok] ** 2 / 10100 + 1e-6)  # half a quantisation step
+        assert len(msg.data) < raw.nbytes / 3
+    finally:
+        ex.remove_node(reader)
+        reader.destroy_node()

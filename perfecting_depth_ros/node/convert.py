@@ -170,25 +170,43 @@ def depth_units_warning(depth: np.ndarray, encoding: str, depth_scale: float) ->
     return f"depth units implausible: median depth {med:.3g} m; {hint}"  # the part before ':' keys the diagnostics
 
 
+def depth_array(depth: np.ndarray, encoding: str = "32FC1") -> np.ndarray:
+    """HxW float32 metres (NaN invalid) -> the REP 118 array of ``encoding``: 32FC1 metres with NaN, or 16UC1
+    millimetres with 0 (past 65.535 m: not representable, invalid)."""
+    if encoding == "32FC1":
+        return np.ascontiguousarray(depth, dtype="<f4")
+    if encoding == "16UC1":
+        mm = np.round(np.nan_to_num(depth * 1000.0, nan=0.0, posinf=0.0, neginf=0.0))
+        return np.where((mm > 0) & (mm <= 65535), mm, 0).astype("<u2")
+    raise ConversionError(f"cannot write depth as {encoding!r}")
+
+
 def depth_to_image(depth: np.ndarray, header, encoding: str = "32FC1"):
     """HxW float32 metres (NaN invalid) -> Image (32FC1 metres with NaN, or 16UC1 millimetres with 0)."""
     from sensor_msgs.msg import Image
 
+    arr = depth_array(depth, encoding)
     msg = Image()
     msg.header = header
     msg.height, msg.width = depth.shape
     msg.is_bigendian = 0
-    if encoding == "32FC1":
-        arr = np.ascontiguousarray(depth, dtype="<f4")
-        msg.step = 4 * msg.width
-    elif encoding == "16UC1":
-        mm = np.round(np.nan_to_num(depth * 1000.0, nan=0.0, posinf=0.0, neginf=0.0))
-        arr = np.where((mm > 0) & (mm <= 65535), mm, 0).astype("<u2")  # past 65.535 m: not representable, invalid
-        msg.step = 2 * msg.width
-    else:
-        raise ConversionError(f"cannot write depth as {encoding!r}")
+    msg.step = arr.itemsize * msg.width
     msg.encoding = encoding
     set_message_data(msg, arr)
+    return msg
+
+
+def depth_to_compressed_image(depth: np.ndarray, header, encoding: str = "32FC1", depth_max: float = 10.0):
+    """HxW float32 metres (NaN invalid) -> CompressedImage as image_transport's compressedDepth publishes the Image
+    ``depth_to_image`` makes (PNG; depth beyond ``depth_max`` metres left out, as there)."""
+    from sensor_msgs.msg import CompressedImage
+
+    from .compressed import depth_to_compressed
+
+    msg = CompressedImage()
+    msg.header = header
+    msg.format, data = depth_to_compressed(depth_array(depth, encoding), encoding, depth_max)
+    set_message_data(msg, np.frombuffer(data, np.uint8))
     return msg
 
 
@@ -406,7 +424,8 @@ def cloud_to_array(msg) -> np.ndarray:
 
 def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
                     with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1",
-                    with_source: bool = True, cloud_decimation: int = 1, rays: np.ndarray | None = None) -> dict:
+                    with_source: bool = True, cloud_decimation: int = 1, rays: np.ndarray | None = None,
+                    compressed_depth_max: float | None = None) -> dict:
     """The node's output messages for one enhanced frame (shared by the node and the bag tool):
     image_rect (``encoding``: 32FC1 metres with NaN, or 16UC1 millimetres with 0) and uncertainty (32FC1),
     camera_info (the input's K, P, D and R for the depth size, its ROI and binning folded into them), points
@@ -415,7 +434,9 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     1-sigma exceeds it is published as invalid (in the image and so in the cloud and the source map);
     ``max_sigma`` > 0 drops such points from the cloud alone. ``cloud_decimation`` n > 1 makes the cloud of every n-th
     row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz. ``K`` and ``rays`` are
-    ``cloud_geometry``'s: for a raw (distorted) image the cloud undoes the distortion."""
+    ``cloud_geometry``'s: for a raw (distorted) image the cloud undoes the distortion. With ``compressed_depth_max``
+    set, also image_rect/compressedDepth: image_rect as image_transport's compressedDepth would publish it, depth
+    beyond that many metres left out."""
     from sensor_msgs.msg import CameraInfo
 
     from ..enhancer import published_depth
@@ -442,6 +463,8 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     depth = published_depth(out.depth, out.uncertainty, depth_max_sigma)
     msgs = {"image_rect": depth_to_image(depth, header, encoding),
             "uncertainty": depth_to_image(out.uncertainty, header), "camera_info": info}
+    if compressed_depth_max is not None:
+        msgs["image_rect/compressedDepth"] = depth_to_compressed_image(depth, header, encoding, compressed_depth_max)
     if with_source and out.source is not None:
         msgs["source"] = labels_to_image(np.where(np.isfinite(depth), out.source, 0).astype(np.uint8), header)
     if with_cloud:

@@ -10,6 +10,9 @@ Subscribed (relative names, remap them):
 Published:
   depth_enhanced/image_rect (32FC1 m, NaN invalid, or 16UC1 mm, 0 invalid: output_encoding; header of the depth
     input; depth_max_sigma leaves out depth less trusted than that)
+  depth_enhanced/image_rect/compressedDepth (sensor_msgs/CompressedImage: the same depth as image_transport's
+    compressedDepth publishes it, PNG, for RViz or a recorder across a network; encoded only while subscribed; the
+    remapped base name plus the suffix)
   depth_enhanced/uncertainty (32FC1, 1-sigma m)
   depth_enhanced/camera_info
   depth_enhanced/points (organised PointCloud2: x y z rgb sigma, depth frame)
@@ -187,6 +190,10 @@ class Stream:
             return node.create_publisher(msg_type, t(name), own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES)
 
         self.pub_depth = pub(Image, "depth_enhanced/image_rect")
+        # as image_transport advertises each transport beside the raw image: the remapped base name plus its suffix
+        self.pub_depth_compressed = node.create_publisher(
+            CompressedImage, f"{node.resolve_topic_name(t('depth_enhanced/image_rect'))}/compressedDepth",
+            own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES)
         self.pub_sigma = pub(Image, "depth_enhanced/uncertainty")
         self.pub_info = pub(CameraInfo, "depth_enhanced/camera_info")
         self.pub_cloud = pub(PointCloud2, "depth_enhanced/points")
@@ -217,8 +224,8 @@ class Stream:
 
     def has_readers(self) -> bool:
         """Whether any output of this camera reaches anyone (``lazy``: its inputs are subscribed only then)."""
-        return any(self.read(p) for p in (self.pub_depth, self.pub_sigma, self.pub_info, self.pub_cloud,
-                                          self.pub_source))
+        return any(self.read(p) for p in (self.pub_depth, self.pub_depth_compressed, self.pub_sigma, self.pub_info,
+                                          self.pub_cloud, self.pub_source))
 
 
 class EnhancerNode(Node):
@@ -276,6 +283,7 @@ class EnhancerNode(Node):
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
         self._float_ranges: dict[str, tuple[float, float] | None] = {}
+        self._param_names: list[str] = []  # the node's own, in declaration order (not use_sim_time or QoS overrides)
 
         def d(name, value, text, rng=None):
             desc = ParameterDescriptor(description=text)
@@ -292,6 +300,7 @@ class EnhancerNode(Node):
                 desc.dynamic_typing = True
                 self._float_ranges[name] = (rng.from_value, rng.to_value) if rng is not None else None
             self.declare_parameter(name, value, desc)
+            self._param_names.append(name)
 
         d("method", "learned", "learned (two-stage model) or a classical fill")
         d("backend", "auto", "inference backend for the learned model")
@@ -318,6 +327,9 @@ class EnhancerNode(Node):
         d("publish_cloud", True, "publish depth_enhanced/points")
         d("cloud_decimation", 1, "depth_enhanced/points of every n-th row and column (organised, n*n times lighter); "
           "applies at once", IntegerRange(from_value=1, to_value=16, step=1))
+        d("compressed_depth_max", 10.0, "depth_enhanced/image_rect/compressedDepth leaves out depth beyond this (m), as "
+          "image_transport's depth_max does; 32FC1 depth is quantised in steps of d^2/10100 m (1 mm at 3 m); "
+          "applies at once", FloatingPointRange(from_value=0.5, to_value=650.0))
         d("keep_measurements", False, "learned model: publish every raw measurement as it is and rebuild holes only "
           "(a measurement judged wrong is kept, its distance from the model's estimate added to its 1-sigma); for "
           "planners that must never lose a measured obstacle; applies at once")
@@ -366,13 +378,7 @@ class EnhancerNode(Node):
         return ""
 
     def _params(self) -> dict:
-        names = ("method", "backend", "weights", "samples", "steps", "model_width", "sync_mode", "slop", "queue_size",
-                 "input_reliability", "output_reliability", "depth_scale", "max_sigma", "publish_cloud",
-                 "size_mismatch", "input_timeout", "diagnostics_period", "seed", "noise", "max_range", "local_window",
-                 "hole_fusion", "max_rate", "depth_max_sigma", "output_encoding", "sigma_scale", "rgb_transport",
-                 "depth_transport", "publish_source", "cpu_threads", "cloud_decimation",
-                 "cameras", "camera_info_sync", "lazy", "rectified", "keep_measurements")
-        return {n: self._as_declared(n, self.get_parameter(n).value) for n in names}
+        return {n: self._as_declared(n, self.get_parameter(n).value) for n in self._param_names}
 
     def _as_declared(self, name: str, value):
         """A float parameter's value as a float (it may have been given as an integer)."""
@@ -560,8 +566,11 @@ class EnhancerNode(Node):
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"],
                                p["publish_cloud"] and stream.read(stream.pub_cloud), p["depth_max_sigma"],
                                p["output_encoding"], p["publish_source"] and stream.read(stream.pub_source),
-                               p["cloud_decimation"], rays)
+                               p["cloud_decimation"], rays,
+                               p["compressed_depth_max"] if stream.read(stream.pub_depth_compressed) else None)
         stream.pub_depth.publish(msgs["image_rect"])
+        if "image_rect/compressedDepth" in msgs:
+            stream.pub_depth_compressed.publish(msgs["image_rect/compressedDepth"])
         stream.pub_sigma.publish(msgs["uncertainty"])
         stream.pub_info.publish(msgs["camera_info"])
         if "points" in msgs:

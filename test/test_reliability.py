@@ -36,9 +36,13 @@ class FaultyBackend:
     def __init__(self, inner):
         self.inner, self.mode, self.calls = inner, None, 0
         self.name, self.stride = inner.name, inner.stride
+        self.entered, self.release = threading.Event(), threading.Event()  # mode "block"
 
     def run(self, inputs):
         self.calls += 1
+        if self.mode == "block":  # a frame being computed: held until released
+            self.entered.set()
+            self.release.wait(10)
         if self.mode == "raise":
             raise RuntimeError("injected fault")
         out = self.inner.run(inputs)
@@ -90,7 +94,7 @@ def live(tiny_weights, tmp_path, monkeypatch):
     node.destroy_node()
     player.destroy_node()
     coll.destroy_node()
-    rclpy.shutdown()
+    rclpy.try_shutdown()  # a test may have shut the context down, as a signal does
 
 
 def _inject(node) -> FaultyBackend:
@@ -113,6 +117,22 @@ def test_transient_fault_publishes_nothing_and_recovers(live, mode):
     fb.mode = None
     assert live["send"](True)  # recovers when the fault clears
     assert v is not None
+
+
+def test_shutdown_while_a_frame_is_computed_is_quiet(live):
+    """Ctrl-C, or ros2 launch stopping the node, while the worker computes a frame: the signal shuts the context
+    down under it. The worker stops without an error (it used to log 'processing failed: RCLError: publisher's
+    context is invalid' at nearly every shutdown with frames flowing) and the node is destroyed cleanly."""
+    node = live["node"]
+    fb = _inject(node)
+    fb.mode = "block"
+    live["send"](False)
+    assert fb.entered.wait(10), "the frame never reached the backend"
+    rclpy.shutdown()  # what rclpy's SIGINT handler does
+    fb.release.set()
+    node.worker.join(10)
+    assert not node.worker.is_alive()
+    assert node.streams[0].counts["failed"] == 0 and node.streams[0].last_problem == ""
 
 
 def test_persistent_fault_falls_back_to_the_next_backend(live):

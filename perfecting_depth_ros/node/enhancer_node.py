@@ -480,7 +480,7 @@ class EnhancerNode(Node):
     def _work(self) -> None:
         last_start = -1e9
         nxt = 0  # round-robin: the camera served last goes to the back
-        while self._running:
+        while self._running and self.context.ok():  # a signal shuts the context down before destroy_node runs
             if self._pending_rebuild:  # at start-up and after a parameter change: load now, not on the next frame
                 self._ensure_enhancer()
                 continue
@@ -504,6 +504,8 @@ class EnhancerNode(Node):
             except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
                 self._reject(stream, str(e))
             except Exception as e:  # report, publish nothing for this frame, keep running
+                if not self.context.ok():  # shutting down (Ctrl-C, ros2 launch): the outputs are gone, not broken
+                    break
                 with self._lock:
                     stream.counts["failed"] += 1
                     stream.last_problem = f"processing failed: {type(e).__name__}: {e}"

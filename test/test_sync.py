@@ -63,6 +63,36 @@ def test_large_backward_jump_restarts_instead_of_blocking():
     assert s.stats.time_jumps == 1
 
 
+def test_a_short_looped_bag_starts_over_after_a_few_frames():
+    """A 2-s bag played with --loop jumps back 2 s, under jump_reset: three frames in a row older than the last
+    start the matching over (it used to reject every frame until the stamps caught up: never, for a looped bag)."""
+    s = FrameSynchronizer("exact", jump_reset=5.0)
+    for t in range(0, 2000, 100):
+        feed(s, 10_000 + t)
+        s.take(0)
+    assert s.take(0) is None
+    got = []
+    for t in range(0, 500, 100):  # the loop restarts at the first stamp
+        feed(s, 10_000 + t)
+        m = s.take(0)
+        got.append(None if m is None else m.stamp_ns // MS)
+    assert got[:2] == [None, None] and got[2:] == [10_200, 10_300, 10_400]
+    assert s.stats.time_jumps == 1
+
+
+def test_one_late_message_or_a_repeat_is_not_a_jump():
+    s = FrameSynchronizer("exact")
+    feed(s, 1_000)
+    s.take(0)
+    for _ in range(5):  # the same stamp again and again (a republished frame): rejected, never a restart
+        assert "not newer" in s.add("depth", 1_000 * MS, "again")
+    for t in (1_100, 1_050, 1_200, 1_150, 1_300):  # every other one late: each rejected, the rest go on
+        feed(s, t)
+        m = s.take(0)
+        assert (m is not None) == (t % 100 == 0)
+    assert s.stats.time_jumps == 0
+
+
 def test_configure_rejects_bad_values():
     import pytest
 

@@ -8,7 +8,9 @@ message_filters cannot be installed from PyPI, so this is our own small policy:
 - Latest wins: a matched set waits in a one-slot mailbox; a newer set replaces it and the older one
   is counted as dropped, so a slow consumer never builds a queue (and latency does not grow).
 - A message whose stamp is not newer than the last one on its topic is rejected and counted
-  ("stamp went backwards"); so is one older than the last emitted set.
+  ("stamp went backwards"); so is one older than the last emitted set. But time that really went back (a looped
+  bag, a restarted camera or simulation) starts the matching over: a jump back of more than ``jump_reset`` s, or
+  ``JUMP_RUN`` messages in a row on one topic older than its last (a bag of any length looped).
 - ``info_sync="latest"``: camera_info is not matched by stamp; the newest one received goes with every set (for
   drivers or recordings that publish it rarely, or once). It is kept until a newer one replaces it.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TOPICS = ("rgb", "depth", "info")
+JUMP_RUN = 3  # messages in a row older than their topic's last: time went back, not one message out of order
 _NO_INFO = object()  # no camera_info to go with a set (a message may be anything, None included)
 
 
@@ -41,7 +44,7 @@ class SyncStats:
     matched: int = 0
     dropped: int = 0  # matched sets replaced before the worker took them
     rejected_backwards: int = 0
-    time_jumps: int = 0  # stamps jumped back by more than ``jump_reset`` s: a restarted camera or a looped bag
+    time_jumps: int = 0  # time went back (see the module docstring): a restarted camera or a looped bag
     discarded_unmatched: int = 0  # messages that aged out of a queue without a partner
 
 
@@ -58,6 +61,7 @@ class FrameSynchronizer:
         self.jump_reset_ns = int(jump_reset * 1e9)
         self.stats = SyncStats()
         self._last_stamp: dict[str, int] = {}
+        self._behind: dict[str, int] = dict.fromkeys(TOPICS, 0)  # messages in a row older than their topic's last
         self._last_emitted = -1
         self._mailbox: MatchedSet | None = None
         self._latest_info: Any = _NO_INFO  # the newest camera_info received, whatever its stamp (info_sync="latest")
@@ -87,11 +91,14 @@ class FrameSynchronizer:
                     self._match()
                     return None
             last = self._last_stamp.get(topic)
-            if last is not None and stamp_ns < last - self.jump_reset_ns:
-                self.stats.time_jumps += 1  # start over rather than reject forever
+            older = (last is not None and stamp_ns < last) or (topic == "depth" and stamp_ns < self._last_emitted)
+            self._behind[topic] = self._behind[topic] + 1 if older else 0
+            if older and (self._behind[topic] >= JUMP_RUN or last is not None and stamp_ns < last - self.jump_reset_ns):
+                self.stats.time_jumps += 1  # time went back: start over rather than reject until it catches up
                 for q in self._queues.values():
                     q.clear()
                 self._last_stamp.clear()
+                self._behind = dict.fromkeys(TOPICS, 0)
                 self._last_emitted = -1
                 last = None
             if last is not None and stamp_ns < last:
@@ -191,5 +198,6 @@ class FrameSynchronizer:
             for q in self._queues.values():
                 q.clear()
             self._last_stamp.clear()
+            self._behind = dict.fromkeys(TOPICS, 0)
             self._last_emitted = -1
             self._mailbox = None

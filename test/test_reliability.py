@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
@@ -222,6 +223,54 @@ def test_integers_for_float_parameters_work_and_bad_values_stop_the_start(tmp_pa
     r = subprocess.run(node_command(params, params={"max_range": "far"}), capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot start: max_range must be a number" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_parameters_the_node_does_not_have_are_named_not_silently_ignored(tmp_path):
+    """A typo in a parameters file ('max_sigm'), or a QoS override named by the topic before remapping: rclpy
+    ignores them without a word and the robot runs without the setting. The node names each, with the nearest
+    parameter it has, in its log and its diagnostics."""
+    import subprocess
+
+    from perfecting_depth_ros.node.harness import node_command
+
+    params = tmp_path / "robot.yaml"
+    params.write_text("/**/depth_enhancer:\n  ros__parameters:\n    method: raw\n    max_sigm: 0.3\n"
+                      "    qos_overrides./camera/info.subscription.durability: transient_local\n")
+    rclpy.init(args=["--ros-args", "--params-file", str(params), "-r", "rgb/camera_info:=/camera/color/camera_info"])
+    try:
+        node = EnhancerNode()
+        assert node.unknown_parameters == ["max_sigm", "qos_overrides./camera/info.subscription.durability"]
+        assert node.get_parameter("max_sigma").value == 0.0
+        st = node._stream_status(node.streams[0], node._params())
+        values = {kv.key: kv.value for kv in st.values}
+        assert values["ignored_parameters"] == "max_sigm, qos_overrides./camera/info.subscription.durability"
+        node.streams[0].last_input = dict.fromkeys(node.streams[0].last_input, time.monotonic())  # inputs flowing
+        st = node._stream_status(node.streams[0], node._params())
+        assert st.level == DiagnosticStatus.WARN and st.message.startswith("parameters not of this node, ignored: max")
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+    rclpy.init()
+    try:
+        node = EnhancerNode(parameter_overrides=[Parameter("max_sigma", value=0.3)])
+        assert node.unknown_parameters == [] and "ignored_parameters" not in {
+            kv.key for kv in node._stream_status(node.streams[0], node._params()).values}
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+    r = subprocess.Popen(node_command(params, remaps={"rgb/camera_info": "/camera/color/camera_info"}),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out = ""
+        deadline = time.monotonic() + 60
+        while "qos_overrides./camera/info" not in out and time.monotonic() < deadline:
+            out += r.stdout.readline()
+    finally:
+        r.send_signal(2)
+        out += r.communicate(timeout=20)[0]
+    assert "parameter 'max_sigm' is not one of this node's and is ignored; did you mean 'max_sigma'?" in out
+    assert ("'qos_overrides./camera/info.subscription.durability' is not one of this node's and is ignored; did you "
+            "mean 'qos_overrides./camera/color/camera_info.subscription.durability'?") in out
 
 
 def test_camera_info_latched_once_reaches_the_node_through_a_qos_override():

@@ -30,6 +30,7 @@ rest of the robot.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 import time
@@ -268,6 +269,17 @@ class EnhancerNode(Node):
             package_log.setLevel(logging.INFO)
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
         self.worker.start()
+        self.unknown_parameters = self._unknown_parameters()  # after the streams: they declare the QoS overrides
+        for name in self.unknown_parameters:
+            near = difflib.get_close_matches(name, list(self._parameters), n=1, cutoff=0.6)
+            self.get_logger().warn(f"parameter {name!r} is not one of this node's and is ignored"
+                                   + (f"; did you mean {near[0]!r}?" if near else ""))
+
+    def _unknown_parameters(self) -> list[str]:
+        """Parameters given to this node (a parameters file, ``-p``, the launch file) that it does not have: a typo,
+        or a QoS override named by a topic before remapping. rclpy ignores them without a word."""
+        given = getattr(self, "_parameter_overrides", None) or {}
+        return sorted(n for n in given if not self.has_parameter(n))
 
     def _subscribe_image(self, stream: Stream, key: str, base: str, transport: str, qos):
         """Subscribe to ``base`` (raw Image) or, as image_transport does, to the remapped base name plus the
@@ -633,6 +645,9 @@ class EnhancerNode(Node):
         elif problem and counts["rejected"]:
             level, message = DiagnosticStatus.WARN, problem
             stream.last_problem = ""
+        elif self.unknown_parameters:  # the robot runs without a setting someone believes it has
+            level, message = DiagnosticStatus.WARN, ("parameters not of this node, ignored: "
+                                                     + ", ".join(self.unknown_parameters))
         enh = self._enhancer
         values = {
             "method": enh.description if enh else "(not loaded)",
@@ -660,6 +675,8 @@ class EnhancerNode(Node):
             "input_topics": stream.input_topics,
             "cameras": str(len(self.streams)),
         }
+        if self.unknown_parameters:
+            values["ignored_parameters"] = ", ".join(self.unknown_parameters)
         # what the last published frame is made of: a sensor going blind, or a scene the model rebuilds much of
         values.update({f"last_frame_{k}_pct": f"{100 * v:.1f}" for k, v in shares.items()})
         values.update({f"rejected[{k}]": str(v) for k, v in reasons.items()})

@@ -21,6 +21,7 @@ import numpy as np
 OUTPUT_TYPES = {"image_rect": "sensor_msgs/msg/Image", "uncertainty": "sensor_msgs/msg/Image",
                 "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2",
                 "source": "sensor_msgs/msg/Image"}
+COMPRESSED_DEPTH = "image_rect/compressedDepth"  # written instead of image_rect with compressed_depth_max set
 
 
 
@@ -30,10 +31,12 @@ class BagError(RuntimeError):
 
 def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0.001, max_sigma: float = 0.0,
                   depth_max_sigma: float = 0.0, encoding: str = "32FC1", cloud_decimation: int = 1,
-                  warnings: list | None = None, rectified: bool = True) -> dict:
+                  warnings: list | None = None, rectified: bool = True,
+                  compressed_depth_max: float | None = None) -> dict:
     """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
-    ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding``, ``cloud_decimation`` and
-    ``rectified``). A depth in implausible units is named in ``warnings`` (once per kind), as the node reports it."""
+    ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding``, ``cloud_decimation``, ``rectified``
+    and, for image_rect/compressedDepth too, ``compressed_depth_max``). A depth in implausible units is named in
+    ``warnings`` (once per kind), as the node reports it."""
     from .io import match_depth_size
     from .node import convert
 
@@ -46,7 +49,8 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     out = enhancer.enhance(rgb, depth)
     return convert.output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
                                    depth_max_sigma=depth_max_sigma, encoding=encoding,
-                                   cloud_decimation=cloud_decimation, rays=rays)
+                                   cloud_decimation=cloud_decimation, rays=rays,
+                                   compressed_depth_max=compressed_depth_max)
 
 
 def open_bag(path: str | Path, topics) -> tuple:
@@ -97,8 +101,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
 
     ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding,
-    cloud_decimation, rectified). ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info
-    recorded rarely or once)."""
+    cloud_decimation, rectified, compressed_depth_max: the depth written as compressedDepth instead of an Image).
+    ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded rarely or once)."""
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -114,7 +118,11 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     reader, _ = open_bag(inp, (rgb_topic, depth_topic, info_topic))
     typestore = get_typestore(Stores.ROS2_JAZZY)
     base = out_prefix or image_topic_of(depth_topic).rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
-    out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in OUTPUT_TYPES}
+    types = dict(OUTPUT_TYPES)
+    if (outputs or {}).get("compressed_depth_max") is not None:  # as `ros2 bag record` of the transport's topic
+        del types["image_rect"]
+        types[COMPRESSED_DEPTH] = "sensor_msgs/msg/CompressedImage"
+    out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in types}
     enh = enhancer or DepthEnhancer(method, max_range_m=max_range_m)
     sync = FrameSynchronizer("approximate", slop, queue_size=30, info_sync=info_sync)
     key_of = {rgb_topic: "rgb", depth_topic: "depth", info_topic: "info"}
@@ -135,7 +143,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
                 msgdef=c.msgdef.data if have_def else None, rihs01=c.digest if have_def else None,
                 serialization_format=getattr(c.ext, "serialization_format", "cdr"),
                 offered_qos_profiles=getattr(c.ext, "offered_qos_profiles", ()))
-        out_conns = {k: writer.add_connection(t, OUTPUT_TYPES[k], typestore=typestore) for k, t in out_topics.items()}
+        out_conns = {k: writer.add_connection(t, types[k], typestore=typestore) for k, t in out_topics.items()}
         bar = tqdm(total=reader.message_count, desc="bag", unit="msg", disable=not progress)
         it = reader.messages()
         while True:
@@ -172,7 +180,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
                 continue
             log_ts = max(s.depth[0], s.rgb[0], s.info[0])
             for k, m in outs.items():
-                writer.write(out_conns[k], log_ts, serialize_message(m))
+                if k in out_conns:  # image_rect is built for the rest (the cloud) but not written when compressed
+                    writer.write(out_conns[k], log_ts, serialize_message(m))
             if "source" in outs:
                 labels += np.bincount(np.frombuffer(bytes(outs["source"].data), np.uint8), minlength=4)[:4]
             stats["processed"] += 1
@@ -193,16 +202,18 @@ def main(args) -> int:
     from .enhancer import DepthEnhancer
 
     try:
-        if not args.depth_scale > 0 or args.max_sigma < 0 or args.depth_max_sigma < 0 or args.cloud_decimation < 1:
-            raise ValueError("--depth-scale must be positive, --max-sigma and --depth-max-sigma not negative, "
-                             "--cloud-decimation at least 1")
+        if (not args.depth_scale > 0 or args.max_sigma < 0 or args.depth_max_sigma < 0 or args.cloud_decimation < 1
+                or args.compressed_depth_max < 0):
+            raise ValueError("--depth-scale must be positive, --max-sigma, --depth-max-sigma and "
+                             "--compressed-depth-max not negative, --cloud-decimation at least 1")
         enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                             fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
                             sigma_scale=getattr(args, "sigma_scale", 1.0),
                             keep_measurements=getattr(args, "keep_measurements", False))
         outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
-                   "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified}
+                   "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified,
+                   "compressed_depth_max": args.compressed_depth_max or None}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
                         enhancer=enh, outputs=outputs, info_sync=args.info_sync)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window

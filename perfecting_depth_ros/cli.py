@@ -247,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="points of every n-th row and column (the node's cloud_decimation)")
     g.add_argument("--unrectified", action="store_true", help="the images are raw, with camera_info's distortion "
                    "(the node's rectified: false): the cloud undoes it")
+    g.add_argument("--compressed-depth-max", type=float, default=0.0, metavar="M",
+                   help="write the depth as image_transport's compressedDepth (PNG, about 8x smaller; "
+                        "depth_enhanced/image_rect/compressedDepth instead of image_rect), leaving out depth beyond "
+                        "M metres, as the node's compressed_depth_max (0: a plain Image)")
     g.set_defaults(fn=cmd_bag)
 
     c = sub.add_parser("check", help="masked hold-out on your own frames: does the enhancer help on your camera?")

@@ -344,6 +344,23 @@ def test_bag_tool_takes_the_node_output_options(tmp_path):
     for f in ("x", "y", "z", "rgb"):
         np.testing.assert_allclose(sub[f], full[f][::3, ::3], rtol=1e-6, atol=1e-7, equal_nan=True)
     assert main(base + [str(tmp_path / "out6"), "--cloud-decimation", "0"]) == 2
+    # the depth as compressedDepth, in place of the Image: what the node publishes on image_rect/compressedDepth
+    from sensor_msgs.msg import CompressedImage
+
+    from perfecting_depth_ros.node.compressed import compressed_to_depth
+
+    assert main(base + [str(tmp_path / "out9"), "--compressed-depth-max", "10"]) == 0
+    got9 = read_all(tmp_path / "out9")
+    assert "/camera/depth_enhanced/image_rect" not in got9
+    msg = deserialize_message(got9["/camera/depth_enhanced/image_rect/compressedDepth"][0][1], CompressedImage)
+    plain = deserialize_message(got3["/camera/depth_enhanced/image_rect"][0][1], Image)
+    want = np.frombuffer(bytes(plain.data), "<f4").reshape(60, 80)
+    depth, _ = compressed_to_depth(msg.format, bytes(msg.data))
+    assert msg.format == "32FC1; compressedDepth png" and len(got9["/camera/depth_enhanced/points"]) == 2
+    ok = np.isfinite(want)
+    assert ok.mean() > 0.9 and (depth[~ok] == 0).all()
+    np.testing.assert_allclose(depth[ok], want[ok], atol=0, rtol=0.51 * want[ok].max() / 10100)
+    assert main(base + [str(tmp_path / "out10"), "--compressed-depth-max", "-1"]) == 2
     # the node's rectified: false: a bag of raw images whose camera_info has a distortion; the cloud undoes it
     from perfecting_depth_ros.node.convert import raw_image_geometry
 

@@ -239,6 +239,41 @@ def test_rgb_size_mismatch_is_resampled(ros):
     assert ok, v
 
 
+def test_the_colour_used_goes_out_under_the_depths_stamp(ros):
+    """depth_enhanced/rgb/image_rect_color: the colour the depth was enhanced with, under the depth's header, so a
+    consumer that synchronises exactly (RTAB-Map with approx_sync false) gets colour, depth and camera_info of one
+    stamp, while the driver stamped the colour 7 ms apart and sent it as bgr8."""
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    ex, got = ros["ex"], {}
+    reader = Node("colour_reader")
+    qos = QoSProfile(depth=10)
+    qos.reliability = ReliabilityPolicy.RELIABLE
+    sub = reader.create_subscription(Image, f"{NS}/depth_enhanced/rgb/image_rect_color",
+                                     lambda m: got.__setitem__(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec, m),
+                                     qos)
+    ex.add_node(reader)
+    try:
+        assert spin_until(ex, lambda: sub.get_publisher_count() > 0, 20), "no colour output advertised"
+        stamp = None
+        for k in range(20):  # the node's publisher may see this subscription a little after we see it
+            stamp = 60_000_000_000 + k * 100_000_000
+            ros["player"].publish(ros["frame"].rgb, ros["raw"], ros["frame"].K, stamp, frame_id="cam_optical",
+                                  rgb_encoding="bgr8", rgb_offset_ns=7_000_000)
+            if spin_until(ex, lambda s=stamp: s in got and s in ros["coll"].complete_stamps(), 2.0):
+                break
+        assert stamp in got, "no colour output while subscribed"
+        m, d = got[stamp], ros["coll"].msgs["depth"][stamp]
+        assert m.header == d.header and m.encoding == "rgb8" and (m.height, m.width) == (d.height, d.width)
+        np.testing.assert_array_equal(np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3),
+                                      ros["frame"].rgb)
+    finally:
+        ex.remove_node(reader)
+        reader.destroy_node()
+
+
 def test_stopped_input_topic_warns(ros):
     assert _send_and_wait(ros, 10_000_000_000)
     ok, v = _diag_after(ros, lambda v: v.get("_level") == 1 and "no input" in v.get("_message", ""), timeout=5)

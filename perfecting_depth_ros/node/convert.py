@@ -210,6 +210,18 @@ def depth_to_compressed_image(depth: np.ndarray, header, encoding: str = "32FC1"
     return msg
 
 
+def rgb_to_image(rgb: np.ndarray, header):
+    """HxWx3 uint8 RGB -> Image rgb8."""
+    from sensor_msgs.msg import Image
+
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = rgb.shape[:2]
+    msg.encoding, msg.is_bigendian, msg.step = "rgb8", 0, 3 * rgb.shape[1]
+    set_message_data(msg, np.asarray(rgb, dtype=np.uint8))
+    return msg
+
+
 def labels_to_image(labels: np.ndarray, header):
     """HxW uint8 -> Image mono8 (the source map)."""
     from sensor_msgs.msg import Image
@@ -425,7 +437,7 @@ def cloud_to_array(msg) -> np.ndarray:
 def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_sigma: float = 0.0,
                     with_cloud: bool = True, depth_max_sigma: float = 0.0, encoding: str = "32FC1",
                     with_source: bool = True, cloud_decimation: int = 1, rays: np.ndarray | None = None,
-                    compressed_depth_max: float | None = None) -> dict:
+                    compressed_depth_max: float | None = None, with_rgb: bool = False) -> dict:
     """The node's output messages for one enhanced frame (shared by the node and the bag tool):
     image_rect (``encoding``: 32FC1 metres with NaN, or 16UC1 millimetres with 0) and uncertainty (32FC1),
     camera_info (the input's K, P, D and R for the depth size, its ROI and binning folded into them), points
@@ -436,7 +448,8 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
     row and column (organised, (H/n) x (W/n)): n*n times lighter for DDS, planners and RViz. ``K`` and ``rays`` are
     ``cloud_geometry``'s: for a raw (distorted) image the cloud undoes the distortion. With ``compressed_depth_max``
     set, also image_rect/compressedDepth: image_rect as image_transport's compressedDepth would publish it, depth
-    beyond that many metres left out."""
+    beyond that many metres left out. With ``with_rgb``, also rgb: the colour the depth was enhanced with (rgb8, at
+    the depth's size, under the depth's header), so colour, depth and camera_info share one stamp."""
     from sensor_msgs.msg import CameraInfo
 
     from ..enhancer import published_depth
@@ -465,6 +478,8 @@ def output_messages(out, rgb: np.ndarray, K: np.ndarray, info_msg, header, max_s
             "uncertainty": depth_to_image(out.uncertainty, header), "camera_info": info}
     if compressed_depth_max is not None:
         msgs["image_rect/compressedDepth"] = depth_to_compressed_image(depth, header, encoding, compressed_depth_max)
+    if with_rgb:
+        msgs["rgb"] = rgb_to_image(rgb, header)
     if with_source and out.source is not None:
         msgs["source"] = labels_to_image(np.where(np.isfinite(depth), out.source, 0).astype(np.uint8), header)
     if with_cloud:

@@ -14,6 +14,9 @@ Published:
     compressedDepth publishes it, PNG, for RViz or a recorder across a network; encoded only while subscribed; the
     remapped base name plus the suffix)
   depth_enhanced/uncertainty (32FC1, 1-sigma m)
+  depth_enhanced/rgb/image_rect_color (rgb8: the colour the depth was enhanced with, at its size and under its
+    header, so colour, depth and camera_info share one stamp, for consumers that synchronise exactly; built only
+    while subscribed)
   depth_enhanced/camera_info
   depth_enhanced/points (organised PointCloud2: x y z rgb sigma, depth frame)
   depth_enhanced/source (mono8: 1 measured and kept, 2 measured but replaced as wrong, 3 rebuilt hole, 0 none)
@@ -196,6 +199,7 @@ class Stream:
             CompressedImage, f"{node.resolve_topic_name(t('depth_enhanced/image_rect'))}/compressedDepth",
             own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES)
         self.pub_sigma = pub(Image, "depth_enhanced/uncertainty")
+        self.pub_rgb = pub(Image, "depth_enhanced/rgb/image_rect_color")
         self.pub_info = pub(CameraInfo, "depth_enhanced/camera_info")
         self.pub_cloud = pub(PointCloud2, "depth_enhanced/points")
         self.pub_source = pub(Image, "depth_enhanced/source")
@@ -226,7 +230,7 @@ class Stream:
     def has_readers(self) -> bool:
         """Whether any output of this camera reaches anyone (``lazy``: its inputs are subscribed only then)."""
         return any(self.read(p) for p in (self.pub_depth, self.pub_depth_compressed, self.pub_sigma, self.pub_info,
-                                          self.pub_cloud, self.pub_source))
+                                          self.pub_cloud, self.pub_source, self.pub_rgb))
 
 
 class EnhancerNode(Node):
@@ -581,12 +585,15 @@ class EnhancerNode(Node):
                                p["publish_cloud"] and stream.read(stream.pub_cloud), p["depth_max_sigma"],
                                p["output_encoding"], p["publish_source"] and stream.read(stream.pub_source),
                                p["cloud_decimation"], rays,
-                               p["compressed_depth_max"] if stream.read(stream.pub_depth_compressed) else None)
+                               p["compressed_depth_max"] if stream.read(stream.pub_depth_compressed) else None,
+                               stream.read(stream.pub_rgb))
         stream.pub_depth.publish(msgs["image_rect"])
         if "image_rect/compressedDepth" in msgs:
             stream.pub_depth_compressed.publish(msgs["image_rect/compressedDepth"])
         stream.pub_sigma.publish(msgs["uncertainty"])
         stream.pub_info.publish(msgs["camera_info"])
+        if "rgb" in msgs:
+            stream.pub_rgb.publish(msgs["rgb"])
         if "points" in msgs:
             stream.pub_cloud.publish(msgs["points"])
         if "source" in msgs:

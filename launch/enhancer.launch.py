@@ -1,8 +1,9 @@
 """Launch enhancer_node with config/enhancer.yaml.
 
 ros2 launch perfecting_depth_ros enhancer.launch.py namespace:=camera \
-    rgb:=/camera/color/image_raw depth:=/camera/aligned_depth_to_color/image_raw \
-    info:=/camera/color/camera_info
+    rgb:=/camera/camera/color/image_raw depth:=/camera/camera/aligned_depth_to_color/image_raw \
+    info:=/camera/camera/color/camera_info
+(a RealSense with realsense-ros 4.54+, launched with align_depth.enable:=true)
 
 Over a compressed link (image_transport's compressed / compressedDepth topics), add
     rgb_transport:=compressed depth_transport:=compressedDepth

@@ -30,10 +30,14 @@ from perfecting_depth_ros.node.harness import (
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = "/camera"
-# launch/enhancer.launch.py: rgb:=, depth:=, info:= arguments, here set as a camera driver would name them
-REMAPS = {"rgb/image_rect_color": "color/image_raw", "depth_registered/image_rect": "aligned_depth/image_raw",
-          "rgb/camera_info": "color/camera_info"}
-TOPICS = {"rgb": f"{NS}/color/image_raw", "depth": f"{NS}/aligned_depth/image_raw", "info": f"{NS}/color/camera_info"}
+# launch/enhancer.launch.py: rgb:=, depth:=, info:= arguments, set as the README's launch line sets them for
+# realsense-ros 4.54+ (absolute names under /camera/camera; the node's namespace is /camera)
+DRIVER = "/camera/camera"
+REMAPS = {"rgb/image_rect_color": f"{DRIVER}/color/image_raw",
+          "depth_registered/image_rect": f"{DRIVER}/aligned_depth_to_color/image_raw",
+          "rgb/camera_info": f"{DRIVER}/color/camera_info"}
+TOPICS = {"rgb": REMAPS["rgb/image_rect_color"], "depth": REMAPS["depth_registered/image_rect"],
+          "info": REMAPS["rgb/camera_info"]}
 
 
 def _launch_remaps_match_the_launch_file():

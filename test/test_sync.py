@@ -93,6 +93,13 @@ def test_one_late_message_or_a_repeat_is_not_a_jump():
     assert s.stats.time_jumps == 0
 
 
+def test_unstamped_frames_are_named_as_such():
+    s = FrameSynchronizer("exact")
+    feed(s, 0)
+    assert s.take(0).stamp_ns == 0
+    assert "header.stamp left unset" in s.add("depth", 0, "again")
+
+
 def test_configure_rejects_bad_values():
     import pytest
 

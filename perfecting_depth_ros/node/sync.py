@@ -106,6 +106,8 @@ class FrameSynchronizer:
                 return f"{topic} stamp went backwards by {(last - stamp_ns) / 1e6:.1f} ms"
             if stamp_ns <= self._last_emitted and topic == "depth":
                 self.stats.rejected_backwards += 1
+                if stamp_ns == 0:  # a driver that leaves header.stamp unset: every frame looks like the first
+                    return "depth stamp is 0 (header.stamp left unset by the driver): frames cannot be told apart"
                 return f"{topic} stamp is not newer than the last processed frame"
             self._last_stamp[topic] = stamp_ns
             q = self._queues[topic]

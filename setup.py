@@ -40,6 +40,7 @@ setup(
     entry_points={
         "console_scripts": [
             "enhancer_node = perfecting_depth_ros.node.enhancer_node:main",
+            "enhancer_lifecycle_node = perfecting_depth_ros.node.enhancer_node:main_managed",
             "perfecting-depth = perfecting_depth_ros.cli:main",
         ],
     },

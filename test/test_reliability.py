@@ -125,6 +125,7 @@ def test_shutdown_while_a_frame_is_computed_is_quiet(live):
     down under it. The worker stops without an error (it used to log 'processing failed: RCLError: publisher's
     context is invalid' at nearly every shutdown with frames flowing) and the node is destroyed cleanly."""
     node = live["node"]
+    stream = node.streams[0]
     fb = _inject(node)
     fb.mode = "block"
     live["send"](False)
@@ -133,7 +134,7 @@ def test_shutdown_while_a_frame_is_computed_is_quiet(live):
     fb.release.set()
     node.worker.join(10)
     assert not node.worker.is_alive()
-    assert node.streams[0].counts["failed"] == 0 and node.streams[0].last_problem == ""
+    assert stream.counts["failed"] == 0 and stream.last_problem == ""
 
 
 def test_persistent_fault_falls_back_to_the_next_backend(live):

@@ -24,6 +24,8 @@ Published:
 With ``cameras: [front, rear]`` every topic above is read and published under each camera's name (front/rgb/...,
 front/depth_enhanced/...), one model serving the cameras round-robin, one diagnostics status per camera.
 Parameters: see config/enhancer.yaml (each is declared with a description and range).
+enhancer_lifecycle_node (ManagedEnhancerNode) is the same node as a ROS 2 managed node: it starts unconfigured and
+makes its streams and loads the model on configure, processes only while active, and releases it all on cleanup.
 
 Processing runs on a worker thread fed by a one-slot mailbox (latest wins), so the node keeps
 receiving while it computes, and stale frame sets are dropped and counted instead of queued. ``max_rate``
@@ -45,6 +47,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNodeMixin, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -227,18 +230,27 @@ class Stream:
         self.paused_inputs = {}
         self.last_input = dict.fromkeys(self.last_input, 0.0)  # "waiting for" until they come, not "stale"
 
+    def publishers(self) -> tuple:
+        """Every output publisher of this camera."""
+        return (self.pub_depth, self.pub_depth_compressed, self.pub_sigma, self.pub_info, self.pub_cloud,
+                self.pub_source, self.pub_rgb)
+
     def has_readers(self) -> bool:
         """Whether any output of this camera reaches anyone (``lazy``: its inputs are subscribed only then)."""
-        return any(self.read(p) for p in (self.pub_depth, self.pub_depth_compressed, self.pub_sigma, self.pub_info,
-                                          self.pub_cloud, self.pub_source, self.pub_rgb))
+        return any(self.read(p) for p in self.publishers())
 
 
 class EnhancerNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__("depth_enhancer", **kwargs)
+    """The node: parameters, one Stream per camera, the diagnostics and the worker thread that enhances.
+
+    ``managed=True`` leaves it unconfigured: ``bring_up`` (streams, model, worker) and ``tear_down`` are then called
+    by ManagedEnhancerNode's lifecycle transitions instead of here and in ``destroy_node``."""
+
+    def __init__(self, node_name: str = "depth_enhancer", *, managed: bool = False, **kwargs):
+        super().__init__(node_name, **kwargs)
         self._log_handler = RosLogHandler(self.get_logger())
         self._declare_parameters()
-        p = self._params()
+        self._params()  # a value the node cannot start with raises here, named
         self._lock = threading.Lock()
         self._ready = threading.Event()  # a synchroniser has a set for the worker
         self._enhancer: DepthEnhancer | None = None
@@ -251,7 +263,18 @@ class EnhancerNode(Node):
         self._consecutive_failures = 0
         self.fallback_note = ""
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.streams: list[Stream] = []
+        self.up = False  # streams, timers and worker exist
+        self.active = not managed  # frames are taken and processed (a managed node: only while active)
+        self._running = False
+        self.busy = False  # the worker is processing a set (tests wait for idle)
+        if not managed:
+            self.bring_up()
 
+    def bring_up(self) -> None:
+        """Subscriptions, publishers, diagnostics and the worker, from the parameters as they are now; the worker
+        loads the model first. ``ValueError`` for a combination the node cannot run with."""
+        p = self._params()
         in_qos = qos_profile_sensor_data if p["input_reliability"] == "best_effort" else QoSProfile(depth=p["queue_size"])
         if p["input_reliability"] == "reliable":
             in_qos.reliability = ReliabilityPolicy.RELIABLE
@@ -262,22 +285,48 @@ class EnhancerNode(Node):
         if len(set(cameras)) != len(cameras):
             raise ValueError(f"cameras lists a name twice: {p['cameras']}")
         self.streams = [Stream(self, c, p, in_qos, out_qos) for c in cameras]
+        if not self.active:  # a managed node until it is activated: nothing delivered, nothing computed
+            for st in self.streams:
+                st.pause_inputs(self)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self.lazy_timer = self.create_timer(LAZY_CHECK_S, self._update_lazy)
         self._running = True
-        self.busy = False  # the worker is processing a set (tests wait for idle)
         package_log = logging.getLogger("perfecting_depth_ros")  # attached once the node stands: no leak on failure
         package_log.addHandler(self._log_handler)
         if package_log.level == logging.NOTSET:  # not configured by the user: INFO (the root's WARNING drops it)
             package_log.setLevel(logging.INFO)
+        self._pending_rebuild = True  # the worker loads the model before it takes a frame
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
         self.worker.start()
+        self.up = True
         self.unknown_parameters = self._unknown_parameters()  # after the streams: they declare the QoS overrides
         for name in self.unknown_parameters:
             near = difflib.get_close_matches(name, list(self._parameters), n=1, cutoff=0.6)
             self.get_logger().warn(f"parameter {name!r} is not one of this node's and is ignored"
                                    + (f"; did you mean {near[0]!r}?" if near else ""))
+
+    def tear_down(self) -> None:
+        """Stop the worker, destroy what ``bring_up`` made and drop the model (its memory is freed)."""
+        self._running = False
+        logging.getLogger("perfecting_depth_ros").removeHandler(self._log_handler)
+        if hasattr(self, "worker"):
+            self._ready.set()
+            self.worker.join(timeout=10.0)
+        if not self.up:
+            return
+        for timer in (self.diag_timer, self.lazy_timer):
+            self.destroy_timer(timer)
+        self.destroy_publisher(self.pub_diag)
+        for st in self.streams:
+            for sub in st.subs.values():
+                self.destroy_subscription(sub)
+            for pub in st.publishers():
+                self.destroy_publisher(pub)
+        self.streams = []
+        with self._build_lock:
+            self._enhancer = None
+        self.up = False
 
     def _unknown_parameters(self) -> list[str]:
         """Parameters given to this node (a parameters file, ``-p``, the launch file) that it does not have: a typo,
@@ -408,8 +457,9 @@ class EnhancerNode(Node):
             if prm.name in CHOICES and prm.value not in CHOICES[prm.name]:
                 return SetParametersResult(successful=False,
                                            reason=f"{prm.name} must be one of {', '.join(CHOICES[prm.name])}, got {prm.value!r}")
-            if prm.name in RESTART_ONLY:
-                return SetParametersResult(successful=False, reason=f"{prm.name} applies at start-up only; restart the node")
+            if prm.name in RESTART_ONLY and self.up:  # a managed node takes them while unconfigured
+                return SetParametersResult(successful=False, reason=f"{prm.name} applies at start-up only; restart "
+                                           "the node (a managed node: clean it up and configure it again)")
         for prm in params:
             if prm.name in REBUILD:
                 # the worker rebuilds at once, possibly before rclpy stores the value: hand it over
@@ -445,6 +495,8 @@ class EnhancerNode(Node):
         """lazy: unsubscribe a camera's inputs while none of its outputs has a reader, subscribe them when one comes."""
         lazy = self.get_parameter("lazy").value
         for st in self.streams:
+            if not self.active:  # a managed node's inputs stay unsubscribed until it is activated
+                continue
             idle = lazy and not st.has_readers()
             where = f"{st.prefix}: " if st.prefix else ""
             if idle and not st.paused_inputs:
@@ -506,7 +558,7 @@ class EnhancerNode(Node):
                 time.sleep(min(wait, 0.05))
                 continue
             self._ready.clear()  # cleared before looking: a set that arrives meanwhile sets it again
-            got = self._take(nxt)
+            got = self._take(nxt) if self.active else None
             if got is None:
                 self._ready.wait(0.1)
                 continue
@@ -520,7 +572,7 @@ class EnhancerNode(Node):
             except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
                 self._reject(stream, str(e))
             except Exception as e:  # report, publish nothing for this frame, keep running
-                if not self.context.ok():  # shutting down (Ctrl-C, ros2 launch): the outputs are gone, not broken
+                if not (self.context.ok() and self._running):  # shutting down or torn down: outputs gone, not broken
                     break
                 with self._lock:
                     stream.counts["failed"] += 1
@@ -639,6 +691,8 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.ERROR, problem
         elif self.loading:
             level, message = DiagnosticStatus.OK, "loading the enhancer"
+        elif not self.active:
+            level, message = DiagnosticStatus.OK, "inactive (lifecycle): inputs unsubscribed until activated"
         elif p["lazy"] and not stream.has_readers():
             level, message = DiagnosticStatus.OK, ("idle: no subscriber to any output (lazy)"
                                                    + ("; inputs unsubscribed" if stream.paused_inputs else ""))
@@ -692,18 +746,82 @@ class EnhancerNode(Node):
         return st
 
     def destroy_node(self) -> None:
-        self._running = False
-        logging.getLogger("perfecting_depth_ros").removeHandler(self._log_handler)
-        if hasattr(self, "worker"):  # not when the constructor stopped early (a bad parameter)
-            self._ready.set()
-            self.worker.join(timeout=2.0)
+        if hasattr(self, "up"):  # not when the constructor stopped before it (a bad parameter)
+            self.tear_down()
         super().destroy_node()
 
 
-def main(args=None) -> None:
+class ManagedEnhancerNode(LifecycleNodeMixin, EnhancerNode):
+    """The node as a ROS 2 managed (lifecycle) node, for stacks that bring their nodes up in order (Nav2's
+    lifecycle_manager, launch_ros's LifecycleNode):
+
+    - configure: subscriptions and publishers made, the model loaded (FAILURE, back to unconfigured, if it cannot
+      be: the reason is logged); the inputs stay unsubscribed;
+    - activate: the inputs subscribed, frames processed;
+    - deactivate: the inputs unsubscribed, nothing computed (the model stays loaded, so activating again is quick);
+    - cleanup, shutdown, error: everything destroyed and the model's memory freed.
+
+    Start-up-only parameters (transports, QoS, cameras) can be changed while unconfigured and apply at the next
+    configure. It keeps no Nav2 bond: give its lifecycle_manager ``bond_timeout: 0.0``."""
+
+    def __init__(self, node_name: str = "depth_enhancer", **kwargs):
+        EnhancerNode.__init__(self, node_name, managed=True, **kwargs)
+        LifecycleNodeMixin.__init__(self)
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self.bring_up()
+        except ValueError as e:
+            self.get_logger().error(f"cannot configure: {e}")
+            self.tear_down()
+            return TransitionCallbackReturn.FAILURE
+        if self._ensure_enhancer() is None:  # waits for the load (TensorRT may build an engine first)
+            self.get_logger().error(f"cannot configure: {self._enhancer_error}")
+            self.tear_down()
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info("configured; inactive until activated")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        self.active = True
+        if self.get_parameter("lazy").value:
+            self._update_lazy()  # the inputs are subscribed once an output has a reader
+        else:
+            for st in self.streams:
+                st.resume_inputs(self)
+        self.get_logger().info("active: inputs subscribed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self.active = False
+        for st in self.streams:
+            if not st.paused_inputs:
+                st.pause_inputs(self)
+            st.sync.reset()  # a set received before is not processed after activating again
+        while self.busy:  # the frame being computed is finished before the transition completes
+            time.sleep(0.01)
+        self.get_logger().info("inactive: inputs unsubscribed, nothing computed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self.tear_down()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self.active = False
+        self.tear_down()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        self.active = False
+        self.tear_down()
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args=None, managed: bool = False) -> None:
     rclpy.init(args=args)
     try:
-        node = EnhancerNode()
+        node = ManagedEnhancerNode() if managed else EnhancerNode()
     except (ValueError, ParameterException) as e:  # a parameter the node cannot start with: say which, no traceback
         rclpy.logging.get_logger("depth_enhancer").fatal(f"cannot start: {e}")
         rclpy.try_shutdown()
@@ -718,6 +836,11 @@ def main(args=None) -> None:
         node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
+
+
+def main_managed(args=None) -> None:
+    """enhancer_lifecycle_node: the same node, managed (starts unconfigured)."""
+    main(args, managed=True)
 
 
 if __name__ == "__main__":

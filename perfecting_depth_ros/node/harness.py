@@ -168,10 +168,12 @@ def handshake(executor, player: Player, collector: Collector, rgb, depth_m, K, t
 
 
 def node_command(params_file: str | Path, namespace: str = "", remaps: dict[str, str] | None = None,
-                 params: dict | None = None) -> list[str]:
-    """The enhancer_node command line the launch file amounts to."""
-    exe = Path(sys.prefix) / "bin" / "enhancer_node"
-    start = [str(exe)] if exe.exists() else [sys.executable, "-m", "perfecting_depth_ros.node.enhancer_node"]
+                 params: dict | None = None, executable: str = "enhancer_node") -> list[str]:
+    """The command line the launch file amounts to, for ``executable`` (enhancer_node or enhancer_lifecycle_node)."""
+    exe = Path(sys.prefix) / "bin" / executable
+    entry = "main_managed" if executable == "enhancer_lifecycle_node" else "main"
+    start = [str(exe)] if exe.exists() else [
+        sys.executable, "-c", f"from perfecting_depth_ros.node.enhancer_node import {entry}; {entry}()"]
     cmd = [*start, "--ros-args", "--params-file", str(params_file)]
     if namespace:
         cmd += ["-r", f"__ns:={namespace}"]
@@ -183,10 +185,11 @@ def node_command(params_file: str | Path, namespace: str = "", remaps: dict[str,
 
 
 def start_node(params_file: str | Path, namespace: str = "", remaps: dict[str, str] | None = None,
-               params: dict | None = None, log_path: str | Path | None = None) -> subprocess.Popen:
-    """Start enhancer_node as its own process with the whole environment passed on."""
+               params: dict | None = None, log_path: str | Path | None = None,
+               executable: str = "enhancer_node") -> subprocess.Popen:
+    """Start enhancer_node (or ``executable``) as its own process with the whole environment passed on."""
     out = open(log_path, "w") if log_path else subprocess.DEVNULL
-    return subprocess.Popen(node_command(params_file, namespace, remaps, params), env=dict(os.environ),
+    return subprocess.Popen(node_command(params_file, namespace, remaps, params, executable), env=dict(os.environ),
                             stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -297,6 +297,7 @@ class EnhancerNode(Node):
         if package_log.level == logging.NOTSET:  # not configured by the user: INFO (the root's WARNING drops it)
             package_log.setLevel(logging.INFO)
         self._pending_rebuild = True  # the worker loads the model before it takes a frame
+        self._backend_override, self.fallback_note, self._consecutive_failures = None, "", 0  # a fresh start
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
         self.worker.start()
         self.up = True

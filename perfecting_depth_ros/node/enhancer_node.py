@@ -268,6 +268,7 @@ class EnhancerNode(Node):
         self.active = not managed  # frames are taken and processed (a managed node: only while active)
         self._running = False
         self.busy = False  # the worker is processing a set (tests wait for idle)
+        self.unknown_parameters: list[str] = []  # given but not declared (bring_up names them)
         if not managed:
             self.bring_up()
 
@@ -304,21 +305,24 @@ class EnhancerNode(Node):
         self.unknown_parameters = self._unknown_parameters()  # after the streams: they declare the QoS overrides
         for name in self.unknown_parameters:
             near = difflib.get_close_matches(name, list(self._parameters), n=1, cutoff=0.6)
-            self.get_logger().warn(f"parameter {name!r} is not one of this node's and is ignored"
+            self.get_logger().warning(f"parameter {name!r} is not one of this node's and is ignored"
                                    + (f"; did you mean {near[0]!r}?" if near else ""))
 
     def tear_down(self) -> None:
-        """Stop the worker, destroy what ``bring_up`` made and drop the model (its memory is freed)."""
+        """Stop the worker (after the frame in hand), destroy what ``bring_up`` made and release the model (its
+        ONNX Runtime session or TensorRT engine is destroyed)."""
         self._running = False
         logging.getLogger("perfecting_depth_ros").removeHandler(self._log_handler)
         if hasattr(self, "worker"):
             self._ready.set()
-            self.worker.join(timeout=10.0)
-        if not self.up:
-            return
-        for timer in (self.diag_timer, self.lazy_timer):
-            self.destroy_timer(timer)
-        self.destroy_publisher(self.pub_diag)
+            self.worker.join(timeout=5.0)  # under ros2 launch's SIGTERM escalation (5 s)
+        for name in ("diag_timer", "lazy_timer"):
+            if getattr(self, name, None) is not None:
+                self.destroy_timer(getattr(self, name))
+                setattr(self, name, None)
+        if getattr(self, "pub_diag", None) is not None:
+            self.destroy_publisher(self.pub_diag)
+            self.pub_diag = None
         for st in self.streams:
             for sub in st.subs.values():
                 self.destroy_subscription(sub)

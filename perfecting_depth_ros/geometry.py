@@ -101,6 +101,9 @@ def undistorted_rays(K: np.ndarray, D, model: str, shape: tuple[int, int], tol: 
     return rays
 
 
+MAX_MAGNIFICATION = 100.0  # |d distorted / d ray| beyond which an inverse is taken for another branch
+
+
 def _invert(xd: np.ndarray, yd: np.ndarray, D, model: str, tol: float) -> np.ndarray:
     x, y = xd.copy(), yd.copy()
     h = 1e-7
@@ -118,6 +121,14 @@ def _invert(xd: np.ndarray, yd: np.ndarray, D, model: str, tol: float) -> np.nda
             break
     gx, gy = distort(x, y, D, model)
     bad = ~(np.abs(gx - xd) + np.abs(gy - yd) < tol * 10)
+    # A root past a fold of the model (the distortion turning back on itself, det <= 0) or where it magnifies a
+    # hundredfold is another branch of the polynomial, not the lens: a pixel a few px from the centre was found
+    # 89.8 degrees off axis (fuzzing, p2 = 1, k3 = 2). No point there rather than a wrong one; real lenses stay far
+    # from either inside their image.
+    ax, ay = distort(x + h, y, D, model)
+    bx, by = distort(x, y + h, D, model)
+    j00, j10, j01, j11 = (ax - gx) / h, (ay - gy) / h, (bx - gx) / h, (by - gy) / h
+    bad |= ~(j00 * j11 - j01 * j10 > 0) | ~(np.maximum(np.hypot(j00, j10), np.hypot(j01, j11)) < MAX_MAGNIFICATION)
     if model == "equidistant":  # past 90 degrees from the axis a ray has no z/xy form
         bad |= np.arctan(np.hypot(x, y)) >= np.pi / 2 - 1e-6
     rays = np.stack([x, y], axis=-1).astype(np.float32)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -617,6 +617,7 @@ def test_fuzz_camera_info_never_crashes(k, p, h, w, bx, by, roi):
        model=st.sampled_from(["plumb_bob", "rational_polynomial", "equidistant", "pinhole", ""]),
        d=st.one_of(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=14),
                    st.lists(st.floats(-3, 3), max_size=8)))
+@example(fk=93.0, c=(0.0, 0.0), model="plumb_bob", d=[0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.001953125])  # a fold
 def test_fuzz_raw_image_distortion_never_crashes_and_rays_are_true(fk, c, model, d):
     """rectified: false with any camera_info distortion: a clear ConversionError, or rays that each project back
     onto their pixel (NaN where the model has no inverse: no point rather than a wrong one)."""

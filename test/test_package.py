@@ -26,7 +26,8 @@ def test_colcon_build_install_space(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     prefix = tmp_path / "install" / "perfecting_depth_ros"
-    assert (prefix / "lib" / "perfecting_depth_ros" / "enhancer_node").exists()  # ros2 run looks here
+    for exe in _launch_executables():  # ros2 run and the launch file look here
+        assert (prefix / "lib" / "perfecting_depth_ros" / exe).exists(), exe
     share = prefix / "share" / "perfecting_depth_ros"
     for f in ("package.xml", "launch/enhancer.launch.py", "config/enhancer.yaml", "config/enhancer.rviz"):
         assert (share / f).exists(), f
@@ -40,8 +41,21 @@ def test_venv_install_has_share_files_and_executables():
 
     share = Path(get_package_share_directory("perfecting_depth_ros"))
     assert (share / "config" / "enhancer.yaml").exists() and (share / "launch" / "enhancer.launch.py").exists()
-    assert (Path(sys.prefix) / "bin" / "enhancer_node").exists()
-    assert (Path(sys.prefix) / "bin" / "perfecting-depth").exists()
+    for exe in (*_launch_executables(), "perfecting-depth"):
+        assert (Path(sys.prefix) / "bin" / exe).exists(), exe
+
+
+def _launch_executables() -> tuple[str, ...]:
+    """The executables launch/enhancer.launch.py starts (EXECUTABLE, and MANAGED_EXECUTABLE with managed:=true)."""
+    import ast
+
+    tree = ast.parse((ROOT / "launch" / "enhancer.launch.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple):
+            names = [t.id for t in node.targets[0].elts]
+            if names == ["EXECUTABLE", "MANAGED_EXECUTABLE"]:
+                return tuple(ast.literal_eval(node.value))
+    raise AssertionError("launch/enhancer.launch.py names no EXECUTABLE, MANAGED_EXECUTABLE")
 
 
 def test_rviz_config_shows_topics_the_launch_file_gives():

@@ -245,6 +245,9 @@ def test_parameters_the_node_does_not_have_are_named_not_silently_ignored(tmp_pa
         st = node._stream_status(node.streams[0], node._params())
         values = {kv.key: kv.value for kv in st.values}
         assert values["ignored_parameters"] == "max_sigm, qos_overrides./camera/info.subscription.durability"
+        deadline = time.monotonic() + 30
+        while (node.loading or node._enhancer is None) and time.monotonic() < deadline:  # "loading" comes first
+            time.sleep(0.01)
         node.streams[0].last_input = dict.fromkeys(node.streams[0].last_input, time.monotonic())  # inputs flowing
         st = node._stream_status(node.streams[0], node._params())
         assert st.level == DiagnosticStatus.WARN and st.message.startswith("parameters not of this node, ignored: max")

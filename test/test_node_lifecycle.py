@@ -99,8 +99,9 @@ def test_the_managed_node_follows_its_lifecycle(managed):
     assert not _set(m, "queue_size", 4)  # configured: start-up-only parameters refused, with the reason
     ok = spin_until(ex, lambda: "inactive" in coll.last_diag_values().get("_message", ""), 10)
     assert ok, coll.last_diag_values()
+    assert spin_until(ex, lambda: not _inputs_subscribed(m), 10)  # inactive: nothing delivered, nothing computed
     spin_until(ex, lambda: False, 1.0)
-    assert not _inputs_subscribed(m)  # inactive: nothing delivered, nothing computed
+    assert not _inputs_subscribed(m)
 
     assert _transition(m, Transition.TRANSITION_ACTIVATE) and _state(m) == "active"
     f, raw = m["frame"], m["raw"]

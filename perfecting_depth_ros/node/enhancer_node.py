@@ -497,6 +497,14 @@ class EnhancerNode(Node):
         self.get_logger().warning(where + reason, throttle_duration_sec=2.0)
 
     def _update_lazy(self) -> None:
+        """The lazy timer: ``_apply_lazy``, quiet when torn down under a running executor."""
+        try:
+            self._apply_lazy()
+        except Exception:
+            if self.up and self.context.ok():
+                raise
+
+    def _apply_lazy(self) -> None:
         """lazy: unsubscribe a camera's inputs while none of its outputs has a reader, subscribe them when one comes."""
         lazy = self.get_parameter("lazy").value
         for st in self.streams:
@@ -665,11 +673,16 @@ class EnhancerNode(Node):
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        p = self._params()
-        arr = DiagnosticArray()
-        arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [self._stream_status(st, p) for st in self.streams]
-        self.pub_diag.publish(arr)
+        try:
+            p = self._params()
+            arr = DiagnosticArray()
+            arr.header.stamp = self.get_clock().now().to_msg()
+            arr.status = [self._stream_status(st, p) for st in self.streams]
+            self.pub_diag.publish(arr)
+        except Exception:
+            if self.up and self.context.ok():
+                raise
+            # torn down under a running executor (the context shut down by a signal): nothing left to report on
 
     def _stream_status(self, stream: Stream, p: dict) -> DiagnosticStatus:
         """One camera's diagnostics status (the model's state is in each)."""

@@ -104,15 +104,20 @@ def undistorted_rays(K: np.ndarray, D, model: str, shape: tuple[int, int], tol: 
 MAX_MAGNIFICATION = 100.0  # |d distorted / d ray| beyond which an inverse is taken for another branch
 
 
+def _jacobian(x: np.ndarray, y: np.ndarray, gx: np.ndarray, gy: np.ndarray, D, model: str, h: float = 1e-7):
+    """d(distorted x, y) / d(x, y) by forward differences at (x, y), whose distortion is (gx, gy): j00, j10, j01,
+    j11."""
+    ax, ay = distort(x + h, y, D, model)
+    bx, by = distort(x, y + h, D, model)
+    return (ax - gx) / h, (ay - gy) / h, (bx - gx) / h, (by - gy) / h
+
+
 def _invert(xd: np.ndarray, yd: np.ndarray, D, model: str, tol: float) -> np.ndarray:
     x, y = xd.copy(), yd.copy()
-    h = 1e-7
     for _ in range(30):
         gx, gy = distort(x, y, D, model)
         ex, ey = gx - xd, gy - yd
-        ax, ay = distort(x + h, y, D, model)
-        bx, by = distort(x, y + h, D, model)
-        j00, j10, j01, j11 = (ax - gx) / h, (ay - gy) / h, (bx - gx) / h, (by - gy) / h
+        j00, j10, j01, j11 = _jacobian(x, y, gx, gy, D, model)
         det = j00 * j11 - j01 * j10
         det = np.where(np.abs(det) > 1e-12, det, np.nan)
         x = x - (j11 * ex - j01 * ey) / det
@@ -125,9 +130,7 @@ def _invert(xd: np.ndarray, yd: np.ndarray, D, model: str, tol: float) -> np.nda
     # hundredfold is another branch of the polynomial, not the lens: a pixel a few px from the centre was found
     # 89.8 degrees off axis (fuzzing, p2 = 1, k3 = 2). No point there rather than a wrong one; real lenses stay far
     # from either inside their image.
-    ax, ay = distort(x + h, y, D, model)
-    bx, by = distort(x, y + h, D, model)
-    j00, j10, j01, j11 = (ax - gx) / h, (ay - gy) / h, (bx - gx) / h, (by - gy) / h
+    j00, j10, j01, j11 = _jacobian(x, y, gx, gy, D, model)
     bad |= ~(j00 * j11 - j01 * j10 > 0) | ~(np.maximum(np.hypot(j00, j10), np.hypot(j01, j11)) < MAX_MAGNIFICATION)
     if model == "equidistant":  # past 90 degrees from the axis a ray has no z/xy form
         bad |= np.arctan(np.hypot(x, y)) >= np.pi / 2 - 1e-6

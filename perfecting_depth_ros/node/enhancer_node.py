@@ -290,8 +290,9 @@ class EnhancerNode(Node):
             for st in self.streams:
                 st.pause_inputs(self)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
-        self.lazy_timer = self.create_timer(LAZY_CHECK_S, self._update_lazy)
+        self.diag_timer = self.create_timer(p["diagnostics_period"], lambda: self._unless_torn_down(
+            self._publish_diagnostics))
+        self.lazy_timer = self.create_timer(LAZY_CHECK_S, lambda: self._unless_torn_down(self._apply_lazy))
         self._running = True
         package_log = logging.getLogger("perfecting_depth_ros")  # attached once the node stands: no leak on failure
         package_log.addHandler(self._log_handler)
@@ -306,7 +307,7 @@ class EnhancerNode(Node):
         for name in self.unknown_parameters:
             near = difflib.get_close_matches(name, list(self._parameters), n=1, cutoff=0.6)
             self.get_logger().warning(f"parameter {name!r} is not one of this node's and is ignored"
-                                   + (f"; did you mean {near[0]!r}?" if near else ""))
+                                      + (f"; did you mean {near[0]!r}?" if near else ""))
 
     def tear_down(self) -> None:
         """Stop the worker (after the frame in hand), destroy what ``bring_up`` made and release the model (its
@@ -496,10 +497,11 @@ class EnhancerNode(Node):
         where = f"{stream.prefix}: " if stream.prefix else ""
         self.get_logger().warning(where + reason, throttle_duration_sec=2.0)
 
-    def _update_lazy(self) -> None:
-        """The lazy timer: ``_apply_lazy``, quiet when torn down under a running executor."""
+    def _unless_torn_down(self, callback) -> None:
+        """A timer's ``callback``, quiet when the node was torn down under a running executor (the context shut down
+        by a signal, rclpy.shutdown from another thread): nothing is left to report on or subscribe."""
         try:
-            self._apply_lazy()
+            callback()
         except Exception:
             if self.up and self.context.ok():
                 raise
@@ -673,16 +675,11 @@ class EnhancerNode(Node):
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        try:
-            p = self._params()
-            arr = DiagnosticArray()
-            arr.header.stamp = self.get_clock().now().to_msg()
-            arr.status = [self._stream_status(st, p) for st in self.streams]
-            self.pub_diag.publish(arr)
-        except Exception:
-            if self.up and self.context.ok():
-                raise
-            # torn down under a running executor (the context shut down by a signal): nothing left to report on
+        p = self._params()
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [self._stream_status(st, p) for st in self.streams]
+        self.pub_diag.publish(arr)
 
     def _stream_status(self, stream: Stream, p: dict) -> DiagnosticStatus:
         """One camera's diagnostics status (the model's state is in each)."""
@@ -777,7 +774,7 @@ class ManagedEnhancerNode(LifecycleNodeMixin, EnhancerNode):
       be: the reason is logged); the inputs stay unsubscribed;
     - activate: the inputs subscribed, frames processed;
     - deactivate: the inputs unsubscribed, nothing computed (the model stays loaded, so activating again is quick);
-    - cleanup, shutdown, error: everything destroyed and the model's memory freed.
+    - cleanup, shutdown, error: everything destroyed and the model released (its session or engine destroyed).
 
     Start-up-only parameters (transports, QoS, cameras) can be changed while unconfigured and apply at the next
     configure. It keeps no Nav2 bond: give its lifecycle_manager ``bond_timeout: 0.0``."""
@@ -803,7 +800,7 @@ class ManagedEnhancerNode(LifecycleNodeMixin, EnhancerNode):
     def on_activate(self, state) -> TransitionCallbackReturn:
         self.active = True
         if self.get_parameter("lazy").value:
-            self._update_lazy()  # the inputs are subscribed once an output has a reader
+            self._apply_lazy()  # the inputs are subscribed once an output has a reader
         else:
             for st in self.streams:
                 st.resume_inputs(self)

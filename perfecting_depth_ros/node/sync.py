@@ -95,11 +95,7 @@ class FrameSynchronizer:
             self._behind[topic] = self._behind[topic] + 1 if older else 0
             if older and (self._behind[topic] >= JUMP_RUN or last is not None and stamp_ns < last - self.jump_reset_ns):
                 self.stats.time_jumps += 1  # time went back: start over rather than reject until it catches up
-                for q in self._queues.values():
-                    q.clear()
-                self._last_stamp.clear()
-                self._behind = dict.fromkeys(TOPICS, 0)
-                self._last_emitted = -1
+                self._start_over()
                 last = None
             if last is not None and stamp_ns < last:
                 self.stats.rejected_backwards += 1
@@ -196,10 +192,15 @@ class FrameSynchronizer:
             self._cv.notify_all()
 
     def reset(self) -> None:
+        """Forget every message and stamp, and the set waiting in the mailbox."""
         with self._cv:
-            for q in self._queues.values():
-                q.clear()
-            self._last_stamp.clear()
-            self._behind = dict.fromkeys(TOPICS, 0)
-            self._last_emitted = -1
+            self._start_over()
             self._mailbox = None
+
+    def _start_over(self) -> None:
+        """Empty the queues and forget the stamps seen (the caller holds the lock; the newest camera_info stays)."""
+        for q in self._queues.values():
+            q.clear()
+        self._last_stamp.clear()
+        self._behind = dict.fromkeys(TOPICS, 0)
+        self._last_emitted = -1

@@ -58,6 +58,47 @@ def _launch_executables() -> tuple[str, ...]:
     raise AssertionError("launch/enhancer.launch.py names no EXECUTABLE, MANAGED_EXECUTABLE")
 
 
+def test_launch_arguments_are_declared_and_used():
+    """Every launch argument the launch file reads is declared (an undeclared one stops ros2 launch with "launch
+    configuration ... does not exist"), every declared one is read (one that is not is silently ignored), and those
+    it passes on as parameters are parameters of the node."""
+    import ast
+
+    from perfecting_depth_ros.node.enhancer_node import EnhancerNode
+
+    tree = ast.parse((ROOT / "launch" / "enhancer.launch.py").read_text())
+    constants = {node.targets[0].id: node.value for node in ast.walk(tree)
+                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+
+    def strings(value) -> set[str]:
+        """The names a constant (a tuple, a sum of tuples, a dict's values) holds."""
+        if isinstance(value, ast.BinOp):
+            return strings(value.left) | strings(value.right)
+        if isinstance(value, ast.Name):
+            return strings(constants[value.id])
+        literal = ast.literal_eval(value)
+        return set(literal.values() if isinstance(literal, dict) else literal)
+
+    declared, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument":
+            declared.add(node.args[0].value)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "LaunchConfiguration":
+            arg = node.args[0]
+            read.add(arg.value) if isinstance(arg, ast.Constant) else None
+    # names read through a loop over a constant: the parameters passed on, and the remappings' arguments
+    read |= strings(constants["PARAMETER_ARGS"]) | strings(constants["REMAPPINGS"])
+    assert read == declared, f"read, not declared: {read - declared}; declared, never read: {declared - read}"
+    rclpy.init()
+    try:
+        node = EnhancerNode()
+        params = set(node._parameters)
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+    assert strings(constants["PARAMETER_ARGS"]) <= params
+
+
 def test_rviz_config_shows_topics_the_launch_file_gives():
     """Every topic config/enhancer.rviz displays is an output of the node, or an input as the launch file names it
     by default, in the launch file's default namespace."""

@@ -458,10 +458,19 @@ def test_inputs_that_arrive_but_never_match_are_explained(ros):
     def warns(*words):
         return lambda v: v.get("_level") == 1 and all(w in v.get("_message", "") for w in words)
 
+    def story() -> str:
+        """The last diagnostics statuses received, in brief (what the node said instead)."""
+        with coll.lock:
+            last = list(coll.diagnostics[-6:])
+        keys = ("stamp_offset_rgb_s", "stamp_offset_info_s", "time_jumps", "input_rate_rgb_hz", "input_rate_depth_hz",
+                "input_rate_info_hz", "processed", "dropped_sets", "rejected", "rejected_stamps")
+        return "\n".join(f"[{st.name}] level {st.level!r}: {st.message} | "
+                         + ", ".join(f"{kv.key}={kv.value}" for kv in st.values if kv.key in keys) for st in last)
+
     assert send_until(warns("none has matched", "camera_info +1.000 s", "camera_info_sync: latest"),
-                      info_offset_ns=1_000_000_000), coll.last_diag_values()
+                      info_offset_ns=1_000_000_000), story()
     assert coll.last_diag_values()["stamp_offset_info_s"] == "+1.000"
-    assert send_until(warns("colour -0.250 s", "slop >= 0.300 s"), rgb_offset_ns=-250_000_000), coll.last_diag_values()
-    assert send_until(lambda v: v.get("_level") == 0), coll.last_diag_values()  # in step again: ok
+    assert send_until(warns("colour -0.250 s", "slop >= 0.300 s"), rgb_offset_ns=-250_000_000), story()
+    assert send_until(lambda v: v.get("_level") == 0), story()  # in step again: ok
     (res,) = _set_params(ros, input_timeout=0.5)
     assert res.successful

@@ -83,9 +83,9 @@ def test_launch_arguments_are_declared_and_used():
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument":
             declared.add(node.args[0].value)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "LaunchConfiguration":
-            arg = node.args[0]
-            read.add(arg.value) if isinstance(arg, ast.Constant) else None
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "LaunchConfiguration"
+                and isinstance(node.args[0], ast.Constant)):
+            read.add(node.args[0].value)
     # names read through a loop over a constant: the parameters passed on, and the remappings' arguments
     read |= strings(constants["PARAMETER_ARGS"]) | strings(constants["REMAPPINGS"])
     assert read == declared, f"read, not declared: {read - declared}; declared, never read: {declared - read}"

@@ -32,15 +32,18 @@ from perfecting_depth_ros.node.sync import FrameSynchronizer
 
 
 class FaultyBackend:
-    """Wraps a real backend; raises or returns NaN while ``mode`` is set."""
+    """Wraps a real backend; raises, returns NaN, blocks or is slow while ``mode`` is set."""
 
     def __init__(self, inner):
         self.inner, self.mode, self.calls = inner, None, 0
         self.name, self.stride = inner.name, inner.stride
         self.entered, self.release = threading.Event(), threading.Event()  # mode "block"
+        self.delay = 0.0  # mode "slow": seconds each call takes longer (a slower graph)
 
     def run(self, inputs):
         self.calls += 1
+        if self.mode == "slow":
+            time.sleep(self.delay)
         if self.mode == "block":  # a frame being computed: held until released
             self.entered.set()
             self.release.wait(10)
@@ -103,6 +106,31 @@ def _inject(node) -> FaultyBackend:
     fb = FaultyBackend(enh.backend)
     enh.backend = fb
     return fb
+
+
+def test_diagnostics_split_the_latency_into_the_graph_and_the_rest(live):
+    """graph_p50_ms is the learned model's backend call (what a GPU speeds up), outside_graph_p50_ms the rest of the
+    frame (the CPU's work around it): a graph made 0.3 s slower shows in the first and not in the second."""
+    node, coll = live["node"], live["coll"]
+
+    def split():
+        v = coll.last_diag_values()
+        return float(v.get("graph_p50_ms", "nan")), float(v.get("outside_graph_p50_ms", "nan")), v
+
+    assert spin_until(live["ex"], lambda: np.isfinite(split()[0]), 5), split()[2]
+    graph0 = split()[0]
+    fb = _inject(node)
+    fb.mode, fb.delay = "slow", 0.3
+    n = len(node.streams[0].graph_split)
+    for _ in range(2 * n + 3):  # the slow frames become the median
+        assert live["send"](True)
+    assert spin_until(live["ex"], lambda: split()[0] >= graph0 + 290, 5), split()[2]
+    graph, rest, v = split()
+    assert rest < 250 and graph + rest <= float(v["latency_max_ms"]) + 1, v
+    (res,) = node.set_parameters([Parameter("method", value="guided_fill")])  # a classical fill has no graph
+    assert res.successful
+    assert spin_until(live["ex"], lambda: live["send"](True) and coll.last_diag_values().get("graph_p50_ms") == "nan",
+                      10), coll.last_diag_values()
 
 
 @pytest.mark.parametrize("mode", ["raise", "nan"])

@@ -12,6 +12,8 @@ Over a compressed link (image_transport's compressed / compressedDepth topics), 
     rgb_transport:=compressed depth_transport:=compressedDepth
 and keep rgb:= / depth:= the base topic names (the node adds /compressed and /compressedDepth).
 
+log_level:=warn keeps the console to warnings and errors (debug: everything).
+
 respawn:=true starts the node again respawn_delay seconds after it dies (a driver or GPU fault, the kernel's
 out-of-memory killer); a managed node started again is configured and activated again when autostart is true.
 """
@@ -62,6 +64,7 @@ def _nodes(context):
         parameters=[LaunchConfiguration("params_file"), given],
         remappings=[(src, LaunchConfiguration(arg)) for src, arg in REMAPPINGS.items()],
         output="screen",
+        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
         respawn=_true(LaunchConfiguration("respawn").perform(context)),
         respawn_delay=float(LaunchConfiguration("respawn_delay").perform(context)),
     )
@@ -107,6 +110,9 @@ def generate_launch_description():
         DeclareLaunchArgument("autostart", default_value="true",
                               description="with managed:=true: configure and activate it here (false: leave it to a "
                                           "lifecycle manager)"),
+        DeclareLaunchArgument("log_level", default_value="info",
+                              description="debug | info | warn | error | fatal: the node's and the package's log "
+                                          "level"),
         DeclareLaunchArgument("respawn", default_value="false",
                               description="true: start the node again when it dies"),
         DeclareLaunchArgument("respawn_delay", default_value="2.0",

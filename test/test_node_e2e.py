@@ -477,3 +477,27 @@ def test_inputs_that_arrive_but_never_match_are_explained(ros):
     assert send_until(lambda v: v.get("_level") == 0), story()  # in step again: ok
     (res,) = _set_params(ros, input_timeout=0.5)
     assert res.successful
+
+
+def test_log_level_warn_keeps_info_off_the_console(ros, tmp_path):
+    """The launch file's log_level:=warn: a node started with --log-level warn (as the launch file passes it) makes a
+    round trip and warns of a misspelt parameter, and prints no INFO line (its own, or the package's Python records:
+    the backend chosen, the model loaded); at the default level the module's node printed its INFO lines."""
+    assert "[INFO]" in ros["log"].read_text() and "enhancer ready" in ros["log"].read_text()
+    log = tmp_path / "warn.log"
+    proc = start_node(ROOT / "config" / "enhancer.yaml", "/quiet", params={"method": "learned", "slopp": 0.02},
+                      log_path=log, log_level="warn")
+    player, coll = Player(ns="/quiet", name="quiet_player"), Collector("/quiet", name="quiet_collector")
+    ros["ex"].add_node(player)
+    ros["ex"].add_node(coll)
+    try:
+        f = ros["frame"]
+        assert handshake(ros["ex"], player, coll, f.rgb, ros["raw"], f.K), "no round trip through the quiet node"
+    finally:
+        stop_node(proc)
+        for n in (player, coll):
+            ros["ex"].remove_node(n)
+            n.destroy_node()
+    text = log.read_text()
+    assert "[WARN]" in text and "'slopp' is not one of this node's" in text, text
+    assert "[INFO]" not in text, text

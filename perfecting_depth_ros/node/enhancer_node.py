@@ -105,7 +105,7 @@ class RosLogHandler(logging.Handler):
     unforwarded, INFO records were dropped and warnings reached stderr alone."""
 
     def __init__(self, ros_logger):
-        super().__init__(logging.INFO)
+        super().__init__(logging.DEBUG)
         self.ros_logger = ros_logger
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -115,8 +115,10 @@ class RosLogHandler(logging.Handler):
                 self.ros_logger.error(text)
             elif record.levelno >= logging.WARNING:
                 self.ros_logger.warning(text)
-            else:
+            elif record.levelno >= logging.INFO:
                 self.ros_logger.info(text)
+            else:
+                self.ros_logger.debug(text)
         except Exception:  # a log line must never take the node down
             self.handleError(record)
 
@@ -298,8 +300,9 @@ class EnhancerNode(Node):
         self._running = True
         package_log = logging.getLogger("perfecting_depth_ros")  # attached once the node stands: no leak on failure
         package_log.addHandler(self._log_handler)
-        if package_log.level == logging.NOTSET:  # not configured by the user: INFO (the root's WARNING drops it)
-            package_log.setLevel(logging.INFO)
+        if package_log.level == logging.NOTSET:  # not configured by the user: the node's log level (--log-level;
+            # rclpy's severities are Python's numbers), else the root logger's WARNING would drop INFO
+            package_log.setLevel(int(self.get_logger().get_effective_level()))
         self._pending_rebuild = True  # the worker loads the model before it takes a frame
         self._backend_override, self.fallback_note, self._consecutive_failures = None, "", 0  # a fresh start
         self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)

@@ -168,13 +168,13 @@ def handshake(executor, player: Player, collector: Collector, rgb, depth_m, K, t
 
 
 def node_command(params_file: str | Path, namespace: str = "", remaps: dict[str, str] | None = None,
-                 params: dict | None = None, executable: str = "enhancer_node") -> list[str]:
+                 params: dict | None = None, executable: str = "enhancer_node", log_level: str = "info") -> list[str]:
     """The command line the launch file amounts to, for ``executable`` (enhancer_node or enhancer_lifecycle_node)."""
     exe = Path(sys.prefix) / "bin" / executable
     entry = "main_managed" if executable == "enhancer_lifecycle_node" else "main"
     start = [str(exe)] if exe.exists() else [
         sys.executable, "-c", f"from perfecting_depth_ros.node.enhancer_node import {entry}; {entry}()"]
-    cmd = [*start, "--ros-args", "--params-file", str(params_file)]
+    cmd = [*start, "--ros-args", "--log-level", log_level, "--ros-args", "--params-file", str(params_file)]
     if namespace:
         cmd += ["-r", f"__ns:={namespace}"]
     for src, dst in (remaps or {}).items():
@@ -186,10 +186,11 @@ def node_command(params_file: str | Path, namespace: str = "", remaps: dict[str,
 
 def start_node(params_file: str | Path, namespace: str = "", remaps: dict[str, str] | None = None,
                params: dict | None = None, log_path: str | Path | None = None,
-               executable: str = "enhancer_node") -> subprocess.Popen:
+               executable: str = "enhancer_node", log_level: str = "info") -> subprocess.Popen:
     """Start enhancer_node (or ``executable``) as its own process with the whole environment passed on."""
     out = open(log_path, "w") if log_path else subprocess.DEVNULL
-    return subprocess.Popen(node_command(params_file, namespace, remaps, params, executable), env=dict(os.environ),
+    return subprocess.Popen(node_command(params_file, namespace, remaps, params, executable, log_level),
+                            env=dict(os.environ),
                             stdout=out, stderr=subprocess.STDOUT)
 
 

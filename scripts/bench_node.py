@@ -5,7 +5,8 @@
             cloud packing), with no enhancer in the loop.
   stream:   the real node in its own process fed over loopback DDS at --rate Hz for --duration s;
             latency p50/p95/max per time window (growth under overload shows here), output rate,
-            dropped sets, and the node's resident memory over time (growth after warm-up).
+            dropped sets, and the node's resident memory over time (growth after warm-up, and the largest per
+            window: a plateau is the allocator settling, a steady rise a leak).
 
   python scripts/bench_node.py overhead
   python scripts/bench_node.py stream --rate 30 --duration 30 --method raw          # node + DDS only
@@ -128,8 +129,10 @@ def stream(args) -> dict:
     for a, b in zip(edges[:-1], edges[1:]):
         sel = (when >= a) & (when < b)
         if sel.any():
+            in_window = [m for t, m in rss if a <= t < b]
             windows.append({"from_s": round(float(a)), "p50_ms": round(float(np.median(lat[sel])), 1),
-                            "p95_ms": round(float(np.percentile(lat[sel], 95)), 1)})
+                            "p95_ms": round(float(np.percentile(lat[sel], 95)), 1),
+                            "rss_max_mb": round(max(in_window), 1) if in_window else None})
     warm = [m for t, m in rss if t > min(30.0, args.duration / 3)]
     out = {
         "method": diag.get("method", args.method), "size": args.size, "input_rate_hz": args.rate,
@@ -140,7 +143,12 @@ def stream(args) -> dict:
         "latency_windows": windows,
         "dropped_sets (node diagnostics)": diag.get("dropped_sets"),
         "rss_mb": {"after_warmup": round(warm[0], 1), "end": round(warm[-1], 1),
-                   "growth_pct": round(100 * (warm[-1] - warm[0]) / warm[0], 2)} if len(warm) >= 2 else {},
+                   "growth_pct": round(100 * (warm[-1] - warm[0]) / warm[0], 2),
+                   # one sample swings by the frame in hand (tens of MB at 640x480): the windows' largest compare
+                   "window_max_growth_pct": round(100 * (windows[-1]["rss_max_mb"] - windows[0]["rss_max_mb"])
+                                                  / windows[0]["rss_max_mb"], 2)
+                   if len(windows) >= 2 and windows[0]["rss_max_mb"] and windows[-1]["rss_max_mb"] else None}
+                  if len(warm) >= 2 else {},
     }
     print(json.dumps(out, indent=1))
     return out

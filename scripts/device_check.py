@@ -7,7 +7,8 @@
    and median difference of the enhanced depth and sigma, and the median latency of the graph and of the whole
    frame over ``--runs`` runs.
 3. Training: ``--steps`` steps of stage 1 and of stage 2 (warm-started from the shipped weights) on ``--device``
-   through the accelerate loop, on frames rendered where it runs: seconds per step, and that the loss is finite.
+   through the accelerate loop, on frames rendered where it runs: seconds per step, and that the loss is finite
+   (``--steps 0``: left out, as scripts/device_session.sh does before it trains for real).
 
   python scripts/device_check.py --device cuda --out $OUT       (on the GPU machine, through device_check.sh)
   python scripts/device_check.py --device cpu --steps 4 --runs 3 --out outputs/device_check   (here: the same path)
@@ -94,7 +95,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--out", default="outputs/device_check")
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=200, help="training steps to check (0: no training check)")
     ap.add_argument("--runs", type=int, default=20)
     a = ap.parse_args(argv)
     out = Path(a.out)
@@ -105,8 +106,9 @@ def main(argv: list[str]) -> int:
         print("torch sees no GPU", file=sys.stderr)
         return 2
     report["inference"] = inference(a.device, a.runs)
-    with tempfile.TemporaryDirectory() as work:
-        report["training"] = training(a.device, a.steps, Path(work))
+    if a.steps > 0:  # 0: no training check (device_session.sh trains for real right after)
+        with tempfile.TemporaryDirectory() as work:
+            report["training"] = training(a.device, a.steps, Path(work))
     (out / "device_check.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {out / 'device_check.json'}")
     return 0

@@ -1,4 +1,4 @@
-# Sourced by the device scripts (device_check.sh, device_train.sh), from the repository root: the Python to use
+# Sourced by the device scripts (device_check.sh, device_session.sh), from the repository root: the Python to use
 # (the GPU machine's python3; .venv's here when DEVICE=cpu) and the pinned wheels carried in .whl, on PYTHONPATH.
 PY=${PY:-python3}
 [ -x .venv/bin/python ] && [ "${DEVICE:-cuda}" = cpu ] && PY=.venv/bin/python

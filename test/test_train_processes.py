@@ -96,3 +96,24 @@ def test_fewer_frames_than_one_batch_is_a_clear_error_not_a_hang(tmp_path):
                                 batch_size=64)
     with pytest.raises(ValueError, match="cannot fill one batch of 64"):
         train(cfg)
+
+
+def test_loader_workers_prepare_the_same_batches(tmp_path):
+    """loader_workers (a GPU outruns one core's sensor simulation) changes who prepares the batches, not what they
+    hold: two epochs of sensor-mode batches, with and without two worker processes, are identical."""
+    import itertools
+
+    import numpy as np
+
+    from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, load_shards
+    from perfecting_depth_ros.train.common import infinite_batches
+
+    write_shards(tmp_path / "data", "train", 8, 64, 80, shard_size=8, workers=1, progress=False)
+    data = SyntheticDepthDataset(load_shards(tmp_path / "data", "train"), "sensor", seed=3, extra_holes=0.5)
+    runs = [list(itertools.islice(infinite_batches(data, 4, seed=7, workers=w), 4)) for w in (0, 2)]
+    assert runs[0][0]["raw"].shape == (4, 1, 64, 80)
+    for a, b in zip(*runs):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+    assert not np.array_equal(runs[0][0]["raw"].numpy(), runs[0][2]["raw"].numpy())  # a new epoch, new draws

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class TrainConfig:
     ema_decay: float = 0.995
     seed: int = 0
     threads: int = 2
+    loader_workers: int = 0  # processes that prepare batches (sensor simulation); 0: the training process itself
     device: str = "auto"  # auto: a GPU when torch sees one, else the CPU; "cpu"; "cuda" (accelerate places the run)
     log_every: int = 50
     ckpt_every: int = 500
@@ -218,18 +220,31 @@ class Timer:
         return time.time() - self.t0
 
 
-def infinite_batches(dataset, batch_size: int, seed: int):
+def _one_thread_worker(_: int) -> None:
+    """A batch-preparing process uses one core: there are as many of them as cores to spare."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def infinite_batches(dataset, batch_size: int, seed: int, workers: int = 0):
     """Shuffled batches forever (epoch counter advances the dataset's augmentation seed). Raises ValueError when the
-    dataset holds fewer samples than one batch (full batches only: it would never yield one)."""
+    dataset holds fewer samples than one batch (full batches only: it would never yield one).
+
+    ``workers`` processes prepare the batches (a GPU outruns one core's sensor simulation); every sample is drawn
+    from its own seed (dataset seed, epoch, index), so the batches are the same whatever their number."""
     from torch.utils.data import DataLoader
 
     if len(dataset) < batch_size:
         raise ValueError(f"{len(dataset)} training samples cannot fill one batch of {batch_size}: render more frames "
                          "or lower batch_size")
     g = torch.Generator().manual_seed(seed)
+    workers = min(workers, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     epoch = 0
     while True:
         for d in getattr(dataset, "datasets", [dataset]):
             d.epoch = epoch
-        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=g, drop_last=True)
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=g, drop_last=True,
+                              num_workers=workers, worker_init_fn=_one_thread_worker if workers else None)
         epoch += 1

@@ -141,7 +141,8 @@ def train(cfg: TrainConfig) -> Path:
         data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed,
                                                          target=cfg.real_target, hole_bias=cfg.real_hole_bias,
                                                          hflip=cfg.hflip)])
-    batches = infinite_batches(data, cfg.batch_size, cfg.seed + 1000 * rank)  # each process its own batches
+    batches = infinite_batches(data, cfg.batch_size, cfg.seed + 1000 * rank,  # each process its own batches
+                               cfg.loader_workers)
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
         alt = infinite_batches(SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1,

@@ -100,20 +100,30 @@ def test_fewer_frames_than_one_batch_is_a_clear_error_not_a_hang(tmp_path):
 
 def test_loader_workers_prepare_the_same_batches(tmp_path):
     """loader_workers (a GPU outruns one core's sensor simulation) changes who prepares the batches, not what they
-    hold: two epochs of sensor-mode batches, with and without two worker processes, are identical."""
-    import itertools
-
-    import numpy as np
-
-    from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, load_shards
-    from perfecting_depth_ros.train.common import infinite_batches
-
+    hold: two epochs of sensor-mode batches, with and without two worker processes, are identical. In a process of its
+    own, as training runs (the workers are forked: a fork of this test process, whose earlier tests left DDS,
+    ONNX Runtime and OpenCV threads running, can deadlock)."""
     write_shards(tmp_path / "data", "train", 8, 64, 80, shard_size=8, workers=1, progress=False)
-    data = SyntheticDepthDataset(load_shards(tmp_path / "data", "train"), "sensor", seed=3, extra_holes=0.5)
-    runs = [list(itertools.islice(infinite_batches(data, 4, seed=7, workers=w), 4)) for w in (0, 2)]
-    assert runs[0][0]["raw"].shape == (4, 1, 64, 80)
-    for a, b in zip(*runs):
-        assert a.keys() == b.keys()
-        for k in a:
-            np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
-    assert not np.array_equal(runs[0][0]["raw"].numpy(), runs[0][2]["raw"].numpy())  # a new epoch, new draws
+    script = f"""
+import itertools
+import numpy as np
+from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, load_shards
+from perfecting_depth_ros.train.common import infinite_batches
+
+data = SyntheticDepthDataset(load_shards({str(tmp_path / "data")!r}, "train"), "sensor", seed=3, extra_holes=0.5)
+runs = []
+for w in (0, 2):
+    gen = infinite_batches(data, 4, seed=7, workers=w)
+    runs.append(list(itertools.islice(gen, 4)))
+    gen.close()  # its DataLoader and worker processes go
+assert runs[0][0]["raw"].shape == (4, 1, 64, 80)
+for a, b in zip(*runs):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+assert not np.array_equal(runs[0][0]["raw"].numpy(), runs[0][2]["raw"].numpy())  # a new epoch, new draws
+print("same batches")
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0 and "same batches" in r.stdout, r.stderr[-3000:]

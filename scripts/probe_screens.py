@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Dark screens: is the learned fill worse than the classical fills in the hole a dark, flat surface leaves?
+Synthetic validation frames only (world v1, seeds 5200+: no other script scores or chooses on them); a diagnosis,
+nothing is chosen on it.
+
+Why: on the 7-Scenes test block the learned fill lands 0.5 m too far in its deepest raw holes (joint bilateral 0.17 m;
+scripts/probe_raw_holes.py). Looked at (diagnosis only), those holes are a dark television on the wall in frames 860 and
+870, which the Kinect does not see; the hole touches the top of the image. Here a "screen" is painted into each
+validation frame: a rectangle on a flat surface (a plane fits the truth there to 1 %), its colour dark grey with a
+faint gradient, its raw depth dropped; the truth behind it is the flat surface. Each frame gets one screen, inside the
+image (``inside``) or touching its top edge and larger (``top``), and the learned enhancer (the sensor's range given),
+joint bilateral and Navier-Stokes are scored in the screen's pixels.
+
+  PYTHONPATH=scripts python scripts/probe_screens.py inside
+  PYTHONPATH=scripts python scripts/probe_screens.py top
+  PYTHONPATH=scripts python scripts/probe_screens.py large   (as large as top's, not touching the edges)
+
+Outcome (twenty-fourth session, shipped model with the hole fusion), MAE / mean signed error in m, pooled over the
+screens' pixels (per-frame median MAE in brackets):
+- inside (50-120 x 40-90 px at 320x240; 31 frames with a flat patch): learned 0.059 / -0.031 (0.024), joint
+  bilateral 0.063 / -0.031 (0.023), Navier-Stokes 0.066 / -0.036 (0.023): the learned fill continues the surface as
+  the classical fills do;
+- top (90-180 x 50-110 px, touching the top edge; 15 frames): learned 0.128 / -0.089 (0.063), joint bilateral
+  0.072 / -0.029 (0.033), Navier-Stokes 0.059 / -0.015 (0.030);
+- large (as large as top's, 1 px or more off every edge; 16 frames): learned 0.159 / +0.097 (0.041), joint
+  bilateral 0.096 / +0.078 (0.021), Navier-Stokes 0.096 / +0.078 (0.021).
+So the weak spot is size: in a hole of 6-26 % of the frame whose truth continues the surface around it, the learned
+fill is about twice as far off as the classical fills, too near or too far. The hole fusion does not reach there (it
+weighs the classical fill in within 16-32 px of a measurement; its first fit, with no such limit, made holes past the
+sensor's range worse, config/train/fusion.yaml) and the published sigma is large there. This is the validation case
+for such holes the fifteenth session asked for (scripts/probe_raw_holes.py). Next steps, each to be held to this
+probe's top and large sets and to the usual validation set: a hole-fusion round that weighs a dense classical fill
+in deep inside holes from cues that tell a dark surface from a view past the sensor's range (brightness, texture,
+the rim's depth against the range), or training windows with large dark holes (a GPU session:
+scripts/device_session.sh).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from validate_gap import val_frames
+
+from perfecting_depth_ros.enhancer import DepthEnhancer
+
+
+def screen(f, raw: np.ndarray, rng: np.random.Generator, kind: str):
+    """(rgb, raw) with a dark screen painted over a flat patch, and its mask; None if no flat patch was found."""
+    H, W = raw.shape
+    for _ in range(40):
+        big = kind in ("top", "large")
+        h, w = (rng.integers(50, 110), rng.integers(90, 180)) if big else (rng.integers(40, 90), rng.integers(50, 120))
+        if kind == "large":  # as big as "top", 1 px or more off the edges
+            y, x = rng.integers(1, H - h - 1), rng.integers(1, W - w - 1)
+        else:
+            y, x = (0 if kind == "top" else rng.integers(0, H - h)), rng.integers(0, W - w)
+        gt = f.depth[y:y + h, x:x + w]
+        if not np.all(np.isfinite(gt)) or gt.min() <= 0:
+            continue
+        yy, xx = np.mgrid[:h, :w]
+        A = np.c_[yy.ravel(), xx.ravel(), np.ones(h * w)]
+        coef, *_ = np.linalg.lstsq(A, gt.ravel(), rcond=None)
+        if np.abs(A @ coef - gt.ravel()).max() <= 0.01 * gt.mean():
+            break
+    else:
+        return None
+    rgb = f.rgb.copy()
+    rgb[y:y + h, x:x + w] = np.clip(np.linspace(15, 35, w)[None, :, None] + rng.normal(0, 2, (h, w, 1)), 0,
+                                    255).astype(np.uint8)
+    r = raw.copy()
+    r[y:y + h, x:x + w] = 0
+    m = np.zeros(raw.shape, bool)
+    m[y:y + h, x:x + w] = True
+    return rgb, r, m
+
+
+def main(args: list[str]) -> int:
+    kind = args[0] if args else "inside"
+    if kind not in ("inside", "top", "large"):
+        raise SystemExit("kind: inside | top | large")
+    methods = {"learned": DepthEnhancer(backend="onnxruntime"), "joint_bilateral": DepthEnhancer("joint_bilateral"),
+               "inpaint_ns": DepthEnhancer("inpaint_ns")}
+    rng = np.random.default_rng(5)
+    errs: dict[str, list] = {k: [] for k in methods}
+    for f, raw, max_range in val_frames(first=5200):
+        s = screen(f, raw, rng, kind)
+        if s is None:
+            continue
+        rgb, r, m = s
+        for k, e in methods.items():
+            errs[k].append((e.enhance(rgb, r, max_range_m=max_range).depth - f.depth)[m])
+    print(f"{len(errs['learned'])} frames with a screen ({kind})")
+    for k, v in errs.items():
+        e = np.concatenate(v)
+        print(f"{k:16s} MAE {np.abs(e).mean():.3f}  signed {e.mean():+.3f}  "
+              f"per-frame median MAE {np.median([np.abs(x).mean() for x in v]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -6,10 +6,10 @@ nothing is chosen on it.
 Why: on the 7-Scenes test block the learned fill lands 0.5 m too far in its deepest raw holes (joint bilateral 0.17 m;
 scripts/probe_raw_holes.py). Looked at (diagnosis only), those holes are a dark television on the wall in frames 860 and
 870, which the Kinect does not see; the hole touches the top of the image. Here a "screen" is painted into each
-validation frame: a rectangle on a flat surface (a plane fits the truth there to 1 %), its colour dark grey with a
-faint gradient, its raw depth dropped; the truth behind it is the flat surface. Each frame gets one screen, inside the
-image (``inside``) or touching its top edge and larger (``top``), and the learned enhancer (the sensor's range given),
-joint bilateral and Navier-Stokes are scored in the screen's pixels.
+validation frame (data/screens.py): a rectangle on a flat surface (a plane fits the truth there to 1 %), its colour
+dark grey with a faint gradient, its raw depth dropped; the truth behind it is the flat surface. Each frame gets one
+screen, inside the image (``inside``), touching its top edge and larger (``top``) or as large inside (``large``), and
+the learned enhancer (the sensor's range given), joint bilateral and Navier-Stokes are scored in the screen's pixels.
 
   PYTHONPATH=scripts python scripts/probe_screens.py inside
   PYTHONPATH=scripts python scripts/probe_screens.py top
@@ -42,49 +42,20 @@ import sys
 import numpy as np
 from validate_gap import val_frames
 
+from perfecting_depth_ros.data.screens import KINDS, paint_screen
 from perfecting_depth_ros.enhancer import DepthEnhancer
-
-
-def screen(f, raw: np.ndarray, rng: np.random.Generator, kind: str):
-    """(rgb, raw) with a dark screen painted over a flat patch, and its mask; None if no flat patch was found."""
-    H, W = raw.shape
-    for _ in range(40):
-        big = kind in ("top", "large")
-        h, w = (rng.integers(50, 110), rng.integers(90, 180)) if big else (rng.integers(40, 90), rng.integers(50, 120))
-        if kind == "large":  # as big as "top", 1 px or more off the edges
-            y, x = rng.integers(1, H - h - 1), rng.integers(1, W - w - 1)
-        else:
-            y, x = (0 if kind == "top" else rng.integers(0, H - h)), rng.integers(0, W - w)
-        gt = f.depth[y:y + h, x:x + w]
-        if not np.all(np.isfinite(gt)) or gt.min() <= 0:
-            continue
-        yy, xx = np.mgrid[:h, :w]
-        A = np.c_[yy.ravel(), xx.ravel(), np.ones(h * w)]
-        coef, *_ = np.linalg.lstsq(A, gt.ravel(), rcond=None)
-        if np.abs(A @ coef - gt.ravel()).max() <= 0.01 * gt.mean():
-            break
-    else:
-        return None
-    rgb = f.rgb.copy()
-    rgb[y:y + h, x:x + w] = np.clip(np.linspace(15, 35, w)[None, :, None] + rng.normal(0, 2, (h, w, 1)), 0,
-                                    255).astype(np.uint8)
-    r = raw.copy()
-    r[y:y + h, x:x + w] = 0
-    m = np.zeros(raw.shape, bool)
-    m[y:y + h, x:x + w] = True
-    return rgb, r, m
 
 
 def main(args: list[str]) -> int:
     kind = args[0] if args else "inside"
-    if kind not in ("inside", "top", "large"):
-        raise SystemExit("kind: inside | top | large")
+    if kind not in KINDS:
+        raise SystemExit(f"kind: {' | '.join(KINDS)}")
     methods = {"learned": DepthEnhancer(backend="onnxruntime"), "joint_bilateral": DepthEnhancer("joint_bilateral"),
                "inpaint_ns": DepthEnhancer("inpaint_ns")}
     rng = np.random.default_rng(5)
     errs: dict[str, list] = {k: [] for k in methods}
     for f, raw, max_range in val_frames(first=5200):
-        s = screen(f, raw, rng, kind)
+        s = paint_screen(f.rgb, f.depth, raw, rng, kind)
         if s is None:
             continue
         rgb, r, m = s

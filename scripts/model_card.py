@@ -973,7 +973,8 @@ def main() -> int:
             "by over 10 % was tried and did not help. It runs on the CPU in numpy/OpenCV, also when the graph runs on "
             "a GPU: about 100 ms at 640x480 on 2 cores (`hole_fusion: false` turns it off).",
             "- Deeper than 16 px inside large real raw holes the fill extrapolates: on the 7-Scenes test block (frames "
-            "860 and 870: a dark television on the wall, which the Kinect does not see) it lands 0.5 m too far there on average (joint bilateral 0.17 m), with a 1-sigma to match (median 1.05 m, 99.8 % "
+            "860 and 870: a dark television on the wall, which the Kinect does not see) it lands 0.5 m too far there "
+            "on average (joint bilateral 0.17 m), with a 1-sigma to match (median 1.05 m, 99.8 % "
             "of those errors within +-2 sigma); the gap block and the training frames show no such holes, and there it "
             "is the best fill (`scripts/probe_raw_holes.py`)."]
     text = "\n".join(out) + "\n"

@@ -540,10 +540,8 @@ class DepthEnhancer:
         classical = None
         if self.fusion is not None and not keep.all():
             # rebuilt pixels weighed against a colour-guided fill at camera resolution (hole_fusion.py)
-            from .hole_fusion import classical_fill
-
-            classical = classical_fill(rgb, kept_depth, self.fusion.diameters)
-            fused = self.fusion.fuse(rgb, kept_depth, final, sigma, spread, classical)
+            classical = self.fusion.classical(rgb, kept_depth)
+            fused = self.fusion.fuse(rgb, kept_depth, final, sigma, spread, classical, max_range)
             final = np.where(keep, depth, np.clip(fused, lo, hi)).astype(np.float32)
         t4 = time.perf_counter()
         if NEAR_CAP_FACTOR > 0 and classical is not None:

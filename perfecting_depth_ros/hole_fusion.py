@@ -23,7 +23,11 @@ import numpy as np
 from .enhancer import local_range
 
 FEATURE_NAMES = ("log_dist", "colour_grad", "depth_grad", "local_range", "rel_sigma", "rel_spread",
-                 "rel_diff", "abs_rel_diff", "log_depth", "classical_grad")
+                 "rel_diff", "abs_rel_diff", "log_depth", "classical_grad",
+                 # for fills deep inside holes (a fusion file fitted on 13): a dark surface or a view past the range?
+                 "brightness", "log_rim_over_reach", "log_learned_over_rim")
+BASE_FEATURES = 10  # the features of the fits before the sixth round; the others are computed only when asked for
+BRIGHTNESS_WINDOW = 9  # px at REFERENCE_SIDE
 REFERENCE_SIDE = 640  # distances and windows are measured in pixels of an image this wide (larger side)
 RANGE_WINDOW = 15  # local_range window (px at REFERENCE_SIDE)
 LAYERS = ("l0", "l1", "l2")
@@ -56,10 +60,13 @@ def parse_diameters(text: str | None) -> tuple[int, ...]:
 
 
 def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray, classical: np.ndarray,
-                    sigma: np.ndarray, spread: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """[N, len(FEATURE_NAMES)] float32 features of the pixels ``where`` is True. ``kept_depth`` holds the kept
-    measurements (0 elsewhere), ``rebuilt`` the learned depth, ``classical`` the classical fill, ``sigma`` and
-    ``spread`` the model's 1-sigma and sample spread, all HxW metres."""
+                    sigma: np.ndarray, spread: np.ndarray, where: np.ndarray, n_features: int = BASE_FEATURES,
+                    max_range: float | None = None) -> np.ndarray:
+    """[N, n_features] float32 features (the first ``n_features`` of FEATURE_NAMES) of the pixels ``where`` is True.
+    ``kept_depth`` holds the kept measurements (0 elsewhere), ``rebuilt`` the learned depth, ``classical`` the
+    classical fill, ``sigma`` and ``spread`` the model's 1-sigma and sample spread, all HxW metres; ``max_range`` the
+    sensor's stated range (None: unknown), read by the last two features through the sensor's reach (its range, at
+    least the frame's farthest kept measurement)."""
     H, W = kept_depth.shape
     px = max(H, W) / REFERENCE_SIDE
     kept = kept_depth > 0
@@ -79,7 +86,15 @@ def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray
     classical_grad = np.hypot(cv2.Sobel(log_c, cv2.CV_32F, 1, 0), cv2.Sobel(log_c, cv2.CV_32F, 0, 1))
     cols = [np.log1p(dist[where]), colour_grad[where], depth_grad[where], depth_range[where],
             sigma[where] / L, spread[where] / L, diff, np.abs(diff), np.log(L), classical_grad[where]]
-    return np.nan_to_num(np.stack(cols, 1).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if n_features > BASE_FEATURES:
+        from .near_holes import nearest_kept_depth
+
+        k = max(3, int(round(BRIGHTNESS_WINDOW * px)) | 1)
+        rim = np.maximum(nearest_kept_depth(kept, kept_depth)[where], 1e-3)
+        reach = max(float(max_range or 0.0), float(kept_depth.max()))
+        cols += [cv2.blur(grey, (k, k))[where], np.log(rim / reach), np.log(L / rim)]
+    x = np.stack(cols[:n_features], 1).astype(np.float32)
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def reach_ramp(log_dist, reach: float):
@@ -138,6 +153,8 @@ class HoleFusion:
                              "positive)")
         self.metadata = dict(metadata or {})
         self.diameters = parse_diameters(self.metadata.get("classical_diameters"))  # the fill it was fitted with
+        # fitted on the classical fill closed by Navier-Stokes (dense: it takes part deep inside holes too)
+        self.dense = self.metadata.get("dense_classical", "0") == "1"
 
     @property
     def model_sha256(self) -> str | None:
@@ -166,20 +183,31 @@ class HoleFusion:
         w = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
         return (1.0 - (1.0 - w) * reach_ramp(x[:, 0], float(self.p["reach"].ravel()[0]))).astype(np.float32)
 
+    def classical(self, rgb: np.ndarray, kept_depth: np.ndarray) -> np.ndarray:
+        """The classical fill this file was fitted with: joint bilateral with its windows, closed by Navier-Stokes
+        where those windows did not reach when it was fitted so (``dense``)."""
+        fill = classical_fill(rgb, kept_depth, self.diameters)
+        if self.dense:
+            from .evaluate.baselines import close_holes
+
+            fill = close_holes(fill)[0]
+        return fill
+
     def fuse(self, rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray, sigma: np.ndarray,
-             spread: np.ndarray, classical: np.ndarray | None = None) -> np.ndarray:
+             spread: np.ndarray, classical: np.ndarray | None = None, max_range: float | None = None) -> np.ndarray:
         """``rebuilt`` with every pixel that is not a kept measurement (``kept_depth`` <= 0) replaced by its weighing
-        with the classical fill of the kept measurements (``classical``: that fill with this file's windows, when the
-        caller computed it already)."""
+        with the classical fill of the kept measurements (``classical``: ``self.classical``'s, when the caller
+        computed it already); ``max_range``: the sensor's stated range, None if unknown."""
         where = ~(kept_depth > 0) & np.isfinite(rebuilt)
         if not where.any() or not (kept_depth > 0).any():
             return rebuilt
         if classical is None:
-            classical = classical_fill(rgb, kept_depth, self.diameters)
+            classical = self.classical(rgb, kept_depth)
         where &= np.isfinite(classical) & (classical > 0)
         if not where.any():
             return rebuilt
-        w = self.weight(fusion_features(rgb, kept_depth, rebuilt, classical, sigma, spread, where))
+        w = self.weight(fusion_features(rgb, kept_depth, rebuilt, classical, sigma, spread, where, self.n_features,
+                                        max_range))
         out = rebuilt.copy()
         out[where] = w * rebuilt[where] + (1.0 - w) * classical[where]
         return out

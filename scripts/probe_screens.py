@@ -14,6 +14,7 @@ the learned enhancer (the sensor's range given), joint bilateral and Navier-Stok
   PYTHONPATH=scripts python scripts/probe_screens.py inside
   PYTHONPATH=scripts python scripts/probe_screens.py top
   PYTHONPATH=scripts python scripts/probe_screens.py large   (as large as top's, not touching the edges)
+  [--fusion=off|auto|PATH]  (the learned enhancer's hole fusion, as in validate_gap.py; default auto)
 
 Outcome (twenty-fourth session, shipped model with the hole fusion), MAE / mean signed error in m, pooled over the
 screens' pixels (per-frame median MAE in brackets):
@@ -40,18 +41,19 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from validate_gap import val_frames
+from validate_gap import fusion_arg, val_frames
 
 from perfecting_depth_ros.data.screens import KINDS, paint_screen
 from perfecting_depth_ros.enhancer import DepthEnhancer
 
 
 def main(args: list[str]) -> int:
+    fusion, args = fusion_arg(args)
     kind = args[0] if args else "inside"
     if kind not in KINDS:
         raise SystemExit(f"kind: {' | '.join(KINDS)}")
-    methods = {"learned": DepthEnhancer(backend="onnxruntime"), "joint_bilateral": DepthEnhancer("joint_bilateral"),
-               "inpaint_ns": DepthEnhancer("inpaint_ns")}
+    methods = {"learned": DepthEnhancer(backend="onnxruntime", fusion=fusion),
+               "joint_bilateral": DepthEnhancer("joint_bilateral"), "inpaint_ns": DepthEnhancer("inpaint_ns")}
     rng = np.random.default_rng(5)
     errs: dict[str, list] = {k: [] for k in methods}
     for f, raw, max_range in val_frames(first=5200):

@@ -181,3 +181,27 @@ def test_the_classical_fill_keeps_its_scale_on_cameras_wider_than_640():
     spread = np.nanmax(blocks[has], -1) - np.nanmin(blocks[has], -1)
     assert has.sum() > 100 and spread.max() < 1e-6
     assert not np.array_equal(fill, jb.fill_local(big.rgb, raw), equal_nan=True)  # the default works at 640x180
+
+
+def test_a_dense_fusion_reaches_deep_holes_with_all_thirteen_features(frame):
+    """A file fitted on all of FEATURE_NAMES with the classical fill closed by Navier-Stokes (``dense_classical``,
+    config/train/fusion_deep.yaml: not shipped) weighs the fill in deep inside a hole too, where the windows of the
+    joint bilateral fill do not reach and a file without it leaves the learned depth alone; kept pixels stay."""
+    from perfecting_depth_ros.train.fusion import FusionConfig, fit
+
+    rng = np.random.default_rng(3)
+    domains = {"a": _domain(rng, 20_000, 0.3)}  # the classical fill right where feature 1 (colour gradient) > 0
+    params, _ = fit(domains, FusionConfig(steps=300, batch_size=2048, hidden=8, reach_px=10_000.0, features=NF))
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(4))
+    raw[10:110, 20:140] = 0  # far wider than the classical fill's windows
+    rebuilt = np.where(raw > 0, raw, float(np.median(raw[raw > 0])) + 0.5).astype(np.float32)
+    sigma, spread = np.full_like(raw, 0.05), np.full_like(raw, 0.02)
+    deep = np.zeros(raw.shape, bool)
+    deep[40:80, 60:100] = True
+    assert not np.isfinite(classical_fill(frame.rgb, raw))[deep].any()  # the bilateral windows do not reach
+    shallow = HoleFusion(params).fuse(frame.rgb, raw, rebuilt, sigma, spread, max_range=4.5)
+    dense_fusion = HoleFusion(params, {"dense_classical": "1"})
+    assert dense_fusion.n_features == NF == 13 and dense_fusion.dense
+    dense = dense_fusion.fuse(frame.rgb, raw, rebuilt, sigma, spread, max_range=4.5)
+    assert np.array_equal(shallow[deep], rebuilt[deep]) and not np.array_equal(dense[deep], rebuilt[deep])
+    assert np.array_equal(dense[raw > 0], rebuilt[raw > 0]) and np.isfinite(dense).all()

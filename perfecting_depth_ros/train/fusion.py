@@ -20,8 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.screens import KINDS, paint_screen
 from ..enhancer import KEEP_GATE
-from ..hole_fusion import CLASSICAL_DIAMETERS, FEATURE_NAMES, LAYERS, classical_fill, fusion_features, reach_ramp
+from ..evaluate.baselines import close_holes
+from ..hole_fusion import (
+    BASE_FEATURES,
+    CLASSICAL_DIAMETERS,
+    FEATURE_NAMES,
+    LAYERS,
+    classical_fill,
+    fusion_features,
+    reach_ramp,
+)
 from .common import config_from_yaml
 
 
@@ -40,6 +50,9 @@ class FusionConfig:
     l2_weight: float = 0.0  # loss: L1 + this x squared error (each over the learned depth's own, per domain)
     reach_px: float = 16.0  # the classical fill takes part up to this far from a kept measurement (HoleFusion)
     classical_diameters: list[int] = field(default_factory=lambda: list(CLASSICAL_DIAMETERS))  # its windows (px)
+    features: int = BASE_FEATURES  # the first this many of hole_fusion.FEATURE_NAMES
+    dense_classical: bool = False  # the classical fill closed by Navier-Stokes where its windows do not reach
+    screens: float = 0.0  # chance of a dark screen painted into a synthetic frame (data/screens.py)
     hidden: int = 16
     steps: int = 2000
     batch_size: int = 8192
@@ -52,14 +65,18 @@ class FusionConfig:
 
 
 def frame_columns(enh, rgb: np.ndarray, inp: np.ndarray, truth: np.ndarray, score: np.ndarray,
-                  max_range: float | None, diameters: tuple[int, ...] = CLASSICAL_DIAMETERS) -> dict[str, np.ndarray]:
+                  max_range: float | None, diameters: tuple[int, ...] = CLASSICAL_DIAMETERS,
+                  features: int = BASE_FEATURES, dense: bool = False) -> dict[str, np.ndarray]:
     """Features, learned depth, classical fill and truth of the pixels of ``score`` the model does not keep."""
     out = enh.enhance(rgb, inp, max_range_m=max_range)
     keep = out.raw_reliability > KEEP_GATE
     kept_depth = np.where(keep, inp, 0).astype(np.float32)
     classical = classical_fill(rgb, kept_depth, diameters)
+    if dense:
+        classical = close_holes(classical)[0]
     where = score & ~keep & np.isfinite(out.depth) & np.isfinite(classical) & (classical > 0)
-    x = fusion_features(rgb, kept_depth, out.depth, classical, out.uncertainty, out.spread, where)
+    x = fusion_features(rgb, kept_depth, out.depth, classical, out.uncertainty, out.spread, where, features,
+                        max_range)
     return {"x": x, "learned": out.depth[where], "classical": classical[where], "truth": truth[where]}
 
 
@@ -83,7 +100,8 @@ def collect_real(cfg: FusionConfig, enh) -> dict[str, np.ndarray]:
         for d in range(cfg.real_draws):
             hide = holdout_mask(raw, np.random.default_rng(cfg.real_seed + 100 * k + d))
             inp = np.where(hide, 0, raw).astype(np.float32)
-            rows.append(frame_columns(enh, rgb, inp, raw, hide, KINECT_V1_RANGE_M, tuple(cfg.classical_diameters)))
+            rows.append(frame_columns(enh, rgb, inp, raw, hide, KINECT_V1_RANGE_M, tuple(cfg.classical_diameters),
+                                      cfg.features, cfg.dense_classical))
     return _stack(rows)
 
 
@@ -102,11 +120,16 @@ def collect_synthetic(cfg: FusionConfig, enh, version: int) -> dict[str, np.ndar
         sensor = list(SENSORS)[i % len(SENSORS)]
         rng = np.random.default_rng(cfg.synth_seed + 1000 * version + i)
         raw = simulate(f, sensor, rng)
+        rgb = f.rgb
+        if cfg.screens > 0 and rng.random() < cfg.screens:  # a dark screen the sensor does not see
+            painted = paint_screen(rgb, f.depth, raw, rng, KINDS[i % len(KINDS)])
+            if painted is not None:
+                rgb, raw = painted[0], painted[1]
         if (raw > 0).sum() < 4 * MIN_VALID_PIXELS:
             continue
         inp = np.where(holdout_mask(raw, rng), 0, raw).astype(np.float32) if cfg.synth_blobs else raw
-        rows.append(frame_columns(enh, f.rgb, inp, f.depth, f.depth > 0, SENSORS[sensor].max_range_m,
-                                  tuple(cfg.classical_diameters)))
+        rows.append(frame_columns(enh, rgb, inp, f.depth, f.depth > 0, SENSORS[sensor].max_range_m,
+                                  tuple(cfg.classical_diameters), cfg.features, cfg.dense_classical))
     return _stack(rows)
 
 
@@ -115,14 +138,14 @@ def fit(domains: dict[str, dict[str, np.ndarray]], cfg: FusionConfig) -> tuple[d
     import torch
 
     torch.manual_seed(cfg.seed)
-    t = {n: {k: torch.tensor(v) for k, v in d.items()} for n, d in domains.items()}
+    nf = cfg.features
+    t = {n: {k: torch.tensor(v[:, :nf] if k == "x" else v) for k, v in d.items()} for n, d in domains.items()}
     for d in t.values():
         d["ramp"] = reach_ramp(d["x"][:, 0], cfg.reach_px)
     x_all = torch.cat([d["x"] for d in t.values()])
     mean, std = x_all.mean(0), x_all.std(0) + 1e-6
     norm = {n: float((d["learned"] - d["truth"]).abs().mean()) for n, d in t.items()}
     norm2 = {n: float(((d["learned"] - d["truth"]) ** 2).mean()) for n, d in t.items()}
-    nf = len(FEATURE_NAMES)
     net = torch.nn.Sequential(torch.nn.Linear(nf, cfg.hidden), torch.nn.GELU(approximate="tanh"),
                               torch.nn.Linear(cfg.hidden, cfg.hidden), torch.nn.GELU(approximate="tanh"),
                               torch.nn.Linear(cfg.hidden, 1))
@@ -180,7 +203,8 @@ def train_fusion(cfg: FusionConfig) -> Path:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "hole_fusion.safetensors"
-    meta = {"model_sha256": model_sha, "config": json.dumps(asdict(cfg)), "features": ",".join(FEATURE_NAMES),
+    meta = {"model_sha256": model_sha, "config": json.dumps(asdict(cfg)),
+            "features": ",".join(FEATURE_NAMES[:cfg.features]), "dense_classical": "1" if cfg.dense_classical else "0",
             "classical_diameters": ",".join(str(int(d)) for d in cfg.classical_diameters),
             "train_report": json.dumps(report), "wall_s": f"{time.time() - t0:.0f}"}
     save_file({k: np.ascontiguousarray(v, np.float32) for k, v in params.items()}, str(path), metadata=meta)

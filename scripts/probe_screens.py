@@ -15,6 +15,7 @@ the learned enhancer (the sensor's range given), joint bilateral and Navier-Stok
   PYTHONPATH=scripts python scripts/probe_screens.py top
   PYTHONPATH=scripts python scripts/probe_screens.py large   (as large as top's, not touching the edges)
   [--fusion=off|auto|PATH]  (the learned enhancer's hole fusion, as in validate_gap.py; default auto)
+  [--weights=PATH]  (the learned enhancer's weights; default the shipped ones)
 
 Outcome (twenty-fourth session, shipped model with the hole fusion), MAE / mean signed error in m, pooled over the
 screens' pixels (per-frame median MAE in brackets):
@@ -42,7 +43,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from validate_gap import fusion_arg, val_frames
+from validate_gap import eq_arg, fusion_arg, val_frames
 
 from perfecting_depth_ros.data.screens import KINDS, paint_screen
 from perfecting_depth_ros.enhancer import DepthEnhancer
@@ -50,10 +51,11 @@ from perfecting_depth_ros.enhancer import DepthEnhancer
 
 def main(args: list[str]) -> int:
     fusion, args = fusion_arg(args)
+    weights, args = eq_arg(args, "weights", "")
     kind = args[0] if args else "inside"
     if kind not in KINDS:
         raise SystemExit(f"kind: {' | '.join(KINDS)}")
-    methods = {"learned": DepthEnhancer(backend="onnxruntime", fusion=fusion),
+    methods = {"learned": DepthEnhancer(backend="onnxruntime", fusion=fusion, weights=weights or None),
                "joint_bilateral": DepthEnhancer("joint_bilateral"), "inpaint_ns": DepthEnhancer("inpaint_ns")}
     rng = np.random.default_rng(5)
     errs: dict[str, list] = {k: [] for k in methods}

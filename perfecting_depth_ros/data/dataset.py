@@ -165,13 +165,14 @@ class SyntheticDepthDataset(Dataset):
     A horizontal flip is applied with probability 0.5 when ``augment`` and ``hflip`` (without it, occlusion shadows
     stay on the side the sensor puts them: left of foreground objects, as in data/sensors.py); ``texture_aug`` is
     the chance of a random texture laid over the RGB (``texture_overlay``); ``near_aug`` the chance of a scaled-down
-    world before the sensor (``scaled_world``). ``hard_weight`` > 1 lists frames that show glass or a mirror (at
+    world before the sensor (``scaled_world``); ``screens`` the chance of a dark screen painted over a flat surface,
+    its raw depth dropped (data/screens.py). ``hard_weight`` > 1 lists frames that show glass or a mirror (at
     least 0.5 % of their pixels) that many times per epoch, each time with its own sensor draw.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
                  sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0, hard_weight: int = 1,
-                 texture_aug: float = 0.0, near_aug: float = 0.0, hflip: bool = True):
+                 texture_aug: float = 0.0, near_aug: float = 0.0, hflip: bool = True, screens: float = 0.0):
         if mode not in ("masked", "sensor"):
             raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
         if hard_weight < 1:
@@ -180,6 +181,7 @@ class SyntheticDepthDataset(Dataset):
         self.extra_holes = extra_holes  # sensor mode: chance of also hiding random blobs of valid pixels
         self.texture_aug = texture_aug  # chance of a random texture over the RGB (texture_overlay)
         self.near_aug = near_aug  # sensor mode: chance of a scaled-down world (more surfaces below min range)
+        self.screens = screens  # sensor mode: chance of a dark screen the sensor does not see (data/screens.py)
         self.hflip = hflip
         self.epoch = 0
         self.index = np.arange(len(arrays["depth"]))
@@ -202,6 +204,12 @@ class SyntheticDepthDataset(Dataset):
             if rng.random() < self.extra_holes:  # holes are not always far or shadowed: blobs on surfaces too
                 s.raw = np.where(random_hole_mask(s.raw.shape, rng, coverage=rng.uniform(0.03, 0.25)), 0, s.raw)
         rgb, raw, gt, mat = s.rgb, s.raw, s.gt, s.material
+        if self.mode == "sensor" and self.screens > 0 and rng.random() < self.screens:
+            from .screens import KINDS, paint_screen
+
+            painted = paint_screen(rgb, gt, raw, rng, KINDS[int(rng.integers(len(KINDS)))], scale=raw.shape[1] / 320)
+            if painted is not None:
+                rgb, raw = painted[0], painted[1]
         if self.texture_aug > 0 and rng.random() < self.texture_aug:  # after the sensor: depth never sees it
             rgb = np.clip(rgb * texture_overlay(rgb.shape[:2], rng), 0, 255).astype(np.uint8)
         if self.augment and self.hflip and rng.random() < 0.5:

@@ -13,17 +13,24 @@ import numpy as np
 KINDS = ("inside", "top", "large")
 
 
-def paint_screen(rgb: np.ndarray, depth: np.ndarray, raw: np.ndarray, rng: np.random.Generator, kind: str = "inside"
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def paint_screen(rgb: np.ndarray, depth: np.ndarray, raw: np.ndarray, rng: np.random.Generator, kind: str = "inside",
+                 scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(rgb, raw, mask) with a dark screen over a flat patch of the truth ``depth`` (a plane fits it to 1 %), or None
     when 40 tries find no such patch. ``kind``: "inside" (50-120 x 40-90 px, anywhere), "top" (90-180 x 50-110 px,
-    touching the top edge) or "large" (as large as "top", 1 px or more off every edge); sizes for 320x240 frames."""
+    touching the top edge) or "large" (as large as "top", 1 px or more off every edge); sizes for 320x240 frames,
+    times ``scale`` (a training window of 160x128 px: 0.5)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     H, W = raw.shape
+
+    def side(lo: int, hi: int) -> int:
+        return int(rng.integers(max(2, round(lo * scale)), max(3, round(hi * scale))))
+
     for _ in range(40):
         big = kind in ("top", "large")
-        h, w = (rng.integers(50, 110), rng.integers(90, 180)) if big else (rng.integers(40, 90), rng.integers(50, 120))
+        h, w = (side(50, 110), side(90, 180)) if big else (side(40, 90), side(50, 120))
+        if h >= H - 2 or w >= W - 2:
+            continue
         if kind == "large":
             y, x = rng.integers(1, H - h - 1), rng.integers(1, W - w - 1)
         else:

@@ -46,6 +46,7 @@ class TrainConfig:
     real_ref_dir: str | None = None  # stage2: also train on 7-Scenes training frames against this fused reference
     real_fraction: float = 0.5  # share of real samples when real_ref_dir is set
     texture_aug: float = 0.0  # sensor stages: chance of a random texture over a synthetic frame's RGB
+    screens: float = 0.0  # sensor stages: chance of a dark screen painted over a flat surface (data/screens.py)
     near_aug: float = 0.0  # sensor stages: chance of a scaled-down world (more surfaces below the min range)
     real_hole_bias: float = 0.0  # real_target holdout: draw the hidden blobs toward the frame's raw holes
     real_target: str = "reference"  # reference: the fused surface; holdout: hidden raw blobs (no reference read)

@@ -129,7 +129,7 @@ def train(cfg: TrainConfig) -> Path:
         torch.manual_seed(cfg.seed + 1000 * rank)
 
     augment = dict(extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight, texture_aug=cfg.texture_aug,
-                   near_aug=cfg.near_aug, hflip=cfg.hflip)  # the same for the main and the alternate frames
+                   near_aug=cfg.near_aug, hflip=cfg.hflip, screens=cfg.screens)  # main and alternate frames alike
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, **augment)
     if cfg.real_ref_dir or cfg.real_target == "holdout":  # real 7-Scenes training frames 0-699 mixed in
         from torch.utils.data import ConcatDataset

@@ -34,8 +34,10 @@ for such holes the fifteenth session asked for (scripts/probe_raw_holes.py).
 Then (same session): a hole-fusion round that weighs a dense classical fill in deep inside holes, with cues meant to
 tell a dark surface from a view past the sensor's range (config/train/fusion_deep.yaml; --fusion=PATH here), took
 the learned MAE to 0.098 m (top) and 0.090 m (large), but made the usual validation set's holes past the range worse
-(RMSE +2.9 / +5.6 %): not adopted. Next step: training windows with large dark holes, so that the refiner itself
-learns them (a GPU session: scripts/device_session.sh), held to this probe and the usual validation set.
+(RMSE +2.9 / +5.6 %): not adopted. A 300-step stage-2 fine-tune with painted screens in its training windows
+(config/train/stage2_screens.yaml; --weights=PATH here) took top to 0.107 m and left large at 0.162 m: not adopted.
+Next step: far longer training with such windows (a GPU session: scripts/device_session.sh, with screens in its
+config), held to this probe and the usual validation set.
 """
 
 from __future__ import annotations

@@ -45,6 +45,18 @@ def classical_fill(rgb: np.ndarray, kept_depth: np.ndarray, diameters: tuple[int
     return JointBilateralFill(diameters=tuple(diameters)).fill_local(rgb, kept_depth, max_side=REFERENCE_SIDE // 2)
 
 
+def fusion_fill(rgb: np.ndarray, kept_depth: np.ndarray, diameters: tuple[int, ...] = CLASSICAL_DIAMETERS,
+                dense: bool = False) -> np.ndarray:
+    """The classical fill a fusion is fitted and run with: ``classical_fill``, and where ``dense``, closed by
+    Navier-Stokes where its windows did not reach (it then takes part deep inside holes too)."""
+    fill = classical_fill(rgb, kept_depth, diameters)
+    if dense:
+        from .evaluate.baselines import close_holes
+
+        fill = close_holes(fill)[0]
+    return fill
+
+
 def parse_diameters(text: str | None) -> tuple[int, ...]:
     """The ``classical_diameters`` metadata of a fusion file ("5,9,17"; None: CLASSICAL_DIAMETERS); ``ValueError``
     unless it names 1-6 odd window diameters from 3 to 63."""
@@ -184,14 +196,8 @@ class HoleFusion:
         return (1.0 - (1.0 - w) * reach_ramp(x[:, 0], float(self.p["reach"].ravel()[0]))).astype(np.float32)
 
     def classical(self, rgb: np.ndarray, kept_depth: np.ndarray) -> np.ndarray:
-        """The classical fill this file was fitted with: joint bilateral with its windows, closed by Navier-Stokes
-        where those windows did not reach when it was fitted so (``dense``)."""
-        fill = classical_fill(rgb, kept_depth, self.diameters)
-        if self.dense:
-            from .evaluate.baselines import close_holes
-
-            fill = close_holes(fill)[0]
-        return fill
+        """The classical fill this file was fitted with (``fusion_fill`` with its windows and ``dense``)."""
+        return fusion_fill(rgb, kept_depth, self.diameters, self.dense)
 
     def fuse(self, rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray, sigma: np.ndarray,
              spread: np.ndarray, classical: np.ndarray | None = None, max_range: float | None = None) -> np.ndarray:

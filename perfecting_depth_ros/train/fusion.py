@@ -22,14 +22,13 @@ import numpy as np
 
 from ..data.screens import KINDS, paint_screen
 from ..enhancer import KEEP_GATE
-from ..evaluate.baselines import close_holes
 from ..hole_fusion import (
     BASE_FEATURES,
     CLASSICAL_DIAMETERS,
     FEATURE_NAMES,
     LAYERS,
-    classical_fill,
     fusion_features,
+    fusion_fill,
     reach_ramp,
 )
 from .common import config_from_yaml
@@ -71,9 +70,7 @@ def frame_columns(enh, rgb: np.ndarray, inp: np.ndarray, truth: np.ndarray, scor
     out = enh.enhance(rgb, inp, max_range_m=max_range)
     keep = out.raw_reliability > KEEP_GATE
     kept_depth = np.where(keep, inp, 0).astype(np.float32)
-    classical = classical_fill(rgb, kept_depth, diameters)
-    if dense:
-        classical = close_holes(classical)[0]
+    classical = fusion_fill(rgb, kept_depth, diameters, dense)
     where = score & ~keep & np.isfinite(out.depth) & np.isfinite(classical) & (classical > 0)
     x = fusion_features(rgb, kept_depth, out.depth, classical, out.uncertainty, out.spread, where, features,
                         max_range)

@@ -149,7 +149,8 @@ def main(argv: list[str]) -> int:
                    "--device", a.device, "--max-minutes", f"{max(left() - 20, 6) / 60:.3f}"), log, left() - 5)
     session.update(train_rc=rc, train_s=round(time.monotonic() - t, 1))
     (out / "run").mkdir(exist_ok=True)
-    kept = [p for p in run.glob("*") if p.name in KEEP] + sorted(run.glob("model_step*.safetensors"))[:1]
+    snapshots = sorted(run.glob("model_step*.safetensors"), key=lambda p: int(p.stem.removeprefix("model_step")))
+    kept = [p for p in run.glob("*") if p.name in KEEP] + snapshots[:1]  # the half-way one (the end: model.*)
     for p in kept:
         shutil.copy2(p, out / "run" / p.name)
     if (run / "log.jsonl").exists():

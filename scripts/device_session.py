@@ -59,11 +59,9 @@ def _run(cmd: list[str], log, timeout: float) -> int:
     return r.returncode
 
 
-def _derived_config(path: Path, **overrides) -> Path:
-    """config/train/stage2_scale.yaml with ``overrides``, written to ``path``."""
-    cfg = yaml.safe_load(CONFIG.read_text())
-    cfg.update(overrides)
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+def _derived_config(base: dict, path: Path, **overrides) -> Path:
+    """The ``base`` config with ``overrides``, written to ``path``."""
+    path.write_text(yaml.safe_dump({**base, **overrides}, sort_keys=False))
     return path
 
 
@@ -94,6 +92,7 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     session: dict = {"device": a.device, "budget_s": a.budget_s}
     batch = {"batch_size": a.batch_size} if a.batch_size else {}
+    base = yaml.safe_load(CONFIG.read_text())  # config/train/stage2_scale.yaml, what the probe and the run derive from
     log = open(out / "log.txt", "a")
     data = work / "frames"
     workers = max(1, (os.cpu_count() or 2) - 1)
@@ -122,7 +121,7 @@ def main(argv: list[str]) -> int:
         steps = json.loads((CARRIED / "config.json").read_text())["steps"]
         session["resumed_from"] = str(CARRIED)
     else:  # a schedule that ends when the time does
-        probe = _derived_config(work / "probe.yaml", stop_after=a.probe_steps, log_every=10, ckpt_every=10**9,
+        probe = _derived_config(base, work / "probe.yaml", stop_after=a.probe_steps, log_every=10, ckpt_every=10**9,
                                 snapshot_every=0, **batch)
         t = time.monotonic()
         rc = _run(_cli("train", "stage2", "--config", str(probe), "--data-dir", str(data), "--out-dir",
@@ -137,13 +136,13 @@ def main(argv: list[str]) -> int:
         # the time left, less start-up (about what the probe spent beyond its steps) and saving
         overhead = max(session["probe_s"] - sps * a.probe_steps, 5.0)
         steps = int(0.9 * max(left() - overhead - 20, 0) / sps)  # 0.9: the probe ran a little faster than runs
-        steps = min(steps, int(yaml.safe_load(CONFIG.read_text())["steps"]))
+        steps = min(steps, int(base["steps"]))
         if steps < 100:
             session["error"] = f"time for {steps} steps only"
             (out / "session.json").write_text(json.dumps(session, indent=1))
             return 1
     session["steps"] = steps
-    cfg = _derived_config(work / "run.yaml", steps=steps, snapshot_every=max(steps // 2, 1), log_every=25, **batch)
+    cfg = _derived_config(base, work / "run.yaml", steps=steps, snapshot_every=max(steps // 2, 1), log_every=25, **batch)
     t = time.monotonic()
     rc = _run(_cli("train", "stage2", "--config", str(cfg), "--data-dir", str(data), "--out-dir", str(run),
                    "--device", a.device, "--max-minutes", f"{max(left() - 20, 6) / 60:.3f}"), log, left() - 5)

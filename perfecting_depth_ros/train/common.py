@@ -237,11 +237,13 @@ def infinite_batches(dataset, batch_size: int, seed: int, workers: int = 0):
     from its own seed (dataset seed, epoch, index), so the batches are the same whatever their number."""
     from torch.utils.data import DataLoader
 
+    from ..backends.base import usable_cpus
+
     if len(dataset) < batch_size:
         raise ValueError(f"{len(dataset)} training samples cannot fill one batch of {batch_size}: render more frames "
                          "or lower batch_size")
     g = torch.Generator().manual_seed(seed)
-    workers = min(workers, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    workers = min(workers, usable_cpus() or os.cpu_count() or 1)  # no more processes than this one may run on
     epoch = 0
     while True:
         for d in getattr(dataset, "datasets", [dataset]):

@@ -78,8 +78,15 @@ def load_shards(data_dir: str | os.PathLike, split: str) -> dict[str, np.ndarray
     paths = sorted(Path(data_dir).glob(f"{split}-*.npz"))
     if not paths:
         raise FileNotFoundError(f"no {split} shards in {data_dir}; run `perfecting-depth data --out {data_dir}`")
-    parts = [dict(np.load(p)) for p in paths]
-    return {k: np.concatenate([p[k] for p in parts]) for k in _FIELDS}
+    out = {}
+    for k in _FIELDS:  # field by field: the peak is the frames once plus one field, not the frames twice
+        parts = []
+        for p in paths:
+            with np.load(p) as z:
+                parts.append(z[k])
+        out[k] = np.concatenate(parts)
+        del parts
+    return out
 
 
 def shard_world_version(data_dir: str | os.PathLike, split: str) -> int:

@@ -183,6 +183,58 @@ def test_the_classical_fill_keeps_its_scale_on_cameras_wider_than_640():
     assert not np.array_equal(fill, jb.fill_local(big.rgb, raw), equal_nan=True)  # the default works at 640x180
 
 
+def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame():
+    """joint_bilateral_at runs the filter only on crops around the pixels it is asked for: there its values are the
+    whole-frame filter's to float rounding (OpenCV scales its colour table to each crop's guide range), a crop whose
+    guide is flat takes the whole frame's values (OpenCV would blur it with a square kernel), and the hole fill built
+    on it is the whole-frame fill's."""
+    import cv2
+
+    from perfecting_depth_ros.data.world import render_random
+    from perfecting_depth_ros.evaluate import baselines as B
+
+    rng = np.random.default_rng(0)
+    guide = rng.uniform(0, 255, (240, 320, 3)).round().astype(np.float32)
+    guide[:64, :64] = 128.0  # a flat patch, a hole inside it: the crop around that hole is flat
+    have = np.ones((240, 320), bool)
+    have[20:40, 20:40] = False
+    for y, x in rng.integers(0, [230, 310], (12, 2)):  # a few holes elsewhere
+        if y > 70 or x > 70:
+            have[y:y + rng.integers(2, 9), x:x + rng.integers(2, 9)] = False
+    depth = rng.uniform(1, 3, have.shape).astype(np.float32)
+    src = np.dstack([depth * have, have, np.zeros(have.shape)]).astype(np.float32)
+    for dia in (5, 9, 17):
+        r = dia // 2
+        need = ~have & (cv2.dilate(have.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0)
+        whole = cv2.ximgproc.jointBilateralFilter(guide, src, dia, 20.0, dia / 2)
+        crops = B.joint_bilateral_at(guide, src, dia, 20.0, need)
+        np.testing.assert_allclose(crops[need], whole[need], rtol=1e-5, atol=1e-6)
+        box = (slice(20 - 2 * r, 40 + 2 * r), slice(20 - 2 * r, 40 + 2 * r))  # the flat hole's crop, with margin
+        flat = need[box]
+        naive = cv2.ximgproc.jointBilateralFilter(guide[box], src[box], dia, 20.0, dia / 2)  # a flat crop as it is
+        assert np.abs(naive[flat] - whole[box][flat]).max() > 1e-3  # the case matters
+        np.testing.assert_allclose(crops[box][flat], whole[box][flat], rtol=1e-5, atol=1e-6)
+    f = render_random(11, 240, 320)
+    raw = simulate(f, "kinect_v1", np.random.default_rng(2))
+    raw[150:190, 40:90] = 0  # one larger hole beside the sensor's own
+    calls = []
+    original = B.joint_bilateral_at
+
+    def whole_frame(guide, src, dia, sigma_color, need):
+        calls.append(dia)
+        return cv2.ximgproc.jointBilateralFilter(guide, src, dia, sigma_color, dia / 2)
+
+    B.joint_bilateral_at = whole_frame
+    try:
+        reference = B.JointBilateralFill().fill_local(f.rgb, raw)
+    finally:
+        B.joint_bilateral_at = original
+    fill = B.JointBilateralFill().fill_local(f.rgb, raw)
+    assert calls == [5, 9, 17]
+    np.testing.assert_array_equal(np.isnan(fill), np.isnan(reference))
+    np.testing.assert_allclose(fill, reference, rtol=1e-5, atol=1e-6)
+
+
 def test_a_dense_fusion_reaches_deep_holes_with_all_thirteen_features(frame):
     """A file fitted on all of FEATURE_NAMES with the classical fill closed by Navier-Stokes (``dense_classical``,
     config/train/fusion_deep.yaml: not shipped) weighs the fill in deep inside a hole too, where the windows of the

@@ -182,6 +182,50 @@ class GuidedFill(ClassicalMethod):
         return out, sigma
 
 
+TILE = 32  # joint_bilateral_at's tiles (px)
+CALL_PX = 400  # joint_bilateral_at: what one filter call costs beyond its pixels, in pixels' worth of filtering
+
+
+def joint_bilateral_at(guide: np.ndarray, src: np.ndarray, dia: int, sigma_color: float, need: np.ndarray
+                       ) -> np.ndarray:
+    """``cv2.ximgproc.jointBilateralFilter(guide, src, dia, sigma_color, dia / 2)`` at the pixels ``need`` (HxW
+    bool); elsewhere 0 or the filter's value.
+
+    The filter is run on crops: per TILE x TILE tile, the box around its needed pixels with the window's radius
+    around it (clipped to the image, where the border is reflected as in the whole frame), or on the whole frame when
+    that is cheaper. Holes cover a few percent of a frame, mostly near its measurements, so this takes the hole fill
+    from about 70 to 40 ms at 640x480 (real frames). The values are the whole-frame filter's to float rounding
+    (measured up to 7e-6 m): OpenCV scales its colour-weight table to each image's range of guide values. A crop whose
+    guide is flat (OpenCV would blur it with a square kernel instead) takes the whole frame's values."""
+    H, W = need.shape
+    r = dia // 2
+    boxes = []
+    for y in range(0, H, TILE):
+        rows = need[y:y + TILE]
+        if not rows.any():
+            continue
+        for x in range(0, W, TILE):
+            t = rows[:, x:x + TILE]
+            if t.any():
+                ys, xs = np.flatnonzero(t.any(1)), np.flatnonzero(t.any(0))
+                boxes.append((y + ys[0], y + ys[-1] + 1, x + xs[0], x + xs[-1] + 1))
+    crops = [(max(y0 - r, 0), min(y1 + r, H), max(x0 - r, 0), min(x1 + r, W)) for y0, y1, x0, x1 in boxes]
+    whole = None
+    if sum((y1 - y0) * (x1 - x0) + CALL_PX for y0, y1, x0, x1 in crops) >= H * W:
+        return cv2.ximgproc.jointBilateralFilter(guide, src, dia, sigma_color, dia / 2)
+    out = np.zeros(src.shape, np.float32)
+    for (y0, y1, x0, x1), (Y0, Y1, X0, X1) in zip(boxes, crops):
+        g = guide[Y0:Y1, X0:X1]
+        if float(g.max()) - float(g.min()) < 1e-6:  # flat guide: OpenCV's square-kernel fallback; not the frame's
+            if whole is None:
+                whole = cv2.ximgproc.jointBilateralFilter(guide, src, dia, sigma_color, dia / 2)
+            out[y0:y1, x0:x1] = whole[y0:y1, x0:x1]
+            continue
+        res = cv2.ximgproc.jointBilateralFilter(g, src[Y0:Y1, X0:X1], dia, sigma_color, dia / 2)
+        out[y0:y1, x0:x1] = res[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
+    return out
+
+
 class JointBilateralFill(ClassicalMethod):
     """Joint bilateral filter fill (ximgproc.jointBilateralFilter as normalised convolution).
 
@@ -221,9 +265,12 @@ class JointBilateralFill(ClassicalMethod):
         for dia in self.diameters:
             if have.all():
                 break
-            # numerator and denominator in one call (the filter weighs every channel alike): a third less time
-            both = cv2.ximgproc.jointBilateralFilter(guide, np.dstack([small * wgt, wgt, np.zeros_like(wgt)]), dia,
-                                                     self.sigma_color, dia / 2)
+            # numerator and denominator in one call (the filter weighs every channel alike): a third less time;
+            # only where a pixel still open has a filled one within the window's radius (no other can fill)
+            r = dia // 2
+            need = ~have & (cv2.dilate(have.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0)
+            both = joint_bilateral_at(guide, np.dstack([small * wgt, wgt, np.zeros_like(wgt)]), dia,
+                                      self.sigma_color, need)
             num, den = both[..., 0], both[..., 1]
             ok = (den > 0.05) & ~have
             small[ok] = num[ok] / den[ok]

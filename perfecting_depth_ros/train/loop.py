@@ -145,8 +145,11 @@ def train(cfg: TrainConfig) -> Path:
                                cfg.loader_workers)
     alt = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
+        # with loader workers for the main frames, these need theirs too: a process that simulates sensors itself
+        # (OpenCV's threads) and then forks the next epoch's workers can leave them deadlocked (met on a CPU check)
         alt = infinite_batches(SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1,
-                                                     **augment), cfg.alt_batch_size, cfg.seed + 1 + 1000 * rank)
+                                                     **augment), cfg.alt_batch_size, cfg.seed + 1 + 1000 * rank,
+                               cfg.loader_workers)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     ema = EMA(model, cfg.ema_decay)

@@ -3,8 +3,7 @@
 
 A drawn task gets 15 minutes of device time in all, the machine's start (a minute or more) included, and one command
 may run 10 minutes: room for one full call, not for a check and then a training call. So this one call
-1. renders the training frames on all cores but one (in the background: no GPU needed): world version 2 for the
-   config's data_dir, and half as many of world version 1 for its alt_data_dir when it has one,
+1. renders the training frames on all cores but one (in the background: no GPU needed),
 2. meanwhile runs the device checks (scripts/device_check.py --steps 0: torch on the GPU against ONNX Runtime on the
    CPU, differences and latency at 320x240 and 640x480),
 3. measures the seconds per step of stage 2 at scale (config/train/stage2_scale.yaml) over a short probe,
@@ -92,29 +91,22 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     session: dict = {"device": a.device, "budget_s": a.budget_s}
-    # what the derived configs change in the base: a check's batch size, where the frames were rendered
-    overrides = {"batch_size": a.batch_size, "alt_batch_size": a.batch_size} if a.batch_size else {}
+    batch = {"batch_size": a.batch_size} if a.batch_size else {}
     base = yaml.safe_load(CONFIG.read_text())  # config/train/stage2_scale.yaml, what the probe and the run derive from
     log = open(out / "log.txt", "a")
     data = work / "frames"
-    # the config's second set (alt_data_dir): world-v1 frames, every alt_every-th batch (stage2_scale.yaml says why)
-    sets = [(data, a.frames, "2")] + ([(work / "frames_v1", max(a.frames // 2, 1), "1")] if base.get("alt_data_dir")
-                                      else [])
-    workers = max(1, ((os.cpu_count() or 2) - 1) // len(sets))
-    renders = []
-    for where, n, version in sets:
-        if not any(where.glob("train-*.npz")):
-            log.write(f"rendering {n} frames of world version {version} with {workers} workers\n")
-            renders.append(subprocess.Popen(_cli("data", "--out", str(where), "--frames", str(n), "--world-version",
-                                                 version, "--workers", str(workers)),
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    if len(sets) > 1:
-        overrides["alt_data_dir"] = str(sets[1][0])
+    workers = max(1, (os.cpu_count() or 2) - 1)
+    render = None
+    if not any(data.glob("train-*.npz")):
+        log.write(f"rendering {a.frames} frames with {workers} workers\n")
+        render = subprocess.Popen(_cli("data", "--out", str(data), "--frames", str(a.frames), "--world-version", "2",
+                                       "--workers", str(workers)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
     t = time.monotonic()
     session["check_rc"] = _run([sys.executable, str(ROOT / "scripts" / "device_check.py"), "--device", a.device,
                                 "--steps", "0", "--runs", "5", "--out", str(out)], log, min(120, left() / 3))
     session["check_s"] = round(time.monotonic() - t, 1)
-    for render in renders:
+    if render is not None:
         err = render.communicate(timeout=max(left() - 60, 1))[1]
         session["render_s"] = round(time.monotonic() - t0, 1)
         if render.returncode != 0:
@@ -130,7 +122,7 @@ def main(argv: list[str]) -> int:
         session["resumed_from"] = str(CARRIED)
     else:  # a schedule that ends when the time does
         probe = _derived_config(base, work / "probe.yaml", stop_after=a.probe_steps, log_every=10, ckpt_every=10**9,
-                                snapshot_every=0, **overrides)
+                                snapshot_every=0, **batch)
         t = time.monotonic()
         rc = _run(_cli("train", "stage2", "--config", str(probe), "--data-dir", str(data), "--out-dir",
                        str(work / "probe"), "--device", a.device), log, left() - 30)
@@ -150,7 +142,7 @@ def main(argv: list[str]) -> int:
             (out / "session.json").write_text(json.dumps(session, indent=1))
             return 1
     session["steps"] = steps
-    cfg = _derived_config(base, work / "run.yaml", steps=steps, snapshot_every=max(steps // 2, 1), log_every=25, **overrides)
+    cfg = _derived_config(base, work / "run.yaml", steps=steps, snapshot_every=max(steps // 2, 1), log_every=25, **batch)
     t = time.monotonic()
     rc = _run(_cli("train", "stage2", "--config", str(cfg), "--data-dir", str(data), "--out-dir", str(run),
                    "--device", a.device, "--max-minutes", f"{max(left() - 20, 6) / 60:.3f}"), log, left() - 5)

@@ -183,7 +183,7 @@ def test_the_classical_fill_keeps_its_scale_on_cameras_wider_than_640():
     assert not np.array_equal(fill, jb.fill_local(big.rgb, raw), equal_nan=True)  # the default works at 640x180
 
 
-def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame():
+def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame(monkeypatch):
     """joint_bilateral_at runs the filter only on crops around the pixels it is asked for: there its values are the
     whole-frame filter's to float rounding (OpenCV scales its colour table to each crop's guide range), a crop whose
     guide is flat takes the whole frame's values (OpenCV would blur it with a square kernel), and the hole fill built
@@ -217,19 +217,15 @@ def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame():
     f = render_random(11, 240, 320)
     raw = simulate(f, "kinect_v1", np.random.default_rng(2))
     raw[150:190, 40:90] = 0  # one larger hole beside the sensor's own
+    fill = B.JointBilateralFill().fill_local(f.rgb, raw)
     calls = []
-    original = B.joint_bilateral_at
 
     def whole_frame(guide, src, dia, sigma_color, need):
         calls.append(dia)
         return cv2.ximgproc.jointBilateralFilter(guide, src, dia, sigma_color, dia / 2)
 
-    B.joint_bilateral_at = whole_frame
-    try:
-        reference = B.JointBilateralFill().fill_local(f.rgb, raw)
-    finally:
-        B.joint_bilateral_at = original
-    fill = B.JointBilateralFill().fill_local(f.rgb, raw)
+    monkeypatch.setattr(B, "joint_bilateral_at", whole_frame)
+    reference = B.JointBilateralFill().fill_local(f.rgb, raw)
     assert calls == [5, 9, 17]
     np.testing.assert_array_equal(np.isnan(fill), np.isnan(reference))
     np.testing.assert_allclose(fill, reference, rtol=1e-5, atol=1e-6)

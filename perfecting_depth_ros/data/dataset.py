@@ -78,15 +78,14 @@ def load_shards(data_dir: str | os.PathLike, split: str) -> dict[str, np.ndarray
     paths = sorted(Path(data_dir).glob(f"{split}-*.npz"))
     if not paths:
         raise FileNotFoundError(f"no {split} shards in {data_dir}; run `perfecting-depth data --out {data_dir}`")
-    out = {}
-    for k in _FIELDS:  # field by field: the peak is the frames once plus one field, not the frames twice
-        parts = []
-        for p in paths:
-            with np.load(p) as z:
-                parts.append(z[k])
-        out[k] = np.concatenate(parts)
-        del parts
-    return out
+    # field by field: the peak is the frames once plus one field, not the frames twice
+    return {k: np.concatenate([_member(p, k) for p in paths]) for k in _FIELDS}
+
+
+def _member(path: Path, key: str) -> np.ndarray:
+    """One array of an .npz file, the file closed again."""
+    with np.load(path) as z:
+        return z[key]
 
 
 def shard_world_version(data_dir: str | os.PathLike, split: str) -> int:

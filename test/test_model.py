@@ -210,7 +210,26 @@ def test_stage2_loss_ignores_pixels_without_a_target(frame):
         losses[name] = stages.stage2_loss(m, batch)[1]
     # counted, the holes would add errors of about the whole depth range (|0 - depth| in normalised units)
     assert losses["holed"]["l1"] < 1.5 * losses["full"]["l1"] + 0.05
+    assert losses["holed"]["sq"] < 2.0 * losses["full"]["sq"] + 0.05
     assert np.isfinite(losses["holed"]["nll"]) and np.isfinite(losses["holed"]["gate"])
+
+
+def test_stage2_loss_adds_the_weighted_squared_error(frame):
+    """``l2_weight`` adds that many times the rebuilt depth's weighted squared error to the loss, nothing else."""
+    from perfecting_depth_ros.data.dataset import sensor_sample
+    from perfecting_depth_ros.train import stages
+
+    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(1))
+    batch = {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
+             "raw": torch.from_numpy(s.raw)[None, None], "gt": torch.from_numpy(s.gt)[None, None]}
+    m = PerfectingDepthModel(TINY)
+    out = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(0)
+        out[weight] = stages.stage2_loss(m, batch, artifact_weight=4.0, l2_weight=weight)
+    (loss0, logs0), (loss2, logs2) = out[0.0], out[2.0]
+    assert logs0["sq"] > 0 and logs0["sq"] == pytest.approx(logs2["sq"])
+    assert (loss2 - loss0).item() == pytest.approx(2.0 * logs0["sq"], rel=1e-4)
 
 
 def test_normalized_fill_keeps_valid_pixels_and_fills_holes_smoothly():

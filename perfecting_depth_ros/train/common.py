@@ -52,6 +52,7 @@ class TrainConfig:
     real_target: str = "reference"  # reference: the fused surface; holdout: hidden raw blobs (no reference read)
     extra_holes: float = 0.0  # stage2: chance of hiding extra random blobs of valid raw pixels
     artifact_weight: float = 1.0  # stage2: weight of the depth loss where raw is missing or wrong
+    l2_weight: float = 0.0  # stage2: weight of the rebuilt depth's squared error beside its L1 (normalised units)
     hard_weight: int = 1  # sensor stages: frames showing glass or a mirror come this many times per epoch
     hflip: bool = True  # flip training windows horizontally half of the time (False: shadows keep their side)
     alt_data_dir: str | None = None  # a second set of frames (e.g. other sizes), every ``alt_every``-th batch

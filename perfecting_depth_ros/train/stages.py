@@ -105,8 +105,10 @@ def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: fl
     return loss, {"bce": l_bce.item(), "mag": l_mag.item(), "nll": l_nll.item(), "pos_frac": (n_pos / w.sum()).item()}
 
 
-def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0):
-    """Refiner loss: L1 of the rebuilt depth, BCE of the keep-raw gate, Laplace NLL of sigma.
+def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0, l2_weight: float = 0.0):
+    """Refiner loss: L1 of the rebuilt depth (plus ``l2_weight`` x its squared error: L1 alone is minimised by the
+    median of what a hole may hide, squared error by the mean, which RMSE scores), BCE of the keep-raw gate, Laplace
+    NLL of sigma.
 
     The three heads are trained apart (gate and depth detached from each other's loss), so the gate
     answers "is this raw pixel right?" and keeps reliable raw pixels to the millimetre.
@@ -124,7 +126,9 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
         return (x * wt).sum() / wt.sum().clamp_min(1)
 
     w_art = w * (1.0 + (artifact_weight - 1.0) * (1.0 - label))
-    l_depth = wmean((refined - gt_n).abs(), w_art)
+    e_depth = refined - gt_n
+    l_l1, l_sq = wmean(e_depth.abs(), w_art), wmean(e_depth.square(), w_art)
+    l_depth = l_l1 + l2_weight * l_sq if l2_weight > 0 else l_l1
     # gradient matching keeps edges sharp (SharpDepth's concern) without over-smoothing
     gx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
     gy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
@@ -141,7 +145,7 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
         loss = loss + FAR_WEIGHT * l_far
     with torch.no_grad():
         keep = ((final - raw_n).abs() * mask).sum() / mask.sum().clamp_min(1)
-    return loss, {"l1": l_depth.item(), "grad": l_grad.item(), "gate": l_gate.item(), "nll": l_nll.item(),
+    return loss, {"l1": l_l1.item(), "sq": l_sq.item(), "grad": l_grad.item(), "gate": l_gate.item(), "nll": l_nll.item(),
                   "final_l1": wmean(err, w).item(), "keep_dev": keep.item(), **logs}
 
 

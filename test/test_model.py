@@ -772,3 +772,38 @@ def test_average_heads_averages_only_the_error_head(tmp_path):
               metadata=meta)
     with pytest.raises(SystemExit, match="refiner.w differs"):
         mod.main([str(tmp_path / "bad.st"), str(tmp_path / "a.st"), str(tmp_path / "c.st")])
+
+
+def test_interpolate_weights_mixes_floats_and_refuses_what_it_cannot(tmp_path):
+    """scripts/interpolate_weights.py (WiSE-FT averages): alpha x A + (1 - alpha) x B per float tensor, integer tensors
+    passed on only when equal, the metadata kept with the sources recorded, and mismatched checkpoints refused."""
+    import importlib.util
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    spec = importlib.util.spec_from_file_location("interpolate_weights", ROOT / "scripts" / "interpolate_weights.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    meta = {"model_config": "{}", "meta": json.dumps({"stage": "stage2", "step": 600})}
+    steps = np.array([3], np.int64)
+    save_file({"w": np.full((2, 3), 4.0, np.float32), "n": steps}, str(tmp_path / "tuned.st"), metadata=meta)
+    save_file({"w": np.zeros((2, 3), np.float32), "n": steps}, str(tmp_path / "start.st"), metadata=meta)
+    out = tmp_path / "mix.st"
+    assert mod.main([str(out), str(tmp_path / "tuned.st"), str(tmp_path / "start.st"), "--alpha=0.25"]) == 0
+    mix = load_file(str(out))
+    np.testing.assert_array_equal(mix["w"], np.full((2, 3), 1.0, np.float32))
+    np.testing.assert_array_equal(mix["n"], steps)
+    with safe_open(str(out), "np") as f:
+        recorded = json.loads(f.metadata()["meta"])
+    assert recorded["step"] == 600 and recorded["interpolated"]["alpha"] == 0.25
+    assert "mix.st" in json.loads((tmp_path / "manifest.json").read_text())
+    save_file({"w": np.zeros((2, 3), np.float32), "n": steps + 1}, str(tmp_path / "other.st"), metadata=meta)
+    with pytest.raises(ValueError, match="n .*differs"):
+        mod.main([str(out), str(tmp_path / "tuned.st"), str(tmp_path / "other.st"), "--alpha=0.5"])
+    save_file({"w": np.zeros((3, 2), np.float32), "n": steps}, str(tmp_path / "shape.st"), metadata=meta)
+    with pytest.raises(ValueError, match="shapes differ"):
+        mod.main([str(out), str(tmp_path / "tuned.st"), str(tmp_path / "shape.st"), "--alpha=0.5"])
+    with pytest.raises(SystemExit, match="alpha must lie"):
+        mod.main([str(out), str(tmp_path / "tuned.st"), str(tmp_path / "start.st"), "--alpha=1.5"])

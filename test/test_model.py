@@ -807,3 +807,28 @@ def test_interpolate_weights_mixes_floats_and_refuses_what_it_cannot(tmp_path):
         mod.main([str(out), str(tmp_path / "tuned.st"), str(tmp_path / "shape.st"), "--alpha=0.5"])
     with pytest.raises(SystemExit, match="alpha must lie"):
         mod.main([str(out), str(tmp_path / "tuned.st"), str(tmp_path / "start.st"), "--alpha=1.5"])
+
+
+def test_every_shipped_training_config_loads():
+    """Each file in config/train is a run someone will start (a GPU session cannot afford a typo): it loads into its
+    config class with no unknown key, its model overrides into ModelConfig, and a start point inside the package
+    exists."""
+    import yaml
+
+    from perfecting_depth_ros.train.common import TrainConfig
+    from perfecting_depth_ros.train.fusion import FusionConfig
+
+    files = sorted((ROOT / "config" / "train").glob("*.yaml"))
+    assert len(files) > 10
+    stages = set()
+    for f in files:
+        raw = yaml.safe_load(f.read_text()) or {}
+        if "stage" not in raw:  # the hole fusion's configs (perfecting-depth train fusion)
+            FusionConfig.from_yaml(f)
+            continue
+        cfg = TrainConfig.from_yaml(f)
+        ModelConfig(**cfg.model)
+        stages.add(cfg.stage)
+        if cfg.init and cfg.init.startswith("perfecting_depth_ros/"):
+            assert (ROOT / cfg.init).is_file(), f"{f.name}: init {cfg.init} is missing"
+    assert stages <= {"stage1", "distill", "stage2", "errorhead", "farbranch"}

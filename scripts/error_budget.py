@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Where the depth error comes from, on the synthetic validation frames of scripts/validate_gap.py (never the
-test split): for each method, each pixel class's share of the pixels, of the squared error (what RMSE sees)
-and its MAE. Classes: raw right; raw valid but > 5 cm wrong, by material (glass, mirror, specular, other);
-raw missing, beyond 4.5 m (out of range for Kinect v1), on glass, nearer than every measurement of the frame
-(mostly below the sensor's minimum range), other.
+test split): for each method, each pixel class's share of the pixels, of the squared error (what RMSE sees),
+its MAE and its bias (mean signed error: + too far, - too near). Classes: raw right; raw valid but > 5 cm wrong,
+by material (glass, mirror, specular, other); raw missing, beyond 4.5 m (out of range for Kinect v1), on glass,
+nearer than every measurement of the frame (mostly below the sensor's minimum range), other.
 
 ``--range-bound`` adds, per method, the RMSE when the depth in raw holes whose truth lies past the frame's
 sensor range is lifted to at least that range (a perfect out-of-range detector that knows only the stated range).
@@ -12,6 +12,9 @@ sensor range is lifted to at least that range (a perfect out-of-range detector t
 method runs (a perfect detector of those pixels): how much finding them could give at most.
 
   python scripts/error_budget.py [WEIGHTS.safetensors ...] [--classical] [--oracle] [--range-bound] [--json OUT]
+      [--world-version 2] [--fusion=off|auto|PATH]  (as in validate_gap.py: score checkpoints the shipped hole
+                                                     fusion was not fitted on against the shipped model with
+                                                     --fusion=off, or "auto" quietly fuses only the shipped one)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate_gap import FAR_M, val_frames  # noqa: E402  (the same 45 validation frames)
+from validate_gap import FAR_M, fusion_arg, take_int, val_frames  # noqa: E402  (the same 45 validation frames)
 
 from perfecting_depth_ros.data.world import MIRROR, SPECULAR, TRANSPARENT  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
@@ -49,20 +52,21 @@ def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.nd
     }
 
 
-def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False) -> dict:
+def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version: int = 1) -> dict:
     n_all, sse_all, sse_oracle, sse_lift, n_out, sse_out = 0, 0.0, 0.0, 0.0, 0, 0.0
     acc: dict[str, list[float]] = {}
-    for f, raw, max_range in val_frames():
+    for f, raw, max_range in val_frames(version):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
         err = np.nan_to_num(out.depth - f.depth, nan=10.0)  # no value: scored as 10 m off
         n_all += err.size
         sse_all += float((err ** 2).sum())
         cls = classes(raw, f.depth, f.material)
         for name, m in cls.items():
-            a = acc.setdefault(name, [0, 0.0, 0.0])
+            a = acc.setdefault(name, [0, 0.0, 0.0, 0.0])
             a[0] += int(m.sum())
             a[1] += float((err[m] ** 2).sum())
             a[2] += float(np.abs(err[m]).sum())
+            a[3] += float(err[m].sum())
         if range_bound:  # a perfect out-of-range detector: holes whose truth is past this sensor's range lifted to it
             out_of_range = (raw <= 0) & (f.depth > max_range)
             lifted = np.where(out_of_range, np.maximum(np.nan_to_num(out.depth, nan=0.0), max_range), out.depth)
@@ -75,8 +79,9 @@ def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False) -> dict:
             e2 = np.nan_to_num(out2.depth - f.depth, nan=10.0)
             sse_oracle += float((e2 ** 2).sum())
     out = {"rmse_m": float(np.sqrt(sse_all / n_all)), "classes": {
-        name: {"pixels": n / n_all, "share_of_squared_error": s2 / max(sse_all, 1e-12), "mae_m": s1 / max(n, 1)}
-        for name, (n, s2, s1) in acc.items()}}
+        name: {"pixels": n / n_all, "share_of_squared_error": s2 / max(sse_all, 1e-12), "mae_m": s1 / max(n, 1),
+               "bias_m": s0 / max(n, 1)}
+        for name, (n, s2, s1, s0) in acc.items()}}
     if oracle:
         out["rmse_glass_mirror_detected_m"] = float(np.sqrt(sse_oracle / n_all))
     if range_bound:
@@ -87,15 +92,18 @@ def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False) -> dict:
 
 def main(args: list[str]) -> int:
     oracle = "--oracle" in args
+    version, args = take_int(args, "--world-version", 1)
+    fusion, args = fusion_arg(args)
     json_out = args[args.index("--json") + 1] if "--json" in args else None
     names = [a for a in args if not a.startswith("--") and a != json_out]
-    runs = [("learned" if not p else p, DepthEnhancer("learned", weights=p or None, backend="onnxruntime"))
+    runs = [("learned" if not p else p, DepthEnhancer("learned", weights=p or None, backend="onnxruntime",
+                                                      fusion=fusion))
             for p in (names or [""])]
     if "--classical" in args:
         runs += [(m, DepthEnhancer(m)) for m in ("joint_bilateral", "inpaint_ns")]
     results = {}
     for name, enh in runs:
-        results[name] = r = budget(enh, oracle, "--range-bound" in args)
+        results[name] = r = budget(enh, oracle, "--range-bound" in args, version)
         print(f"{name}: RMSE {r['rmse_m']:.4f} m"
               + (f", with glass/mirror wrong raw detected {r['rmse_glass_mirror_detected_m']:.4f} m" if oracle else ""))
         if "out_of_range_holes" in r:
@@ -104,7 +112,7 @@ def main(args: list[str]) -> int:
                   f"{o['share_of_squared_error']:.1%}; RMSE with them lifted to the range {o['rmse_lifted_to_range_m']:.4f} m")
         for c, v in r["classes"].items():
             print(f"  {c:15s} pixels {v['pixels']:6.1%}  squared error {v['share_of_squared_error']:6.1%}  "
-                  f"MAE {v['mae_m']:.3f} m")
+                  f"MAE {v['mae_m']:.3f} m  bias {v['bias_m']:+.3f} m")
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=1))
     return 0

@@ -225,7 +225,7 @@ def score_seeds(weights: str, seq, version: int, use_range: bool, fresh: int, se
     return out
 
 
-def _take(args: list[str], flag: str, default: int | None) -> tuple[int | None, list[str]]:
+def take_int(args: list[str], flag: str, default: int | None) -> tuple[int | None, list[str]]:
     """The integer after ``flag`` (``default`` without it) and ``args`` without the two."""
     if flag not in args:
         return default, args
@@ -235,9 +235,9 @@ def _take(args: list[str], flag: str, default: int | None) -> tuple[int | None, 
 
 def main(args: list[str]) -> int:
     seq = load_sequence()[0]
-    version, args = _take(args, "--world-version", 1)
-    blob_seed, args = _take(args, "--blob-seed", None)
-    seeds, args = _take(args, "--noise-seeds", 1)
+    version, args = take_int(args, "--world-version", 1)
+    blob_seed, args = take_int(args, "--blob-seed", None)
+    seeds, args = take_int(args, "--noise-seeds", 1)
     fusion, args = fusion_arg(args)
     near, args = eq_arg(args, "near-cap", "")
     keep_gate, args = eq_arg(args, "keep-gate", "")

@@ -128,7 +128,7 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     w_art = w * (1.0 + (artifact_weight - 1.0) * (1.0 - label))
     e_depth = refined - gt_n
     l_l1, l_sq = wmean(e_depth.abs(), w_art), wmean(e_depth.square(), w_art)
-    l_depth = l_l1 + l2_weight * l_sq if l2_weight > 0 else l_l1
+    l_depth = l_l1 + l2_weight * l_sq
     # gradient matching keeps edges sharp (SharpDepth's concern) without over-smoothing
     gx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
     gy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731

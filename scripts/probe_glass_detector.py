@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Can a detector with a frame-wide view find the raw pixels that look valid but are wrong, glass above all, where
+the published sigma cannot? Synthetic validation frames only (scripts/validate_gap.py's usual 45; no test split).
+
+Why: the shipped sigma ranks wrong raw pixels with AUROC 0.774 on the world-v1 validation frames, but by class
+(each wrong class against the right pixels) glass 0.634, mirror 0.726, specular 0.744, other 0.893 (world v2:
+0.672, 0.754, 0.826, 0.907). Glass is a third of the wrong pixels, and AUROC >= 0.9 needs it found. In world v1 a
+pane is a faint tint over what lies behind it with straight borders that are no depth edges: what a detector needs
+is the view across the pane to its borders (a pane can fill half the frame), which the shipped head's 1/4-resolution
+trunk lacks, not more per-pixel cues (scripts/probe_wrong_cues.py).
+
+The detector here is separate from the model: a plain convolutional encoder-decoder down to 1/16 resolution with
+dilated convolutions there (each pixel sees the whole 128x160 window), input RGB, raw depth (normalised per frame
+as the model does) and its mask, trained with class-balanced binary cross-entropy on 'valid raw more than 5 cm off'
+on the world-v1 training shards through the simulated sensors (frames showing glass or mirrors twice per epoch).
+It is scored on the validation frames alone (p, the detector's probability) beside the shipped sigma, per class.
+
+Rule, written before training: if the detector's glass AUROC on the world-v1 validation frames is at least 0.10
+above sigma's (>= 0.734) and its overall AUROC at least sigma's, such a view is worth building into the raw-error
+head (the next step); otherwise the glass of world v1 is not found by frame-wide context either at this budget.
+
+  PYTHONPATH=scripts python scripts/probe_glass_detector.py --data data_cache/synth128_v1_12k --steps 3000 \
+      --out runs/glass_detector > outputs/probe_glass_detector.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from error_budget import classes  # noqa: E402
+from validate_gap import val_frames  # noqa: E402
+
+from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, _member  # noqa: E402
+from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
+from perfecting_depth_ros.evaluate import metrics as M  # noqa: E402
+from perfecting_depth_ros.train.common import infinite_batches, normalize_batch, seed_everything  # noqa: E402
+
+WRONG_M = 0.05
+CLASSES = ("glass", "mirror", "specular", "other")
+
+
+class Detector(nn.Module):
+    """Encoder to 1/16 resolution, dilated residual convolutions there, decoder with skips back to full
+    resolution; one logit per pixel."""
+
+    def __init__(self, widths=(24, 32, 48, 64)):
+        super().__init__()
+        c_in, self.down = 5, nn.ModuleList()
+        for w in widths:
+            self.down.append(nn.Sequential(nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU(),
+                                           nn.Conv2d(w, w, 3, padding=1), nn.SiLU()))
+            c_in = w
+        self.mid = nn.ModuleList(nn.Conv2d(c_in, c_in, 3, padding=d, dilation=d) for d in (1, 2, 4, 8, 1))
+        self.up = nn.ModuleList()
+        for w_skip in reversed((5,) + tuple(widths[:-1])):
+            self.up.append(nn.Sequential(nn.Conv2d(c_in + w_skip, max(w_skip, 16), 3, padding=1), nn.SiLU()))
+            c_in = max(w_skip, 16)
+        self.out = nn.Conv2d(c_in, 1, 1)
+
+    def forward(self, rgb: torch.Tensor, raw_n: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([rgb * 2 - 1, raw_n * mask, mask], 1)
+        skips, h = [], x
+        for layer in self.down:
+            skips.append(h)
+            h = layer(h)
+        for conv in self.mid:
+            h = h + F.silu(conv(h))
+        for layer, s in zip(self.up, reversed(skips)):
+            h = layer(torch.cat([F.interpolate(h, size=s.shape[-2:], mode="bilinear"), s], 1))
+        return self.out(h)
+
+
+def load_some(data_dir: Path, shards: int) -> dict[str, np.ndarray]:
+    paths = sorted(data_dir.glob("train-*.npz"))[:shards]
+    keys = ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")
+    return {k: np.concatenate([_member(p, k) for p in paths]) for k in keys}
+
+
+def train(args) -> Detector:
+    seed_everything(args.seed)
+    ds = SyntheticDepthDataset(load_some(Path(args.data), args.shards), "sensor", seed=args.seed, hard_weight=2)
+    det = Detector()
+    opt = torch.optim.AdamW(det.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.05)
+    batches = infinite_batches(ds, args.batch, args.seed, workers=args.workers)
+    t0 = time.time()
+    for step in range(1, args.steps + 1):
+        b = next(batches)
+        raw_n, _, mask, _, _ = normalize_batch(b["raw"], b["gt"])
+        label = ((b["raw"] - b["gt"]).abs() > WRONG_M).float() * mask
+        pos = (label.sum() / mask.sum().clamp(min=1)).clamp(0.01, 0.5)
+        w = mask * torch.where(label > 0, 0.5 / pos, 0.5 / (1 - pos))  # class-balanced over valid pixels
+        logit = det(b["rgb"], raw_n, mask)
+        loss = (F.binary_cross_entropy_with_logits(logit, label, reduction="none") * w).sum() / mask.sum().clamp(min=1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0:
+            print(f"step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+        if step % args.every == 0 or step == args.steps:
+            torch.save(det.state_dict(), Path(args.out) / f"detector_step{step}.pt")
+    return det
+
+
+@torch.no_grad()
+def score(det: Detector | None, version: int) -> dict:
+    """AUROC of the detector's p and of the shipped sigma: all wrong raw pixels, and each class against the right."""
+    enh = DepthEnhancer(backend="torch")
+    P, S, C = [], [], []
+    for f, raw, max_range in val_frames(version):
+        out = enh.enhance(f.rgb, raw, max_range_m=max_range)
+        cls = classes(raw, f.depth, f.material)
+        lab = np.full(raw.shape, -1, np.int8)
+        for i, k in enumerate(("raw_right",) + tuple(f"wrong_{c}" for c in CLASSES)):
+            lab[cls[k]] = i
+        keep = lab >= 0
+        if det is not None:
+            r = torch.from_numpy(raw)[None, None]
+            raw_n, _, mask, _, _ = normalize_batch(r)
+            rgb = torch.from_numpy(f.rgb).permute(2, 0, 1)[None].float() / 255
+            P.append(torch.sigmoid(det(rgb, raw_n, mask))[0, 0].numpy()[keep])
+        S.append(out.uncertainty[keep])
+        C.append(lab[keep])
+    c = np.concatenate(C)
+    res = {"world_version": version, "wrong_share": float((c > 0).mean())}
+    for name, vals in (("sigma", S), ("detector", P)):
+        if not vals:
+            continue
+        s = np.concatenate(vals)
+        res[f"{name}_auroc"] = round(M.auroc(s, c > 0), 4)
+        for i, k in enumerate(CLASSES, 1):
+            m = (c == 0) | (c == i)
+            res[f"{name}_auroc_{k}"] = round(M.auroc(s[m], c[m] == i), 4)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="data_cache/synth128_v1_12k")
+    ap.add_argument("--shards", type=int, default=8, help="training shards of 500 frames to load")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--every", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=97)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", default="runs/glass_detector")
+    ap.add_argument("--load", help="score a saved detector instead of training one")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.load:
+        det = Detector()
+        det.load_state_dict(torch.load(args.load))
+    else:
+        det = train(args)
+    det.eval()
+    for v in (1, 2):
+        print(json.dumps(score(det, v)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

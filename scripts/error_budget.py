@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Where the depth error comes from, on the synthetic validation frames of scripts/validate_gap.py (never the
 test split): for each method, each pixel class's share of the pixels, of the squared error (what RMSE sees),
-its MAE and its bias (mean signed error: + too far, - too near). Classes: raw right; raw valid but > 5 cm wrong,
-by material (glass, mirror, specular, other); raw missing, beyond 4.5 m (out of range for Kinect v1), on glass,
-nearer than every measurement of the frame (mostly below the sensor's minimum range), other.
+its MAE and its bias (mean signed error: + too far, - too near), and, for methods with a sigma, the AUROC of sigma
+for flagging wrong raw pixels: all of them, and each wrong class alone against the right ones. Classes: raw
+right; raw valid but > 5 cm wrong, by material (glass, mirror, specular, other); raw missing, beyond 4.5 m (out of
+range for Kinect v1), on glass, nearer than every measurement of the frame (mostly below the sensor's minimum
+range), other.
 
 ``--range-bound`` adds, per method, the RMSE when the depth in raw holes whose truth lies past the frame's
 sensor range is lifted to at least that range (a perfect out-of-range detector that knows only the stated range).
@@ -30,6 +32,7 @@ from validate_gap import FAR_M, fusion_arg, take_int, val_frames  # noqa: E402  
 
 from perfecting_depth_ros.data.world import MIRROR, SPECULAR, TRANSPARENT  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
+from perfecting_depth_ros.evaluate import metrics as M  # noqa: E402
 
 
 def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.ndarray]:
@@ -52,21 +55,41 @@ def classes(raw: np.ndarray, gt: np.ndarray, mat: np.ndarray) -> dict[str, np.nd
     }
 
 
+VALID_CLASSES = ("raw_right", "wrong_glass", "wrong_mirror", "wrong_specular", "wrong_other")
+
+
+def sigma_aurocs(sigma: dict[str, np.ndarray]) -> dict[str, float]:
+    """AUROC of the published sigma for flagging wrong raw pixels: all of them, and each wrong class alone against
+    the right ones (which class the ranking misses)."""
+    right = sigma["raw_right"]
+    wrong = [sigma[k] for k in VALID_CLASSES[1:] if k in sigma]
+    n_wrong = sum(w.size for w in wrong)
+    res = {"all": M.auroc(np.concatenate([right, *wrong]), np.r_[np.zeros(right.size, bool), np.ones(n_wrong, bool)])}
+    for k in VALID_CLASSES[1:]:
+        if k in sigma and sigma[k].size:
+            res[k] = M.auroc(np.r_[right, sigma[k]], np.r_[np.zeros(right.size, bool), np.ones(sigma[k].size, bool)])
+    return res
+
+
 def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version: int = 1) -> dict:
     n_all, sse_all, sse_oracle, sse_lift, n_out, sse_out = 0, 0.0, 0.0, 0.0, 0, 0.0
     acc: dict[str, list[float]] = {}
+    sig: dict[str, list[np.ndarray]] = {}  # the published sigma of valid raw pixels, by class (for the AUROCs)
     for f, raw, max_range in val_frames(version):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
         err = np.nan_to_num(out.depth - f.depth, nan=10.0)  # no value: scored as 10 m off
         n_all += err.size
         sse_all += float((err ** 2).sum())
         cls = classes(raw, f.depth, f.material)
+        has_sigma = bool(np.isfinite(out.uncertainty).any())  # classical fills publish none (NaN)
         for name, m in cls.items():
             a = acc.setdefault(name, [0, 0.0, 0.0, 0.0])
             a[0] += int(m.sum())
             a[1] += float((err[m] ** 2).sum())
             a[2] += float(np.abs(err[m]).sum())
             a[3] += float(err[m].sum())
+            if name in VALID_CLASSES and has_sigma:
+                sig.setdefault(name, []).append(out.uncertainty[m])
         if range_bound:  # a perfect out-of-range detector: holes whose truth is past this sensor's range lifted to it
             out_of_range = (raw <= 0) & (f.depth > max_range)
             lifted = np.where(out_of_range, np.maximum(np.nan_to_num(out.depth, nan=0.0), max_range), out.depth)
@@ -82,6 +105,8 @@ def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version:
         name: {"pixels": n / n_all, "share_of_squared_error": s2 / max(sse_all, 1e-12), "mae_m": s1 / max(n, 1),
                "bias_m": s0 / max(n, 1)}
         for name, (n, s2, s1, s0) in acc.items()}}
+    if sig:
+        out["sigma_auroc"] = sigma_aurocs({k: np.concatenate(v) for k, v in sig.items()})
     if oracle:
         out["rmse_glass_mirror_detected_m"] = float(np.sqrt(sse_oracle / n_all))
     if range_bound:
@@ -110,6 +135,8 @@ def main(args: list[str]) -> int:
             o = r["out_of_range_holes"]
             print(f"  holes past the sensor's range: pixels {o['pixels']:.1%}, squared error "
                   f"{o['share_of_squared_error']:.1%}; RMSE with them lifted to the range {o['rmse_lifted_to_range_m']:.4f} m")
+        if "sigma_auroc" in r:
+            print("  sigma AUROC, wrong raw against right: " + ", ".join(f"{k} {v:.4f}" for k, v in r["sigma_auroc"].items()))
         for c, v in r["classes"].items():
             print(f"  {c:15s} pixels {v['pixels']:6.1%}  squared error {v['share_of_squared_error']:6.1%}  "
                   f"MAE {v['mae_m']:.3f} m  bias {v['bias_m']:+.3f} m")

@@ -809,6 +809,30 @@ def test_interpolate_weights_mixes_floats_and_refuses_what_it_cannot(tmp_path):
         mod.main([str(out), str(tmp_path / "tuned.st"), str(tmp_path / "start.st"), "--alpha=1.5"])
 
 
+def test_error_budget_classes_partition_the_frame_and_sigma_aurocs_rank_by_class():
+    """scripts/error_budget.py: its pixel classes are disjoint and cover every pixel, and the per-class AUROC ranks
+    each wrong class against the right pixels alone (a sigma that finds mirrors but not glass says so)."""
+    import importlib.util
+
+    from perfecting_depth_ros.data.world import MIRROR, TRANSPARENT
+
+    spec = importlib.util.spec_from_file_location("error_budget", ROOT / "scripts" / "error_budget.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0.5, 6.0, (24, 32)).astype(np.float32)
+    raw = gt + rng.choice([0.0, 0.01, 0.3], gt.shape).astype(np.float32)
+    raw[rng.random(gt.shape) < 0.2] = 0
+    mat = rng.choice([0, TRANSPARENT, MIRROR], gt.shape).astype(np.uint8)
+    cls = mod.classes(raw, gt, mat)
+    count = sum(m.astype(int) for m in cls.values())
+    np.testing.assert_array_equal(count, np.ones_like(count))
+    right, glass, mirror = np.full(50, 0.1), np.full(30, 0.05), np.full(20, 0.5)
+    a = mod.sigma_aurocs({"raw_right": right, "wrong_glass": glass, "wrong_mirror": mirror})
+    assert a["wrong_glass"] == pytest.approx(0.0) and a["wrong_mirror"] == pytest.approx(1.0)
+    assert a["all"] == pytest.approx(20 / 50) and "wrong_other" not in a
+
+
 def test_every_shipped_training_config_loads():
     """Each file in config/train is a run someone will start (a GPU session cannot afford a typo): it loads into its
     config class with no unknown key, its model overrides into ModelConfig, and a start point inside the package

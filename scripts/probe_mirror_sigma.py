@@ -27,7 +27,7 @@ leaves pixels the detector barely suspects nearly alone), (k, n) chosen on the c
 rule, and the third set (--third) must agree in sign too, since the fresh set has now been seen.
 
 Outcome (twenty-seventh session; validation AUROC of the published sigma, world v1 / v2; real = 7-Scenes gap block
-against the fused reference, which moves with the first widening because the detector sees the kitchen's frames):
+against the fused reference; the detector widens sigma on those frames too):
 
 | round | chosen on calibration | usual set | fresh set | third set | real |
 |---|---|---|---|---|---|

@@ -21,6 +21,10 @@ far-range noise and edge pixels in the first one's labels are not told by colour
 rule is the glass half of the first's (glass AUROC >= 0.734 on world v1); it says whether the colour of world v1
 tells glass at all at this budget, not what to ship.
 
+A third (written after the first two's outcome, before its training): the second's recipe on all 24 shards (12,000
+frames, three times as many) for 2,500 steps, since the first two fit glass only partly on their own training
+windows and lost more on new frames. The same glass bar.
+
 Rule, written before training: if the detector's glass AUROC on the world-v1 validation frames is at least 0.10
 above sigma's (>= 0.734) and its overall AUROC at least sigma's, such a view is worth building into the raw-error
 head (the next step); otherwise the glass of world v1 is not found by frame-wide context either at this budget.
@@ -29,6 +33,8 @@ head (the next step); otherwise the glass of world v1 is not found by frame-wide
       --every 500 --out runs/glass_detector > outputs/probe_glass_detector.txt
   PYTHONPATH=scripts python scripts/probe_glass_detector.py --steps 2000 --every 500 --label glass_mirror \
       --workers 0 --out runs/glass_detector_gm > outputs/probe_glass_detector_gm.txt
+  PYTHONPATH=scripts python scripts/probe_glass_detector.py --shards 24 --steps 2500 --every 500 --label glass_mirror \
+      --workers 0 --out runs/glass_detector_gm24 > outputs/probe_glass_detector_gm24.txt
 
 Outcome (twenty-seventh session; 8 shards = 4,000 world-v1 frames, seed 97, 0.4 M parameters, one thread of the
 2-core CPU: 41 min for 3,000 steps, 30 min for 2,000). AUROC on the usual validation frames, world v1 / v2, all

@@ -54,8 +54,9 @@ frames and a quarter more steps, 36 min, saw each frame fewer times and learnt l
 norms at a learning rate of 2e-3 fell back to chance by step 1000. On training windows (shard 0, new sensor draws)
 the two detectors rank glass at 0.743 / 0.797: they fit world-v1 glass only partly even where they trained, and lose
 a further 0.07-0.14 on new frames. Mirrors, framed and reflecting the room, are found (0.92):
-scripts/probe_mirror_sigma.py tries that detector on the published sigma. Telling world-v1 glass from colour needs
-more data and steps than a CPU session gives (the GPU run, config/train/stage2_scale.yaml, trains on 24,000 frames).
+scripts/probe_mirror_sigma.py tries that detector on the published sigma. Telling world-v1 glass from colour may
+need far more steps than a CPU session gives (the third run shows more frames alone do not help): a raw-error head
+with this frame-wide view, trained on a GPU, is the next try.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -74,17 +75,15 @@ from scipy.stats import rankdata
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from error_budget import classes  # noqa: E402
+from error_budget import VALID_CLASSES, classes, sigma_aurocs  # noqa: E402
 from validate_gap import val_frames  # noqa: E402
 
-from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, _member  # noqa: E402
+from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, load_shards  # noqa: E402
 from perfecting_depth_ros.data.world import MIRROR, TRANSPARENT  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
-from perfecting_depth_ros.evaluate import metrics as M  # noqa: E402
 from perfecting_depth_ros.train.common import infinite_batches, normalize_batch, seed_everything  # noqa: E402
 
 WRONG_M = 0.05
-CLASSES = ("glass", "mirror", "specular", "other")
 
 
 class Detector(nn.Module):
@@ -120,15 +119,25 @@ class Detector(nn.Module):
         return self.out(h)
 
 
-def load_some(data_dir: Path, shards: int) -> dict[str, np.ndarray]:
-    paths = sorted(data_dir.glob("train-*.npz"))[:shards]
-    keys = ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")
-    return {k: np.concatenate([_member(p, k) for p in paths]) for k in keys}
+DETECTOR_WIDTH = 320  # the camera width its training windows were cut from
+
+
+@torch.no_grad()
+def detector_probability(det: Detector, rgb: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The detector's probability [H,W] for one frame, run at DETECTOR_WIDTH (the scale it was trained at)."""
+    h, w = raw.shape
+    size = (DETECTOR_WIDTH, max(8, round(h * DETECTOR_WIDTH / w)))
+    rgb_s = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if size != (w, h) else rgb
+    raw_s = cv2.resize(raw, size, interpolation=cv2.INTER_NEAREST) if size != (w, h) else raw
+    raw_n, _, mask, _, _ = normalize_batch(torch.from_numpy(raw_s)[None, None])
+    x = torch.from_numpy(np.ascontiguousarray(rgb_s)).permute(2, 0, 1)[None].float() / 255
+    p = torch.sigmoid(det(x, raw_n, mask))[0, 0].numpy()
+    return p if size == (w, h) else cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def train(args) -> Detector:
     seed_everything(args.seed)
-    ds = SyntheticDepthDataset(load_some(Path(args.data), args.shards), "sensor", seed=args.seed, hard_weight=2)
+    ds = SyntheticDepthDataset(load_shards(args.data, "train", args.shards), "sensor", seed=args.seed, hard_weight=2)
     det = Detector()
     opt = torch.optim.AdamW(det.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.05)
@@ -156,7 +165,6 @@ def train(args) -> Detector:
     return det
 
 
-@torch.no_grad()
 def score(det: Detector | None, version: int) -> dict:
     """AUROC of the detector's p and of the shipped sigma: all wrong raw pixels, and each class against the right."""
     enh = DepthEnhancer(backend="torch")
@@ -165,14 +173,11 @@ def score(det: Detector | None, version: int) -> dict:
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
         cls = classes(raw, f.depth, f.material)
         lab = np.full(raw.shape, -1, np.int8)
-        for i, k in enumerate(("raw_right",) + tuple(f"wrong_{c}" for c in CLASSES)):
+        for i, k in enumerate(VALID_CLASSES):
             lab[cls[k]] = i
         keep = lab >= 0
         if det is not None:
-            r = torch.from_numpy(raw)[None, None]
-            raw_n, _, mask, _, _ = normalize_batch(r)
-            rgb = torch.from_numpy(f.rgb).permute(2, 0, 1)[None].float() / 255
-            P.append(torch.sigmoid(det(rgb, raw_n, mask))[0, 0].numpy()[keep])
+            P.append(detector_probability(det, f.rgb, raw)[keep])
         S.append(out.uncertainty[keep])
         C.append(lab[keep])
     c = np.concatenate(C)
@@ -182,10 +187,9 @@ def score(det: Detector | None, version: int) -> dict:
         scores["detector"] = np.concatenate(P)
         scores["rank_mean"] = rankdata(scores["sigma"]) + rankdata(scores["detector"])
     for name, s in scores.items():
-        res[f"{name}_auroc"] = round(M.auroc(s, c > 0), 4)
-        for i, k in enumerate(CLASSES, 1):
-            m = (c == 0) | (c == i)
-            res[f"{name}_auroc_{k}"] = round(M.auroc(s[m], c[m] == i), 4)
+        a = sigma_aurocs({k: s[c == i] for i, k in enumerate(VALID_CLASSES)})
+        res[f"{name}_auroc"] = round(a.pop("all"), 4)
+        res.update({f"{name}_auroc_{k.removeprefix('wrong_')}": round(v, 4) for k, v in a.items()})
     return res
 
 

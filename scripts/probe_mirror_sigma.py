@@ -47,22 +47,19 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_glass_detector import Detector  # noqa: E402
+from probe_glass_detector import Detector, detector_probability  # noqa: E402
 from validate_gap import cal_frames, score  # noqa: E402
 
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
 from perfecting_depth_ros.evaluate import metrics as M  # noqa: E402
 from perfecting_depth_ros.evaluate.reference import load_sequence  # noqa: E402
-from perfecting_depth_ros.train.common import normalize_batch  # noqa: E402
 
 K_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 POWERS = (1, 2, 4)
-DETECTOR_WIDTH = 320
 
 
 class Widened:
@@ -71,17 +68,8 @@ class Widened:
     def __init__(self, det: Detector, k: float, power: int = 1):
         self.base, self.det, self.k, self.power = DepthEnhancer("learned", backend="onnxruntime"), det, k, power
 
-    @torch.no_grad()
     def probability(self, rgb: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        h, w = raw.shape
-        s = DETECTOR_WIDTH / w
-        size = (DETECTOR_WIDTH, max(8, round(h * s)))
-        rgb_s = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        raw_s = cv2.resize(raw, size, interpolation=cv2.INTER_NEAREST)
-        raw_n, _, mask, _, _ = normalize_batch(torch.from_numpy(raw_s)[None, None])
-        x = torch.from_numpy(np.ascontiguousarray(rgb_s)).permute(2, 0, 1)[None].float() / 255
-        p = torch.sigmoid(self.det(x, raw_n, mask))[0, 0].numpy()
-        return cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
+        return detector_probability(self.det, rgb, raw)
 
     def enhance(self, rgb, raw, max_range_m=None):
         out = self.base.enhance(rgb, raw, max_range_m=max_range_m)

@@ -303,9 +303,10 @@ def test_world_version_2_glass_reflects_more_at_grazing_angles():
 def test_shards_record_their_world_version(tmp_path):
     from perfecting_depth_ros.data.dataset import load_shards, shard_world_version, write_shards
 
-    write_shards(tmp_path / "v2", "val", 2, 24, 32, progress=False, version=2)
+    write_shards(tmp_path / "v2", "val", 3, 24, 32, progress=False, version=2, shard_size=2)
     assert shard_world_version(tmp_path / "v2", "val") == 2
-    assert load_shards(tmp_path / "v2", "val")["depth"].shape == (2, 24, 32)
+    assert load_shards(tmp_path / "v2", "val")["depth"].shape == (3, 24, 32)
+    assert load_shards(tmp_path / "v2", "val", shards=1)["depth"].shape == (2, 24, 32)  # the first shard only
     np.savez(tmp_path / "val-0000.npz", depth=np.zeros((1, 2, 2)))  # written before versions existed
     assert shard_world_version(tmp_path, "val") == 1
     from perfecting_depth_ros.evaluate.benchmark import synthetic_split

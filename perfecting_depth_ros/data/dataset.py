@@ -73,9 +73,10 @@ def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int
     return paths
 
 
-def load_shards(data_dir: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
-    """All frames of a split as stacked arrays (raises FileNotFoundError with a hint if none)."""
-    paths = sorted(Path(data_dir).glob(f"{split}-*.npz"))
+def load_shards(data_dir: str | os.PathLike, split: str, shards: int | None = None) -> dict[str, np.ndarray]:
+    """All frames of a split (or of its first ``shards`` shards) as stacked arrays (raises FileNotFoundError with a
+    hint if none)."""
+    paths = sorted(Path(data_dir).glob(f"{split}-*.npz"))[:shards]
     if not paths:
         raise FileNotFoundError(f"no {split} shards in {data_dir}; run `perfecting-depth data --out {data_dir}`")
     # field by field: the peak is the frames once plus one field, not the frames twice

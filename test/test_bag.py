@@ -163,6 +163,7 @@ def test_bag_tool_and_node_publish_the_same(tmp_path):
         live = coll.msgs["depth"][1_000_000_000]
     finally:
         stop_node(proc)
+        ex.shutdown()  # let no callback run on a destroyed node
         player.destroy_node()
         coll.destroy_node()
         rclpy.shutdown()

@@ -183,5 +183,6 @@ def _node_takes_the_parameters_file(path, scale: float) -> None:
         assert proc.poll() is None
     finally:
         stop_node(proc)
+        ex.shutdown()  # let no callback run on a destroyed node
         coll.destroy_node()
         rclpy.shutdown()

@@ -67,6 +67,7 @@ def test_two_cameras_share_one_node(tmp_path):
         assert all(v["cameras"] == "2" for v in last.values())
     finally:
         stop_node(proc)
+        ex.shutdown()  # let no callback run on a destroyed node
         for n in (*players.values(), *colls.values()):
             n.destroy_node()
         rclpy.shutdown()

@@ -82,6 +82,7 @@ def link(tmp_path_factory):
         yield {"ex": ex, "player": player, "coll": coll, "frame": f, "mm": mm, "proc": proc}
     finally:
         stop_node(proc)
+        ex.shutdown()  # let no callback run on a destroyed node
         player.destroy_node()
         coll.destroy_node()
         rclpy.shutdown()

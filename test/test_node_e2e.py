@@ -70,6 +70,7 @@ def ros(tmp_path_factory):
         yield {"ex": ex, "player": player, "coll": coll, "frame": f, "raw": raw, "proc": proc, "log": log}
     finally:
         stop_node(proc)
+        ex.shutdown()  # let no callback run on a destroyed node
         player.destroy_node()
         coll.destroy_node()
         rclpy.shutdown()

@@ -43,6 +43,7 @@ def managed(tmp_path_factory):
         yield {"ex": ex, "player": player, "coll": coll, "frame": f, "raw": raw, "proc": proc, "log": log}
     finally:
         rc = stop_node(proc)
+        ex.shutdown()  # let no callback run on a destroyed node
         player.destroy_node()
         coll.destroy_node()
         rclpy.shutdown()

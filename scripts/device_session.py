@@ -115,6 +115,8 @@ def main(argv: list[str]) -> int:
             (out / "session.json").write_text(json.dumps(session, indent=1))
             return 1
     run = work / "run"
+    for stale in (run, work / "probe"):  # a warm machine's earlier call: resume only what was carried back
+        shutil.rmtree(stale, ignore_errors=True)
     resume = CARRIED / "train_state.pt"
     if resume.exists():  # a carried run: its own schedule goes on where it stopped
         shutil.copytree(CARRIED, run, dirs_exist_ok=True)

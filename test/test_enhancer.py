@@ -13,6 +13,7 @@ from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.edge_side import choose_edge_side
 from perfecting_depth_ros.enhancer import (
     LOCAL_FAR_REACH,
+    SOURCE_MEASURED,
     STRAY_WINDOW,
     check_inputs,
     clip_to_local,
@@ -364,6 +365,20 @@ def test_learned_needs_some_valid_depth(tiny_weights, frame):
     enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch")
     with pytest.raises(ValueError, match="valid depth"):
         enh.enhance(frame.rgb, np.zeros(frame.depth.shape, np.float32))
+
+
+@pytest.mark.parametrize("shape", [(240, 1), (1, 320)])
+def test_learned_fills_strips_thinner_than_a_fill_cell(shape):
+    """A strip one pixel wide with holes: filled with finite depth, measurements kept
+    (the planar fill at camera resolution once raised an OpenCV assertion there)."""
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(1.0, 2.0, shape).astype(np.float32)
+    depth.flat[::3] = np.nan
+    out = DepthEnhancer("learned", backend="onnxruntime").enhance(rng.integers(0, 255, (*shape, 3), dtype=np.uint8),
+                                                                  depth)
+    assert out.depth.shape == shape and np.isfinite(out.depth).all() and (out.depth > 0).all()
+    kept = out.source == SOURCE_MEASURED
+    np.testing.assert_array_equal(out.depth[kept], depth[kept])
 
 
 def test_corrupt_or_unlisted_weights_are_rejected(tiny_weights, tmp_path):

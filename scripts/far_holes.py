@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""What a planner gets in raw holes whose truth lies past the sensor's range (a corridor, an open door, a far wall):
+the synthetic validation frames of scripts/validate_gap.py (usual and fresh sets, world v1 and v2; never the test
+split), shipped model as the node runs it (hole fusion on), joint bilateral beside it.
+
+In those holes every fill puts the depth somewhere; nearer than the sensor's range it looks like a measurement, and a
+costmap would mark it. Printed per set: the holes' share of the pixels, how many of their published pixels lie
+nearer than the sensor's range and by how much they fall short of the truth, how many of the errors lie within
++-2 sigma, and what the node's sigma filters (``max_sigma`` for the cloud, ``depth_max_sigma`` for the image) leave
+of them at 0.3 and 0.5 m, against what the same filters take from rebuilt pixels whose truth is within range (the
+filters' cost).
+
+  python scripts/far_holes.py [--json OUT]
+
+Twenty-eighth session (shipped model; usual / fresh set): world v1: 1.4 / 1.0 % of the pixels; 68 / 78 % published
+nearer than the range, a median 1.16 / 0.87 m short (joint bilateral: 100 %, 1.43 / 1.36 m); 92 / 92 % within
++-2 sigma; max_sigma 0.3 keeps 3.6 / 4.1 % of them nearer than the range and drops 38 / 26 % of in-range rebuilt
+pixels (0.5: 8.7 / 11.1 % and 29 / 15 %). World v2: 1.9 / 1.0 %; 53 / 75 %, 1.06 / 1.12 m short (joint bilateral
+2.16 / 1.45 m); 89 / 88 %; 3.3 / 4.2 % and 30 / 25 % (0.5: 7.5 / 13.1 % and 19 / 15 %).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_gap import FRESH_VAL_FIRST, val_frames  # noqa: E402
+
+from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
+
+MAX_SIGMAS = (0.3, 0.5)
+
+
+def far_hole_figures(enh: DepthEnhancer, version: int, first: int) -> dict:
+    """Pooled figures over one validation set (see the module docstring)."""
+    n_all = 0
+    far_d, far_gt, far_sig, far_range, in_sig = [], [], [], [], []
+    for f, raw, max_range in val_frames(version, first):
+        out = enh.enhance(f.rgb, raw, max_range_m=max_range)
+        hole = raw <= 0
+        far = hole & (f.depth > max_range)
+        n_all += raw.size
+        far_d.append(out.depth[far])
+        far_gt.append(f.depth[far])
+        far_sig.append(out.uncertainty[far])
+        far_range.append(np.full(int(far.sum()), max_range, np.float32))
+        in_sig.append(out.uncertainty[hole & ~far])
+    d, gt, sig, rng_m, sig_in = (np.concatenate(x) for x in (far_d, far_gt, far_sig, far_range, in_sig))
+    res = {"far_hole_pixels": d.size / n_all}
+    if not d.size:
+        return res
+    near = d < rng_m  # published inside the sensor's range: looks like something the sensor could have seen
+    res.update(nearer_than_range=float(near.mean()), median_shortfall_m=float(np.median(gt - d)),
+               median_shortfall_nearer_m=float(np.median((gt - d)[near])) if near.any() else 0.0)
+    if np.isfinite(sig).any():
+        res["within_2sigma"] = float((np.abs(d - gt) <= 2 * sig).mean())
+        for s in MAX_SIGMAS:
+            res[f"nearer_than_range_kept_by_max_sigma_{s}"] = float((near & (sig <= s)).mean())
+            res[f"in_range_rebuilt_dropped_by_max_sigma_{s}"] = float((sig_in > s).mean())
+    return res
+
+
+def main(args: list[str]) -> int:
+    json_out = args[args.index("--json") + 1] if "--json" in args else None
+    methods = {"learned": DepthEnhancer("learned", backend="onnxruntime"),
+               "joint_bilateral": DepthEnhancer("joint_bilateral")}
+    results = {}
+    for name, enh in methods.items():
+        for version in (1, 2):
+            for set_name, first in (("usual", 1000), ("fresh", FRESH_VAL_FIRST)):
+                r = far_hole_figures(enh, version, first)
+                results[f"{name} world{version} {set_name}"] = r
+                print(json.dumps({"method": name, "world_version": version, "set": set_name,
+                                  **{k: round(v, 4) for k, v in r.items()}}), flush=True)
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -205,6 +205,19 @@ def test_broken_payloads_raise_clear_errors(case):
             compressed_to_depth(fmt, np.frombuffer(data, np.uint8))
 
 
+def test_corrupt_png_gives_one_reason_and_no_opencv_lines(capfd):
+    """A PNG cut inside its header: the ConversionError says why, and OpenCV's own warnings (which it would print on
+    every such frame) stay off stderr; its log level is back as it was afterwards."""
+    png = compressed_depth_payload(np.full((30, 40), 1000, np.uint16), "16UC1", "png")
+    level = cv2.utils.logging.getLogLevel()
+    capfd.readouterr()
+    with pytest.raises(ConversionError, match="cannot decode"):
+        compressed_to_depth("16UC1; compressedDepth png", np.frombuffer(png[:12 + 40], np.uint8))
+    err = capfd.readouterr().err
+    assert "grfmt_png" not in err and "IHDR" not in err, err
+    assert cv2.utils.logging.getLogLevel() == level
+
+
 @pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
 def test_depth_output_written_as_compressed_depth(encoding):
     """The node's own depth output as compressedDepth: the header and format compressed_depth_image_transport's

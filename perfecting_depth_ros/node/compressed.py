@@ -39,7 +39,13 @@ def _buffer(data, what: str) -> np.ndarray:
 def _imdecode(buf: np.ndarray, what: str, fmt: str) -> np.ndarray:
     import cv2
 
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    # a corrupt payload gets one reason from here; OpenCV's own log lines would repeat it on stderr every frame
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if img is None or img.size == 0:
         raise ConversionError(f"cannot decode compressed {what} image (format {fmt!r}, {buf.size} bytes): "
                               "truncated, corrupt or not JPEG/PNG")

@@ -676,6 +676,35 @@ def test_fuzz_raw_image_distortion_never_crashes_and_rays_are_true(fk, c, model,
     assert err.size == 0 or err.max() < 0.5  # float32 rays; realistic lenses: within 1e-3 px (test_convert)
 
 
+_FUZZ_ENHANCERS: dict = {}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 48), w=st.integers(1, 48), method=st.sampled_from(["learned", "joint_bilateral", "ip_basic"]),
+       bad=st.sampled_from([0.0, np.nan, np.inf, -1.0]), every=st.integers(1, 7), dh=st.sampled_from([0, 0, 1]),
+       seed=st.integers(0, 2**16))
+@example(h=240, w=1, method="learned", bad=np.nan, every=3, dh=0, seed=0)  # thinner than a fill cell: once an assertion
+def test_fuzz_enhancer_never_crashes(h, w, method, bad, every, dh, seed):
+    """The library on any small frame, one-pixel strips included, with holes given as 0, NaN, Inf or negative depth,
+    and depth one row off the colour: an output of the depth's size, finite and positive wherever it gives a value,
+    or a ValueError with its reason."""
+    from perfecting_depth_ros import DepthEnhancer
+
+    enh = _FUZZ_ENHANCERS.get(method) or _FUZZ_ENHANCERS.setdefault(
+        method, DepthEnhancer(method, backend="onnxruntime") if method == "learned" else DepthEnhancer(method))
+    rng = np.random.default_rng(seed)
+    depth = rng.uniform(0.3, 6.0, (h + dh, w)).astype(np.float32)
+    depth.flat[::every] = bad
+    try:
+        out = enh.enhance(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), depth, max_range_m=4.5)
+    except ValueError as e:
+        assert str(e)
+        return
+    assert out.depth.shape == depth.shape
+    given_value = ~np.isnan(out.depth)
+    assert np.all(np.isfinite(out.depth[given_value])) and np.all(out.depth[given_value] > 0)
+
+
 @settings(max_examples=200, deadline=None)
 @given(events=st.lists(st.tuples(st.sampled_from(["rgb", "depth", "info"]), st.integers(0, 10**10)), max_size=60),
        mode=st.sampled_from(["exact", "approximate"]), slop=st.floats(0, 0.5), q=st.integers(1, 8))

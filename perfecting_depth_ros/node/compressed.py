@@ -18,6 +18,7 @@ compressed_depth_image_transport's decoder (RViz's DepthCloud, ``image_transport
 from __future__ import annotations
 
 import struct
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -36,16 +37,27 @@ def _buffer(data, what: str) -> np.ndarray:
     return buf
 
 
+@contextmanager
+def _opencv_silent(cv2):
+    """OpenCV's own log lines off for the block, then back at their level (OpenCV 5: ``cv2.utils.logging``;
+    4.x, what Python 3.10 gets: ``cv2.getLogLevel``/``setLogLevel``; 0 is LOG_LEVEL_SILENT in both)."""
+    lg = getattr(getattr(cv2, "utils", None), "logging", None)
+    get, put = (getattr(lg or cv2, "getLogLevel", None), getattr(lg or cv2, "setLogLevel", None))
+    level = get() if get is not None and put is not None else None
+    if level is not None:
+        put(0)
+    try:
+        yield
+    finally:
+        if level is not None:
+            put(level)
+
+
 def _imdecode(buf: np.ndarray, what: str, fmt: str) -> np.ndarray:
     import cv2
 
-    # a corrupt payload gets one reason from here; OpenCV's own log lines would repeat it on stderr every frame
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
+    with _opencv_silent(cv2):  # a corrupt payload gets one reason from here, not OpenCV's lines on every frame
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
     if img is None or img.size == 0:
         raise ConversionError(f"cannot decode compressed {what} image (format {fmt!r}, {buf.size} bytes): "
                               "truncated, corrupt or not JPEG/PNG")

@@ -209,7 +209,8 @@ def main(args) -> int:
         enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                             fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
                             sigma_scale=getattr(args, "sigma_scale", 1.0),
-                            keep_measurements=getattr(args, "keep_measurements", False))
+                            keep_measurements=getattr(args, "keep_measurements", False),
+                            beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0))
         outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
                    "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified,

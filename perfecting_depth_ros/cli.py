@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "it is, holes rebuilt only (the node's keep_measurements)")
     n.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this (a sensor's "
                    "calibration; perfecting-depth check suggests one)")
+    n.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "
+                   "value plus this many 1-sigmas reaches past the range is written as invalid (the node's "
+                   "beyond_range_sigmas; 0: off)")
     n.set_defaults(fn=cmd_enhance)
 
     g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
@@ -238,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "it is, holes rebuilt only (the node's keep_measurements)")
     g.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this, as the node's "
                    "sigma_scale")
+    g.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "
+                   "value plus this many 1-sigmas reaches past the range is written as invalid (the node's "
+                   "beyond_range_sigmas; 0: off)")
     g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")
     g.add_argument("--max-sigma", type=float, default=0.0, help="cloud points with a larger 1-sigma become NaN (m)")
     g.add_argument("--depth-max-sigma", type=float, default=0.0,

@@ -64,6 +64,19 @@ def keep_all_measurements(raw: np.ndarray, depth: np.ndarray, sigma: np.ndarray)
             np.sqrt(sigma * sigma + diff * diff).astype(np.float32))
 
 
+def drop_beyond_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, max_range: float,
+                      sigmas: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rebuilt pixels (``SOURCE_REBUILT``) whose depth plus ``sigmas`` 1-sigmas reaches past ``max_range`` become no
+    value (NaN depth and sigma, ``SOURCE_NONE``): the sensor may have left them empty because their truth lies past
+    its range, where every fill puts them too near (scripts/far_holes.py). Measured pixels are never dropped."""
+    with np.errstate(invalid="ignore"):
+        drop = (source == SOURCE_REBUILT) & (depth + np.float32(sigmas) * sigma > np.float32(max_range))
+    if not drop.any():
+        return depth, sigma, source
+    return (np.where(drop, np.nan, depth).astype(np.float32), np.where(drop, np.nan, sigma).astype(np.float32),
+            np.where(drop, SOURCE_NONE, source).astype(np.uint8))
+
+
 def depth_source(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """uint8 map of where each depth value comes from: SOURCE_MEASURED (the raw measurement, kept exactly),
     SOURCE_REPLACED (a raw measurement judged wrong and rebuilt), SOURCE_REBUILT (a raw hole filled),
@@ -346,14 +359,19 @@ class DepthEnhancer:
             a measurement it judges wrong is kept, and its distance from the model's estimate joins its 1-sigma in
             quadrature, so a consumer still sees it is doubtful. For a planner that must never lose a measured
             obstacle; it can be changed between frames.
+        beyond_range_sigmas: with a known sensor range (``max_range_m``), rebuilt pixels whose depth plus this many
+            1-sigmas reaches past it are given no value (``drop_beyond_range``): holes a planner should not take for
+            a surface nearer than the range. 0: off; methods without a 1-sigma are not affected; it can be changed
+            between frames.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
-                 threads: int = 0, keep_measurements: bool = False):
+                 threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0):
         self.sigma_scale = sigma_scale  # checked by its setter
+        self.beyond_range_sigmas = beyond_range_sigmas  # checked by its setter
         self.keep_measurements = bool(keep_measurements)
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 0 <= threads <= 1024:
             raise ValueError(f"threads must be an integer in [0, 1024] (0: the libraries' defaults), got {threads!r}")
@@ -417,6 +435,17 @@ class DepthEnhancer:
         self._sigma_scale = float(value)
 
     @property
+    def beyond_range_sigmas(self) -> float:
+        """Rebuilt pixels whose depth plus this many 1-sigmas reaches past the sensor's range get no value (0: off)."""
+        return self._beyond_range_sigmas
+
+    @beyond_range_sigmas.setter
+    def beyond_range_sigmas(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 10:
+            raise ValueError(f"beyond_range_sigmas must be a number in [0, 10] (0: off), got {value!r}")
+        self._beyond_range_sigmas = float(value)
+
+    @property
     def reads_range(self) -> bool:
         """Whether this enhancer's model uses the sensor's max range (classical methods and older models do not)."""
         return self._classical is None and bool(getattr(self.backend, "takes_range", False))
@@ -451,6 +480,9 @@ class DepthEnhancer:
         out.source = depth_source(depth, out.depth)
         if self._sigma_scale != 1.0:
             out.uncertainty = out.uncertainty * np.float32(self._sigma_scale)  # float32 stays float32
+        if self._beyond_range_sigmas > 0 and max_range is not None:
+            out.depth, out.uncertainty, out.source = drop_beyond_range(out.depth, out.uncertainty, out.source, max_range,
+                                                                       self._beyond_range_sigmas)
         if K is not None:
             out.points = backproject(out.depth, K)
         out.timings["total_ms"] = (time.perf_counter() - t0) * 1e3

@@ -49,7 +49,8 @@ def enhance_files(args) -> int:
     enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                         fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
                         sigma_scale=getattr(args, "sigma_scale", 1.0),
-                        keep_measurements=getattr(args, "keep_measurements", False))
+                        keep_measurements=getattr(args, "keep_measurements", False),
+                        beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0))
     failed, units_warned = 0, False
     for rp, dp in zip(rgbs, depths):
         try:

@@ -511,6 +511,30 @@ def test_keep_measurements_publishes_every_measurement_and_doubts_the_suspect_on
                                np.hypot(a.uncertainty[replaced], raw[replaced] - a.depth[replaced]), rtol=1e-5)
 
 
+def test_beyond_range_sigmas_drops_rebuilt_pixels_that_may_lie_past_the_range(frame):
+    """beyond_range_sigmas with a known range: rebuilt pixels whose depth + k sigma passes the range get no value
+    (NaN depth and sigma, source 0); every measured pixel and every other rebuilt one is as before; without a range,
+    or at 0, nothing changes; values outside [0, 10] are refused."""
+    from perfecting_depth_ros.enhancer import SOURCE_NONE, SOURCE_REBUILT
+
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    enh = DepthEnhancer(backend="onnxruntime")
+    r = float(np.percentile(raw[raw > 0], 60))  # a range inside the frame: some rebuilt pixels reach past it
+    a = enh.enhance(frame.rgb, raw, max_range_m=r)
+    enh.beyond_range_sigmas = 2.0  # a change applies to the next frame
+    b = enh.enhance(frame.rgb, raw, max_range_m=r)
+    drop = (a.source == SOURCE_REBUILT) & (a.depth + 2 * a.uncertainty > r)
+    assert 0 < drop.sum() < (a.source == SOURCE_REBUILT).sum()
+    assert np.isnan(b.depth[drop]).all() and np.isnan(b.uncertainty[drop]).all() and (b.source[drop] == SOURCE_NONE).all()
+    np.testing.assert_array_equal(b.depth[~drop], a.depth[~drop])
+    np.testing.assert_array_equal(b.source[~drop], a.source[~drop])
+    np.testing.assert_array_equal(enh.enhance(frame.rgb, raw).depth, DepthEnhancer(backend="onnxruntime").enhance(
+        frame.rgb, raw).depth)  # no range known: nothing dropped
+    for bad in (-1.0, 11.0, float("nan"), True, "2"):
+        with pytest.raises(ValueError, match="beyond_range_sigmas"):
+            enh.beyond_range_sigmas = bad
+
+
 def test_threads_cap_onnxruntime_torch_and_opencv(tiny_weights, frame):
     import torch
 

@@ -433,6 +433,31 @@ def test_sigma_scale_multiplies_the_published_sigma_at_once(ros):
         assert r.successful
 
 
+def test_beyond_range_sigmas_applies_at_once_to_rebuilt_pixels_only(ros):
+    """With max_range set, beyond_range_sigmas publishes rebuilt pixels whose depth + k sigma passes the range as
+    invalid (depth NaN, source 0), from the next frame; measured pixels stay."""
+    c = ros["coll"]
+    raw = ros["raw"]
+    H, W = raw.shape
+    r = float(np.percentile(raw[raw > 0], 60))
+    stamp_a, stamp_b = 41_000_000_000, 41_100_000_000
+    (res,) = _set_params(ros, max_range=r)
+    assert res.successful
+    try:
+        assert _send_and_wait(ros, stamp_a)
+        (res,) = _set_params(ros, beyond_range_sigmas=2.0)
+        assert res.successful
+        assert _send_and_wait(ros, stamp_b)
+        dep = [np.frombuffer(bytes(c.msgs["depth"][s].data), "<f4").reshape(H, W) for s in (stamp_a, stamp_b)]
+        sig = np.frombuffer(bytes(c.msgs["sigma"][stamp_a].data), "<f4").reshape(H, W)
+        drop = (raw <= 0) & (dep[0] + 2 * sig > r)
+        assert drop.any() and np.isnan(dep[1][drop]).all()
+        np.testing.assert_array_equal(dep[1][~drop], dep[0][~drop])
+        assert np.isfinite(dep[1][raw > 0]).all()
+    finally:
+        assert all(x.successful for x in _set_params(ros, beyond_range_sigmas=0.0, max_range=0.0))
+
+
 def test_inputs_that_arrive_but_never_match_are_explained(ros):
     """Every input arriving and still no output (camera_info stamped on its own, colour and depth further apart than
     the slop): diagnostics warn with the stamp offsets and the setting that would match them, instead of 'ok'."""

@@ -409,6 +409,9 @@ class EnhancerNode(Node):
         d("keep_measurements", False, "learned model: publish every raw measurement as it is and rebuild holes only "
           "(a measurement judged wrong is kept, its distance from the model's estimate added to its 1-sigma); for "
           "planners that must never lose a measured obstacle; applies at once")
+        d("beyond_range_sigmas", 0.0, "with max_range set: rebuilt depth whose value plus this many 1-sigmas reaches "
+          "past max_range is published as invalid (a hole whose truth may lie past the sensor's range, which every "
+          "fill puts too near); 0 = off; applies at once", FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0))
         d("rectified", True, "the input images are rectified (image_rect: the cloud from camera_info's P, as "
           "depth_image_proc); false: raw images with their distortion (a driver's image_raw, e.g. Azure Kinect "
           "depth_to_rgb): the cloud undoes camera_info's K and D (plumb_bob, rational_polynomial, equidistant)")
@@ -647,8 +650,9 @@ class EnhancerNode(Node):
         enh = self._ensure_enhancer()
         if enh is None:
             raise RuntimeError(self._enhancer_error or "no enhancer")
-        enh.sigma_scale = p["sigma_scale"]  # these two apply at once (no rebuild)
+        enh.sigma_scale = p["sigma_scale"]  # these three apply at once (no rebuild)
         enh.keep_measurements = p["keep_measurements"]
+        enh.beyond_range_sigmas = p["beyond_range_sigmas"]
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")

@@ -362,6 +362,16 @@ def test_bag_tool_takes_the_node_output_options(tmp_path):
     assert ok.mean() > 0.9 and (depth[~ok] == 0).all()
     np.testing.assert_allclose(depth[ok], want[ok], atol=0, rtol=0.51 * want[ok].max() / 10100)
     assert main(base + [str(tmp_path / "out10"), "--compressed-depth-max", "-1"]) == 2
+    # the node's beyond_range_sigmas: with a range, rebuilt depth whose value + 2 sigma passes it is written invalid
+    r = float(np.nanpercentile(want, 60))
+    assert main(base + [str(tmp_path / "out11"), "--max-range", str(r), "--beyond-range-sigmas", "2"]) == 0
+    got11 = read_all(tmp_path / "out11")
+    d11 = np.frombuffer(bytes(deserialize_message(got11["/camera/depth_enhanced/image_rect"][0][1], Image).data),
+                        "<f4").reshape(60, 80)
+    drop = (frames(1)[0][1] <= 0) & (want + 2 * sigma > r)
+    assert drop.any() and np.isnan(d11[drop]).all()
+    np.testing.assert_array_equal(d11[~drop], want[~drop])
+    assert main(base + [str(tmp_path / "out12"), "--beyond-range-sigmas", "-1"]) == 2
     # the node's rectified: false: a bag of raw images whose camera_info has a distortion; the cloud undoes it
     from perfecting_depth_ros.node.convert import raw_image_geometry
 

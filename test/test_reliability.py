@@ -95,6 +95,7 @@ def live(tiny_weights, tmp_path, monkeypatch):
     state["send"] = send
     yield state
     node_ex.shutdown()
+    ex.shutdown()  # let no callback run on a destroyed node
     node.destroy_node()
     player.destroy_node()
     coll.destroy_node()
@@ -338,6 +339,7 @@ def test_camera_info_latched_once_reaches_the_node_through_a_qos_override():
         assert node.streams[0].sync.stats.received["info"] == 1
     finally:
         node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
         node.destroy_node()
         for n in (driver, player, coll):
             n.destroy_node()
@@ -402,6 +404,7 @@ def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for
         assert stream.paused_inputs
     finally:
         node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
         node.destroy_node()
         player.destroy_node()
         rclpy.shutdown()
@@ -459,6 +462,7 @@ def test_raw_distorted_images_give_an_undistorted_cloud_and_an_unknown_model_is_
         assert s not in coll.msgs["points"] and s not in coll.msgs["depth"]
     finally:
         node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
         node.destroy_node()
         for n in (player, coll):
             n.destroy_node()
@@ -490,6 +494,7 @@ def test_under_sim_time_the_diagnostics_follow_clock():
         assert spin_until(ex, stamped_at_sim_time, 20), stamps[-5:]
     finally:
         node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
         node.destroy_node()
         sim.destroy_node()
         rclpy.shutdown()
@@ -517,6 +522,7 @@ def test_the_package_log_reaches_rosout():
         assert spin_until(ex, lambda: (name, Log.WARN, "probe 42") in lines, 10), lines[-5:]
     finally:
         node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
         node.destroy_node()
         listener.destroy_node()
         rclpy.shutdown()
@@ -543,6 +549,7 @@ def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_
         assert node._enhancer.description.endswith(f"K={k} S=2") and node.streams[0].counts["processed"] == 0
     finally:
         node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
         node.destroy_node()
         coll.destroy_node()
         rclpy.shutdown()

@@ -447,6 +447,8 @@ def test_beyond_range_sigmas_applies_at_once_to_rebuilt_pixels_only(ros):
         assert _send_and_wait(ros, stamp_a)
         (res,) = _set_params(ros, beyond_range_sigmas=2.0)
         assert res.successful
+        ok, vals = _diag_after(ros, lambda v: v.get("beyond_range_sigmas") == "2")
+        assert ok, vals  # diagnostics say the filter is on
         assert _send_and_wait(ros, stamp_b)
         dep = [np.frombuffer(bytes(c.msgs["depth"][s].data), "<f4").reshape(H, W) for s in (stamp_a, stamp_b)]
         sig = np.frombuffer(bytes(c.msgs["sigma"][stamp_a].data), "<f4").reshape(H, W)
@@ -454,6 +456,10 @@ def test_beyond_range_sigmas_applies_at_once_to_rebuilt_pixels_only(ros):
         assert drop.any() and np.isnan(dep[1][drop]).all()
         np.testing.assert_array_equal(dep[1][~drop], dep[0][~drop])
         assert np.isfinite(dep[1][raw > 0]).all()
+        (res,) = _set_params(ros, max_range=0.0)  # the filter set without the range it needs: diagnostics say so
+        assert res.successful
+        ok, vals = _diag_after(ros, lambda v: v.get("beyond_range_sigmas") == "2 (no effect: max_range unknown)")
+        assert ok, vals
     finally:
         assert all(x.successful for x in _set_params(ros, beyond_range_sigmas=0.0, max_range=0.0))
 

@@ -740,6 +740,8 @@ class EnhancerNode(Node):
         elif self.unknown_parameters:  # the robot runs without a setting someone believes it has
             level, message = DiagnosticStatus.WARN, ("parameters not of this node, ignored: "
                                                      + ", ".join(self.unknown_parameters))
+        elif p["beyond_range_sigmas"] and not p["max_range"]:  # so is this one: the filter needs the range
+            level, message = DiagnosticStatus.WARN, "beyond_range_sigmas has no effect while max_range is 0 (unknown)"
         enh = self._enhancer
         values = {
             "method": enh.description if enh else "(not loaded)",
@@ -766,6 +768,8 @@ class EnhancerNode(Node):
             "max_range": ("unknown" if not p["max_range"] else f"{p['max_range']:.2f} m, "
                           + ("read by the model" if enh and enh.reads_range else "not read by this model")),
             "sigma_scale": f"{p['sigma_scale']:g}",  # the published 1-sigma is the model's times this
+            "beyond_range_sigmas": ("off" if not p["beyond_range_sigmas"] else f"{p['beyond_range_sigmas']:g}"
+                                    + ("" if p["max_range"] else " (no effect: max_range unknown)")),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
             "input_topics": stream.input_topics,
             "cameras": str(len(self.streams)),

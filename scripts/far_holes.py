@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_gap import FRESH_VAL_FIRST, val_frames  # noqa: E402
 
-from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
+from perfecting_depth_ros.enhancer import SOURCE_REBUILT, DepthEnhancer, drop_beyond_range  # noqa: E402
 
 MAX_SIGMAS = (0.3, 0.5)
 BEYOND_RANGE_SIGMAS = (1.0, 2.0)
@@ -44,7 +44,9 @@ BEYOND_RANGE_SIGMAS = (1.0, 2.0)
 def far_hole_figures(enh: DepthEnhancer, version: int, first: int) -> dict:
     """Pooled figures over one validation set (see the module docstring)."""
     n_all = 0
-    far_d, far_gt, far_sig, far_range, in_sig, in_d, in_range = [], [], [], [], [], [], []
+    far_d, far_gt, far_sig, far_range, in_sig = [], [], [], [], []
+    kept_far: dict[float, list] = {k: [] for k in BEYOND_RANGE_SIGMAS}  # what beyond_range_sigmas = k leaves
+    kept_in: dict[float, list] = {k: [] for k in BEYOND_RANGE_SIGMAS}
     for f, raw, max_range in val_frames(version, first):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
         hole = raw <= 0
@@ -55,10 +57,11 @@ def far_hole_figures(enh: DepthEnhancer, version: int, first: int) -> dict:
         far_sig.append(out.uncertainty[far])
         far_range.append(np.full(int(far.sum()), max_range, np.float32))
         in_sig.append(out.uncertainty[hole & ~far])
-        in_d.append(out.depth[hole & ~far])
-        in_range.append(np.full(int((hole & ~far).sum()), max_range, np.float32))
-    d, gt, sig, rng_m, sig_in, d_in, rng_in = (np.concatenate(x) for x in (far_d, far_gt, far_sig, far_range, in_sig,
-                                                                            in_d, in_range))
+        for k in BEYOND_RANGE_SIGMAS:  # the option itself, on this frame's output
+            kept = ~np.isnan(drop_beyond_range(out.depth, out.uncertainty, out.source, max_range, k)[0])
+            kept_far[k].append(kept[far])
+            kept_in[k].append(kept[hole & ~far])
+    d, gt, sig, rng_m, sig_in = (np.concatenate(x) for x in (far_d, far_gt, far_sig, far_range, in_sig))
     res = {"far_hole_pixels": d.size / n_all}
     if not d.size:
         return res
@@ -70,28 +73,27 @@ def far_hole_figures(enh: DepthEnhancer, version: int, first: int) -> dict:
         for s in MAX_SIGMAS:
             res[f"nearer_than_range_kept_by_max_sigma_{s}"] = float((near & (sig <= s)).mean())
             res[f"in_range_rebuilt_dropped_by_max_sigma_{s}"] = float((sig_in > s).mean())
-        for k in BEYOND_RANGE_SIGMAS:  # the node's beyond_range_sigmas (enhancer.drop_beyond_range)
-            res[f"nearer_than_range_kept_by_beyond_range_sigmas_{k}"] = float((near & (d + k * sig <= rng_m)).mean())
-            res[f"in_range_rebuilt_dropped_by_beyond_range_sigmas_{k}"] = float((d_in + k * sig_in > rng_in).mean())
+        for k in BEYOND_RANGE_SIGMAS:
+            res[f"nearer_than_range_kept_by_beyond_range_sigmas_{k}"] = float((near & np.concatenate(kept_far[k])).mean())
+            res[f"in_range_rebuilt_dropped_by_beyond_range_sigmas_{k}"] = float(1 - np.concatenate(kept_in[k]).mean())
     return res
 
 
 def real_test_block_figures(enh: DepthEnhancer, sigmas: float = 2.0) -> dict:
-    """7-Scenes test block (frames 800-990, every 10th; Kinect v1, its stated range): the share of rebuilt pixels
+    """7-Scenes test block (every 10th frame of 800-999; Kinect v1, its stated range): the share of rebuilt pixels
     ``beyond_range_sigmas`` = ``sigmas`` drops, and the MAE against the fused reference of those dropped and those
     kept (what the filter takes where few holes really lie past the range)."""
     from validate_gap import REF
 
-    from perfecting_depth_ros.enhancer import SOURCE_REBUILT
-    from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M, load_sequence, read_frame, read_reference
+    from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M, TEST, load_sequence, read_frame, read_reference
 
     seq = load_sequence()[0]
     n_rebuilt, n_drop, err_drop, err_kept = 0, 0, [], []
-    for i in range(800, 1000, 10):
+    for i in list(TEST)[::10]:
         rgb, raw = read_frame(seq, i)
         out = enh.enhance(rgb, raw, max_range_m=KINECT_V1_RANGE_M)
         rebuilt = out.source == SOURCE_REBUILT
-        drop = rebuilt & (out.depth + sigmas * out.uncertainty > KINECT_V1_RANGE_M)
+        drop = rebuilt & np.isnan(drop_beyond_range(out.depth, out.uncertainty, out.source, KINECT_V1_RANGE_M, sigmas)[0])
         n_rebuilt, n_drop = n_rebuilt + int(rebuilt.sum()), n_drop + int(drop.sum())
         ref = read_reference(REF, i)
         if ref is not None:

@@ -3,6 +3,7 @@ changes, camera_info size changing mid-stream; and property-based fuzzing of con
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -683,7 +684,11 @@ def test_fuzz_raw_image_distortion_never_crashes_and_rays_are_true(fk, c, model,
     assert err.size == 0 or err.max() < 0.5  # float32 rays; realistic lenses: within 1e-3 px (test_convert)
 
 
-_FUZZ_ENHANCERS: dict = {}
+@functools.cache
+def _fuzz_enhancer(method: str):
+    from perfecting_depth_ros import DepthEnhancer
+
+    return DepthEnhancer(method, backend="onnxruntime") if method == "learned" else DepthEnhancer(method)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -695,10 +700,7 @@ def test_fuzz_enhancer_never_crashes(h, w, method, bad, every, dh, seed):
     """The library on any small frame, one-pixel strips included, with holes given as 0, NaN, Inf or negative depth,
     and depth one row off the colour: an output of the depth's size, finite and positive wherever it gives a value,
     or a ValueError with its reason."""
-    from perfecting_depth_ros import DepthEnhancer
-
-    enh = _FUZZ_ENHANCERS.get(method) or _FUZZ_ENHANCERS.setdefault(
-        method, DepthEnhancer(method, backend="onnxruntime") if method == "learned" else DepthEnhancer(method))
+    enh = _fuzz_enhancer(method)
     rng = np.random.default_rng(seed)
     depth = rng.uniform(0.3, 6.0, (h + dh, w)).astype(np.float32)
     depth.flat[::every] = bad

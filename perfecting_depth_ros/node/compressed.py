@@ -41,16 +41,15 @@ def _buffer(data, what: str) -> np.ndarray:
 def _opencv_silent(cv2):
     """OpenCV's own log lines off for the block, then back at their level (OpenCV 5: ``cv2.utils.logging``;
     4.x, what Python 3.10 gets: ``cv2.getLogLevel``/``setLogLevel``; 0 is LOG_LEVEL_SILENT in both)."""
-    lg = getattr(getattr(cv2, "utils", None), "logging", None)
-    get, put = (getattr(lg or cv2, "getLogLevel", None), getattr(lg or cv2, "setLogLevel", None))
-    level = get() if get is not None and put is not None else None
+    api = getattr(getattr(cv2, "utils", None), "logging", None) or cv2
+    level = api.getLogLevel() if hasattr(api, "setLogLevel") else None
     if level is not None:
-        put(0)
+        api.setLogLevel(0)
     try:
         yield
     finally:
         if level is not None:
-            put(level)
+            api.setLogLevel(level)
 
 
 def _imdecode(buf: np.ndarray, what: str, fmt: str) -> np.ndarray:

@@ -856,3 +856,31 @@ def test_every_shipped_training_config_loads():
         if cfg.init and cfg.init.startswith("perfecting_depth_ros/"):
             assert (ROOT / cfg.init).is_file(), f"{f.name}: init {cfg.init} is missing"
     assert stages <= {"stage1", "distill", "stage2", "errorhead", "farbranch"}
+
+
+def test_obstacle_rays_sorts_each_ray_by_what_an_obstacle_layer_does_with_it():
+    """scripts/obstacle_rays.py: a value within the tolerance is right, a nearer one inside the marking range a
+    phantom, a farther one that passes a real surface in marking range clears through it, no value is none; and the
+    tally's shares are of the rays whose truth lies within the marking range."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("obstacle_rays", ROOT / "scripts" / "obstacle_rays.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    t = np.array([2.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 3.5, 3.9])
+    d = np.array([2.06, 1.5, 2.5, np.nan, 9.0, 2.0, 3.5, 3.9, 3.5])
+    out = mod.ray_outcomes(d, t)
+    assert out["right"].tolist() == [True, False, False, False, False, False, False, False, False]
+    # 5 m truth published at 2 m: marked inside 3 m, a phantom; at 3.5 m: past the marking range, not marked
+    assert out["phantom"].tolist() == [False, True, False, False, False, True, False, False, False]
+    # through a 2 m wall (to 2.5 m, and to 9 m, cleared up to 4 m); a 3.5 m surface lies past the marking range
+    assert out["clears_through"].tolist() == [False, False, True, False, True, False, False, False, False]
+    assert out["none"].tolist() == [False, False, False, True, False, False, False, False, False]
+    tally = mod.Tally()
+    special = np.zeros(t.shape, bool)
+    special[:2] = True
+    tally.add(d, t, special)
+    f = tally.figures()
+    assert f["rays_within_mark_range"] == pytest.approx(5 / 9)
+    assert (f["right"], f["phantom"], f["clears_through"], f["none"]) == pytest.approx((0.2, 0.2, 0.4, 0.2))
+    assert f["phantom_all"] == pytest.approx(2 / 9) and f["right_glass_mirror"] == pytest.approx(0.5)

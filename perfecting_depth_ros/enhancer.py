@@ -77,6 +77,20 @@ def drop_beyond_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, 
             np.where(drop, SOURCE_NONE, source).astype(np.uint8))
 
 
+def drop_below_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, min_range: float,
+                     sigmas: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rebuilt pixels (``SOURCE_REBUILT``) whose depth minus ``sigmas`` 1-sigmas reaches below ``min_range`` become no
+    value (NaN depth and sigma, ``SOURCE_NONE``): the sensor may have left them empty because their truth lies inside
+    its minimum range (an object at the gripper), where every fill puts them too far and a ray through them would
+    clear a real obstacle (scripts/near_range_holes.py). Measured pixels are never dropped."""
+    with np.errstate(invalid="ignore"):
+        drop = (source == SOURCE_REBUILT) & (depth - np.float32(sigmas) * sigma < np.float32(min_range))
+    if not drop.any():
+        return depth, sigma, source
+    return (np.where(drop, np.nan, depth).astype(np.float32), np.where(drop, np.nan, sigma).astype(np.float32),
+            np.where(drop, SOURCE_NONE, source).astype(np.uint8))
+
+
 def depth_source(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """uint8 map of where each depth value comes from: SOURCE_MEASURED (the raw measurement, kept exactly),
     SOURCE_REPLACED (a raw measurement judged wrong and rebuilt), SOURCE_REBUILT (a raw hole filled),
@@ -163,6 +177,18 @@ def check_max_range(max_range_m: float | None) -> float | None:
     if not np.isfinite(r) or r < 0:
         raise ValueError(f"max_range_m must be a positive number of metres (0 or None: unknown), got {max_range_m!r}")
     return r
+
+
+def check_min_range(min_range_m: float | None) -> float | None:
+    """None for unknown (None or 0); a positive number of metres below 100; ``ValueError`` otherwise."""
+    if min_range_m is None or (not isinstance(min_range_m, bool) and isinstance(min_range_m, (int, float, np.number))
+                               and min_range_m == 0):
+        return None
+    if isinstance(min_range_m, bool) or not isinstance(min_range_m, (int, float, np.number)) \
+            or not np.isfinite(min_range_m) or not 0 < min_range_m < 100:
+        raise ValueError(f"min_range_m must be a positive number of metres below 100 (0 or None: unknown), got "
+                         f"{min_range_m!r}")
+    return float(min_range_m)
 
 
 def model_size_for(height: int, width: int, target_width: int = 320) -> tuple[int, int]:
@@ -363,15 +389,24 @@ class DepthEnhancer:
             1-sigmas reaches past it are given no value (``drop_beyond_range``): holes a planner should not take for
             a surface nearer than the range. 0: off; methods without a 1-sigma are not affected; it can be changed
             between frames.
+        min_range_m: the depth sensor's minimum range in metres (None or 0: unknown); used by
+            ``below_range_sigmas`` only.
+        below_range_sigmas: with a known minimum range, rebuilt pixels whose depth minus this many 1-sigmas reaches
+            below it are given no value (``drop_below_range``): holes that may be a surface too near for the sensor,
+            which every fill rebuilds too far. 0: off; methods without a 1-sigma are not affected; it can be changed
+            between frames.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
                  samples: int = 4, steps: int = 2, model_width: int = 320, seed: int = 0,
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
-                 threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0):
+                 threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0,
+                 min_range_m: float | None = None, below_range_sigmas: float = 0.0):
         self.sigma_scale = sigma_scale  # checked by its setter
         self.beyond_range_sigmas = beyond_range_sigmas  # checked by its setter
+        self.below_range_sigmas = below_range_sigmas  # checked by its setter
+        self.min_range_m = check_min_range(min_range_m)
         self.keep_measurements = bool(keep_measurements)
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 0 <= threads <= 1024:
             raise ValueError(f"threads must be an integer in [0, 1024] (0: the libraries' defaults), got {threads!r}")
@@ -446,6 +481,18 @@ class DepthEnhancer:
         self._beyond_range_sigmas = float(value)
 
     @property
+    def below_range_sigmas(self) -> float:
+        """Rebuilt pixels whose depth minus this many 1-sigmas reaches below the sensor's minimum range get no value
+        (0: off)."""
+        return self._below_range_sigmas
+
+    @below_range_sigmas.setter
+    def below_range_sigmas(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 10:
+            raise ValueError(f"below_range_sigmas must be a number in [0, 10] (0: off), got {value!r}")
+        self._below_range_sigmas = float(value)
+
+    @property
     def reads_range(self) -> bool:
         """Whether this enhancer's model uses the sensor's max range (classical methods and older models do not)."""
         return self._classical is None and bool(getattr(self.backend, "takes_range", False))
@@ -458,12 +505,14 @@ class DepthEnhancer:
         return f"learned:{self.backend_name} K={self.samples} S={self.steps}{fused}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,
-                max_range_m: float | None = None) -> EnhancedDepth:
+                max_range_m: float | None = None, min_range_m: float | None = None) -> EnhancedDepth:
         """Enhance one frame. Raises ``ValueError`` on bad input (see ``check_inputs``).
 
-        ``max_range_m`` overrides the enhancer's sensor max range for this frame (None: the enhancer's)."""
+        ``max_range_m`` / ``min_range_m`` override the enhancer's sensor max / min range for this frame (None: the
+        enhancer's)."""
         t0 = time.perf_counter()
         max_range = self.max_range_m if max_range_m is None else check_max_range(max_range_m)
+        min_range = self.min_range_m if min_range_m is None else check_min_range(min_range_m)
         rgb, depth = check_inputs(rgb, depth)
         K = check_intrinsics(intrinsics, depth.shape) if intrinsics is not None else None
         if self._classical is not None:
@@ -483,6 +532,9 @@ class DepthEnhancer:
         if self._beyond_range_sigmas > 0 and max_range is not None:
             out.depth, out.uncertainty, out.source = drop_beyond_range(out.depth, out.uncertainty, out.source, max_range,
                                                                        self._beyond_range_sigmas)
+        if self._below_range_sigmas > 0 and min_range is not None:
+            out.depth, out.uncertainty, out.source = drop_below_range(out.depth, out.uncertainty, out.source, min_range,
+                                                                      self._below_range_sigmas)
         if K is not None:
             out.points = backproject(out.depth, K)
         out.timings["total_ms"] = (time.perf_counter() - t0) * 1e3

@@ -19,8 +19,9 @@ tuned here: the script measures the node's existing options.
 
 Shares are of the rays whose truth lies within MARK_M (the rays that matter to the layer), except ``phantom_all``,
 which counts phantom marks from every ray (a ray whose truth is past MARK_M can still mark a phantom inside it).
-Reported overall and for rays whose truth is glass or a mirror (synthetic frames only: a sensor sees through glass
-and into a mirror, so its raw rays clear through the pane).
+Reported overall, for rays whose truth is glass or a mirror (synthetic frames only: a sensor sees through glass
+and into a mirror, so its raw rays clear through the pane), and for raw holes whose truth lies nearer than every
+measurement of the frame (``_near``: mostly surfaces inside the sensor's minimum range, an object at the gripper).
 
 Methods: the raw sensor depth; the learned enhancer as the node publishes it (every value), with ``max_sigma`` 0.3
 and 0.1 (points whose 1-sigma exceeds it dropped: the cloud's filter; ``depth_max_sigma`` does the same to the image),
@@ -78,12 +79,12 @@ class Tally:
     """Pooled ray counts of one method on one set, overall and on glass/mirror rays."""
 
     def __init__(self) -> None:
-        self.n = {"all": 0, "glass_mirror": 0}
+        self.n = {"all": 0, "glass_mirror": 0, "near": 0}
         self.hits = {g: dict.fromkeys(OUTCOMES, 0) for g in self.n}
         self.phantom_all = 0
         self.rays = 0
 
-    def add(self, d: np.ndarray, t: np.ndarray, special: np.ndarray | None = None) -> None:
+    def add(self, d: np.ndarray, t: np.ndarray, special: np.ndarray | None = None, near: np.ndarray | None = None) -> None:
         known = t > 0
         out = ray_outcomes(d, np.where(known, t, 0.0))
         self.rays += int(known.sum())
@@ -92,6 +93,8 @@ class Tally:
         groups = {"all": inside}
         if special is not None:
             groups["glass_mirror"] = inside & special
+        if near is not None:
+            groups["near"] = inside & near
         for g, m in groups.items():
             self.n[g] += int(m.sum())
             for k in OUTCOMES:
@@ -120,19 +123,27 @@ def learned_variants(out, max_range: float | None) -> dict[str, np.ndarray]:
     return v
 
 
+def nearer_than_measured(raw: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Raw holes whose truth lies nearer than every measurement of the frame: mostly surfaces inside the sensor's
+    minimum range (an object at the gripper), as scripts/error_budget.py counts them."""
+    valid = raw > 0
+    return ~valid & (t > 0) & (t < (raw[valid].min() if valid.any() else 0.0))
+
+
 def score_frames(frames, learned: DepthEnhancer, classical: dict[str, DepthEnhancer]) -> dict[str, Tally]:
     """Tallies per method over ``frames``: (rgb, raw, truth, glass/mirror mask or None, max range) tuples."""
     tallies: dict[str, Tally] = {}
 
-    def add(name: str, d: np.ndarray, t: np.ndarray, special) -> None:
-        tallies.setdefault(name, Tally()).add(d, t, special)
+    def add(name: str, d: np.ndarray, t: np.ndarray, special, near) -> None:
+        tallies.setdefault(name, Tally()).add(d, t, special, near)
 
     for rgb, raw, t, special, max_range in frames:
-        add("raw", np.where(raw > 0, raw, np.nan), t, special)
+        near = nearer_than_measured(raw, t)
+        add("raw", np.where(raw > 0, raw, np.nan), t, special, near)
         for name, d in learned_variants(learned.enhance(rgb, raw, max_range_m=max_range), max_range).items():
-            add(name, d, t, special)
+            add(name, d, t, special, near)
         for name, enh in classical.items():
-            add(name, enh.enhance(rgb, raw).depth.astype(np.float64), t, special)
+            add(name, enh.enhance(rgb, raw).depth.astype(np.float64), t, special, near)
     return tallies
 
 

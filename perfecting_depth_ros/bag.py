@@ -210,7 +210,9 @@ def main(args) -> int:
                             fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
                             sigma_scale=getattr(args, "sigma_scale", 1.0),
                             keep_measurements=getattr(args, "keep_measurements", False),
-                            beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0))
+                            beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0),
+                            min_range_m=getattr(args, "min_range", 0.0),
+                            below_range_sigmas=getattr(args, "below_range_sigmas", 0.0))
         outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
                    "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified,

@@ -219,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "
                    "value plus this many 1-sigmas reaches past the range is written as invalid (the node's "
                    "beyond_range_sigmas; 0: off)")
+    n.add_argument("--min-range", type=float, default=0.0, help="the depth sensor's minimum range, m (0: unknown)")
+    n.add_argument("--below-range-sigmas", type=float, default=0.0, help="with --min-range: rebuilt depth whose "
+                   "value minus this many 1-sigmas reaches below the minimum range is written as invalid (the node's "
+                   "below_range_sigmas; 0: off)")
     n.set_defaults(fn=cmd_enhance)
 
     g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
@@ -244,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "
                    "value plus this many 1-sigmas reaches past the range is written as invalid (the node's "
                    "beyond_range_sigmas; 0: off)")
+    g.add_argument("--min-range", type=float, default=0.0, help="the depth sensor's minimum range, m (0: unknown)")
+    g.add_argument("--below-range-sigmas", type=float, default=0.0, help="with --min-range: rebuilt depth whose "
+                   "value minus this many 1-sigmas reaches below the minimum range is written as invalid (the node's "
+                   "below_range_sigmas; 0: off)")
     g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")
     g.add_argument("--max-sigma", type=float, default=0.0, help="cloud points with a larger 1-sigma become NaN (m)")
     g.add_argument("--depth-max-sigma", type=float, default=0.0,

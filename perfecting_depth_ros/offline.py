@@ -50,7 +50,9 @@ def enhance_files(args) -> int:
                         fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
                         sigma_scale=getattr(args, "sigma_scale", 1.0),
                         keep_measurements=getattr(args, "keep_measurements", False),
-                        beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0))
+                        beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0),
+                        min_range_m=getattr(args, "min_range", 0.0),
+                        below_range_sigmas=getattr(args, "below_range_sigmas", 0.0))
     failed, units_warned = 0, False
     for rp, dp in zip(rgbs, depths):
         try:

@@ -372,6 +372,17 @@ def test_bag_tool_takes_the_node_output_options(tmp_path):
     assert drop.any() and np.isnan(d11[drop]).all()
     np.testing.assert_array_equal(d11[~drop], want[~drop])
     assert main(base + [str(tmp_path / "out12"), "--beyond-range-sigmas", "-1"]) == 2
+    # the node's below_range_sigmas: with a minimum range, rebuilt depth whose value - 1 sigma reaches below it too
+    r = float(np.nanpercentile(want, 40))
+    assert main(base + [str(tmp_path / "out13"), "--min-range", str(r), "--below-range-sigmas", "1"]) == 0
+    got13 = read_all(tmp_path / "out13")
+    d13 = np.frombuffer(bytes(deserialize_message(got13["/camera/depth_enhanced/image_rect"][0][1], Image).data),
+                        "<f4").reshape(60, 80)
+    drop = (frames(1)[0][1] <= 0) & (want - sigma < r)
+    assert drop.any() and np.isnan(d13[drop]).all()
+    np.testing.assert_array_equal(d13[~drop], want[~drop])
+    assert main(base + [str(tmp_path / "out14"), "--below-range-sigmas", "-1"]) == 2
+    assert main(base + [str(tmp_path / "out15"), "--min-range", "-1"]) == 2
     # the node's rectified: false: a bag of raw images whose camera_info has a distortion; the cloud undoes it
     from perfecting_depth_ros.node.convert import raw_image_geometry
 

@@ -535,6 +535,34 @@ def test_beyond_range_sigmas_drops_rebuilt_pixels_that_may_lie_past_the_range(fr
             enh.beyond_range_sigmas = bad
 
 
+def test_below_range_sigmas_drops_rebuilt_pixels_that_may_lie_inside_the_minimum_range(frame):
+    """below_range_sigmas with a known minimum range: rebuilt pixels whose depth - k sigma reaches below it get no
+    value (NaN depth and sigma, source 0); every measured pixel and every other rebuilt one is as before; the range
+    given to the constructor or per frame; without one, or at 0, nothing changes; bad values are refused."""
+    from perfecting_depth_ros.enhancer import SOURCE_NONE, SOURCE_REBUILT
+
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    enh = DepthEnhancer(backend="onnxruntime")
+    r = float(np.percentile(raw[raw > 0], 40))  # a minimum range inside the frame: some rebuilt pixels reach below
+    a = enh.enhance(frame.rgb, raw, min_range_m=r)
+    enh.below_range_sigmas = 1.0  # a change applies to the next frame
+    b = enh.enhance(frame.rgb, raw, min_range_m=r)
+    drop = (a.source == SOURCE_REBUILT) & (a.depth - a.uncertainty < r)
+    assert 0 < drop.sum() < (a.source == SOURCE_REBUILT).sum()
+    assert np.isnan(b.depth[drop]).all() and np.isnan(b.uncertainty[drop]).all() and (b.source[drop] == SOURCE_NONE).all()
+    np.testing.assert_array_equal(b.depth[~drop], a.depth[~drop])
+    np.testing.assert_array_equal(b.source[~drop], a.source[~drop])
+    c = DepthEnhancer(backend="onnxruntime", min_range_m=r, below_range_sigmas=1.0).enhance(frame.rgb, raw)
+    np.testing.assert_array_equal(c.depth, b.depth)  # the constructor's range, the same drop
+    np.testing.assert_array_equal(enh.enhance(frame.rgb, raw).depth, a.depth)  # no range known: nothing dropped
+    for bad in (-1.0, 11.0, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="below_range_sigmas"):
+            enh.below_range_sigmas = bad
+    for bad in (-0.5, float("inf"), float("nan"), 101.0, "0.5"):
+        with pytest.raises(ValueError, match="min_range_m"):
+            enh.enhance(frame.rgb, raw, min_range_m=bad)
+
+
 def test_threads_cap_onnxruntime_torch_and_opencv(tiny_weights, frame):
     import torch
 

@@ -464,6 +464,41 @@ def test_beyond_range_sigmas_applies_at_once_to_rebuilt_pixels_only(ros):
         assert all(x.successful for x in _set_params(ros, beyond_range_sigmas=0.0, max_range=0.0))
 
 
+def test_below_range_sigmas_applies_at_once_to_rebuilt_pixels_only(ros):
+    """With min_range set, below_range_sigmas publishes rebuilt pixels whose depth - k sigma reaches below it as
+    invalid (depth NaN), from the next frame; measured pixels stay; set without the range, diagnostics say it does
+    nothing; a min_range not below max_range is warned about."""
+    c = ros["coll"]
+    raw = ros["raw"]
+    H, W = raw.shape
+    r = float(np.percentile(raw[raw > 0], 40))
+    stamp_a, stamp_b = 42_000_000_000, 42_100_000_000
+    (res,) = _set_params(ros, min_range=r)
+    assert res.successful
+    try:
+        assert _send_and_wait(ros, stamp_a)
+        (res,) = _set_params(ros, below_range_sigmas=1.0)
+        assert res.successful
+        ok, vals = _diag_after(ros, lambda v: v.get("below_range_sigmas") == f"1 (min_range {r:g} m)")
+        assert ok, vals  # diagnostics say the filter is on, and with which range
+        assert _send_and_wait(ros, stamp_b)
+        dep = [np.frombuffer(bytes(c.msgs["depth"][s].data), "<f4").reshape(H, W) for s in (stamp_a, stamp_b)]
+        sig = np.frombuffer(bytes(c.msgs["sigma"][stamp_a].data), "<f4").reshape(H, W)
+        drop = (raw <= 0) & (dep[0] - sig < r)
+        assert drop.any() and np.isnan(dep[1][drop]).all()
+        np.testing.assert_array_equal(dep[1][~drop], dep[0][~drop])
+        assert np.isfinite(dep[1][raw > 0]).all()
+        (res,) = _set_params(ros, max_range=r / 2)  # a sensor whose ranges cannot both be right
+        assert res.successful
+        ok, vals = _diag_after(ros, lambda v: "is not below max_range" in v.get("_message", ""))
+        assert ok, vals
+        assert all(x.successful for x in _set_params(ros, min_range=0.0, max_range=0.0))  # the filter without its range
+        ok, vals = _diag_after(ros, lambda v: v.get("below_range_sigmas") == "1 (no effect: min_range unknown)")
+        assert ok, vals
+    finally:
+        assert all(x.successful for x in _set_params(ros, below_range_sigmas=0.0, min_range=0.0, max_range=0.0))
+
+
 def test_inputs_that_arrive_but_never_match_are_explained(ros):
     """Every input arriving and still no output (camera_info stamped on its own, colour and depth further apart than
     the slop): diagnostics warn with the stamp offsets and the setting that would match them, instead of 'ok'."""

@@ -412,6 +412,10 @@ class EnhancerNode(Node):
         d("beyond_range_sigmas", 0.0, "with max_range set: rebuilt depth whose value plus this many 1-sigmas reaches "
           "past max_range is published as invalid (a hole whose truth may lie past the sensor's range, which every "
           "fill puts too near); 0 = off; applies at once", FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0))
+        d("below_range_sigmas", 0.0, "with min_range set: rebuilt depth whose value minus this many 1-sigmas reaches "
+          "below min_range is published as invalid (a hole that may be a surface too near for the sensor, which every "
+          "fill puts too far: a ray through it would clear a real obstacle); 0 = off; applies at once",
+          FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0))
         d("rectified", True, "the input images are rectified (image_rect: the cloud from camera_info's P, as "
           "depth_image_proc); false: raw images with their distortion (a driver's image_raw, e.g. Azure Kinect "
           "depth_to_rgb): the cloud undoes camera_info's K and D (plumb_bob, rational_polynomial, equidistant)")
@@ -427,6 +431,9 @@ class EnhancerNode(Node):
         d("seed", 0, "sampling noise seed", IntegerRange(from_value=0, to_value=2**31 - 1, step=1))
         d("noise", "fixed", "sampling noise: fixed (drawn once, no frame-to-frame flicker from the draw) or fresh")
         d("max_range", 0.0, "the depth sensor's maximum range (m), as its driver states it; 0 = unknown",
+          FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
+        d("min_range", 0.0, "the depth sensor's minimum range (m), as its driver states it (RealSense D435 about 0.2-0.3, "
+          "Kinect v1 0.5, Azure Kinect NFOV 0.25-0.5); 0 = unknown; read by below_range_sigmas only",
           FloatingPointRange(from_value=0.0, to_value=100.0, step=0.0))
         d("local_window", 0.0, "learned model: rebuilt holes stay within the measurements in a window this fraction "
           "of the image's larger side (0 = off)", FloatingPointRange(from_value=0.0, to_value=0.5, step=0.0))
@@ -653,7 +660,8 @@ class EnhancerNode(Node):
         enh.sigma_scale = p["sigma_scale"]  # these three apply at once (no rebuild)
         enh.keep_measurements = p["keep_measurements"]
         enh.beyond_range_sigmas = p["beyond_range_sigmas"]
-        out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None)
+        enh.below_range_sigmas = p["below_range_sigmas"]
+        out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None, min_range_m=p["min_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
         # the cloud and the source map are built only while someone reads them (the cloud is the costly message)
@@ -742,6 +750,11 @@ class EnhancerNode(Node):
                                                      + ", ".join(self.unknown_parameters))
         elif p["beyond_range_sigmas"] and not p["max_range"]:  # so is this one: the filter needs the range
             level, message = DiagnosticStatus.WARN, "beyond_range_sigmas has no effect while max_range is 0 (unknown)"
+        elif p["below_range_sigmas"] and not p["min_range"]:
+            level, message = DiagnosticStatus.WARN, "below_range_sigmas has no effect while min_range is 0 (unknown)"
+        elif p["min_range"] and p["max_range"] and p["min_range"] >= p["max_range"]:
+            level, message = DiagnosticStatus.WARN, (f"min_range {p['min_range']:g} m is not below max_range "
+                                                     f"{p['max_range']:g} m: check the sensor's figures")
         enh = self._enhancer
         values = {
             "method": enh.description if enh else "(not loaded)",
@@ -770,6 +783,9 @@ class EnhancerNode(Node):
             "sigma_scale": f"{p['sigma_scale']:g}",  # the published 1-sigma is the model's times this
             "beyond_range_sigmas": ("off" if not p["beyond_range_sigmas"] else f"{p['beyond_range_sigmas']:g}"
                                     + ("" if p["max_range"] else " (no effect: max_range unknown)")),
+            "below_range_sigmas": ("off" if not p["below_range_sigmas"] else f"{p['below_range_sigmas']:g}"
+                                   + (f" (min_range {p['min_range']:g} m)" if p["min_range"]
+                                      else " (no effect: min_range unknown)")),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
             "input_topics": stream.input_topics,
             "cameras": str(len(self.streams)),

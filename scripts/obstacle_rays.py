@@ -13,9 +13,9 @@ A ray with a depth value d marks an obstacle at d (within the layer's marking ra
 - the rest: values off by more than tol beyond the marking range, which the layer neither marks nor clears wrongly
   within reach.
 
-tol is the layer's 5 cm cell plus 1 % of the distance; MARK_M = 3.0 m and CLEAR_M = 4.0 m are the README's Nav2
-snippet (``obstacle_max_range``, ``raytrace_max_range``). These were fixed before anything was scored and nothing is
-tuned here: the script measures the node's existing options.
+tol is the layer's 5 cm cell plus 1 % of the distance (metrics.ray_tolerance); MARK_M = 3.0 m and CLEAR_M = 4.0 m
+are the README's Nav2 snippet (``obstacle_max_range``, ``raytrace_max_range``). These were fixed before anything
+was scored and nothing is tuned here: the script measures the node's existing options.
 
 Shares are of the rays whose truth lies within MARK_M (the rays that matter to the layer), except ``phantom_all``,
 which counts phantom marks from every ray (a ray whose truth is past MARK_M can still mark a phantom inside it).
@@ -62,15 +62,15 @@ from validate_gap import FRESH_VAL_FIRST, REF, val_frames  # noqa: E402
 from perfecting_depth_ros.data.sensors import SENSORS  # noqa: E402
 from perfecting_depth_ros.data.world import MIRROR, TRANSPARENT  # noqa: E402
 from perfecting_depth_ros.enhancer import SOURCE_MEASURED, DepthEnhancer, drop_below_range, drop_beyond_range  # noqa: E402
+from perfecting_depth_ros.evaluate.metrics import ray_tolerance  # noqa: E402
 
 MARK_M, CLEAR_M = 3.0, 4.0
-CELL_M, REL_TOL = 0.05, 0.01
 OUTCOMES = ("right", "phantom", "clears_through", "none")
 
 
 def ray_outcomes(d: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
     """Per-ray outcome masks for published depth ``d`` (NaN: no value) against truth ``t`` (> 0 where known)."""
-    tol = CELL_M + REL_TOL * t
+    tol = ray_tolerance(t)
     has = np.isfinite(d)
     dd = np.where(has, d, 0.0)
     return {

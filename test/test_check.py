@@ -23,17 +23,22 @@ def test_check_scores_the_hidden_measurements_of_each_frame():
     rep = check_frames(iter(seq), methods, draws=2, seed=5)
     assert rep["frames"] == ["f0", "f1"] and rep["draws"] == 2 and not rep["skipped"]
     # the same figure computed by hand: hidden blobs drawn from (seed, frame, draw), errors pooled
-    err = []
+    err, truth = [], []
     for k, (_, load) in enumerate(seq):
         rgb, raw = load()
         for d in range(2):
             hide = holdout_mask(raw, np.random.default_rng((5, k, d)))
             out = DepthEnhancer("inpaint_ns").enhance(rgb, np.where(hide, 0, raw).astype(np.float32))
             err.append((out.depth - raw)[hide])
-    e = np.concatenate(err)
+            truth.append(raw[hide])
+    e, t = np.concatenate(err), np.concatenate(truth)
     ns = rep["methods"]["inpaint_ns"]
     assert rep["hidden_px"] == e.size
     assert abs(ns["mae_mm"] - np.mean(np.abs(e)) * 1000) < 1e-3
+    # what an obstacle layer does with those rays: filled farther than 5 cm + 1 % clears the surface, nearer marks
+    # a phantom in front of it
+    assert ns["too_far"] == pytest.approx(np.mean(e > 0.05 + 0.01 * t)) and ns["too_far"] > 0
+    assert ns["too_near"] == pytest.approx(np.mean(e < -(0.05 + 0.01 * t))) and ns["too_near"] + ns["too_far"] < 1
     assert ns["frame_draws"] == 4 and 0 <= ns["learned_lower_in"] <= 4 and "within_2sigma" not in ns
     learned = rep["methods"]["learned"]
     assert 0 < learned["mae_mm"] < 1000 and 0.5 < learned["within_2sigma"] <= 1.0 and learned["median_ms"] > 0

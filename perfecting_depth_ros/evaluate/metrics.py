@@ -9,6 +9,16 @@ from scipy.stats import rankdata
 WRONG_THRESHOLD_M = 0.05  # a raw pixel is "wrong" when it is off by more than 5 cm
 
 
+RAY_CELL_M, RAY_REL = 0.05, 0.01  # an obstacle layer's 5 cm cell plus 1 % of the distance: a ray's tolerance
+
+
+def ray_tolerance(truth: np.ndarray) -> np.ndarray:
+    """How far a published depth may lie from the ``truth`` (m) before an obstacle layer (Nav2's voxel layer, an
+    octomap) treats the ray differently: farther, it clears the true surface's cell; nearer, it marks a cell in front
+    of it. scripts/obstacle_rays.py and ``perfecting-depth check``."""
+    return RAY_CELL_M + RAY_REL * truth
+
+
 def regions(raw: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
     """Pixel regions by what the sensor did: missing, wrong (> 5 cm off) and reliable."""
     has_gt = np.isfinite(gt) & (gt > 0)

@@ -6,7 +6,9 @@ on your sensor, your scenes and this machine. Per method it reports the MAE and 
 over all frames and draws, the mean difference of the per-frame MAE to the learned enhancer's (with how many
 frame-draws each was lower), the share of hidden-pixel errors within +-2 sigma (methods that give a sigma) and the
 median time per frame; for the methods that give a 1-sigma, what a threshold on it (the node's ``depth_max_sigma``
-or ``max_sigma``) keeps: the share of the frame and of the hidden pixels, and the MAE of the hidden pixels kept.
+or ``max_sigma``) keeps: the share of the frame and of the hidden pixels, and the MAE of the hidden pixels kept;
+and the share of hidden surfaces filled more than ``metrics.ray_tolerance`` too far (an obstacle layer would clear
+them) or too near (it would mark a phantom in front of them).
 
 What it cannot measure: raw pixels that look valid but are wrong (glass, mirrors: nothing tells the truth there),
 and the real holes themselves (only hidden measurements are scored, so surfaces the sensor does measure). It tells
@@ -30,6 +32,7 @@ import numpy as np
 
 from ..data.real import holdout_mask
 from ..enhancer import SOURCE_NAMES, source_shares
+from .metrics import ray_tolerance
 
 SIGMA_THRESHOLDS_M = (0.05, 0.1, 0.2, 0.3, 0.5)  # candidate depth_max_sigma / max_sigma values reported
 RGB_WINDOW_NS = 2_000_000_000  # colour images logged within this of a wanted depth image are decoded for matching
@@ -194,6 +197,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     Frames that cannot be read or that a method refuses (too little valid depth) are listed in ``skipped`` with the
     reason, and scored for no method."""
     err = {m: [] for m in methods}
+    tol = {m: [] for m in methods}  # metrics.ray_tolerance of each hidden pixel's measured depth
     ratio = {m: [] for m in methods}  # |error| / sigma of the hidden pixels
     gated = {m: [] for m in methods}  # per frame-draw and threshold: (frame px kept, hidden px kept, their abs error sum)
     ms = {m: [] for m in methods}
@@ -216,7 +220,8 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
                     ok = np.isfinite(e)
                     s = None if out.uncertainty is None else out.uncertainty[hide]
                     s = s if s is not None and np.isfinite(s).any() else None  # classical fills give no sigma
-                    rows.setdefault(m, []).append((e[ok], None if s is None else np.abs(e[ok]) / s[ok],
+                    rows.setdefault(m, []).append((e[ok], ray_tolerance(depth[hide][ok]),
+                                                   None if s is None else np.abs(e[ok]) / s[ok],
                                                    out.timings["total_ms"],
                                                    None if s is None else _gate_counts(out, e, s)))
         except ValueError as exc:
@@ -228,8 +233,9 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         if list(depth.shape) not in sizes:
             sizes.append(list(depth.shape))
         for m, rs in rows.items():
-            for e, r, t, g in rs:
+            for e, tl, r, t, g in rs:
                 err[m].append(e)
+                tol[m].append(tl)
                 ms[m].append(t)
                 per_draw[m].append(float(np.mean(np.abs(e))) if e.size else np.nan)
                 if r is not None:
@@ -244,8 +250,12 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     ref = np.array(per_draw["learned"]) if "learned" in per_draw else None
     for m in methods:
         e = np.concatenate(err[m])
+        tl = np.concatenate(tol[m])
         r = {"description": methods[m].description, "mae_mm": float(np.mean(np.abs(e)) * 1000),
-             "rmse_mm": float(np.sqrt(np.mean(e * e)) * 1000), "median_ms": float(np.median(ms[m]))}
+             "rmse_mm": float(np.sqrt(np.mean(e * e)) * 1000), "median_ms": float(np.median(ms[m])),
+             # what an obstacle layer does with these rays: farther than the hidden surface clears its cell, nearer
+             # marks a cell in front of it (a phantom); hidden pixels without a value do neither
+             "too_far": float(np.mean(e > tl)), "too_near": float(np.mean(e < -tl))}
         if ratio[m]:
             q = np.concatenate(ratio[m])
             q = np.where(np.isfinite(q), q, np.inf)  # a pixel without a finite sigma is not within any bound
@@ -295,6 +305,10 @@ def format_report(rep: dict) -> str:
             vs = (f"{r['minus_learned_mm']:+.1f} +- {r['minus_learned_se_mm']:.1f} mm; learned lower in "
                   f"{r['learned_lower_in']} of {r['frame_draws']}")
         lines.append(f"{m:16s} {r['mae_mm']:8.1f} {r['rmse_mm']:8.1f} {cov:>14s} {r['median_ms']:9.0f}  {vs}")
+    lines.append("hidden surfaces an obstacle layer (5 cm cells) would clear (filled farther) / mark in front of "
+                 "(filled nearer), beyond 5 cm + 1 %: " + ", ".join(
+                     f"{m} {r['too_far'] * 100:.1f} / {r['too_near'] * 100:.1f} %" for m, r in rep["methods"].items()
+                     if "too_far" in r))
     for m, r in rep["methods"].items():
         if "sigma_scale_for_95" in r:
             lines.append(f"{m}: sigma_scale {r['sigma_scale_for_95']:.2f} would put 95 % of these hidden pixels' errors "

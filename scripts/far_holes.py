@@ -79,10 +79,10 @@ def far_hole_figures(enh: DepthEnhancer, version: int, first: int) -> dict:
     return res
 
 
-def real_test_block_figures(enh: DepthEnhancer, sigmas: float = 2.0) -> dict:
-    """7-Scenes test block (every 10th frame of 800-999; Kinect v1, its stated range): the share of rebuilt pixels
-    ``beyond_range_sigmas`` = ``sigmas`` drops, and the MAE against the fused reference of those dropped and those
-    kept (what the filter takes where few holes really lie past the range)."""
+def real_test_block_drops(enh: DepthEnhancer, drop) -> dict:
+    """7-Scenes test block (every 10th frame of 800-999; Kinect v1): the share of rebuilt pixels a filter drops, and
+    the MAE against the fused reference of those dropped and those kept. ``drop(out)`` gives the filter's output
+    depth (NaN where it dropped) for one enhanced frame."""
     from validate_gap import REF
 
     from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M, TEST, load_sequence, read_frame, read_reference
@@ -93,17 +93,27 @@ def real_test_block_figures(enh: DepthEnhancer, sigmas: float = 2.0) -> dict:
         rgb, raw = read_frame(seq, i)
         out = enh.enhance(rgb, raw, max_range_m=KINECT_V1_RANGE_M)
         rebuilt = out.source == SOURCE_REBUILT
-        drop = rebuilt & np.isnan(drop_beyond_range(out.depth, out.uncertainty, out.source, KINECT_V1_RANGE_M, sigmas)[0])
-        n_rebuilt, n_drop = n_rebuilt + int(rebuilt.sum()), n_drop + int(drop.sum())
+        dropped = rebuilt & np.isnan(drop(out))
+        n_rebuilt, n_drop = n_rebuilt + int(rebuilt.sum()), n_drop + int(dropped.sum())
         ref = read_reference(REF, i)
         if ref is not None:
-            err_drop.append(np.abs(out.depth - ref)[drop & (ref > 0)])
-            err_kept.append(np.abs(out.depth - ref)[rebuilt & ~drop & (ref > 0)])
+            err_drop.append(np.abs(out.depth - ref)[dropped & (ref > 0)])
+            err_kept.append(np.abs(out.depth - ref)[rebuilt & ~dropped & (ref > 0)])
     res = {"rebuilt_dropped": n_drop / max(n_rebuilt, 1)}
-    if err_drop:
-        res.update(mae_dropped_m=float(np.concatenate(err_drop).mean()),
-                   mae_kept_rebuilt_m=float(np.concatenate(err_kept).mean()))
+    if err_drop and np.concatenate(err_drop).size:
+        res["mae_dropped_m"] = float(np.concatenate(err_drop).mean())
+    if err_kept:
+        res["mae_kept_rebuilt_m"] = float(np.concatenate(err_kept).mean())
     return res
+
+
+def real_test_block_figures(enh: DepthEnhancer, sigmas: float = 2.0) -> dict:
+    """``real_test_block_drops`` of ``beyond_range_sigmas`` = ``sigmas`` with Kinect v1's range (what the filter
+    takes where few holes really lie past the range)."""
+    from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M
+
+    return real_test_block_drops(enh, lambda out: drop_beyond_range(out.depth, out.uncertainty, out.source,
+                                                                    KINECT_V1_RANGE_M, sigmas)[0])
 
 
 def main(args: list[str]) -> int:

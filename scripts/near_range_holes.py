@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from far_holes import real_test_block_drops  # noqa: E402
 from obstacle_rays import nearer_than_measured  # noqa: E402
-from validate_gap import REF, VAL_SETS, val_frames  # noqa: E402
+from validate_gap import VAL_SETS, val_frames  # noqa: E402
 
 from perfecting_depth_ros.data.sensors import SENSORS  # noqa: E402
 from perfecting_depth_ros.enhancer import SOURCE_REBUILT, DepthEnhancer, drop_below_range  # noqa: E402
@@ -73,28 +74,9 @@ def near_hole_figures(enh: DepthEnhancer, version: int, first: int) -> dict:
 
 
 def real_test_block_figures(enh: DepthEnhancer, k: float) -> dict:
-    """7-Scenes test block (every 10th frame of 800-999; Kinect v1 and its minimum range): the share of rebuilt pixels
-    ``below_range_sigmas`` = ``k`` drops, and the MAE against the fused reference of those dropped and those kept."""
-    from perfecting_depth_ros.evaluate.reference import KINECT_V1_RANGE_M, TEST, load_sequence, read_frame, read_reference
-
-    seq = load_sequence()[0]
-    n_rebuilt, n_drop, err_drop, err_kept = 0, 0, [], []
-    for i in list(TEST)[::10]:
-        rgb, raw = read_frame(seq, i)
-        out = enh.enhance(rgb, raw, max_range_m=KINECT_V1_RANGE_M)
-        rebuilt = out.source == SOURCE_REBUILT
-        drop = rebuilt & np.isnan(drop_below_range(out.depth, out.uncertainty, out.source, KINECT_V1_MIN_RANGE_M, k)[0])
-        n_rebuilt, n_drop = n_rebuilt + int(rebuilt.sum()), n_drop + int(drop.sum())
-        ref = read_reference(REF, i)
-        if ref is not None:
-            err_drop.append(np.abs(out.depth - ref)[drop & (ref > 0)])
-            err_kept.append(np.abs(out.depth - ref)[rebuilt & ~drop & (ref > 0)])
-    res = {"rebuilt_dropped": n_drop / max(n_rebuilt, 1)}
-    if err_drop and np.concatenate(err_drop).size:
-        res["mae_dropped_m"] = float(np.concatenate(err_drop).mean())
-    if err_kept:
-        res["mae_kept_rebuilt_m"] = float(np.concatenate(err_kept).mean())
-    return res
+    """``far_holes.real_test_block_drops`` of ``below_range_sigmas`` = ``k`` with Kinect v1's minimum range."""
+    return real_test_block_drops(enh, lambda out: drop_below_range(out.depth, out.uncertainty, out.source,
+                                                                   KINECT_V1_MIN_RANGE_M, k)[0])
 
 
 def main(args: list[str]) -> int:

@@ -292,7 +292,8 @@ def smooth_rebuilt(composite: np.ndarray, kept: np.ndarray, sigma_px: float, rel
         smooth = log
     if deep_px > 0 and deep_from[1] > deep_from[0]:
         smooth = np.where(kept, log, smooth)  # the deep filter sees the kept raw and the first filter's rebuild
-        dist = cv2.distanceTransform((~kept).astype(np.uint8), cv2.DIST_L2, 3)
+        # capped at the full distance: with no kept pixel at all the transform gives huge distances (overflow)
+        dist = np.minimum(cv2.distanceTransform((~kept).astype(np.uint8), cv2.DIST_L2, 3), deep_from[1])
         a = np.clip((dist - deep_from[0]) / (deep_from[1] - deep_from[0]), 0, 1).astype(np.float32)
         smooth = (1 - a) * smooth + a * cv2.GaussianBlur(smooth, (0, 0), deep_px)
     return np.where(kept, composite, np.exp(smooth)).astype(np.float32)

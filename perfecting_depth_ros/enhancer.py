@@ -181,14 +181,12 @@ def check_max_range(max_range_m: float | None) -> float | None:
 
 def check_min_range(min_range_m: float | None) -> float | None:
     """None for unknown (None or 0); a positive number of metres up to 100; ``ValueError`` otherwise."""
-    if min_range_m is None or (not isinstance(min_range_m, bool) and isinstance(min_range_m, (int, float, np.number))
-                               and min_range_m == 0):
+    if min_range_m is None:
         return None
     if isinstance(min_range_m, bool) or not isinstance(min_range_m, (int, float, np.number)) \
-            or not np.isfinite(min_range_m) or not 0 < min_range_m <= 100:
-        raise ValueError(f"min_range_m must be a positive number of metres up to 100 (0 or None: unknown), got "
-                         f"{min_range_m!r}")
-    return float(min_range_m)
+            or not 0 <= min_range_m <= 100:  # NaN fails too
+        raise ValueError(f"min_range_m must be a number of metres in [0, 100] (0 or None: unknown), got {min_range_m!r}")
+    return float(min_range_m) or None
 
 
 def model_size_for(height: int, width: int, target_width: int = 320) -> tuple[int, int]:

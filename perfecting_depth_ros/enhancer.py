@@ -64,17 +64,24 @@ def keep_all_measurements(raw: np.ndarray, depth: np.ndarray, sigma: np.ndarray)
             np.sqrt(sigma * sigma + diff * diff).astype(np.float32))
 
 
+def _drop_rebuilt(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray,
+                  where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rebuilt pixels (``SOURCE_REBUILT``) among ``where`` made no value (NaN depth and sigma, ``SOURCE_NONE``);
+    the arrays themselves when there are none."""
+    drop = (source == SOURCE_REBUILT) & where
+    if not drop.any():
+        return depth, sigma, source
+    return (np.where(drop, np.nan, depth).astype(np.float32), np.where(drop, np.nan, sigma).astype(np.float32),
+            np.where(drop, SOURCE_NONE, source).astype(np.uint8))
+
+
 def drop_beyond_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, max_range: float,
                       sigmas: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rebuilt pixels (``SOURCE_REBUILT``) whose depth plus ``sigmas`` 1-sigmas reaches past ``max_range`` become no
     value (NaN depth and sigma, ``SOURCE_NONE``): the sensor may have left them empty because their truth lies past
     its range, where every fill puts them too near (scripts/far_holes.py). Measured pixels are never dropped."""
     with np.errstate(invalid="ignore"):
-        drop = (source == SOURCE_REBUILT) & (depth + np.float32(sigmas) * sigma > np.float32(max_range))
-    if not drop.any():
-        return depth, sigma, source
-    return (np.where(drop, np.nan, depth).astype(np.float32), np.where(drop, np.nan, sigma).astype(np.float32),
-            np.where(drop, SOURCE_NONE, source).astype(np.uint8))
+        return _drop_rebuilt(depth, sigma, source, depth + np.float32(sigmas) * sigma > np.float32(max_range))
 
 
 def drop_below_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, min_range: float,
@@ -84,11 +91,7 @@ def drop_below_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, m
     its minimum range (an object at the gripper), where every fill puts them too far and a ray through them would
     clear a real obstacle (scripts/near_range_holes.py). Measured pixels are never dropped."""
     with np.errstate(invalid="ignore"):
-        drop = (source == SOURCE_REBUILT) & (depth - np.float32(sigmas) * sigma < np.float32(min_range))
-    if not drop.any():
-        return depth, sigma, source
-    return (np.where(drop, np.nan, depth).astype(np.float32), np.where(drop, np.nan, sigma).astype(np.float32),
-            np.where(drop, SOURCE_NONE, source).astype(np.uint8))
+        return _drop_rebuilt(depth, sigma, source, depth - np.float32(sigmas) * sigma < np.float32(min_range))
 
 
 def depth_source(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:

@@ -214,13 +214,14 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
                 if hide.sum() < 10:
                     raise ValueError("too few valid depth pixels to hide any")
                 inp = np.where(hide, 0, depth).astype(np.float32)
+                tol_hidden = ray_tolerance(depth[hide])  # the same for every method
                 for m, enh in methods.items():
                     out = enh.enhance(rgb, inp)
                     e = (out.depth - depth)[hide]
                     ok = np.isfinite(e)
                     s = None if out.uncertainty is None else out.uncertainty[hide]
                     s = s if s is not None and np.isfinite(s).any() else None  # classical fills give no sigma
-                    rows.setdefault(m, []).append((e[ok], ray_tolerance(depth[hide][ok]),
+                    rows.setdefault(m, []).append((e[ok], tol_hidden[ok],
                                                    None if s is None else np.abs(e[ok]) / s[ok],
                                                    out.timings["total_ms"],
                                                    None if s is None else _gate_counts(out, e, s)))

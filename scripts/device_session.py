@@ -17,6 +17,10 @@ Back here: copy the run to runs/stage2_scale and score it with scripts/validate_
 
   On the GPU machine (.whl: the pinned diffusers wheel, see scripts/device_check.sh):
     run(command="bash scripts/device_session.sh", carry=[".whl"], timeout_s=560)
+  A second call with the time left (the thirtieth session: 6 minutes after the first call and the machine's start):
+    run(command="BUDGET_S=262 FRAMES=8000 bash scripts/device_session.sh --config config/train/stage2_scale_mixed.yaml
+        --alt-frames 6000 --skip-check --s-per-step 0.075", carry=[".whl", "runs/stage2_scale/model.safetensors"],
+        timeout_s=280)
   Here, to check the script itself (CPU, tiny):
     DEVICE=cpu BUDGET_S=240 FRAMES=96 PROBE_STEPS=30 BATCH=8 bash scripts/device_session.sh
 """
@@ -37,6 +41,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "train" / "stage2_scale.yaml"
 CARRIED = ROOT / "runs" / "stage2_scale"  # a run brought back from an earlier lent machine, to resume
+# --max-minutes counts from the first step: the process's start (imports, loading the frames, the loader workers)
+# comes before it. The thirtieth session's second call (alternate world-v1 loaders too) spent more than the 20 s
+# margin there and was stopped from outside, a checkpoint short of its schedule.
+START_S = 40
 KEEP = ("model.safetensors", "train_state.pt", "log.jsonl", "config.json")
 
 
@@ -84,6 +92,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--probe-steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, help="instead of the config's (a check of this script on a CPU)")
     ap.add_argument("--work", default="/tmp/device_session")
+    ap.add_argument("--config", default=str(CONFIG), help="the training config the probe and the run derive from")
+    ap.add_argument("--alt-frames", type=int, default=0,
+                    help="also render this many world-version-1 frames, every second batch (the config's alt_*)")
+    ap.add_argument("--skip-check", action="store_true", help="leave out the device checks (a second call)")
+    ap.add_argument("--s-per-step", type=float, help="the seconds per step, measured before: no probe")
     a = ap.parse_args(argv)
     t0 = time.monotonic()
     left = lambda: a.budget_s - (time.monotonic() - t0)  # noqa: E731
@@ -92,7 +105,8 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     session: dict = {"device": a.device, "budget_s": a.budget_s}
     batch = {"batch_size": a.batch_size} if a.batch_size else {}
-    base = yaml.safe_load(CONFIG.read_text())  # config/train/stage2_scale.yaml, what the probe and the run derive from
+    base = yaml.safe_load(Path(a.config).read_text())  # config/train/stage2_scale.yaml unless told
+    session["config"] = a.config
     log = open(out / "log.txt", "a")
     data = work / "frames"
     workers = max(1, (os.cpu_count() or 2) - 1)
@@ -102,14 +116,23 @@ def main(argv: list[str]) -> int:
         render = subprocess.Popen(_cli("data", "--out", str(data), "--frames", str(a.frames), "--world-version", "2",
                                        "--workers", str(workers)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True)
-    t = time.monotonic()
-    session["check_rc"] = _run([sys.executable, str(ROOT / "scripts" / "device_check.py"), "--device", a.device,
-                                "--steps", "0", "--runs", "5", "--out", str(out)], log, min(120, left() / 3))
-    session["check_s"] = round(time.monotonic() - t, 1)
-    if render is not None:
-        err = render.communicate(timeout=max(left() - 60, 1))[1]
+    renders = [render] if render is not None else []
+    alt_data = work / "frames_v1"
+    if a.alt_frames and not any(alt_data.glob("train-*.npz")):
+        renders.append(subprocess.Popen(_cli("data", "--out", str(alt_data), "--frames", str(a.alt_frames),
+                                             "--world-version", "1", "--workers", str(max(1, workers // 2))),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    if a.alt_frames:
+        base["alt_data_dir"] = str(alt_data)
+    if not a.skip_check:
+        t = time.monotonic()
+        session["check_rc"] = _run([sys.executable, str(ROOT / "scripts" / "device_check.py"), "--device", a.device,
+                                    "--steps", "0", "--runs", "5", "--out", str(out)], log, min(120, left() / 3))
+        session["check_s"] = round(time.monotonic() - t, 1)
+    for proc in renders:
+        err = proc.communicate(timeout=max(left() - 60, 1))[1]
         session["render_s"] = round(time.monotonic() - t0, 1)
-        if render.returncode != 0:
+        if proc.returncode != 0:
             log.write(err[-3000:])
             session["error"] = "rendering failed"
             (out / "session.json").write_text(json.dumps(session, indent=1))
@@ -118,7 +141,10 @@ def main(argv: list[str]) -> int:
     for stale in (run, work / "probe"):  # a warm machine's earlier call: resume only what was carried back
         shutil.rmtree(stale, ignore_errors=True)
     resume = CARRIED / "train_state.pt"
-    if resume.exists():  # a carried run: its own schedule goes on where it stopped
+    if a.s_per_step:  # measured by an earlier call: the whole time left goes to the run
+        steps = min(int(0.85 * max(left() - 40, 0) / a.s_per_step), int(base["steps"]))
+        session["s_per_step"] = a.s_per_step
+    elif resume.exists():  # a carried run: its own schedule goes on where it stopped
         shutil.copytree(CARRIED, run, dirs_exist_ok=True)
         steps = json.loads((CARRIED / "config.json").read_text())["steps"]
         session["resumed_from"] = str(CARRIED)
@@ -147,7 +173,7 @@ def main(argv: list[str]) -> int:
     cfg = _derived_config(base, work / "run.yaml", steps=steps, snapshot_every=max(steps // 2, 1), log_every=25, **batch)
     t = time.monotonic()
     rc = _run(_cli("train", "stage2", "--config", str(cfg), "--data-dir", str(data), "--out-dir", str(run),
-                   "--device", a.device, "--max-minutes", f"{max(left() - 20, 6) / 60:.3f}"), log, left() - 5)
+                   "--device", a.device, "--max-minutes", f"{max(left() - START_S - 20, 6) / 60:.3f}"), log, left() - 5)
     session.update(train_rc=rc, train_s=round(time.monotonic() - t, 1))
     (out / "run").mkdir(exist_ok=True)
     snapshots = sorted(run.glob("model_step*.safetensors"), key=lambda p: int(p.stem.removeprefix("model_step")))

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 source scripts/device_env.sh
 OUT=${OUT:-outputs/device_session}
 $PY scripts/device_session.py --device "${DEVICE:-cuda}" --budget-s "${BUDGET_S:-500}" --frames "${FRAMES:-20000}" \
-  --probe-steps "${PROBE_STEPS:-60}" ${BATCH:+--batch-size "$BATCH"} --out "$OUT"
+  --probe-steps "${PROBE_STEPS:-60}" ${BATCH:+--batch-size "$BATCH"} --out "$OUT" "$@"

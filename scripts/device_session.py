@@ -17,6 +17,9 @@ Back here: copy the run to runs/stage2_scale and score it with scripts/validate_
 
   On the GPU machine (.whl: the pinned diffusers wheel, see scripts/device_check.sh):
     run(command="bash scripts/device_session.sh", carry=[".whl"], timeout_s=560)
+  The next session lent one (config/train/stage2_scale2.yaml says why; the first call's command with --config):
+    run(command="bash scripts/device_session.sh --config config/train/stage2_scale2.yaml", carry=[".whl"],
+        timeout_s=560)
   A second call with the time left (the thirtieth session: 6 minutes after the first call and the machine's start):
     run(command="BUDGET_S=262 FRAMES=8000 bash scripts/device_session.sh --config config/train/stage2_scale_mixed.yaml
         --alt-frames 6000 --skip-check --s-per-step 0.075", carry=[".whl", "runs/stage2_scale/model.safetensors"],

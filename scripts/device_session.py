@@ -8,8 +8,8 @@ may run 10 minutes: room for one full call, not for a check and then a training 
    CPU, differences and latency at 320x240 and 640x480),
 3. measures the seconds per step of stage 2 at scale (config/train/stage2_scale.yaml) over a short probe,
 4. trains a schedule of as many steps as the time left holds (the learning-rate schedule ends when the time does,
-   rather than a long schedule cut short), warm-started from the shipped weights, or resumes a run carried back in
-   runs/stage2_scale,
+   rather than a long schedule cut short), warm-started from the config's init, or resumes a run carried back in
+   the config's out_dir (runs/stage2_scale for the default config),
 5. leaves in --out what comes back (at most 8 files, at most 2 folders down): device_check.json, session.json (the
    timings and the schedule), log.txt, and run/ (model.safetensors, model_step*.safetensors at half way,
    train_state.pt to resume, log.jsonl, config.json).
@@ -43,7 +43,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "train" / "stage2_scale.yaml"
-CARRIED = ROOT / "runs" / "stage2_scale"  # a run brought back from an earlier lent machine, to resume
 # --max-minutes counts from the first step: the process's start (imports, loading the frames, the loader workers)
 # comes before it. The thirtieth session's second call (alternate world-v1 loaders too) spent more than the 20 s
 # margin there and was stopped from outside, a checkpoint short of its schedule.
@@ -143,14 +142,15 @@ def main(argv: list[str]) -> int:
     run = work / "run"
     for stale in (run, work / "probe"):  # a warm machine's earlier call: resume only what was carried back
         shutil.rmtree(stale, ignore_errors=True)
-    resume = CARRIED / "train_state.pt"
+    carried = ROOT / base["out_dir"]  # this config's run brought back from an earlier lent machine, to resume
+    resume = carried / "train_state.pt"
     if a.s_per_step:  # measured by an earlier call: the whole time left goes to the run
         steps = min(int(0.85 * max(left() - 40, 0) / a.s_per_step), int(base["steps"]))
         session["s_per_step"] = a.s_per_step
     elif resume.exists():  # a carried run: its own schedule goes on where it stopped
-        shutil.copytree(CARRIED, run, dirs_exist_ok=True)
-        steps = json.loads((CARRIED / "config.json").read_text())["steps"]
-        session["resumed_from"] = str(CARRIED)
+        shutil.copytree(carried, run, dirs_exist_ok=True)
+        steps = json.loads((carried / "config.json").read_text())["steps"]
+        session["resumed_from"] = str(carried)
     else:  # a schedule that ends when the time does
         probe = _derived_config(base, work / "probe.yaml", stop_after=a.probe_steps, log_every=10, ckpt_every=10**9,
                                 snapshot_every=0, **batch)

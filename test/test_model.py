@@ -884,3 +884,29 @@ def test_obstacle_rays_sorts_each_ray_by_what_an_obstacle_layer_does_with_it():
     assert f["rays_within_mark_range"] == pytest.approx(5 / 9)
     assert (f["right"], f["phantom"], f["clears_through"], f["none"]) == pytest.approx((0.2, 0.2, 0.4, 0.2))
     assert f["phantom_all"] == pytest.approx(2 / 9) and f["right_glass_mirror"] == pytest.approx(0.5)
+
+
+def test_rgbd_odometry_scores_a_relative_pose_against_the_true_one():
+    """scripts/rgbd_odometry.py: a pose equal to the truth is 0 mm / 0 degrees off; one moved 2 cm and turned 3
+    degrees more is 20 mm / 3 degrees off; a pair fails when the tracker gave up or lands past 5 cm or 2 degrees."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rgbd_odometry", ROOT / "scripts" / "rgbd_odometry.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def pose(deg: float, t: tuple[float, float, float]) -> np.ndarray:
+        a = np.radians(deg)
+        T = np.eye(4)
+        T[:2, :2] = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
+        T[:3, 3] = t
+        return T
+
+    T_true = pose(1.0, (0.01, 0.0, 0.02))
+    assert mod.pose_error(T_true, T_true) == pytest.approx((0.0, 0.0), abs=1e-6)
+    moved = T_true @ pose(3.0, (0.0, 0.02, 0.0))
+    assert mod.pose_error(moved, T_true) == pytest.approx((0.02, 3.0), abs=1e-6)
+    s = mod.summarise([None, (0.06, 0.1), (0.01, 3.0), (0.01, 0.5)])
+    assert (s["pairs"], s["failed"]) == (4, 3)
+    assert s["median_trans_mm"] == pytest.approx(10.0) and s["mean_trans_mm_ok"] == pytest.approx(10.0)
+    assert s["median_rot_deg"] == pytest.approx(0.5)

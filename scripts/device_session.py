@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
     carried = ROOT / base["out_dir"]  # this config's run brought back from an earlier lent machine, to resume
     resume = carried / "train_state.pt"
     if a.s_per_step:  # measured by an earlier call: the whole time left goes to the run
-        steps = min(int(0.85 * max(left() - 40, 0) / a.s_per_step), int(base["steps"]))
+        steps = min(int(0.85 * max(left() - START_S - 20, 0) / a.s_per_step), int(base["steps"]))
         session["s_per_step"] = a.s_per_step
     elif resume.exists():  # a carried run: its own schedule goes on where it stopped
         shutil.copytree(carried, run, dirs_exist_ok=True)

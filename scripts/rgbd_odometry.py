@@ -15,7 +15,7 @@ degrees off. What the node publishes is scored: the raw depth, the learned depth
 `max_sigma` 0.3 and `depth_max_sigma` 0.1 (NaN where sigma is larger), its measured pixels only (the raw depth less
 what the keep gate rejects), and the classical fills.
 
-  python scripts/rgbd_odometry.py [--gap 5] [--every 2] [--json OUT]   (about 20 minutes on this CPU)
+  python scripts/rgbd_odometry.py [--gap 5] [--every 2] [--json OUT]   (15-25 minutes on this CPU)
 """
 
 from __future__ import annotations

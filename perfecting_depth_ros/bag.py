@@ -199,20 +199,14 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
 
 
 def main(args) -> int:
-    from .enhancer import DepthEnhancer
+    from .offline import enhancer_from_args
 
     try:
         if (not args.depth_scale > 0 or args.max_sigma < 0 or args.depth_max_sigma < 0 or args.cloud_decimation < 1
                 or args.compressed_depth_max < 0):
             raise ValueError("--depth-scale must be positive, --max-sigma, --depth-max-sigma and "
                              "--compressed-depth-max not negative, --cloud-decimation at least 1")
-        enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
-                            fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
-                            sigma_scale=getattr(args, "sigma_scale", 1.0),
-                            keep_measurements=getattr(args, "keep_measurements", False),
-                            beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0),
-                            min_range_m=getattr(args, "min_range", 0.0),
-                            below_range_sigmas=getattr(args, "below_range_sigmas", 0.0))
+        enh = enhancer_from_args(args)
         outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
                    "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified,

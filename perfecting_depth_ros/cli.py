@@ -120,6 +120,27 @@ def cmd_demo(a) -> int:
     return demo_main(a)
 
 
+def add_enhancer_args(p: argparse.ArgumentParser) -> None:
+    """The DepthEnhancer options the file and bag commands share (``offline.enhancer_from_args`` reads them)."""
+    p.add_argument("--method", default="learned")
+    p.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
+    p.add_argument("--local-window", type=float, default=0.0,
+                   help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
+                        "image's larger side (0: off)")
+    p.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
+    p.add_argument("--keep-measurements", action="store_true", help="learned model: every raw measurement kept as "
+                   "it is, holes rebuilt only (the node's keep_measurements)")
+    p.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this, as the node's "
+                   "sigma_scale (a sensor's calibration; perfecting-depth check suggests one)")
+    p.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "
+                   "value plus this many 1-sigmas reaches past the range is written as invalid (the node's "
+                   "beyond_range_sigmas; 0: off)")
+    p.add_argument("--min-range", type=float, default=0.0, help="the depth sensor's minimum range, m (0: unknown)")
+    p.add_argument("--below-range-sigmas", type=float, default=0.0, help="with --min-range: rebuilt depth whose "
+                   "value minus this many 1-sigmas reaches below the minimum range is written as invalid (the node's "
+                   "below_range_sigmas; 0: off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perfecting-depth", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -206,23 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True)
     n.add_argument("--depth-scale", type=float, default=0.001, help="metres per PNG unit")
     n.add_argument("--intrinsics", help="fx,fy,cx,cy for a PLY point cloud")
-    n.add_argument("--method", default="learned")
-    n.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
-    n.add_argument("--local-window", type=float, default=0.0,
-                   help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
-                        "image's larger side (0: off)")
-    n.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
-    n.add_argument("--keep-measurements", action="store_true", help="learned model: every raw measurement kept as "
-                   "it is, holes rebuilt only (the node's keep_measurements)")
-    n.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this (a sensor's "
-                   "calibration; perfecting-depth check suggests one)")
-    n.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "
-                   "value plus this many 1-sigmas reaches past the range is written as invalid (the node's "
-                   "beyond_range_sigmas; 0: off)")
-    n.add_argument("--min-range", type=float, default=0.0, help="the depth sensor's minimum range, m (0: unknown)")
-    n.add_argument("--below-range-sigmas", type=float, default=0.0, help="with --min-range: rebuilt depth whose "
-                   "value minus this many 1-sigmas reaches below the minimum range is written as invalid (the node's "
-                   "below_range_sigmas; 0: off)")
+    add_enhancer_args(n)
     n.set_defaults(fn=cmd_enhance)
 
     g = sub.add_parser("bag", help="enhance a rosbag2 recording into a new bag")
@@ -232,26 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--depth", default="/camera/depth_registered/image_rect")
     g.add_argument("--info", default="/camera/rgb/camera_info")
     g.add_argument("--out-prefix", default="")
-    g.add_argument("--method", default="learned")
     g.add_argument("--slop", type=float, default=0.02)
     g.add_argument("--info-sync", default="stamp", choices=["stamp", "latest"],
                    help="latest: the newest camera_info goes with every frame (recorded rarely or once)")
-    g.add_argument("--max-range", type=float, default=0.0, help="the depth sensor's maximum range, m (0: unknown)")
-    g.add_argument("--local-window", type=float, default=0.0,
-                   help="learned model: rebuilt holes stay within the measurements in a window this fraction of the "
-                        "image's larger side (0: off)")
-    g.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
-    g.add_argument("--keep-measurements", action="store_true", help="learned model: every raw measurement kept as "
-                   "it is, holes rebuilt only (the node's keep_measurements)")
-    g.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this, as the node's "
-                   "sigma_scale")
-    g.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "
-                   "value plus this many 1-sigmas reaches past the range is written as invalid (the node's "
-                   "beyond_range_sigmas; 0: off)")
-    g.add_argument("--min-range", type=float, default=0.0, help="the depth sensor's minimum range, m (0: unknown)")
-    g.add_argument("--below-range-sigmas", type=float, default=0.0, help="with --min-range: rebuilt depth whose "
-                   "value minus this many 1-sigmas reaches below the minimum range is written as invalid (the node's "
-                   "below_range_sigmas; 0: off)")
+    add_enhancer_args(g)
     g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")
     g.add_argument("--max-sigma", type=float, default=0.0, help="cloud points with a larger 1-sigma become NaN (m)")
     g.add_argument("--depth-max-sigma", type=float, default=0.0,

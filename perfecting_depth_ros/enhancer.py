@@ -192,6 +192,14 @@ def check_min_range(min_range_m: float | None) -> float | None:
     return float(min_range_m) or None
 
 
+def check_range_sigmas(name: str, value: float) -> float:
+    """A ``beyond_range_sigmas`` / ``below_range_sigmas`` value: a number in [0, 10] (0: off); ``ValueError``
+    otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 10:
+        raise ValueError(f"{name} must be a number in [0, 10] (0: off), got {value!r}")
+    return float(value)
+
+
 def model_size_for(height: int, width: int, target_width: int = 320) -> tuple[int, int]:
     """Model input size: ``target_width`` on the longer side (never upsampled), same aspect, multiples of 16.
 
@@ -478,9 +486,7 @@ class DepthEnhancer:
 
     @beyond_range_sigmas.setter
     def beyond_range_sigmas(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 10:
-            raise ValueError(f"beyond_range_sigmas must be a number in [0, 10] (0: off), got {value!r}")
-        self._beyond_range_sigmas = float(value)
+        self._beyond_range_sigmas = check_range_sigmas("beyond_range_sigmas", value)
 
     @property
     def below_range_sigmas(self) -> float:
@@ -490,9 +496,7 @@ class DepthEnhancer:
 
     @below_range_sigmas.setter
     def below_range_sigmas(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 10:
-            raise ValueError(f"below_range_sigmas must be a number in [0, 10] (0: off), got {value!r}")
-        self._below_range_sigmas = float(value)
+        self._below_range_sigmas = check_range_sigmas("below_range_sigmas", value)
 
     @property
     def reads_range(self) -> bool:

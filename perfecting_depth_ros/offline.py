@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from .enhancer import DepthEnhancer
 
 RGB_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
 DEPTH_EXT = {".png", ".npy", ".exr", ".tif", ".tiff"}
@@ -35,8 +39,20 @@ def paired_files(rgb: str | Path, depth: str | Path) -> tuple[list[Path], list[P
     return rgbs, depths
 
 
-def enhance_files(args) -> int:
+def enhancer_from_args(args) -> DepthEnhancer:
+    """The ``DepthEnhancer`` the options of ``cli.add_enhancer_args`` ask for (the enhance and bag commands)."""
     from .enhancer import DepthEnhancer
+
+    return DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
+                         fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
+                         sigma_scale=getattr(args, "sigma_scale", 1.0),
+                         keep_measurements=getattr(args, "keep_measurements", False),
+                         beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0),
+                         min_range_m=getattr(args, "min_range", 0.0),
+                         below_range_sigmas=getattr(args, "below_range_sigmas", 0.0))
+
+
+def enhance_files(args) -> int:
     from .geometry import backproject, check_intrinsics
     from .io import depth_file_units_warning, match_depth_size, panel, read_depth, read_rgb, write_depth_png, write_ply
 
@@ -46,13 +62,7 @@ def enhance_files(args) -> int:
         K = check_intrinsics([float(v) for v in args.intrinsics.split(",")])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    enh = DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
-                        fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
-                        sigma_scale=getattr(args, "sigma_scale", 1.0),
-                        keep_measurements=getattr(args, "keep_measurements", False),
-                        beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0),
-                        min_range_m=getattr(args, "min_range", 0.0),
-                        below_range_sigmas=getattr(args, "below_range_sigmas", 0.0))
+    enh = enhancer_from_args(args)
     failed, units_warned = 0, False
     for rp, dp in zip(rgbs, depths):
         try:

@@ -66,37 +66,33 @@ class Trackers:
         self.intr = o3d.camera.PinholeCameraIntrinsic(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2])
         self.option = o3d.pipelines.odometry.OdometryOption(depth_max=DEPTH_MAX_M)
 
-    def _rgbd(self, rgb: np.ndarray, depth: np.ndarray):
+    def prepare(self, rgb: np.ndarray, depth: np.ndarray):
+        """What both trackers take from one frame's colour and published depth (NaN: no value): the RGB-D image
+        and the downsampled cloud with normals, made once per frame and variant."""
         o3d = self.o3d
-        d = np.nan_to_num(depth, nan=0.0).astype(np.float32)
-        return o3d.geometry.RGBDImage.create_from_color_and_depth(
-            o3d.geometry.Image(np.ascontiguousarray(rgb)), o3d.geometry.Image(d), depth_scale=1.0,
-            depth_trunc=DEPTH_MAX_M, convert_rgb_to_intensity=True)
+        d = o3d.geometry.Image(np.nan_to_num(depth, nan=0.0).astype(np.float32))
+        rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
+            o3d.geometry.Image(np.ascontiguousarray(rgb)), d, depth_scale=1.0, depth_trunc=DEPTH_MAX_M,
+            convert_rgb_to_intensity=True)
+        cloud = o3d.geometry.PointCloud.create_from_depth_image(d, self.intr, depth_scale=1.0, depth_trunc=DEPTH_MAX_M)
+        cloud = cloud.voxel_down_sample(0.01)
+        cloud.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=0.03, max_nn=30))
+        return rgbd, cloud
 
-    def rgbd(self, rgb_a, d_a, rgb_b, d_b) -> np.ndarray | None:
-        """The pose taking frame a's points into frame b's, or None when the tracker gives up."""
+    def rgbd(self, a, b) -> np.ndarray | None:
+        """The pose taking prepared frame a's points into b's by RGB-D odometry, or None when it gives up."""
         o3d = self.o3d
         ok, T, _ = o3d.pipelines.odometry.compute_rgbd_odometry(
-            self._rgbd(rgb_a, d_a), self._rgbd(rgb_b, d_b), self.intr, np.eye(4),
-            o3d.pipelines.odometry.RGBDOdometryJacobianFromHybridTerm(), self.option)
+            a[0], b[0], self.intr, np.eye(4), o3d.pipelines.odometry.RGBDOdometryJacobianFromHybridTerm(), self.option)
         return np.asarray(T) if ok else None
 
-    def _cloud(self, depth: np.ndarray):
+    def icp(self, a, b) -> np.ndarray | None:
+        """The same by point-to-plane ICP on the clouds."""
         o3d = self.o3d
-        d = np.nan_to_num(depth, nan=0.0).astype(np.float32)
-        pc = o3d.geometry.PointCloud.create_from_depth_image(o3d.geometry.Image(d), self.intr, depth_scale=1.0,
-                                                             depth_trunc=DEPTH_MAX_M)
-        pc = pc.voxel_down_sample(0.01)
-        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=0.03, max_nn=30))
-        return pc
-
-    def icp(self, d_a, d_b) -> np.ndarray | None:
-        o3d = self.o3d
-        a, b = self._cloud(d_a), self._cloud(d_b)
-        if len(a.points) < 100 or len(b.points) < 100:
+        if len(a[1].points) < 100 or len(b[1].points) < 100:
             return None
         r = o3d.pipelines.registration.registration_icp(
-            a, b, 0.05, np.eye(4), o3d.pipelines.registration.TransformationEstimationPointToPlane(),
+            a[1], b[1], 0.05, np.eye(4), o3d.pipelines.registration.TransformationEstimationPointToPlane(),
             o3d.pipelines.registration.ICPConvergenceCriteria(max_iteration=50))
         return np.asarray(r.transformation) if r.fitness > 0 else None
 
@@ -118,23 +114,23 @@ def main(args: list[str]) -> int:
     seq, K, poses = load_sequence()
     enh = DepthEnhancer("learned", backend="onnxruntime")
     classical = {"joint_bilateral": DepthEnhancer("joint_bilateral"), "inpaint_ns": DepthEnhancer("inpaint_ns")}
-    frames: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
-
-    def frame(i: int):
-        if i not in frames:
-            rgb, raw = read_frame(seq, i)
-            frames[i] = (rgb, published(enh, classical, rgb, raw))
-        return frames[i]
-
     test = list(TEST)
     pairs = [(i, i + gap) for i in test[::every] if i + gap <= test[-1]]
     trackers = Trackers(K, read_frame(seq, test[0])[1].shape)
+    frames: dict[int, dict] = {}  # per frame, each variant's tracker inputs (a frame is in two pairs or more)
+
+    def frame(i: int) -> dict:
+        if i not in frames:
+            rgb, raw = read_frame(seq, i)
+            frames[i] = {name: trackers.prepare(rgb, d) for name, d in published(enh, classical, rgb, raw).items()}
+        return frames[i]
+
     errs: dict[str, dict[str, list]] = {}
     for a, b in pairs:
-        (rgb_a, va), (rgb_b, vb) = frame(a), frame(b)
+        fa, fb = frame(a), frame(b)
         T_true = np.linalg.inv(poses[b]) @ poses[a]
-        for name in va:
-            for kind, T in (("rgbd", trackers.rgbd(rgb_a, va[name], rgb_b, vb[name])), ("icp", trackers.icp(va[name], vb[name]))):
+        for name in fa:
+            for kind, T in (("rgbd", trackers.rgbd(fa[name], fb[name])), ("icp", trackers.icp(fa[name], fb[name]))):
                 errs.setdefault(kind, {}).setdefault(name, []).append(None if T is None else pose_error(T, T_true))
         for k in [k for k in frames if k <= a]:  # later pairs start after a
             frames.pop(k)

@@ -102,7 +102,8 @@ class Collector(Node):
         self.lock = threading.Lock()
         self.msgs: dict[str, dict[int, object]] = {k: {} for k in OUTPUTS}
         self.recv_time: dict[int, float] = {}
-        self.diagnostics: list = []
+        self.diagnostics: list = []  # a test may clear it
+        self.n_statuses = 0  # every status ever received, for diag_mark
         qos = QoSProfile(depth=10)
         qos.reliability = ReliabilityPolicy.RELIABLE
         self.subs = []
@@ -123,6 +124,7 @@ class Collector(Node):
     def _on_diag(self, msg) -> None:
         with self.lock:
             self.diagnostics.extend(msg.status)
+            self.n_statuses += len(msg.status)
 
     def matched(self) -> bool:
         return all(s.get_publisher_count() > 0 for s in self.subs[:len(OUTPUTS)])
@@ -136,9 +138,27 @@ class Collector(Node):
             if not self.diagnostics:
                 return {}
             st = self.diagnostics[-1]
-        return {kv.key: kv.value for kv in st.values} | {"_level": int.from_bytes(st.level, "little")
-                                                          if isinstance(st.level, bytes) else int(st.level),
-                                                          "_message": st.message}
+        return _status_values(st)
+
+    def diag_mark(self) -> int:
+        """A mark for :meth:`diag_values_since`: how many statuses have arrived so far."""
+        with self.lock:
+            return self.n_statuses
+
+    def diag_values_since(self, mark: int) -> list[dict[str, str]]:
+        """Every status received after ``mark``, oldest first, as :meth:`last_diag_values` gives one. A problem the
+        node reports once (in one status's message) is found here however soon after the frame it came."""
+        with self.lock:
+            n = min(self.n_statuses - mark, len(self.diagnostics))
+            statuses = list(self.diagnostics[len(self.diagnostics) - n:]) if n > 0 else []
+        return [_status_values(st) for st in statuses]
+
+
+def _status_values(st) -> dict[str, str]:
+    """A DiagnosticStatus's key-value pairs, with its level and message as ``_level`` and ``_message``."""
+    return {kv.key: kv.value for kv in st.values} | {"_level": int.from_bytes(st.level, "little")
+                                                      if isinstance(st.level, bytes) else int(st.level),
+                                                      "_message": st.message}
 
 
 def spin_until(executor, predicate, timeout: float) -> bool:

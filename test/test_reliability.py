@@ -29,6 +29,7 @@ from perfecting_depth_ros.node.harness import (
     make_info,
     spin_until,
 )
+from perfecting_depth_ros.node.spin import spin_through_destroy_races
 from perfecting_depth_ros.node.sync import FrameSynchronizer
 
 
@@ -61,8 +62,58 @@ def _spin(**params):
     node = EnhancerNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     node_ex = MultiThreadedExecutor(num_threads=2)
     node_ex.add_node(node)
-    threading.Thread(target=node_ex.spin, daemon=True).start()
+    threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
     return node, node_ex
+
+
+def test_spin_carries_on_past_an_entity_destroyed_under_it():
+    """A callback meets a destroyed entity (here a publisher it destroys, as rclpy's take meets a subscription the
+    node's lazy or lifecycle code destroyed a moment before): executor.spin() ends with InvalidHandle, and the node's
+    spin (spin_through_destroy_races) keeps the other callbacks running until the executor is shut down. Any other
+    exception still ends it."""
+    from rclpy.exceptions import InvalidHandle
+    from std_msgs.msg import Empty
+
+    rclpy.init()
+    try:
+        for spin in ("plain", "node", "other"):
+            node = rclpy.create_node(f"destroy_race_{spin}")
+            pub, ticks, result = node.create_publisher(Empty, "destroy_race", 1), [], {}
+
+            def fault(pub=pub):
+                if spin == "other":
+                    raise RuntimeError("a bug of the callback's own")
+                node.destroy_publisher(pub)
+                pub.publish(Empty())
+
+            once = node.create_timer(0.05, lambda: (node.destroy_timer(once), fault()))
+            node.create_timer(0.02, lambda: ticks.append(time.monotonic()))
+            ex = MultiThreadedExecutor(num_threads=2)
+            ex.add_node(node)
+
+            def run(ex=ex, spin=spin, result=result):
+                try:
+                    result["passed"] = ex.spin() if spin == "plain" else spin_through_destroy_races(ex)
+                except Exception as e:
+                    result["raised"] = e
+
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            thread.join(1.0)
+            n = len(ticks)
+            time.sleep(0.3)
+            if spin == "node":
+                assert thread.is_alive() and len(ticks) > n + 5, "the spin stopped"
+                ex.shutdown()
+                thread.join(5.0)
+                assert not thread.is_alive() and result.get("passed", 0) >= 1, result
+            else:
+                assert not thread.is_alive() and len(ticks) <= n + 1
+                assert isinstance(result.get("raised"), InvalidHandle if spin == "plain" else RuntimeError), result
+                ex.shutdown()
+            node.destroy_node()
+    finally:
+        rclpy.shutdown()
 
 
 def _spin_node(tiny_weights):

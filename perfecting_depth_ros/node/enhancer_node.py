@@ -66,6 +66,7 @@ from .convert import (
     output_messages,
     registration_warning,
 )
+from .spin import spin_through_destroy_races
 from .sync import FrameSynchronizer
 
 METHODS = ("learned", "guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", "joint_bilateral", "raw")
@@ -883,7 +884,7 @@ def main(args=None, managed: bool = False) -> None:
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
     try:
-        executor.spin()
+        spin_through_destroy_races(executor, node.get_logger())  # lazy and lifecycle destroy inputs while spinning
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

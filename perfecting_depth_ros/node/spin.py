@@ -1,0 +1,30 @@
+"""Spinning an executor through rclpy's race between destroying an entity and taking from it.
+
+The node destroys its input subscriptions while its executor spins: ``lazy`` when the last reader leaves, a managed
+node on deactivate and cleanup. An executor that has already picked such a subscription as ready then takes from a
+destroyed handle and raises ``InvalidHandle`` ("cannot use Destroyable because destruction was requested"), out of
+``executor.spin()``. Humble's rclpy does not catch it in the take (ros2/rclpy#1150 does, from Jazzy on), and no
+release catches it for every kind of entity (QoS event handlers are waitables, destroyed with their subscription or
+publisher; ros2/rclpy#1206). Uncaught, it ends the node's spin: the process exits with a traceback. Nothing is lost
+by spinning on, since the entity is gone.
+"""
+
+from __future__ import annotations
+
+from rclpy.exceptions import InvalidHandle
+
+
+def spin_through_destroy_races(executor, logger=None) -> int:
+    """``executor.spin()``, spun again after each ``InvalidHandle`` it raises, until it returns (shut down, or its
+    context shut down); any other exception propagates. Returns how many were passed over; each is logged (as a
+    warning, at most once a minute, on ``logger``: an rclpy logger, when given)."""
+    passed = 0
+    while True:
+        try:
+            executor.spin()
+            return passed
+        except InvalidHandle as e:
+            passed += 1
+            if logger is not None:
+                logger.warning(f"an entity was destroyed while the executor took from it ({e}); spinning on",
+                               throttle_duration_sec=60.0)

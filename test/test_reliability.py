@@ -462,6 +462,55 @@ def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for
         rclpy.shutdown()
 
 
+def test_an_input_left_entered_by_the_destroy_race_stalls_nothing_else():
+    """When rclpy's executor takes from an input subscription destroyed under it (lazy, lifecycle), Humble's raises
+    before leaving the subscription's callback group, which then stays entered for good (as every release does for a
+    QoS event handler). Put an input in that state (its group entered, as the executor does before it takes) and let
+    the last reader leave, so lazy destroys it: the node's timers go on (the inputs come back with the next reader)
+    and frames flow again, since each time the inputs are subscribed they get a callback group of their own."""
+    rclpy.init()
+    node, node_ex = _spin(method="raw", lazy=True, diagnostics_period=0.2)
+    stream = node.streams[0]
+    player, ex, readers = Player(), SingleThreadedExecutor(), []
+    ex.add_node(player)
+    f = render_random(25, 48, 64)
+    raw = simulate(f, "kinect_v1", np.random.default_rng(3))
+    stamp = [1_000_000_000]
+
+    def frames_flow() -> bool:  # a new reader, and a frame makes the round trip to it
+        readers.append(Collector(name=f"race_reader_{len(readers)}"))
+        ex.add_node(readers[-1])
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            stamp[0] += 100_000_000
+            player.publish(f.rgb, raw, f.K, stamp[0])
+            if spin_until(ex, lambda: stamp[0] in readers[-1].complete_stamps(), 0.3):
+                return True
+        return False
+
+    def reader_leaves() -> None:
+        ex.remove_node(readers[-1])
+        readers[-1].destroy_node()
+
+    try:
+        assert frames_flow()
+        assert all(sub.callback_group is not node.default_callback_group for sub in stream.subs.values())
+        sub = stream.subs["depth"]
+        assert sub.callback_group.beginning_execution(sub)  # entered, and nothing will leave it
+        reader_leaves()
+        assert spin_until(ex, lambda: bool(stream.paused_inputs), 10), "the lazy timer stalled"
+        assert frames_flow(), "no frame after the inputs were subscribed again"
+        n = readers[-1].diag_mark()
+        assert spin_until(ex, lambda: readers[-1].diag_mark() >= n + 2, 5), "diagnostics stopped"
+    finally:
+        node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
+        node.destroy_node()
+        for n in (player, *readers[-1:]):
+            n.destroy_node()
+        rclpy.shutdown()
+
+
 def test_raw_distorted_images_give_an_undistorted_cloud_and_an_unknown_model_is_refused():
     """rectified: false, as for an Azure Kinect's depth_to_rgb/image_raw: the published cloud undoes camera_info's
     distortion (each point on its pixel's true ray); a distortion model the node cannot undo rejects the frame

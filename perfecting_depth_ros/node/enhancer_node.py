@@ -45,6 +45,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNodeMixin, TransitionCallbackReturn
@@ -186,11 +187,17 @@ class Stream:
         # to tell inputs that arrive but do not match: sets matched, depth frames received, when either last changed
         self.seen_matched, self.depth_at_match, self.last_match_time = 0, 0, time.monotonic()
         t = self.topic
+        # the inputs' own callback group, new each time they are subscribed: when rclpy takes from an input destroyed
+        # under it (lazy, lifecycle), the group it then leaves entered (Humble's take raises outside the group's
+        # try/finally; every release for QoS event handlers) holds only dead entities, not the node's timers and services
+        group = MutuallyExclusiveCallbackGroup()
         self.subs = {
-            "rgb": node._subscribe_image(self, "rgb", t("rgb/image_rect_color"), p["rgb_transport"], in_qos),
-            "depth": node._subscribe_image(self, "depth", t("depth_registered/image_rect"), p["depth_transport"], in_qos),
+            "rgb": node._subscribe_image(self, "rgb", t("rgb/image_rect_color"), p["rgb_transport"], in_qos, group),
+            "depth": node._subscribe_image(self, "depth", t("depth_registered/image_rect"), p["depth_transport"], in_qos,
+                                           group),
             "info": node.create_subscription(CameraInfo, t("rgb/camera_info"), lambda m: node._on_msg(self, "info", m),
-                                             own_qos(in_qos), qos_overriding_options=QOS_OVERRIDES),
+                                             own_qos(in_qos), qos_overriding_options=QOS_OVERRIDES,
+                                             callback_group=group),
         }
         self.rgb_topic = self.subs["rgb"].topic_name
         self.input_topics = f"{self.rgb_topic}, {self.subs['depth'].topic_name}"
@@ -230,8 +237,10 @@ class Stream:
 
     def resume_inputs(self, node: EnhancerNode) -> None:
         """Subscribe the inputs again, as they were (a latched camera_info is delivered again)."""
+        group = MutuallyExclusiveCallbackGroup()  # a new one (see __init__)
         for key, (msg_type, topic, qos) in self.paused_inputs.items():
-            self.subs[key] = node.create_subscription(msg_type, topic, lambda m, k=key: node._on_msg(self, k, m), qos)
+            self.subs[key] = node.create_subscription(msg_type, topic, lambda m, k=key: node._on_msg(self, k, m), qos,
+                                                      callback_group=group)
         self.paused_inputs = {}
         self.last_input = dict.fromkeys(self.last_input, 0.0)  # "waiting for" until they come, not "stale"
 
@@ -346,16 +355,16 @@ class EnhancerNode(Node):
         given = getattr(self, "_parameter_overrides", None) or {}
         return sorted(n for n in given if not self.has_parameter(n))
 
-    def _subscribe_image(self, stream: Stream, key: str, base: str, transport: str, qos):
+    def _subscribe_image(self, stream: Stream, key: str, base: str, transport: str, qos, group):
         """Subscribe to ``base`` (raw Image) or, as image_transport does, to the remapped base name plus the
-        transport's suffix (CompressedImage)."""
+        transport's suffix (CompressedImage), in callback group ``group``."""
         if transport == "raw":
             return self.create_subscription(Image, base, lambda m: self._on_msg(stream, key, m), own_qos(qos),
-                                            qos_overriding_options=QOS_OVERRIDES)
+                                            qos_overriding_options=QOS_OVERRIDES, callback_group=group)
         topic = f"{self.resolve_topic_name(base)}/{transport}"
         self.get_logger().info(f"{key}: subscribing to {topic} (sensor_msgs/CompressedImage)")
         return self.create_subscription(CompressedImage, topic, lambda m: self._on_msg(stream, key, m), own_qos(qos),
-                                        qos_overriding_options=QOS_OVERRIDES)
+                                        qos_overriding_options=QOS_OVERRIDES, callback_group=group)
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
@@ -838,6 +847,8 @@ class ManagedEnhancerNode(LifecycleNodeMixin, EnhancerNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
+        for st in self.streams:  # again (on_deactivate did): an input callback still running then may have added one
+            st.sync.reset()
         self.active = True
         if self.get_parameter("lazy").value:
             self._apply_lazy()  # the inputs are subscribed once an output has a reader

@@ -6,7 +6,8 @@ destroyed handle and raises ``InvalidHandle`` ("cannot use Destroyable because d
 ``executor.spin()``. Humble's rclpy does not catch it in the take (ros2/rclpy#1150 does, from Jazzy on), and no
 release catches it for every kind of entity (QoS event handlers are waitables, destroyed with their subscription or
 publisher; ros2/rclpy#1206). Uncaught, it ends the node's spin: the process exits with a traceback. Nothing is lost
-by spinning on, since the entity is gone.
+by spinning on, since the entity is gone. (The callback group the failed take leaves entered is the inputs' own, so
+nothing else waits on it: see ``Stream`` in enhancer_node.)
 """
 
 from __future__ import annotations

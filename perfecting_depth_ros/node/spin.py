@@ -17,8 +17,8 @@ from rclpy.exceptions import InvalidHandle
 
 def spin_through_destroy_races(executor, logger=None) -> int:
     """``executor.spin()``, spun again after each ``InvalidHandle`` it raises, until it returns (shut down, or its
-    context shut down); any other exception propagates. Returns how many were passed over; each is logged (as a
-    warning, at most once a minute, on ``logger``: an rclpy logger, when given)."""
+    context shut down); any other exception propagates. Returns how many were passed over; each is logged (at info
+    level, the race being harmless here, at most once a minute, on ``logger``: an rclpy logger, when given)."""
     passed = 0
     while True:
         try:
@@ -27,5 +27,5 @@ def spin_through_destroy_races(executor, logger=None) -> int:
         except InvalidHandle as e:
             passed += 1
             if logger is not None:
-                logger.warning(f"an entity was destroyed while the executor took from it ({e}); spinning on",
-                               throttle_duration_sec=60.0)
+                logger.info(f"rclpy took from an entity destroyed under it (InvalidHandle: {e}), as it may when lazy or "
+                            "a lifecycle transition unsubscribes the inputs; passed over", throttle_duration_sec=60.0)

@@ -148,9 +148,18 @@ def test_cleanup_releases_the_model_and_a_bad_setting_fails_configure(tiny_weigh
         assert node._enhancer is None and not node.up  # unconfigured: nothing loaded
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         backend = weakref.ref(node._enhancer.backend)
+        timers = list(node.timers)
+        st = node.streams[0]  # what cleanup destroys has callback groups of its own (spin.py)
+        made = [*st.subs.values(), *(h for pub in [*st.publishers(), node.pub_diag] for h in pub.event_handlers)]
+        assert made and all(e.callback_group is not node.default_callback_group for e in made)
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         gc.collect()
         assert backend() is None and node.streams == [] and not node.up
+        assert list(node.timers) == timers  # no timer destroyed under the executor: they idle until configure
+        assert node.set_parameters([RclpyParameter("diagnostics_period", value=0.5)])[0].successful
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.diag_timer.timer_period_ns == 500_000_000 and list(node.timers) == timers
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         assert node.set_parameters([RclpyParameter("cameras", value=["front", "front"])])[0].successful
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE  # a name twice: refused, named
         assert not node.up and node._state_machine.current_state[1] == "unconfigured"

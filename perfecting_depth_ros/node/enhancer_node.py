@@ -205,14 +205,17 @@ class Stream:
         # applied) to subscribe them again
         self.paused_inputs: dict[str, tuple] = {}
 
+        out_group = MutuallyExclusiveCallbackGroup()  # the outputs' QoS event handlers, for the same reason
+
         def pub(msg_type, name):
-            return node.create_publisher(msg_type, t(name), own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES)
+            return node.create_publisher(msg_type, t(name), own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES,
+                                         callback_group=out_group)
 
         self.pub_depth = pub(Image, "depth_enhanced/image_rect")
         # as image_transport advertises each transport beside the raw image: the remapped base name plus its suffix
         self.pub_depth_compressed = node.create_publisher(
             CompressedImage, f"{node.resolve_topic_name(t('depth_enhanced/image_rect'))}/compressedDepth",
-            own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES)
+            own_qos(out_qos), qos_overriding_options=QOS_OVERRIDES, callback_group=out_group)
         self.pub_sigma = pub(Image, "depth_enhanced/uncertainty")
         self.pub_rgb = pub(Image, "depth_enhanced/rgb/image_rect_color")
         self.pub_info = pub(CameraInfo, "depth_enhanced/camera_info")
@@ -278,7 +281,7 @@ class EnhancerNode(Node):
         self.fallback_note = ""
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.streams: list[Stream] = []
-        self.up = False  # streams, timers and worker exist
+        self.up = False  # streams, publishers and worker exist (the timers stay, idle until then)
         self.active = not managed  # frames are taken and processed (a managed node: only while active)
         self._running = False
         self.busy = False  # the worker is processing a set (tests wait for idle)
@@ -303,10 +306,16 @@ class EnhancerNode(Node):
         if not self.active:  # a managed node until it is activated: nothing delivered, nothing computed
             for st in self.streams:
                 st.pause_inputs(self)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.diag_timer = self.create_timer(p["diagnostics_period"], lambda: self._unless_torn_down(
-            self._publish_diagnostics))
-        self.lazy_timer = self.create_timer(LAZY_CHECK_S, lambda: self._unless_torn_down(self._apply_lazy))
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10,
+                                              callback_group=MutuallyExclusiveCallbackGroup())
+        # the timers live as long as the node (idle while it is torn down), so no lifecycle transition destroys one
+        # under the executor, whose take would then leave the node's default group entered (spin.py)
+        if getattr(self, "diag_timer", None) is None:
+            self.diag_timer = self.create_timer(p["diagnostics_period"], lambda: self._unless_torn_down(
+                self._publish_diagnostics))
+            self.lazy_timer = self.create_timer(LAZY_CHECK_S, lambda: self._unless_torn_down(self._apply_lazy))
+        else:
+            self.diag_timer.timer_period_ns = int(p["diagnostics_period"] * 1e9)
         self._running = True
         package_log = logging.getLogger("perfecting_depth_ros")  # attached once the node stands: no leak on failure
         package_log.addHandler(self._log_handler)
@@ -332,10 +341,6 @@ class EnhancerNode(Node):
         if hasattr(self, "worker"):
             self._ready.set()
             self.worker.join(timeout=5.0)  # under ros2 launch's SIGTERM escalation (5 s)
-        for name in ("diag_timer", "lazy_timer"):
-            if getattr(self, name, None) is not None:
-                self.destroy_timer(getattr(self, name))
-                setattr(self, name, None)
         if getattr(self, "pub_diag", None) is not None:
             self.destroy_publisher(self.pub_diag)
             self.pub_diag = None
@@ -523,8 +528,11 @@ class EnhancerNode(Node):
         self.get_logger().warning(where + reason, throttle_duration_sec=2.0)
 
     def _unless_torn_down(self, callback) -> None:
-        """A timer's ``callback``, quiet when the node was torn down under a running executor (the context shut down
-        by a signal, rclpy.shutdown from another thread): nothing is left to report on or subscribe."""
+        """A timer's ``callback``, skipped while the node is torn down (a managed node unconfigured), and quiet when it
+        was torn down under a running executor (the context shut down by a signal, rclpy.shutdown from another
+        thread): nothing is left to report on or subscribe."""
+        if not self.up:
+            return
         try:
             callback()
         except Exception:

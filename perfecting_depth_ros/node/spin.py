@@ -6,8 +6,10 @@ destroyed handle and raises ``InvalidHandle`` ("cannot use Destroyable because d
 ``executor.spin()``. Humble's rclpy does not catch it in the take (ros2/rclpy#1150 does, from Jazzy on), and no
 release catches it for every kind of entity (QoS event handlers are waitables, destroyed with their subscription or
 publisher; ros2/rclpy#1206). Uncaught, it ends the node's spin: the process exits with a traceback. Nothing is lost
-by spinning on, since the entity is gone. (The callback group the failed take leaves entered is the inputs' own, so
-nothing else waits on it: see ``Stream`` in enhancer_node.)
+by spinning on, since the entity is gone. The failed take also leaves the entity's callback group entered, so
+whatever the node destroys while spinning has groups of its own, new each time (the inputs; the outputs, whose QoS
+event handlers are waitables), and its timers are never destroyed before the node is (see ``Stream`` and
+``bring_up`` in enhancer_node): a group left entered holds only dead entities.
 """
 
 from __future__ import annotations

@@ -44,12 +44,9 @@ def enhancer_from_args(args) -> DepthEnhancer:
     from .enhancer import DepthEnhancer
 
     return DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
-                         fusion=False if getattr(args, "no_hole_fusion", False) else "auto",
-                         sigma_scale=getattr(args, "sigma_scale", 1.0),
-                         keep_measurements=getattr(args, "keep_measurements", False),
-                         beyond_range_sigmas=getattr(args, "beyond_range_sigmas", 0.0),
-                         min_range_m=getattr(args, "min_range", 0.0),
-                         below_range_sigmas=getattr(args, "below_range_sigmas", 0.0))
+                         fusion=False if args.no_hole_fusion else "auto", sigma_scale=args.sigma_scale,
+                         keep_measurements=args.keep_measurements, beyond_range_sigmas=args.beyond_range_sigmas,
+                         min_range_m=args.min_range, below_range_sigmas=args.below_range_sigmas)
 
 
 def enhance_files(args) -> int:

@@ -12,7 +12,7 @@ trackers, both Open3D's (a SLAM front end's two usual kinds):
 Each pair (i, i + gap) starts from the identity; its error is the relative pose's against the 7-Scenes poses
 (themselves KinectFusion's: good to a few mm). A pair fails when the tracker gives up or lands more than 5 cm or 2
 degrees off. What the node publishes is scored: the raw depth, the learned depth with every value, with
-`max_sigma` 0.3 and `depth_max_sigma` 0.1 (NaN where sigma is larger), its measured pixels only (the raw depth less
+`depth_max_sigma` 0.3 and 0.1 (NaN where sigma is larger), its measured pixels only (the raw depth less
 what the keep gate rejects), and the classical fills.
 
   python scripts/rgbd_odometry.py [--gap 5] [--every 2] [--json OUT]   (15-25 minutes on this CPU)
@@ -40,8 +40,8 @@ def published(enh: DepthEnhancer, classical: dict[str, DepthEnhancer], rgb: np.n
     d, s = out.depth.astype(np.float32), out.uncertainty
     v = {"raw": np.where(raw > 0, raw, np.nan).astype(np.float32),
          "learned": d,
-         "learned max_sigma 0.3": np.where(s <= 0.3, d, np.nan),
-         "learned max_sigma 0.1": np.where(s <= 0.1, d, np.nan),
+         "learned depth_max_sigma 0.3": np.where(s <= 0.3, d, np.nan),
+         "learned depth_max_sigma 0.1": np.where(s <= 0.1, d, np.nan),
          "learned measured only": np.where(out.source == SOURCE_MEASURED, d, np.nan)}
     for name, c in classical.items():
         v[name] = c.enhance(rgb, raw).depth.astype(np.float32)

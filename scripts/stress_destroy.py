@@ -30,7 +30,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ("Traceback", "never retrieved", "[ERROR]", "[FATAL]")
-RACE = "took from an entity destroyed under it"
 
 
 def one_run(args, f, raw, log: Path) -> dict:
@@ -38,6 +37,7 @@ def one_run(args, f, raw, log: Path) -> dict:
     from rclpy.executors import SingleThreadedExecutor
 
     from perfecting_depth_ros.node.harness import Collector, Player, spin_until, start_node, stop_node
+    from perfecting_depth_ros.node.spin import PASSED_OVER
 
     lifecycle = args.mode == "lifecycle"
     proc = start_node(ROOT / "config" / "enhancer.yaml", "/stress",
@@ -88,7 +88,7 @@ def one_run(args, f, raw, log: Path) -> dict:
     bad = [b for b in BAD if b in text]
     if bad:  # what the log says besides its INFO lines
         print("\n".join(line for line in text.splitlines() if not line.startswith("[INFO]"))[-3000:], flush=True)
-    return {"rc": rc, "bad": bad, "races": text.count(RACE), "cycles": cycles, "failed_transitions": failed,
+    return {"rc": rc, "bad": bad, "races": text.count(PASSED_OVER), "cycles": cycles, "failed_transitions": failed,
             "lazy_switches": text.count("(lazy)") + text.count("subscribed again"), "outputs": outputs}
 
 

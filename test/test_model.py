@@ -15,6 +15,16 @@ TINY = ModelConfig(enc_channels=(8, 16, 16, 16), denoiser_channels=16, refiner_c
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _script(name: str):
+    """scripts/<name>.py as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _onnx_outputs(model, tmp_path: Path, name: str, args, height: int, width: int, range_=None):
     """Save ``model``, export it at (height, width) with K=2, S=2, and run the graph through ONNX Runtime on
     ``args`` (rgb, depth, mask, noise; ``range_`` adds the range input): (outputs, path of the ONNX file)."""
@@ -567,11 +577,7 @@ def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_p
 def test_far_threshold_calibration_helpers():
     """scripts/calibrate_far.py: the Platt fit finds a separating threshold, and the precision threshold flags
     the most confident holes up to the asked precision (nothing when no threshold reaches it)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("calibrate_far", ROOT / "scripts" / "calibrate_far.py")
-    cal = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cal)
+    cal = _script("calibrate_far")
     rng = np.random.default_rng(0)
     y = (rng.random(4000) < 0.2).astype(float)
     score = np.where(y > 0, rng.normal(2.0, 1.0, y.size), rng.normal(-2.0, 1.0, y.size))
@@ -654,8 +660,6 @@ def test_published_sigma_calibration_numbers_and_export(tmp_path):
     """``sigma_gain``, ``p_scale`` and ``p_power`` set the published sigma sqrt((gain b)^2 + (c p^k)^2) without
     touching depth, and the exported graph computes the same; scripts/calibrate_sigma.py's fit recovers the scale of
     errors drawn from a known Laplace law."""
-    import importlib.util
-
     from perfecting_depth_ros.train.common import load_model, save_checkpoint
 
     cfg = ModelConfig(**{**TINY.to_dict(), "error_head_channels": 8})
@@ -675,9 +679,7 @@ def test_published_sigma_calibration_numbers_and_export(tmp_path):
     out, _ = _onnx_outputs(cal, tmp_path, "cal", args, 64, 96)
     np.testing.assert_allclose(out[1], b[1].numpy(), atol=1e-5)
 
-    spec = importlib.util.spec_from_file_location("calibrate_sigma", ROOT / "scripts" / "calibrate_sigma.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("calibrate_sigma")
     rng = np.random.default_rng(0)
     n = 20_000
     bn, pn = rng.uniform(0.02, 0.1, n), rng.uniform(0, 1, n)
@@ -750,14 +752,11 @@ def test_range_relative_input_starts_exact_and_reads_the_range_per_pixel(tmp_pat
 def test_average_heads_averages_only_the_error_head(tmp_path):
     """scripts/average_heads.py (how the shipped head was made): the head's tensors are averaged, every other tensor
     is passed on unchanged, and checkpoints that differ anywhere else are refused."""
-    import importlib.util
     import json
 
     from safetensors.numpy import load_file, save_file
 
-    spec = importlib.util.spec_from_file_location("average_heads", ROOT / "scripts" / "average_heads.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("average_heads")
     meta = {"model_config": "{}", "meta": json.dumps({"stage": "errorhead", "step": 5})}
     body = np.arange(6, dtype=np.float32).reshape(2, 3)
     for name, head in (("a", 1.0), ("b", 3.0)):
@@ -777,15 +776,12 @@ def test_average_heads_averages_only_the_error_head(tmp_path):
 def test_interpolate_weights_mixes_floats_and_refuses_what_it_cannot(tmp_path):
     """scripts/interpolate_weights.py (WiSE-FT averages): alpha x A + (1 - alpha) x B per float tensor, integer tensors
     passed on only when equal, the metadata kept with the sources recorded, and mismatched checkpoints refused."""
-    import importlib.util
     import json
 
     from safetensors import safe_open
     from safetensors.numpy import load_file, save_file
 
-    spec = importlib.util.spec_from_file_location("interpolate_weights", ROOT / "scripts" / "interpolate_weights.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("interpolate_weights")
     meta = {"model_config": "{}", "meta": json.dumps({"stage": "stage2", "step": 600})}
     steps = np.array([3], np.int64)
     save_file({"w": np.full((2, 3), 4.0, np.float32), "n": steps}, str(tmp_path / "tuned.st"), metadata=meta)
@@ -812,13 +808,9 @@ def test_interpolate_weights_mixes_floats_and_refuses_what_it_cannot(tmp_path):
 def test_error_budget_classes_partition_the_frame_and_sigma_aurocs_rank_by_class():
     """scripts/error_budget.py: its pixel classes are disjoint and cover every pixel, and the per-class AUROC ranks
     each wrong class against the right pixels alone (a sigma that finds mirrors but not glass says so)."""
-    import importlib.util
-
     from perfecting_depth_ros.data.world import MIRROR, TRANSPARENT
 
-    spec = importlib.util.spec_from_file_location("error_budget", ROOT / "scripts" / "error_budget.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("error_budget")
     rng = np.random.default_rng(0)
     gt = rng.uniform(0.5, 6.0, (24, 32)).astype(np.float32)
     raw = gt + rng.choice([0.0, 0.01, 0.3], gt.shape).astype(np.float32)
@@ -862,11 +854,7 @@ def test_obstacle_rays_sorts_each_ray_by_what_an_obstacle_layer_does_with_it():
     """scripts/obstacle_rays.py: a value within the tolerance is right, a nearer one inside the marking range a
     phantom, a farther one that passes a real surface in marking range clears through it, no value is none; and the
     tally's shares are of the rays whose truth lies within the marking range."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("obstacle_rays", ROOT / "scripts" / "obstacle_rays.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("obstacle_rays")
     t = np.array([2.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 3.5, 3.9])
     d = np.array([2.06, 1.5, 2.5, np.nan, 9.0, 2.0, 3.5, 3.9, 3.5])
     out = mod.ray_outcomes(d, t)
@@ -889,11 +877,7 @@ def test_obstacle_rays_sorts_each_ray_by_what_an_obstacle_layer_does_with_it():
 def test_rgbd_odometry_scores_a_relative_pose_against_the_true_one():
     """scripts/rgbd_odometry.py: a pose equal to the truth is 0 mm / 0 degrees off; one moved 2 cm and turned 3
     degrees more is 20 mm / 3 degrees off; a pair fails when the tracker gave up or lands past 5 cm or 2 degrees."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("rgbd_odometry", ROOT / "scripts" / "rgbd_odometry.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("rgbd_odometry")
 
     def pose(deg: float, t: tuple[float, float, float]) -> np.ndarray:
         a = np.radians(deg)

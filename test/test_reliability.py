@@ -488,16 +488,13 @@ def test_an_input_left_entered_by_the_destroy_race_stalls_nothing_else():
                 return True
         return False
 
-    def reader_leaves() -> None:
-        ex.remove_node(readers[-1])
-        readers[-1].destroy_node()
-
     try:
         assert frames_flow()
         assert all(sub.callback_group is not node.default_callback_group for sub in stream.subs.values())
         sub = stream.subs["depth"]
         assert sub.callback_group.beginning_execution(sub)  # entered, and nothing will leave it
-        reader_leaves()
+        ex.remove_node(readers[-1])  # the reader leaves
+        readers[-1].destroy_node()
         assert spin_until(ex, lambda: bool(stream.paused_inputs), 10), "the lazy timer stalled"
         assert frames_flow(), "no frame after the inputs were subscribed again"
         n = readers[-1].diag_mark()

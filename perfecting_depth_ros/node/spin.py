@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from rclpy.exceptions import InvalidHandle
 
+PASSED_OVER = "rclpy took from an entity destroyed under it"  # the log line's start (scripts/stress_destroy.py counts)
+
 
 def spin_through_destroy_races(executor, logger=None) -> int:
     """``executor.spin()``, spun again after each ``InvalidHandle`` it raises, until it returns (shut down, or its
@@ -29,5 +31,5 @@ def spin_through_destroy_races(executor, logger=None) -> int:
         except InvalidHandle as e:
             passed += 1
             if logger is not None:
-                logger.info(f"rclpy took from an entity destroyed under it (InvalidHandle: {e}), as it may when lazy or "
+                logger.info(f"{PASSED_OVER} (InvalidHandle: {e}), as it may when lazy or "
                             "a lifecycle transition unsubscribes the inputs; passed over", throttle_duration_sec=60.0)

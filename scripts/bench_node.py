@@ -12,6 +12,7 @@
   python scripts/bench_node.py stream --rate 30 --duration 30 --method raw          # node + DDS only
   python scripts/bench_node.py stream --rate 30 --duration 30 --method learned      # ~2-3x overload
   python scripts/bench_node.py stream --rate 60 --duration 600 --method learned     # the soak
+  python scripts/bench_node.py stream --rate 15 --duration 30 --method learned --workers 2
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def stream(args) -> dict:
         f = render_random(60 + i, h, w)
         frames.append((f, simulate(f, "kinect_v1", np.random.default_rng(i))))
     rclpy.init()
-    proc = start_node(ROOT / "config" / "enhancer.yaml", "/camera", params={"method": args.method},
+    proc = start_node(ROOT / "config" / "enhancer.yaml", "/camera", params={"method": args.method, "workers": args.workers},
                       log_path="/tmp/bench_node.log")
     player, coll = Player("/camera"), Collector("/camera")
     ex = SingleThreadedExecutor()
@@ -141,7 +142,9 @@ def stream(args) -> dict:
         "latency_ms": {"p50": round(float(np.median(lat)), 1), "p95": round(float(np.percentile(lat, 95)), 1),
                        "max": round(float(lat.max()), 1)} if lat.size else {},
         "latency_windows": windows,
+        "workers": args.workers,
         "dropped_sets (node diagnostics)": diag.get("dropped_sets"),
+        "superseded (node diagnostics)": diag.get("superseded"),
         "rss_mb": {"after_warmup": round(warm[0], 1), "end": round(warm[-1], 1),
                    "growth_pct": round(100 * (warm[-1] - warm[0]) / warm[0], 2),
                    # one sample swings by the frame in hand (tens of MB at 640x480): the windows' largest compare
@@ -164,6 +167,7 @@ def main() -> int:
     s.add_argument("--duration", type=float, default=30)
     s.add_argument("--method", default="raw")
     s.add_argument("--size", default="480x640")
+    s.add_argument("--workers", type=int, default=1, help="the node's workers parameter (frame sets at once)")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     res = overhead(args) if args.cmd == "overhead" else stream(args)

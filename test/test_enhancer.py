@@ -607,3 +607,41 @@ def test_source_shares_count_what_is_published():
     assert source_shares(out, depth_max_sigma=0.5, step=1)["no_value"] == 0.25
     assert source_shares(EnhancedDepth(depth, sigma, "raw", "test")) == {}
 
+
+
+def test_threads_enhancing_at_once_get_what_one_at_a_time_gets(frame):
+    """DepthEnhancer.enhance called from several threads at once (the node's ``workers``): the graph runs one frame at
+    a time, the work around it overlaps, and every frame comes out as it does alone (fixed noise)."""
+    import threading
+    import time
+
+    enh = DepthEnhancer(backend="onnxruntime")
+    frames = [(frame.rgb, simulate(frame, sensor, np.random.default_rng(i)))
+              for i, sensor in enumerate(["kinect_v1", "realsense_d435", "azure_kinect"] * 2)]
+    alone = [enh.enhance(rgb, raw) for rgb, raw in frames]
+    inner, lock, state = enh.backend.run, threading.Lock(), {"now": 0, "most": 0}
+
+    def run(inputs):  # how many frames are inside the graph at once
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.02)  # long enough for another thread to try to enter
+        try:
+            return inner(inputs)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    enh.backend.run = run
+    together: dict[int, object] = {}
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, enh.enhance(*frames[i])))
+               for i in range(len(frames))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert state["most"] == 1 and sorted(together) == list(range(len(frames)))
+    assert any(out.timings["graph_wait_ms"] > 5 for out in together.values())  # they did queue for the graph
+    for i, out in together.items():
+        np.testing.assert_array_equal(out.depth, alone[i].depth)
+        np.testing.assert_array_equal(out.uncertainty, alone[i].uncertainty)

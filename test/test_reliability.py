@@ -213,8 +213,8 @@ def test_shutdown_while_a_frame_is_computed_is_quiet(live):
     assert fb.entered.wait(10), "the frame never reached the backend"
     rclpy.shutdown()  # what rclpy's SIGINT handler does
     fb.release.set()
-    node.worker.join(10)
-    assert not node.worker.is_alive()
+    node.workers[0].join(10)
+    assert not node.workers[0].is_alive()
     assert stream.counts["failed"] == 0 and stream.last_problem == ""
 
 
@@ -649,6 +649,69 @@ def test_the_model_loads_at_start_up_and_on_a_change_not_on_the_next_frame(tiny_
         node_ex.shutdown()
         ex.shutdown()  # let no callback run on a destroyed node
         node.destroy_node()
+        coll.destroy_node()
+        rclpy.shutdown()
+
+
+def test_workers_enhance_frames_at_once_and_publish_in_stamp_order(tiny_weights, tmp_path, monkeypatch):
+    """workers: 2 enhances two frame sets at once. Every other frame's work after the graph is made 0.4 s slower,
+    so a newer frame finishes first: the older one is dropped (counted as superseded), and every output arrives in
+    stamp order; both workers were busy at once. A start-up-only parameter: refused at runtime."""
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    rclpy.init()
+    node, node_ex = _spin(method="learned", backend="onnxruntime", weights=str(tiny_weights), diagnostics_period=0.2,
+                          workers=2)
+    player, coll = Player(), Collector()
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    ex.add_node(coll)
+    try:
+        assert [w.name for w in node.workers] == ["enhancer_worker_0", "enhancer_worker_1"]
+        f = render_random(21, 64, 80)
+        raw = simulate(f, "realsense_d435", np.random.default_rng(0))
+        assert handshake(ex, player, coll, f.rgb, raw, f.K)
+        assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
+        enh = node._ensure_enhancer()
+        inner, lock, state = enh.enhance, threading.Lock(), {"calls": 0, "now": 0, "most": 0}
+
+        def enhance(*args, **kwargs):
+            with lock:
+                state["calls"] += 1
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+                slow = state["calls"] % 2 == 1
+            try:
+                out = inner(*args, **kwargs)
+                if slow:
+                    time.sleep(0.4)
+                return out
+            finally:
+                with lock:
+                    state["now"] -= 1
+
+        enh.enhance = enhance
+        mark = coll.diag_mark()
+        stamps = [3_000_000_000 + k * 100_000_000 for k in range(10)]
+        for s in stamps:  # a 7 Hz camera
+            player.publish(f.rgb, raw, f.K, s)
+            spin_until(ex, lambda: False, 0.15)
+        assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
+        spin_until(ex, lambda: False, 0.5)  # the last messages on their way
+        got = [s for s in coll.complete_stamps() if s in stamps]
+        assert len(got) >= 3, got
+        assert sorted(got, key=coll.recv_time.get) == got  # arrival order is stamp order
+        assert state["most"] == 2, state
+        assert spin_until(ex, lambda: coll.diag_values_since(mark) and
+                          int(coll.last_diag_values().get("superseded", "0")) >= 1, 3), coll.last_diag_values()
+        v = coll.last_diag_values()
+        assert v["workers"] == "2" and int(v["processed"]) >= len(got), v
+        (res,) = node.set_parameters([Parameter("workers", value=1)])
+        assert not res.successful and "start-up only" in res.reason
+    finally:
+        node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
+        node.destroy_node()
+        player.destroy_node()
         coll.destroy_node()
         rclpy.shutdown()
 

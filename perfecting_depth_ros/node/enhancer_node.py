@@ -142,7 +142,7 @@ def fallback_for(backend_name: str) -> str | None:
 FAILURES_BEFORE_FALLBACK = 3
 LAZY_CHECK_S = 0.25  # lazy: how often the outputs' subscribers are counted (a new reader waits at most this long)
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport",
-                "cameras"}
+                "cameras", "workers"}
 
 
 def _stamp_ns(msg) -> int:
@@ -173,7 +173,11 @@ class Stream:
         self.prefix = prefix
         self.sync = FrameSynchronizer(p["sync_mode"], p["slop"], p["queue_size"], on_ready=node._ready.set,
                                       info_sync=p["camera_info_sync"])
-        self.counts = {"processed": 0, "failed": 0, "rejected": 0}
+        self.counts = {"processed": 0, "failed": 0, "rejected": 0, "superseded": 0}
+        # workers > 1: sets are numbered as they are taken, and a frame finished after a newer one of this camera was
+        # published is dropped (superseded), so every output's stamps move forward as the inputs' did
+        self.taken, self.published = 0, 0
+        self.publish_lock = threading.Lock()  # one frame's messages go out together
         self.last_shares: dict[str, float] = {}  # enhancer.source_shares of the last published frame
         self.reject_reasons: dict[str, int] = {}
         self.last_problem = ""
@@ -284,10 +288,19 @@ class EnhancerNode(Node):
         self.up = False  # streams, publishers and worker exist (the timers stay, idle until then)
         self.active = not managed  # frames are taken and processed (a managed node: only while active)
         self._running = False
-        self.busy = False  # the worker is processing a set (tests wait for idle)
+        self._busy = 0  # sets being processed (tests and deactivate wait for none)
+        self._claim_lock = threading.Lock()  # the workers take sets one at a time (round-robin, max_rate slots)
+        self._next_stream = 0  # round-robin: the camera served last goes to the back
+        self._last_start = -1e9  # when the last set was taken (max_rate)
+        self.workers: list[threading.Thread] = []
         self.unknown_parameters: list[str] = []  # given but not declared (bring_up names them)
         if not managed:
             self.bring_up()
+
+    @property
+    def busy(self) -> bool:
+        """A worker is processing a set."""
+        return self._busy > 0
 
     def bring_up(self) -> None:
         """Subscriptions, publishers, diagnostics and the worker, from the parameters as they are now; the worker
@@ -324,8 +337,11 @@ class EnhancerNode(Node):
             package_log.setLevel(int(self.get_logger().get_effective_level()))
         self._pending_rebuild = True  # the worker loads the model before it takes a frame
         self._backend_override, self.fallback_note, self._consecutive_failures = None, "", 0  # a fresh start
-        self.worker = threading.Thread(target=self._work, name="enhancer_worker", daemon=True)
-        self.worker.start()
+        self._next_stream, self._last_start = 0, -1e9
+        self.workers = [threading.Thread(target=self._work, name=f"enhancer_worker_{k}", daemon=True)
+                        for k in range(p["workers"])]
+        for w in self.workers:
+            w.start()
         self.up = True
         self.unknown_parameters = self._unknown_parameters()  # after the streams: they declare the QoS overrides
         for name in self.unknown_parameters:
@@ -338,9 +354,10 @@ class EnhancerNode(Node):
         ONNX Runtime session or TensorRT engine is destroyed)."""
         self._running = False
         logging.getLogger("perfecting_depth_ros").removeHandler(self._log_handler)
-        if hasattr(self, "worker"):
-            self._ready.set()
-            self.worker.join(timeout=5.0)  # under ros2 launch's SIGTERM escalation (5 s)
+        self._ready.set()
+        end = time.monotonic() + 5.0  # under ros2 launch's SIGTERM escalation (5 s)
+        for w in self.workers:
+            w.join(timeout=max(end - time.monotonic(), 0.0))
         if getattr(self, "pub_diag", None) is not None:
             self.destroy_publisher(self.pub_diag)
             self.pub_diag = None
@@ -454,6 +471,10 @@ class EnhancerNode(Node):
           "of the image's larger side (0 = off)", FloatingPointRange(from_value=0.0, to_value=0.5, step=0.0))
         d("max_rate", 0.0, "process at most this many frame sets per second, the newest when the next slot opens "
           "(Hz; 0 = as fast as the machine can)", FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0))
+        d("workers", 1, "frame sets enhanced at once: the model's graph runs one at a time and the CPU's work around "
+          "it (hole fusion, messages) in parallel, so with a GPU or spare cores 2-3 raise the output rate; outputs "
+          "stay in stamp order (a frame finished after a newer one is dropped); start-up only",
+          IntegerRange(from_value=1, to_value=8, step=1))
         d("cameras", [""], "camera names sharing this node's model: <name>/rgb/image_rect_color ... in, "
           "<name>/depth_enhanced/... out, one diagnostics status each; [''] = the node's own topics; start-up only")
         d("rgb_transport", "raw", "colour input: raw (sensor_msgs/Image) or compressed (JPEG/PNG CompressedImage on "
@@ -593,30 +614,42 @@ class EnhancerNode(Node):
                 return i, s
         return None
 
+    def _claim(self):
+        """The next set for a worker: (stream, set, its number in the stream), or None, with the seconds to wait
+        before looking again (max_rate's next slot) or 0 (nothing ready: wait for the synchronisers)."""
+        with self._claim_lock:
+            rate = self.get_parameter("max_rate").value  # read each time: a change applies at once
+            wait = self._last_start + 1.0 / rate - time.monotonic() if rate > 0 else 0.0
+            if wait > 0:  # max_rate: the next slot is not open yet; newer sets replace the waiting one meanwhile
+                return None, wait
+            self._ready.clear()  # cleared before looking: a set that arrives meanwhile sets it again
+            got = self._take(self._next_stream) if self.active else None
+            if got is None:
+                return None, 0.0
+            i, s = got
+            self._next_stream = i + 1
+            self._last_start = time.monotonic()
+            stream = self.streams[i]
+            stream.taken += 1
+            with self._lock:
+                self._busy += 1
+            return (stream, s, stream.taken), 0.0
+
     def _work(self) -> None:
-        last_start = -1e9
-        nxt = 0  # round-robin: the camera served last goes to the back
         while self._running and self.context.ok():  # a signal shuts the context down before destroy_node runs
             if self._pending_rebuild:  # at start-up and after a parameter change: load now, not on the next frame
                 self._ensure_enhancer()
                 continue
-            rate = self.get_parameter("max_rate").value  # read each time: a change applies at once
-            wait = last_start + 1.0 / rate - time.monotonic() if rate > 0 else 0.0
-            if wait > 0:  # max_rate: the next slot is not open yet; newer sets replace the waiting one meanwhile
-                time.sleep(min(wait, 0.05))
-                continue
-            self._ready.clear()  # cleared before looking: a set that arrives meanwhile sets it again
-            got = self._take(nxt) if self.active else None
+            got, wait = self._claim()
             if got is None:
-                self._ready.wait(0.1)
+                if wait > 0:
+                    time.sleep(min(wait, 0.05))
+                else:
+                    self._ready.wait(0.1)
                 continue
-            i, s = got
-            nxt = i + 1
-            stream = self.streams[i]
-            last_start = time.monotonic()
-            self.busy = True
+            stream, s, number = got
             try:
-                self._process(stream, s)
+                self._process(stream, s, number)
             except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
                 self._reject(stream, str(e))
             except Exception as e:  # report, publish nothing for this frame, keep running
@@ -626,30 +659,34 @@ class EnhancerNode(Node):
                     stream.counts["failed"] += 1
                     stream.last_problem = f"processing failed: {type(e).__name__}: {e}"
                     stream.last_error_time = time.monotonic()
+                    self._consecutive_failures += 1
                 self.get_logger().error(stream.last_problem, throttle_duration_sec=2.0)
-                self._consecutive_failures += 1
                 self._maybe_fall_back()
             else:
-                self._consecutive_failures = 0
+                with self._lock:
+                    self._consecutive_failures = 0
             finally:
-                self.busy = False
+                with self._lock:
+                    self._busy -= 1
 
     def _maybe_fall_back(self) -> None:
         """After repeated failures of the learned model, switch to the next backend (TensorRT -> ONNX Runtime
         CPU -> torch); the failing backend is retried when parameters change."""
-        enh = self._enhancer
-        if enh is None or enh.method != "learned" or self._consecutive_failures < FAILURES_BEFORE_FALLBACK:
-            return
-        nxt = fallback_for(enh.backend_name)
-        if nxt is None:
-            return
-        self.fallback_note = f"fell back from {enh.backend_name} to {nxt} after {self._consecutive_failures} failures"
+        with self._lock:  # several workers may fail at once: one fallback, not one each
+            enh = self._enhancer
+            if enh is None or enh.method != "learned" or self._consecutive_failures < FAILURES_BEFORE_FALLBACK:
+                return
+            nxt = fallback_for(enh.backend_name)
+            if nxt is None:
+                return
+            self.fallback_note = f"fell back from {enh.backend_name} to {nxt} after {self._consecutive_failures} failures"
+            self._backend_override = nxt
+            self._pending_rebuild = True
+            self._consecutive_failures = 0
         self.get_logger().error(self.fallback_note)
-        self._backend_override = nxt
-        self._pending_rebuild = True
-        self._consecutive_failures = 0
 
-    def _process(self, stream: Stream, s) -> None:
+    def _process(self, stream: Stream, s, number: int) -> None:
+        """Enhance set ``s``, the ``number``-th taken from ``stream``, and publish its outputs."""
         t0 = time.monotonic()
         p = self._params()
         depth, n_bad = image_to_depth(s.depth, p["depth_scale"])
@@ -689,29 +726,36 @@ class EnhancerNode(Node):
                                p["cloud_decimation"], rays,
                                p["compressed_depth_max"] if stream.read(stream.pub_depth_compressed) else None,
                                stream.read(stream.pub_rgb))
-        stream.pub_depth.publish(msgs["image_rect"])
-        if "image_rect/compressedDepth" in msgs:
-            stream.pub_depth_compressed.publish(msgs["image_rect/compressedDepth"])
-        stream.pub_sigma.publish(msgs["uncertainty"])
-        stream.pub_info.publish(msgs["camera_info"])
-        if "rgb" in msgs:
-            stream.pub_rgb.publish(msgs["rgb"])
-        if "points" in msgs:
-            stream.pub_cloud.publish(msgs["points"])
-        if "source" in msgs:
-            stream.pub_source.publish(msgs["source"])
+        with stream.publish_lock:
+            if number < stream.published:  # another worker published a newer set of this camera meanwhile
+                with self._lock:
+                    stream.counts["superseded"] += 1
+                return
+            stream.published = number
+            stream.pub_depth.publish(msgs["image_rect"])
+            if "image_rect/compressedDepth" in msgs:
+                stream.pub_depth_compressed.publish(msgs["image_rect/compressedDepth"])
+            stream.pub_sigma.publish(msgs["uncertainty"])
+            stream.pub_info.publish(msgs["camera_info"])
+            if "rgb" in msgs:
+                stream.pub_rgb.publish(msgs["rgb"])
+            if "points" in msgs:
+                stream.pub_cloud.publish(msgs["points"])
+            if "source" in msgs:
+                stream.pub_source.publish(msgs["source"])
         shares = source_shares(out, p["depth_max_sigma"])
         now = time.monotonic()
         stream.out_rate.tick(now)
         latency = (now - t0) * 1e3
         graph = out.timings.get("inference_ms") if enh.method == "learned" else None
+        waited = out.timings.get("graph_wait_ms", 0.0)  # workers > 1: for another frame's graph
         with self._lock:
             stream.counts["processed"] += 1
             stream.latency.append(latency)
             if graph is None:
                 stream.graph_split.clear()  # a classical fill now: no graph
             else:
-                stream.graph_split.append((graph, max(latency - graph, 0.0)))
+                stream.graph_split.append((graph, max(latency - graph - waited, 0.0)))
             stream.last_shares = shares
 
     # ------------------------------------------------------------------ diagnostics
@@ -791,6 +835,7 @@ class EnhancerNode(Node):
             "processed": str(counts["processed"]),
             "failed": str(counts["failed"]),
             "rejected": str(counts["rejected"]),
+            "superseded": str(counts["superseded"]),
             "dropped_sets": str(stats.dropped),
             "rejected_stamps": str(stats.rejected_backwards),
             "time_jumps": str(stats.time_jumps),
@@ -805,6 +850,7 @@ class EnhancerNode(Node):
                                    + (f" (min_range {p['min_range']:g} m)" if p["min_range"]
                                       else " (no effect: min_range unknown)")),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
+            "workers": str(len(self.workers)),
             "input_topics": stream.input_topics,
             "cameras": str(len(self.streams)),
         }

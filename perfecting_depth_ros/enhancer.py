@@ -361,6 +361,10 @@ class DepthEnhancer:
     ``HOLE_DEEP_PX``). Surfaces nearer than the sensor's minimum range come back as holes and are rebuilt at
     the depth of their surroundings (too far): near the camera, rebuilt pixels are unknown, not free space.
 
+    ``enhance`` may be called from several threads at once: the graph runs one frame at a time (a lock; a GPU's
+    buffers and the CPU's cores are not shared out), the CPU's work around it in parallel, and each frame comes out
+    as it does alone.
+
     Args:
         method: "learned" (default: the shipped two-stage model) or a classical method name
             ("guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", "joint_bilateral",

@@ -12,6 +12,7 @@ dropped: every matched set is processed.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -97,12 +98,17 @@ def _rclpy_header(h):
 def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: str, info_topic: str,
                 out_prefix: str = "", method: str = "learned", slop: float = 0.02, progress: bool = True,
                 enhancer=None, max_range_m: float | None = None, outputs: dict | None = None,
-                info_sync: str = "stamp") -> dict:
+                info_sync: str = "stamp", workers: int = 1) -> dict:
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
 
     ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding,
     cloud_decimation, rectified, compressed_depth_max: the depth written as compressedDepth instead of an Image).
-    ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded rarely or once)."""
+    ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded rarely or once).
+    ``workers``: frames enhanced at once (the node's ``workers``: the graph one at a time, the work around it in
+    parallel); the outputs are the same, written as each frame finishes, in frame order."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -112,6 +118,8 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     from .node.convert import image_topic_of, registration_warning
     from .node.sync import FrameSynchronizer
 
+    if not 1 <= workers <= 64:
+        raise ValueError(f"workers must be 1-64, got {workers}")
     inp, outp = Path(inp), Path(outp)
     if outp.exists():
         raise BagError(f"{outp} exists; refusing to overwrite (choose another output path)")
@@ -132,6 +140,26 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     stats = {"messages": 0, "frames_in": 0, "processed": 0, "failed": 0, "errors": [], "warnings": [],
              "truncated": False}
     labels = np.zeros(len(SOURCE_NAMES), np.int64)  # depth_enhanced/source pixels written, by label
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    pending: deque = deque()  # frames being enhanced, oldest first: (their outputs or the future of them, log time)
+
+    def finish(job) -> None:
+        """Write one frame's outputs (or count its failure), in the order the frames were taken."""
+        nonlocal labels
+        outs, log_ts = job
+        try:
+            outs = outs.result() if pool is not None else outs()
+        except ValueError as e:
+            stats["failed"] += 1
+            stats["errors"].append(str(e))
+            return
+        for k, m in outs.items():
+            if k in out_conns:  # image_rect is built for the rest (the cloud) but not written when compressed
+                writer.write(out_conns[k], log_ts, serialize_message(m))
+        if "source" in outs:
+            labels += np.bincount(np.frombuffer(bytes(outs["source"].data), np.uint8), minlength=4)[:4]
+        stats["processed"] += 1
+
     t0 = time.monotonic()
     try:
         conns = {}
@@ -172,21 +200,17 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             warning = registration_warning(str(s.rgb[1].header.frame_id), str(s.depth[1].header.frame_id))
             if warning and warning not in stats["warnings"]:
                 stats["warnings"].append(warning)
-            try:
-                outs = frame_outputs(enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}), warnings=stats["warnings"])
-            except ValueError as e:
-                stats["failed"] += 1
-                stats["errors"].append(str(e))
-                continue
-            log_ts = max(s.depth[0], s.rgb[0], s.info[0])
-            for k, m in outs.items():
-                if k in out_conns:  # image_rect is built for the rest (the cloud) but not written when compressed
-                    writer.write(out_conns[k], log_ts, serialize_message(m))
-            if "source" in outs:
-                labels += np.bincount(np.frombuffer(bytes(outs["source"].data), np.uint8), minlength=4)[:4]
-            stats["processed"] += 1
+            job = functools.partial(frame_outputs, enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}),
+                                    warnings=stats["warnings"])
+            pending.append((pool.submit(job) if pool is not None else job, max(s.depth[0], s.rgb[0], s.info[0])))
+            while len(pending) > (workers - 1 if pool is None else 2 * workers):  # bounded: frames hold images
+                finish(pending.popleft())
+        while pending:
+            finish(pending.popleft())
         bar.close()
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         writer.close()
         reader.close()
     dt = time.monotonic() - t0
@@ -212,7 +236,7 @@ def main(args) -> int:
                    "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified,
                    "compressed_depth_max": args.compressed_depth_max or None}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
-                        enhancer=enh, outputs=outputs, info_sync=args.info_sync)
+                        enhancer=enh, outputs=outputs, info_sync=args.info_sync, workers=args.workers)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window
         print(f"perfecting-depth bag: error: {e}", file=sys.stderr)
         return 2

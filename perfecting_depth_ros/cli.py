@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--slop", type=float, default=0.02)
     g.add_argument("--info-sync", default="stamp", choices=["stamp", "latest"],
                    help="latest: the newest camera_info goes with every frame (recorded rarely or once)")
+    g.add_argument("--workers", type=int, default=1, help="frames enhanced at once (the node's workers: the graph "
+                   "one at a time, the work around it in parallel; the same output)")
     add_enhancer_args(g)
     g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")
     g.add_argument("--max-sigma", type=float, default=0.0, help="cloud points with a larger 1-sigma become NaN (m)")

@@ -41,7 +41,7 @@ def one_run(args, f, raw, log: Path) -> dict:
 
     lifecycle = args.mode == "lifecycle"
     proc = start_node(ROOT / "config" / "enhancer.yaml", "/stress",
-                      params={"method": args.method, "lazy": args.mode == "lazy"}, log_path=log,
+                      params={"method": args.method, "lazy": args.mode == "lazy", "workers": args.workers}, log_path=log,
                       executable="enhancer_lifecycle_node" if lifecycle else "enhancer_node")
     rclpy.init()
     ex = SingleThreadedExecutor()
@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--mode", choices=("lazy", "steady", "lifecycle"), default="lazy")
     ap.add_argument("--method", default="learned")
+    ap.add_argument("--workers", type=int, default=1, help="the node's workers (frame sets at once)")
     args = ap.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))
     from perfecting_depth_ros.data.sensors import simulate

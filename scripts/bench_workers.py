@@ -7,6 +7,7 @@ is checked against the same frame enhanced alone (fixed noise: identical).
 
   python scripts/bench_workers.py --size 480x640 --workers 1 2 3
   python scripts/bench_workers.py --real        # the 640x480 frames in ../shared/data/real
+  python scripts/bench_workers.py --backend torch --device cuda --workers 1 2 3 4   # a GPU runs the graph
 """
 
 from __future__ import annotations
@@ -67,27 +68,34 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=45, help="frames per run")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--no-fusion", action="store_true", help="the hole fusion off")
+    p.add_argument("--backend", default="onnxruntime")
+    p.add_argument("--device", default="cpu", help="torch backend: cpu or cuda")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
-    frames = frames_for(args)
-    enh = DepthEnhancer(backend="onnxruntime", fusion=not args.no_fusion and "auto")
-    for f in frames[:2]:
-        enh.enhance(*f)  # warm-up
-    alone = [enh.enhance(*f).depth for f in frames]
-    fps: dict[int, list[float]] = {n: [] for n in args.workers}
-    identical = True
-    for _ in range(args.rounds):
-        for n in args.workers:
-            r, same = run(enh, frames, alone, n, args.frames)
-            fps[n].append(round(r, 2))
-            identical &= same
-    out = {"size": "480x640 real" if args.real else args.size, "frames": len(frames), "backend": enh.backend_name,
-           "hole_fusion": enh.fusion is not None, "frames_per_s": {str(n): v for n, v in fps.items()},
-           "identical_to_one_at_a_time": identical}
+    out = measure(frames_for(args), DepthEnhancer(backend=args.backend, device=args.device,
+                                                  fusion=not args.no_fusion and "auto"),
+                  args.workers, args.frames, args.rounds)
+    out["size"] = "480x640 real" if args.real else args.size
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)
+
+
+def measure(frames, enh: DepthEnhancer, workers, total: int, rounds: int) -> dict:
+    """Frames per second for each thread count in ``workers`` (``rounds`` runs each, alternating)."""
+    for f in frames[:2]:
+        enh.enhance(*f)  # warm-up
+    alone = [enh.enhance(*f).depth for f in frames]
+    fps: dict[int, list[float]] = {n: [] for n in workers}
+    identical = True
+    for _ in range(rounds):
+        for n in workers:
+            r, same = run(enh, frames, alone, n, total)
+            fps[n].append(round(r, 2))
+            identical &= same
+    return {"frames": len(frames), "backend": enh.backend_name, "hole_fusion": enh.fusion is not None,
+            "frames_per_s": {str(n): v for n, v in fps.items()}, "identical_to_one_at_a_time": identical}
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
    synthetic frames at 240x320 and 480x640 (hole fusion off: it is numpy/OpenCV on the CPU either way): the largest
    and median difference of the enhanced depth and sigma, and the median latency of the graph and of the whole
    frame over ``--runs`` runs.
-3. Training: ``--steps`` steps of stage 1 and of stage 2 (warm-started from the shipped weights) on ``--device``
+3. Frames per second with the hole fusion on (the product's path: the graph on ``--device``, the work around it on
+   the CPU) at 480x640 when 1-4 threads enhance at once, as the node's ``workers`` do (scripts/bench_workers.py).
+4. Training: ``--steps`` steps of stage 1 and of stage 2 (warm-started from the shipped weights) on ``--device``
    through the accelerate loop, on frames rendered where it runs: seconds per step, and that the loss is finite
    (``--steps 0``: left out, as scripts/device_session.sh does before it trains for real).
 
@@ -66,6 +68,23 @@ def inference(device: str, runs: int) -> dict:
     return out
 
 
+def workers(device: str) -> dict:
+    """scripts/bench_workers.py's measurement on rendered 480x640 frames, the graph on ``device``."""
+    from bench_workers import measure
+
+    from perfecting_depth_ros.data.sensors import simulate
+    from perfecting_depth_ros.data.world import render_random
+    from perfecting_depth_ros.enhancer import DepthEnhancer
+
+    frames = []
+    for i in range(6):
+        f = render_random(300 + i, 480, 640)
+        frames.append((f.rgb, simulate(f, "kinect_v1", np.random.default_rng(i))))
+    out = measure(frames, DepthEnhancer(backend="torch", device=device), [1, 2, 3, 4], 24, 1)
+    print(f"workers 480x640: {out}", flush=True)
+    return out
+
+
 def training(device: str, steps: int, work: Path) -> dict:
     from perfecting_depth_ros.data.dataset import write_shards
     from perfecting_depth_ros.enhancer import DEFAULT_WEIGHTS
@@ -106,6 +125,7 @@ def main(argv: list[str]) -> int:
         print("torch sees no GPU", file=sys.stderr)
         return 2
     report["inference"] = inference(a.device, a.runs)
+    report["workers"] = workers(a.device)
     if a.steps > 0:  # 0: no training check (device_session.sh trains for real right after)
         with tempfile.TemporaryDirectory() as work:
             report["training"] = training(a.device, a.steps, Path(work))

@@ -5,7 +5,8 @@ A drawn task gets 15 minutes of device time in all, the machine's start (a minut
 may run 10 minutes: room for one full call, not for a check and then a training call. So this one call
 1. renders the training frames on all cores but one (in the background: no GPU needed),
 2. meanwhile runs the device checks (scripts/device_check.py --steps 0: torch on the GPU against ONNX Runtime on the
-   CPU, differences and latency at 320x240 and 640x480),
+   CPU, differences and latency at 320x240 and 640x480, and frames/s at 640x480 with the hole fusion when 1-4
+   threads enhance at once, as the node's ``workers`` do),
 3. measures the seconds per step of stage 2 at scale (config/train/stage2_scale.yaml) over a short probe,
 4. trains a schedule of as many steps as the time left holds (the learning-rate schedule ends when the time does,
    rather than a long schedule cut short), warm-started from the config's init, or resumes a run carried back in

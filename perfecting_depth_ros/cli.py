@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True)
     n.add_argument("--depth-scale", type=float, default=0.001, help="metres per PNG unit")
     n.add_argument("--intrinsics", help="fx,fy,cx,cy for a PLY point cloud")
+    n.add_argument("--workers", type=int, default=1, help="frames enhanced at once (the graph one at a time, the "
+                   "work around it in parallel; the same output)")
     add_enhancer_args(n)
     n.set_defaults(fn=cmd_enhance)
 

@@ -50,6 +50,8 @@ def enhancer_from_args(args) -> DepthEnhancer:
 
 
 def enhance_files(args) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from .geometry import backproject, check_intrinsics
     from .io import depth_file_units_warning, match_depth_size, panel, read_depth, read_rgb, write_depth_png, write_ply
 
@@ -57,23 +59,21 @@ def enhance_files(args) -> int:
     K = None
     if args.intrinsics:
         K = check_intrinsics([float(v) for v in args.intrinsics.split(",")])
+    if not 1 <= args.workers <= 64:
+        raise ValueError(f"--workers must be 1-64, got {args.workers}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     enh = enhancer_from_args(args)
-    failed, units_warned = 0, False
-    for rp, dp in zip(rgbs, depths):
+
+    def one(rp: Path, dp: Path) -> tuple[str, str, bool]:
+        """Enhance and write one frame: (its line, a units warning or "", whether it failed)."""
         try:
             depth = read_depth(dp, args.depth_scale)
             units = depth_file_units_warning(dp, depth, args.depth_scale)
-            if units and not units_warned:  # the frames are still written, as the node still publishes them
-                print(f"warning: {units}", file=sys.stderr)
-                units_warned = True
             rgb = match_depth_size(read_rgb(rp), depth.shape)
             res = enh.enhance(rgb, depth)
         except ValueError as e:
-            print(f"{dp.name}: skipped: {e}", file=sys.stderr)
-            failed += 1
-            continue
+            return f"{dp.name}: skipped: {e}", "", True
         stem = dp.stem
         write_depth_png(out / f"{stem}_depth.png", res.depth)
         np.save(out / f"{stem}_depth.npy", res.depth)
@@ -82,7 +82,17 @@ def enhance_files(args) -> int:
         cv2.imwrite(str(out / f"{stem}_panel.png"), panel(rgb, depth, res.depth, res.uncertainty)[..., ::-1])
         if K is not None:
             write_ply(out / f"{stem}.ply", backproject(res.depth, K), rgb, res.uncertainty)
-        print(f"{dp.name}: {np.isfinite(res.depth).mean() * 100:.1f} % valid (raw {np.mean(depth > 0) * 100:.1f} %), "
-              f"{res.timings['total_ms']:.0f} ms, {res.method}")
+        return (f"{dp.name}: {np.isfinite(res.depth).mean() * 100:.1f} % valid (raw {np.mean(depth > 0) * 100:.1f} %), "
+                f"{res.timings['total_ms']:.0f} ms, {res.method}"), units or "", False
+
+    failed, units_warned = 0, False
+    # --workers: frames enhanced at once (the graph one at a time, the work around it in parallel), reported in order
+    with ThreadPoolExecutor(args.workers) as pool:
+        for line, units, bad in pool.map(one, rgbs, depths):
+            if units and not units_warned:  # the frames are still written, as the node still publishes them
+                print(f"warning: {units}", file=sys.stderr)
+                units_warned = True
+            print(line, file=sys.stderr if bad else sys.stdout)
+            failed += bad
     print(f"{len(depths) - failed} of {len(depths)} frames written to {out}")
     return 1 if failed == len(depths) else 0

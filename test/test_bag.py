@@ -286,7 +286,7 @@ def _write_image_folders(root, n: int) -> None:
     """``n`` rendered frames as root/rgb/NNN.png (BGR files) and root/depth/NNN.png (16-bit millimetres)."""
     import cv2
 
-    (root / "rgb").mkdir()
+    (root / "rgb").mkdir(parents=True)
     (root / "depth").mkdir()
     for i, (f, raw) in enumerate(frames(n)):
         cv2.imwrite(str(root / "rgb" / f"{i:03d}.png"), f.rgb[..., ::-1])
@@ -321,6 +321,19 @@ def test_enhance_files_command(tmp_path, capsys):
     assert err.count("warning: depth units implausible") == 1 and "depth_scale is 1 m per 16UC1 unit" in err
     assert (tmp_path / "o3" / "001_depth.npy").exists()
     assert main(bad_range) == 2  # a negative sensor range is a clear error, not a silent default
+    # --workers 3: the same files, the lines in the frames' order
+    _write_image_folders(tmp_path / "many", 7)
+    runs = {}
+    for w in (1, 3):
+        assert main(["enhance", "--rgb", str(tmp_path / "many" / "rgb"), "--depth", str(tmp_path / "many" / "depth"),
+                     "--out", str(tmp_path / f"w{w}"), "--workers", str(w)]) == 0
+        runs[w] = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if "% valid" in line]
+        for i in range(7):
+            np.testing.assert_array_equal(np.load(tmp_path / f"w{w}" / f"{i:03d}_depth.npy"),
+                                          np.load(tmp_path / "w1" / f"{i:03d}_depth.npy"))
+    assert runs[3] == runs[1] == [f"{i:03d}.png" for i in range(7)], runs
+    assert main(["enhance", "--rgb", str(tmp_path / "rgb"), "--depth", str(tmp_path / "depth"), "--out",
+                 str(tmp_path / "o4"), "--workers", "0"]) == 2
 
 
 def test_enhance_runs_the_shipped_model_with_and_without_the_hole_fusion(tmp_path):

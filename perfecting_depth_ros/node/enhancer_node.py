@@ -719,6 +719,10 @@ class EnhancerNode(Node):
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None, min_range_m=p["min_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
+        if number < stream.published:  # superseded already (workers > 1): no messages built for nothing
+            with self._lock:
+                stream.counts["superseded"] += 1
+            return
         # the cloud and the source map are built only while someone reads them (the cloud is the costly message)
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"],
                                p["publish_cloud"] and stream.read(stream.pub_cloud), p["depth_max_sigma"],

@@ -194,6 +194,8 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--eval", default="outputs/eval/results.json")
     p.add_argument("--bench", default="outputs/bench.json")
+    p.add_argument("--workers-bench", default="outputs/bench_workers_real.json",
+                   help="scripts/bench_workers.py --real --json output (frames/s with threads enhancing at once)")
     p.add_argument("--stage1", default="outputs/stage1_eval.jsonl")
     p.add_argument("--run", default="runs/stage2_hole_bias", help="training run that produced the shipped weights")
     p.add_argument("--validation", nargs="*", default=["outputs/validate_round2.jsonl", "outputs/validate_round3.jsonl",
@@ -352,6 +354,15 @@ def main() -> int:
                 out.append(f"| {r['method']} | {r['backend']} | {r['size']} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | "
                            f"{r['peak_rss_mb']:.0f} |")
         out.append("")
+        wb = Path(a.workers_bench)
+        if wb.exists():  # the node's workers: the graph one frame at a time, the work around it in parallel
+            w = json.loads(wb.read_text())
+            fps = "; ".join(f"{n} at once {' / '.join(f'{v:.1f}' for v in runs)}" for n, runs in w["frames_per_s"].items())
+            out += [f"Frames per second when threads enhance at once (the node's `workers`; `scripts/bench_workers.py "
+                    f"--real`, {w['frames']} real {w['size'].split()[0]} frames, {w['backend']}, hole fusion "
+                    f"{'on' if w['hole_fusion'] else 'off'}, rounds in turn): {fps}; every frame "
+                    f"{'identical to' if w['identical_to_one_at_a_time'] else 'NOT identical to'} the same frame "
+                    "enhanced alone.", ""]
     vals = [json.loads(x) for f in a.validation if Path(f).exists()
             for x in Path(f).read_text().splitlines() if x.strip().startswith("{")]
     if vals:

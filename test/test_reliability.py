@@ -218,6 +218,27 @@ def test_shutdown_while_a_frame_is_computed_is_quiet(live):
     assert stream.counts["failed"] == 0 and stream.last_problem == ""
 
 
+def test_a_fault_of_the_worker_between_frames_is_reported_and_the_worker_goes_on(live):
+    """A bug of the node's own outside any frame (here taking a set raises once): logged with its traceback, an ERROR
+    in diagnostics naming it, and the worker goes on (before, the worker thread died and the node, still running and
+    subscribed, published nothing more)."""
+    node, coll = live["node"], live["coll"]
+    take, raised = node._take, []
+
+    def faulty(start):
+        if not raised:
+            raised.append(True)
+            raise RuntimeError("injected between frames")
+        return take(start)
+
+    mark = coll.diag_mark()
+    node._take = faulty
+    assert spin_until(live["ex"], lambda: any(v["_level"] == 2 and "worker fault: RuntimeError: injected" in v["_message"]
+                                              for v in coll.diag_values_since(mark)), 5), coll.last_diag_values()
+    assert all(w.is_alive() for w in node.workers)
+    assert live["send"](True)  # frames flow again
+
+
 def test_persistent_fault_falls_back_to_the_next_backend(live):
     fb = _inject(live["node"])
     fb.mode = "raise"

@@ -39,6 +39,7 @@ import difflib
 import logging
 import threading
 import time
+import traceback
 from collections import deque
 
 import numpy as np
@@ -293,6 +294,7 @@ class EnhancerNode(Node):
         self._next_stream = 0  # round-robin: the camera served last goes to the back
         self._last_start = -1e9  # when the last set was taken (max_rate)
         self.workers: list[threading.Thread] = []
+        self.worker_fault, self._worker_fault_time = "", -1e9  # a fault of a worker's own between frames (_work)
         self.unknown_parameters: list[str] = []  # given but not declared (bring_up names them)
         if not managed:
             self.bring_up()
@@ -636,38 +638,53 @@ class EnhancerNode(Node):
             return (stream, s, stream.taken), 0.0
 
     def _work(self) -> None:
+        """A worker's loop. A fault of the node's own between frames (not a frame's: ``_work_once`` reports those) is
+        logged with its traceback and reported in diagnostics, and the worker goes on: a worker that died would leave
+        the node running, subscribed and silent."""
         while self._running and self.context.ok():  # a signal shuts the context down before destroy_node runs
-            if self._pending_rebuild:  # at start-up and after a parameter change: load now, not on the next frame
-                self._ensure_enhancer()
-                continue
-            got, wait = self._claim()
-            if got is None:
-                if wait > 0:
-                    time.sleep(min(wait, 0.05))
-                else:
-                    self._ready.wait(0.1)
-                continue
-            stream, s, number = got
             try:
-                self._process(stream, s, number)
-            except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
-                self._reject(stream, str(e))
-            except Exception as e:  # report, publish nothing for this frame, keep running
-                if not (self.context.ok() and self._running):  # shutting down or torn down: outputs gone, not broken
+                self._work_once()
+            except Exception as e:
+                if not (self._running and self.context.ok()):  # shutting down or torn down
                     break
-                with self._lock:
-                    stream.counts["failed"] += 1
-                    stream.last_problem = f"processing failed: {type(e).__name__}: {e}"
-                    stream.last_error_time = time.monotonic()
-                    self._consecutive_failures += 1
-                self.get_logger().error(stream.last_problem, throttle_duration_sec=2.0)
-                self._maybe_fall_back()
+                self.worker_fault = f"worker fault: {type(e).__name__}: {e}"
+                self._worker_fault_time = time.monotonic()
+                self.get_logger().error(f"{self.worker_fault}\n{traceback.format_exc()}", throttle_duration_sec=2.0)
+                time.sleep(0.1)
+
+    def _work_once(self) -> None:
+        """Take one set, enhance it and publish its outputs (or load the model, or wait for a set)."""
+        if self._pending_rebuild:  # at start-up and after a parameter change: load now, not on the next frame
+            self._ensure_enhancer()
+            return
+        got, wait = self._claim()
+        if got is None:
+            if wait > 0:
+                time.sleep(min(wait, 0.05))
             else:
-                with self._lock:
-                    self._consecutive_failures = 0
-            finally:
-                with self._lock:
-                    self._busy -= 1
+                self._ready.wait(0.1)
+            return
+        stream, s, number = got
+        try:
+            self._process(stream, s, number)
+        except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
+            self._reject(stream, str(e))
+        except Exception as e:  # report, publish nothing for this frame, keep running
+            if not (self.context.ok() and self._running):  # shutting down or torn down: outputs gone, not broken
+                return
+            with self._lock:
+                stream.counts["failed"] += 1
+                stream.last_problem = f"processing failed: {type(e).__name__}: {e}"
+                stream.last_error_time = time.monotonic()
+                self._consecutive_failures += 1
+            self.get_logger().error(stream.last_problem, throttle_duration_sec=2.0)
+            self._maybe_fall_back()
+        else:
+            with self._lock:
+                self._consecutive_failures = 0
+        finally:
+            with self._lock:
+                self._busy -= 1
 
     def _maybe_fall_back(self) -> None:
         """After repeated failures of the learned model, switch to the next backend (TensorRT -> ONNX Runtime
@@ -794,6 +811,8 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.ERROR, self._enhancer_error
         elif now - stream.last_error_time < 2 * p["diagnostics_period"] + 1:
             level, message = DiagnosticStatus.ERROR, problem
+        elif now - self._worker_fault_time < 2 * p["diagnostics_period"] + 1:
+            level, message = DiagnosticStatus.ERROR, self.worker_fault
         elif self.loading:
             level, message = DiagnosticStatus.OK, "loading the enhancer"
         elif not self.active:

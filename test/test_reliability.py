@@ -239,6 +239,31 @@ def test_a_fault_of_the_worker_between_frames_is_reported_and_the_worker_goes_on
     assert live["send"](True)  # frames flow again
 
 
+def test_a_frame_that_never_finishes_is_reported(live, monkeypatch):
+    """A backend that hangs (here blocked) does not pass for a quiet camera: after STALL_WARN_S the diagnostics warn
+    that a frame has been computing that long; once it finishes, the warning goes."""
+    from perfecting_depth_ros.node import enhancer_node
+
+    monkeypatch.setattr(enhancer_node, "STALL_WARN_S", 0.6)
+    fb = _inject(live["node"])
+    fb.mode = "block"
+    mark = live["coll"].diag_mark()
+    live["send"](False)
+    assert fb.entered.wait(10), "the frame never reached the backend"
+
+    def stalled():
+        return [v for v in live["coll"].diag_values_since(mark) if "has been computing for" in v["_message"]]
+
+    assert spin_until(live["ex"], lambda: stalled(), 5), live["coll"].last_diag_values()
+    assert stalled()[-1]["_level"] == 1  # WARN
+    fb.mode = None
+    fb.release.set()
+    assert live["send"](True)
+    mark = live["coll"].diag_mark()
+    assert spin_until(live["ex"], lambda: len(live["coll"].diag_values_since(mark)) >= 2, 5)
+    assert not stalled()
+
+
 def test_persistent_fault_falls_back_to_the_next_backend(live):
     fb = _inject(live["node"])
     fb.mode = "raise"

@@ -127,6 +127,7 @@ class RosLogHandler(logging.Handler):
 
 
 NO_MATCH_WARN_S = 3.0  # every input arriving, and no set matched for this long: diagnostics say why
+STALL_WARN_S = 10.0  # a frame computing for this long: diagnostics warn (a backend that hangs)
 # parameters that need a new enhancer / new subscriptions when changed at runtime
 REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
            "hole_fusion", "cpu_threads"}
@@ -295,6 +296,7 @@ class EnhancerNode(Node):
         self._last_start = -1e9  # when the last set was taken (max_rate)
         self.workers: list[threading.Thread] = []
         self.worker_fault, self._worker_fault_time = "", -1e9  # a fault of a worker's own between frames (_work)
+        self._computing: dict[int, float] = {}  # worker thread -> when the frame in its hands was taken
         self.unknown_parameters: list[str] = []  # given but not declared (bring_up names them)
         if not managed:
             self.bring_up()
@@ -665,6 +667,8 @@ class EnhancerNode(Node):
                 self._ready.wait(0.1)
             return
         stream, s, number = got
+        with self._lock:
+            self._computing[threading.get_ident()] = time.monotonic()
         try:
             self._process(stream, s, number)
         except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
@@ -685,6 +689,7 @@ class EnhancerNode(Node):
         finally:
             with self._lock:
                 self._busy -= 1
+                self._computing.pop(threading.get_ident(), None)
 
     def _maybe_fall_back(self) -> None:
         """After repeated failures of the learned model, switch to the next backend (TensorRT -> ONNX Runtime
@@ -794,6 +799,7 @@ class EnhancerNode(Node):
         st.name = f"{self.get_name()}: depth enhancement" + (f" ({stream.prefix})" if stream.prefix else "")
         st.hardware_id = "perfecting_depth_ros"
         with self._lock:
+            oldest = min(self._computing.values(), default=now)
             lat = sorted(stream.latency)
             split = list(stream.graph_split)
             counts, reasons, problem = dict(stream.counts), dict(stream.reject_reasons), stream.last_problem
@@ -813,6 +819,10 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.ERROR, problem
         elif now - self._worker_fault_time < 2 * p["diagnostics_period"] + 1:
             level, message = DiagnosticStatus.ERROR, self.worker_fault
+        elif now - oldest > STALL_WARN_S:  # a hung backend would otherwise look like a quiet camera
+            level, message = DiagnosticStatus.WARN, (f"a frame has been computing for {now - oldest:.0f} s: the backend "
+                                                     "may hang (a TensorRT engine built at the first frame can take "
+                                                     "minutes)")
         elif self.loading:
             level, message = DiagnosticStatus.OK, "loading the enhancer"
         elif not self.active:

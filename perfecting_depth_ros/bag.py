@@ -141,18 +141,22 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
              "truncated": False}
     labels = np.zeros(len(SOURCE_NAMES), np.int64)  # depth_enhanced/source pixels written, by label
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    pending: deque = deque()  # frames being enhanced, oldest first: (their outputs or the future of them, log time)
+    pending: deque = deque()  # frames being enhanced, oldest first: (outputs or their future, log time, warnings)
 
     def finish(job) -> None:
         """Write one frame's outputs (or count its failure), in the order the frames were taken."""
         nonlocal labels
-        outs, log_ts = job
+        outs, log_ts, warned = job
         try:
             outs = outs.result() if pool is not None else outs()
         except ValueError as e:
             stats["failed"] += 1
             stats["errors"].append(str(e))
             return
+        finally:
+            for w in warned:  # once per kind, as frame_outputs names them
+                if not any(x.split(":")[0] == w.split(":")[0] for x in stats["warnings"]):
+                    stats["warnings"].append(w)
         for k, m in outs.items():
             if k in out_conns:  # image_rect is built for the rest (the cloud) but not written when compressed
                 writer.write(out_conns[k], log_ts, serialize_message(m))
@@ -200,9 +204,11 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             warning = registration_warning(str(s.rgb[1].header.frame_id), str(s.depth[1].header.frame_id))
             if warning and warning not in stats["warnings"]:
                 stats["warnings"].append(warning)
+            warned: list[str] = []  # this frame's own (frames may be enhanced at once)
             job = functools.partial(frame_outputs, enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}),
-                                    warnings=stats["warnings"])
-            pending.append((pool.submit(job) if pool is not None else job, max(s.depth[0], s.rgb[0], s.info[0])))
+                                    warnings=warned)
+            pending.append((pool.submit(job) if pool is not None else job, max(s.depth[0], s.rgb[0], s.info[0]),
+                            warned))
             while len(pending) > (workers - 1 if pool is None else 2 * workers):  # bounded: frames hold images
                 finish(pending.popleft())
         while pending:

@@ -30,7 +30,8 @@ makes its streams and loads the model on configure, processes only while active,
 Processing runs on a worker thread fed by a one-slot mailbox (latest wins), so the node keeps
 receiving while it computes, and stale frame sets are dropped and counted instead of queued. ``max_rate``
 caps how often a set is taken (the newest one when the next slot opens), to leave the CPU or GPU to the
-rest of the robot.
+rest of the robot. ``workers`` runs several such threads: the model's graph one frame at a time, the CPU's work
+around it in parallel, each camera's outputs published in stamp order (a frame finished after a newer one is dropped).
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ class Stream:
 
 
 class EnhancerNode(Node):
-    """The node: parameters, one Stream per camera, the diagnostics and the worker thread that enhances.
+    """The node: parameters, one Stream per camera, the diagnostics and the worker threads that enhance.
 
     ``managed=True`` leaves it unconfigured: ``bring_up`` (streams, model, worker) and ``tear_down`` are then called
     by ManagedEnhancerNode's lifecycle transitions instead of here and in ``destroy_node``."""

@@ -264,6 +264,66 @@ def test_a_frame_that_never_finishes_is_reported(live, monkeypatch):
     assert not stalled()
 
 
+def test_stall_timeout_ends_the_node_for_its_supervisor_to_restart(live):
+    """stall_timeout: a frame computing longer than that (a hung backend) shuts the node's context down (main then
+    exits with code 3 for ros2 launch's respawn or systemd); while it is 0 (the default) a hung frame only warns."""
+    node = live["node"]
+    fb = _inject(node)
+    fb.mode = "block"
+    live["send"](False)
+    assert fb.entered.wait(10), "the frame never reached the backend"
+    time.sleep(1.0)
+    assert rclpy.ok() and not node.stalled  # off by default
+    (res,) = node.set_parameters([Parameter("stall_timeout", value=0.5)])
+    assert res.successful
+    end = time.monotonic() + 5
+    while rclpy.ok() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not rclpy.ok() and node.stalled
+    fb.release.set()
+
+
+HANGING_NODE = """
+import sys, threading
+from perfecting_depth_ros import enhancer
+enhancer.DepthEnhancer.enhance = lambda self, *a, **k: threading.Event().wait()  # a backend that hangs
+from perfecting_depth_ros.node.enhancer_node import main
+main(args=["enhancer_node", "--ros-args", "-p", "method:=ip_basic", "-p", "stall_timeout:=1.0"])
+"""
+
+
+def test_a_hung_node_exits_with_code_3_under_stall_timeout():
+    """The real node process with stall_timeout: 1.0 and an enhancer that never returns: it says why and exits with
+    code 3 (what ros2 launch's respawn and systemd restart), instead of running on, subscribed and silent."""
+    import os
+    import subprocess
+    import sys
+
+    rclpy.init()
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_NODE], env=dict(os.environ), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    player = Player()
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    try:
+        f = render_random(21, 64, 80)
+        raw = simulate(f, "realsense_d435", np.random.default_rng(0))
+        assert spin_until(ex, player.matched, 30), "the node never subscribed"
+        stamp = 1_000_000_000
+        while proc.poll() is None and stamp < 1_000_000_000 + 200 * 100_000_000:  # 20 s of frames at most
+            stamp += 100_000_000
+            player.publish(f.rgb, raw, f.K, stamp)
+            spin_until(ex, lambda: False, 0.1)
+        out = proc.communicate(timeout=10)[0]
+        assert proc.returncode == 3, out
+        assert "stall_timeout 1 s): the backend hangs; exiting with code 3" in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        player.destroy_node()
+        rclpy.shutdown()
+
+
 def test_persistent_fault_falls_back_to_the_next_backend(live):
     fb = _inject(live["node"])
     fb.mode = "raise"

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
+import sys
 import threading
 import time
 import traceback
@@ -298,6 +300,7 @@ class EnhancerNode(Node):
         self.workers: list[threading.Thread] = []
         self.worker_fault, self._worker_fault_time = "", -1e9  # a fault of a worker's own between frames (_work)
         self._computing: dict[int, float] = {}  # worker thread -> when the frame in its hands was taken
+        self.stalled = False  # stall_timeout passed: the context is shut down and main exits with code 3
         self.unknown_parameters: list[str] = []  # given but not declared (bring_up names them)
         if not managed:
             self.bring_up()
@@ -331,7 +334,7 @@ class EnhancerNode(Node):
         if getattr(self, "diag_timer", None) is None:
             self.diag_timer = self.create_timer(p["diagnostics_period"], lambda: self._unless_torn_down(
                 self._publish_diagnostics))
-            self.lazy_timer = self.create_timer(LAZY_CHECK_S, lambda: self._unless_torn_down(self._apply_lazy))
+            self.lazy_timer = self.create_timer(LAZY_CHECK_S, lambda: self._unless_torn_down(self._tick))
         else:
             self.diag_timer.timer_period_ns = int(p["diagnostics_period"] * 1e9)
         self._running = True
@@ -476,6 +479,10 @@ class EnhancerNode(Node):
           "of the image's larger side (0 = off)", FloatingPointRange(from_value=0.0, to_value=0.5, step=0.0))
         d("max_rate", 0.0, "process at most this many frame sets per second, the newest when the next slot opens "
           "(Hz; 0 = as fast as the machine can)", FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0))
+        d("stall_timeout", 0.0, "exit with code 3 when a frame has been computing this long (s): a hung backend (GPU "
+          "driver, TensorRT) that only a restart clears, so that respawn:=true or systemd starts the node again; 0 = "
+          "off (diagnostics still warn after 10 s); allow for a TensorRT engine built at the first frame (minutes on "
+          "a Jetson); applies at once", FloatingPointRange(from_value=0.0, to_value=3600.0, step=0.0))
         d("workers", 1, "frame sets enhanced at once: the model's graph runs one at a time and the CPU's work around "
           "it (hole fusion, messages) in parallel, so with a GPU or spare cores 2-3 raise the output rate; outputs "
           "stay in stamp order (a frame finished after a newer one is dropped); start-up only",
@@ -564,6 +571,26 @@ class EnhancerNode(Node):
         except Exception:
             if self.up and self.context.ok():
                 raise
+
+    def _tick(self) -> None:
+        """Every LAZY_CHECK_S: lazy's readers counted, stall_timeout's clock read."""
+        self._apply_lazy()
+        self._check_stall()
+
+    def _check_stall(self) -> None:
+        """stall_timeout: a frame computing longer than that means a hung backend (a GPU driver, TensorRT), which no
+        restart of the frame can clear; the node says so and shuts its context down, and ``main`` exits with code 3,
+        so that a supervisor (ros2 launch's respawn, systemd) starts it again."""
+        limit = self.get_parameter("stall_timeout").value
+        with self._lock:
+            oldest = min(self._computing.values(), default=None)
+        if not limit or oldest is None or time.monotonic() - oldest <= limit or self.stalled:
+            return
+        self.stalled = True
+        self.get_logger().fatal(f"a frame has been computing for {time.monotonic() - oldest:.0f} s (stall_timeout "
+                                f"{limit:g} s): the backend hangs; exiting with code 3 so that a supervisor "
+                                "(respawn:=true, systemd) starts the node again")
+        self.context.try_shutdown()
 
     def _apply_lazy(self) -> None:
         """lazy: unsubscribe a camera's inputs while none of its outputs has a reader, subscribe them when one comes."""
@@ -989,6 +1016,10 @@ def main(args=None, managed: bool = False) -> None:
     finally:
         # no executor.shutdown() first: it destroys the executor's guard condition before its threads finish, whose
         # callbacks then fail on it and print "exception was never retrieved" at exit (4 of 13 SIGINTs under load)
+        if node.stalled:  # a hung backend: the worker holding the frame cannot be joined, nor the GPU released
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(3)
         node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()

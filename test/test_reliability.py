@@ -324,6 +324,62 @@ def test_a_hung_node_exits_with_code_3_under_stall_timeout():
         rclpy.shutdown()
 
 
+def test_deactivate_does_not_wait_for_ever_on_a_hung_frame(monkeypatch):
+    """The managed node: deactivate waits for the frame being computed, but not for ever. A frame that hangs (here an
+    enhancer blocked) holds the transition for STALL_WARN_S at most, and its outputs are never published, however late
+    it finishes (before, deactivate, and with it the lifecycle service, waited for ever)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from perfecting_depth_ros.node import enhancer_node
+    from perfecting_depth_ros.node.enhancer_node import ManagedEnhancerNode
+
+    monkeypatch.setattr(enhancer_node, "STALL_WARN_S", 0.5)
+    rclpy.init()
+    node = ManagedEnhancerNode(parameter_overrides=[Parameter("method", value="guided_fill")])
+    node_ex = MultiThreadedExecutor(num_threads=2)
+    node_ex.add_node(node)
+    threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
+    player, coll = Player(), Collector()
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    ex.add_node(coll)
+    release = threading.Event()
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        f = render_random(13, 64, 80)
+        raw = simulate(f, "kinect_v1", np.random.default_rng(2))
+        assert handshake(ex, player, coll, f.rgb, raw, f.K)
+        assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
+        enh = node._ensure_enhancer()
+        inner, entered = enh.enhance, threading.Event()
+
+        def hang(*args, **kwargs):
+            entered.set()
+            release.wait(10)
+            return inner(*args, **kwargs)
+
+        enh.enhance = hang
+        stamp = 9_000_000_000
+        player.publish(f.rgb, raw, f.K, stamp)
+        assert spin_until(ex, entered.is_set, 10), "the frame never reached the enhancer"
+        t = time.monotonic()
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert time.monotonic() - t < 5.0 and node.busy
+        release.set()
+        assert spin_until(ex, lambda: not node.busy, 10)
+        spin_until(ex, lambda: False, 0.5)
+        assert stamp not in coll.msgs["depth"]
+    finally:
+        release.set()
+        node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
+        node.destroy_node()
+        player.destroy_node()
+        coll.destroy_node()
+        rclpy.shutdown()
+
+
 def test_persistent_fault_falls_back_to_the_next_backend(live):
     fb = _inject(live["node"])
     fb.mode = "raise"

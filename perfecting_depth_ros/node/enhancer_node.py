@@ -781,6 +781,8 @@ class EnhancerNode(Node):
                                p["compressed_depth_max"] if stream.read(stream.pub_depth_compressed) else None,
                                stream.read(stream.pub_rgb))
         with stream.publish_lock:
+            if not self.active:  # a managed node deactivated while this frame was computed: nothing published
+                return
             if number < stream.published:  # another worker published a newer set of this camera meanwhile
                 with self._lock:
                     stream.counts["superseded"] += 1
@@ -979,8 +981,12 @@ class ManagedEnhancerNode(LifecycleNodeMixin, EnhancerNode):
             if not st.paused_inputs:
                 st.pause_inputs(self)
             st.sync.reset()  # a set received before is not processed after activating again
-        while self.busy:  # the frame being computed is finished before the transition completes
+        end = time.monotonic() + STALL_WARN_S  # the frame being computed is finished before the transition completes,
+        while self.busy and time.monotonic() < end:  # unless it hangs: then the transition does not wait for ever
             time.sleep(0.01)
+        if self.busy:
+            self.get_logger().warning(f"inactive with a frame still computing after {STALL_WARN_S:g} s (a hung "
+                                      "backend?); its outputs will not be published")
         self.get_logger().info("inactive: inputs unsubscribed, nothing computed")
         return TransitionCallbackReturn.SUCCESS
 

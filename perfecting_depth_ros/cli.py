@@ -120,6 +120,12 @@ def cmd_demo(a) -> int:
     return demo_main(a)
 
 
+def add_workers_arg(p: argparse.ArgumentParser) -> None:
+    """``--workers``, as the enhance and bag commands take it (the node's ``workers``)."""
+    p.add_argument("--workers", type=int, default=1, help="frames enhanced at once (the node's workers: the graph "
+                   "one at a time, the work around it in parallel; the same output)")
+
+
 def add_enhancer_args(p: argparse.ArgumentParser) -> None:
     """The DepthEnhancer options the file and bag commands share (``offline.enhancer_from_args`` reads them)."""
     p.add_argument("--method", default="learned")
@@ -227,8 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True)
     n.add_argument("--depth-scale", type=float, default=0.001, help="metres per PNG unit")
     n.add_argument("--intrinsics", help="fx,fy,cx,cy for a PLY point cloud")
-    n.add_argument("--workers", type=int, default=1, help="frames enhanced at once (the graph one at a time, the "
-                   "work around it in parallel; the same output)")
+    add_workers_arg(n)
     add_enhancer_args(n)
     n.set_defaults(fn=cmd_enhance)
 
@@ -242,8 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--slop", type=float, default=0.02)
     g.add_argument("--info-sync", default="stamp", choices=["stamp", "latest"],
                    help="latest: the newest camera_info goes with every frame (recorded rarely or once)")
-    g.add_argument("--workers", type=int, default=1, help="frames enhanced at once (the node's workers: the graph "
-                   "one at a time, the work around it in parallel; the same output)")
+    add_workers_arg(g)
     add_enhancer_args(g)
     g.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of 16UC1 input depth")
     g.add_argument("--max-sigma", type=float, default=0.0, help="cloud points with a larger 1-sigma become NaN (m)")

@@ -3,6 +3,7 @@ changes, camera_info size changing mid-stream; and property-based fuzzing of con
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -57,13 +58,34 @@ class FaultyBackend:
         return out
 
 
-def _spin(**params):
-    """An EnhancerNode with these parameters, spun by its own executor thread: (node, executor)."""
-    node = EnhancerNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+def _spin(node_cls=EnhancerNode, **params):
+    """A node (``node_cls``) with these parameters, spun by its own executor thread: (node, executor)."""
+    node = node_cls(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     node_ex = MultiThreadedExecutor(num_threads=2)
     node_ex.add_node(node)
     threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
     return node, node_ex
+
+
+@contextlib.contextmanager
+def _talking_node(node_cls=EnhancerNode, **params):
+    """rclpy up, ``_spin``'s node and a Player and a Collector on an executor of the test's: (node, player, coll,
+    executor); everything destroyed and rclpy shut down after."""
+    rclpy.init()
+    node, node_ex = _spin(node_cls, **params)
+    player, coll = Player(), Collector()
+    ex = SingleThreadedExecutor()
+    ex.add_node(player)
+    ex.add_node(coll)
+    try:
+        yield node, player, coll, ex
+    finally:
+        node_ex.shutdown()
+        ex.shutdown()  # let no callback run on a destroyed node
+        node.destroy_node()
+        player.destroy_node()
+        coll.destroy_node()
+        rclpy.try_shutdown()  # a test may have shut the context down, as a signal does
 
 
 def test_spin_carries_on_past_an_entity_destroyed_under_it():
@@ -124,34 +146,24 @@ def _spin_node(tiny_weights):
 @pytest.fixture
 def live(tiny_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
-    rclpy.init()
-    node, node_ex = _spin_node(tiny_weights)
-    player, coll = Player(), Collector()
-    ex = SingleThreadedExecutor()
-    ex.add_node(player)
-    ex.add_node(coll)
-    f = render_random(21, 64, 80)
-    raw = simulate(f, "realsense_d435", np.random.default_rng(0))
-    assert handshake(ex, player, coll, f.rgb, raw, f.K)
-    # let warm-up frames still in flight finish before faults are injected
-    assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
-    state = {"node": node, "ex": ex, "player": player, "coll": coll, "f": f, "raw": raw, "stamp": 1_000_000_000}
+    with _talking_node(method="learned", backend="onnxruntime", weights=str(tiny_weights),
+                       diagnostics_period=0.2) as (node, player, coll, ex):
+        f = render_random(21, 64, 80)
+        raw = simulate(f, "realsense_d435", np.random.default_rng(0))
+        assert handshake(ex, player, coll, f.rgb, raw, f.K)
+        # let warm-up frames still in flight finish before faults are injected
+        assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
+        state = {"node": node, "ex": ex, "player": player, "coll": coll, "f": f, "raw": raw, "stamp": 1_000_000_000}
 
-    def send(expect: bool, **kw) -> bool:
-        state["stamp"] += 100_000_000
-        s = state["stamp"]
-        player.publish(f.rgb, raw, f.K, s, **kw)
-        got = spin_until(ex, lambda: s in coll.complete_stamps(), 10 if expect else 1.0)
-        return got
+        def send(expect: bool, **kw) -> bool:
+            state["stamp"] += 100_000_000
+            s = state["stamp"]
+            player.publish(f.rgb, raw, f.K, s, **kw)
+            got = spin_until(ex, lambda: s in coll.complete_stamps(), 10 if expect else 1.0)
+            return got
 
-    state["send"] = send
-    yield state
-    node_ex.shutdown()
-    ex.shutdown()  # let no callback run on a destroyed node
-    node.destroy_node()
-    player.destroy_node()
-    coll.destroy_node()
-    rclpy.try_shutdown()  # a test may have shut the context down, as a signal does
+        state["send"] = send
+        yield state
 
 
 def _inject(node) -> FaultyBackend:
@@ -334,17 +346,8 @@ def test_deactivate_does_not_wait_for_ever_on_a_hung_frame(monkeypatch):
     from perfecting_depth_ros.node.enhancer_node import ManagedEnhancerNode
 
     monkeypatch.setattr(enhancer_node, "STALL_WARN_S", 0.5)
-    rclpy.init()
-    node = ManagedEnhancerNode(parameter_overrides=[Parameter("method", value="guided_fill")])
-    node_ex = MultiThreadedExecutor(num_threads=2)
-    node_ex.add_node(node)
-    threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
-    player, coll = Player(), Collector()
-    ex = SingleThreadedExecutor()
-    ex.add_node(player)
-    ex.add_node(coll)
     release = threading.Event()
-    try:
+    with _talking_node(ManagedEnhancerNode, method="guided_fill") as (node, player, coll, ex):
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         f = render_random(13, 64, 80)
@@ -370,14 +373,6 @@ def test_deactivate_does_not_wait_for_ever_on_a_hung_frame(monkeypatch):
         assert spin_until(ex, lambda: not node.busy, 10)
         spin_until(ex, lambda: False, 0.5)
         assert stamp not in coll.msgs["depth"]
-    finally:
-        release.set()
-        node_ex.shutdown()
-        ex.shutdown()  # let no callback run on a destroyed node
-        node.destroy_node()
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
 
 
 def test_persistent_fault_falls_back_to_the_next_backend(live):
@@ -820,14 +815,8 @@ def test_workers_enhance_frames_at_once_and_publish_in_stamp_order(tiny_weights,
     so a newer frame finishes first: the older one is dropped (counted as superseded), and every output arrives in
     stamp order; both workers were busy at once. A start-up-only parameter: refused at runtime."""
     monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
-    rclpy.init()
-    node, node_ex = _spin(method="learned", backend="onnxruntime", weights=str(tiny_weights), diagnostics_period=0.2,
-                          workers=2)
-    player, coll = Player(), Collector()
-    ex = SingleThreadedExecutor()
-    ex.add_node(player)
-    ex.add_node(coll)
-    try:
+    with _talking_node(method="learned", backend="onnxruntime", weights=str(tiny_weights), diagnostics_period=0.2,
+                       workers=2) as (node, player, coll, ex):
         assert [w.name for w in node.workers] == ["enhancer_worker_0", "enhancer_worker_1"]
         f = render_random(21, 64, 80)
         raw = simulate(f, "realsense_d435", np.random.default_rng(0))
@@ -869,13 +858,6 @@ def test_workers_enhance_frames_at_once_and_publish_in_stamp_order(tiny_weights,
         assert v["workers"] == "2" and int(v["processed"]) >= len(got), v
         (res,) = node.set_parameters([Parameter("workers", value=1)])
         assert not res.successful and "start-up only" in res.reason
-    finally:
-        node_ex.shutdown()
-        ex.shutdown()  # let no callback run on a destroyed node
-        node.destroy_node()
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
 
 
 def test_camera_info_size_change_mid_stream(live):

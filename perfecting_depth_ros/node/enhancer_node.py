@@ -293,13 +293,12 @@ class EnhancerNode(Node):
         self.up = False  # streams, publishers and worker exist (the timers stay, idle until then)
         self.active = not managed  # frames are taken and processed (a managed node: only while active)
         self._running = False
-        self._busy = 0  # sets being processed (tests and deactivate wait for none)
         self._claim_lock = threading.Lock()  # the workers take sets one at a time (round-robin, max_rate slots)
         self._next_stream = 0  # round-robin: the camera served last goes to the back
         self._last_start = -1e9  # when the last set was taken (max_rate)
         self.workers: list[threading.Thread] = []
         self.worker_fault, self._worker_fault_time = "", -1e9  # a fault of a worker's own between frames (_work)
-        self._computing: dict[int, float] = {}  # worker thread -> when the frame in its hands was taken
+        self._computing: dict[int, float] = {}  # worker thread -> when it took the set in its hands (busy, stalls)
         self.stalled = False  # stall_timeout passed: the context is shut down and main exits with code 3
         self.unknown_parameters: list[str] = []  # given but not declared (bring_up names them)
         if not managed:
@@ -308,7 +307,13 @@ class EnhancerNode(Node):
     @property
     def busy(self) -> bool:
         """A worker is processing a set."""
-        return self._busy > 0
+        return bool(self._computing)
+
+    def _computing_for(self) -> float:
+        """Seconds the oldest set in a worker's hands has been processed (0: none is)."""
+        with self._lock:
+            oldest = min(self._computing.values(), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
 
     def bring_up(self) -> None:
         """Subscriptions, publishers, diagnostics and the worker, from the parameters as they are now; the worker
@@ -582,12 +587,11 @@ class EnhancerNode(Node):
         restart of the frame can clear; the node says so and shuts its context down, and ``main`` exits with code 3,
         so that a supervisor (ros2 launch's respawn, systemd) starts it again."""
         limit = self.get_parameter("stall_timeout").value
-        with self._lock:
-            oldest = min(self._computing.values(), default=None)
-        if not limit or oldest is None or time.monotonic() - oldest <= limit or self.stalled:
+        computing = self._computing_for()
+        if not limit or computing <= limit or self.stalled:
             return
         self.stalled = True
-        self.get_logger().fatal(f"a frame has been computing for {time.monotonic() - oldest:.0f} s (stall_timeout "
+        self.get_logger().fatal(f"a frame has been computing for {computing:.0f} s (stall_timeout "
                                 f"{limit:g} s): the backend hangs; exiting with code 3 so that a supervisor "
                                 "(respawn:=true, systemd) starts the node again")
         self.context.try_shutdown()
@@ -664,7 +668,7 @@ class EnhancerNode(Node):
             stream = self.streams[i]
             stream.taken += 1
             with self._lock:
-                self._busy += 1
+                self._computing[threading.get_ident()] = time.monotonic()
             return (stream, s, stream.taken), 0.0
 
     def _work(self) -> None:
@@ -695,8 +699,6 @@ class EnhancerNode(Node):
                 self._ready.wait(0.1)
             return
         stream, s, number = got
-        with self._lock:
-            self._computing[threading.get_ident()] = time.monotonic()
         try:
             self._process(stream, s, number)
         except ValueError as e:  # the input's fault (ConversionError included): reject with its reason
@@ -716,7 +718,6 @@ class EnhancerNode(Node):
                 self._consecutive_failures = 0
         finally:
             with self._lock:
-                self._busy -= 1
                 self._computing.pop(threading.get_ident(), None)
 
     def _maybe_fall_back(self) -> None:
@@ -734,6 +735,14 @@ class EnhancerNode(Node):
             self._pending_rebuild = True
             self._consecutive_failures = 0
         self.get_logger().error(self.fallback_note)
+
+    def _superseded(self, stream: Stream, number: int) -> bool:
+        """Whether ``stream``'s ``number``-th set is older than one published already (workers > 1); counted."""
+        if number >= stream.published:
+            return False
+        with self._lock:
+            stream.counts["superseded"] += 1
+        return True
 
     def _process(self, stream: Stream, s, number: int) -> None:
         """Enhance set ``s``, the ``number``-th taken from ``stream``, and publish its outputs."""
@@ -769,9 +778,7 @@ class EnhancerNode(Node):
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None, min_range_m=p["min_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
-        if number < stream.published:  # superseded already (workers > 1): no messages built for nothing
-            with self._lock:
-                stream.counts["superseded"] += 1
+        if self._superseded(stream, number):  # already (workers > 1): no messages built for nothing
             return
         # the cloud and the source map are built only while someone reads them (the cloud is the costly message)
         msgs = output_messages(out, rgb, K, s.info, s.depth.header, p["max_sigma"],
@@ -783,9 +790,7 @@ class EnhancerNode(Node):
         with stream.publish_lock:
             if not self.active:  # a managed node deactivated while this frame was computed: nothing published
                 return
-            if number < stream.published:  # another worker published a newer set of this camera meanwhile
-                with self._lock:
-                    stream.counts["superseded"] += 1
+            if self._superseded(stream, number):  # another worker published a newer set of it meanwhile
                 return
             stream.published = number
             stream.pub_depth.publish(msgs["image_rect"])
@@ -828,8 +833,8 @@ class EnhancerNode(Node):
         st = DiagnosticStatus()
         st.name = f"{self.get_name()}: depth enhancement" + (f" ({stream.prefix})" if stream.prefix else "")
         st.hardware_id = "perfecting_depth_ros"
+        computing = self._computing_for()
         with self._lock:
-            oldest = min(self._computing.values(), default=now)
             lat = sorted(stream.latency)
             split = list(stream.graph_split)
             counts, reasons, problem = dict(stream.counts), dict(stream.reject_reasons), stream.last_problem
@@ -849,8 +854,8 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.ERROR, problem
         elif now - self._worker_fault_time < 2 * p["diagnostics_period"] + 1:
             level, message = DiagnosticStatus.ERROR, self.worker_fault
-        elif now - oldest > STALL_WARN_S:  # a hung backend would otherwise look like a quiet camera
-            level, message = DiagnosticStatus.WARN, (f"a frame has been computing for {now - oldest:.0f} s: the backend "
+        elif computing > STALL_WARN_S:  # a hung backend would otherwise look like a quiet camera
+            level, message = DiagnosticStatus.WARN, (f"a frame has been computing for {computing:.0f} s: the backend "
                                                      "may hang (a TensorRT engine built at the first frame can take "
                                                      "minutes)")
         elif self.loading:

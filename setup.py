@@ -20,6 +20,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "numpy",
+        "numba",  # the hole fusion's joint bilateral fill, compiled (without it: OpenCV, ~20 ms slower at 640x480)
         "opencv-contrib-python-headless",
         "scipy",
         "pyyaml",
@@ -28,7 +29,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "train": ["torch", "diffusers", "accelerate", "onnx", "matplotlib", "numba"],
+        "train": ["torch", "diffusers", "accelerate", "onnx", "matplotlib"],
         "bag": ["rosbags", "rosbags-image"],
         "test": ["pytest", "hypothesis", "ruff"],
     },

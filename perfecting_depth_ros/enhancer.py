@@ -324,6 +324,7 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
 
     Raises ``BackendError`` for a missing, unlisted or corrupt file, ``ValueError`` for an unknown setting."""
     from .backends.base import BackendError, sha256_file, verify_weights
+    from .evaluate.baselines import compiled_points
     from .hole_fusion import HoleFusion
 
     if fusion is False or fusion is None:
@@ -348,6 +349,7 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
             return None
         raise BackendError(f"hole fusion {path} was fitted on another model's outputs (sha256 "
                            f"{hf.model_sha256[:12]}...), not {Path(weights).name}'s; refit it or pass fusion=False")
+    compiled_points()  # its fill's compiled kernel made ready at load time, not at the first frame
     return hf
 
 
@@ -513,7 +515,11 @@ class DepthEnhancer:
     def description(self) -> str:
         if self._classical is not None:
             return f"classical:{self.method}"
-        fused = " +hole_fusion" if self.fusion is not None else self._fusion_note
+        fused = self._fusion_note
+        if self.fusion is not None:
+            from .evaluate.baselines import compiled_points
+
+            fused = " +hole_fusion" + ("" if compiled_points() else " (its fill without numba: slower)")
         return f"learned:{self.backend_name} K={self.samples} S={self.steps}{fused}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,

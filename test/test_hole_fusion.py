@@ -183,11 +183,13 @@ def test_the_classical_fill_keeps_its_scale_on_cameras_wider_than_640():
     assert not np.array_equal(fill, jb.fill_local(big.rgb, raw), equal_nan=True)  # the default works at 640x180
 
 
-def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame(monkeypatch):
-    """joint_bilateral_at runs the filter only on crops around the pixels it is asked for: there its values are the
-    whole-frame filter's to float rounding (OpenCV scales its colour table to each crop's guide range), a crop whose
-    guide is flat takes the whole frame's values (OpenCV would blur it with a square kernel), and the hole fill built
-    on it is the whole-frame fill's."""
+@pytest.mark.parametrize("engine", ["opencv", "compiled"])
+def test_the_joint_bilateral_filter_at_chosen_pixels_matches_the_whole_frame(monkeypatch, engine):
+    """joint_bilateral_at computes the filter only around the pixels it is asked for. On OpenCV's crops its values
+    are the whole-frame filter's to float rounding (OpenCV scales its colour table to each crop's guide range) and a
+    crop whose guide is flat takes the whole frame's values (OpenCV would blur it with a square kernel); numba's
+    kernel gives the whole-frame filter's values bit for bit, at the image's borders too. The hole fill built on
+    either is the whole-frame fill's."""
     import cv2
 
     from perfecting_depth_ros.data.world import render_random
@@ -198,6 +200,7 @@ def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame(monkeypatch
     guide[:64, :64] = 128.0  # a flat patch, a hole inside it: the crop around that hole is flat
     have = np.ones((240, 320), bool)
     have[20:40, 20:40] = False
+    have[:3, 100:130] = have[200:240, -5:] = False  # holes at the image's borders (reflected windows)
     for y, x in rng.integers(0, [230, 310], (12, 2)):  # a few holes elsewhere
         if y > 70 or x > 70:
             have[y:y + rng.integers(2, 9), x:x + rng.integers(2, 9)] = False
@@ -207,20 +210,26 @@ def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame(monkeypatch
         r = dia // 2
         need = ~have & (cv2.dilate(have.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0)
         whole = cv2.ximgproc.jointBilateralFilter(guide, src, dia, 20.0, dia / 2)
-        crops = B.joint_bilateral_at(guide, src, dia, 20.0, need)
+        crops = B.joint_bilateral_at(guide, src, dia, 20.0, need, engine)
+        if engine == "compiled":  # (OpenCV's crops leave the filter's values beside the needed pixels)
+            assert not crops[~need].any()
+            np.testing.assert_array_equal(crops[need], whole[need])
         np.testing.assert_allclose(crops[need], whole[need], rtol=1e-5, atol=1e-6)
         box = (slice(20 - 2 * r, 40 + 2 * r), slice(20 - 2 * r, 40 + 2 * r))  # the flat hole's crop, with margin
         flat = need[box]
         naive = cv2.ximgproc.jointBilateralFilter(guide[box], src[box], dia, 20.0, dia / 2)  # a flat crop as it is
         assert np.abs(naive[flat] - whole[box][flat]).max() > 1e-3  # the case matters
         np.testing.assert_allclose(crops[box][flat], whole[box][flat], rtol=1e-5, atol=1e-6)
+    flat_frame = np.full_like(guide, 7.0)  # a flat guide: OpenCV blurs the source; the kernel leaves it to OpenCV
+    np.testing.assert_array_equal(B.joint_bilateral_at(flat_frame, src, 9, 20.0, ~have, engine)[~have],
+                                  cv2.ximgproc.jointBilateralFilter(flat_frame, src, 9, 20.0, 4.5)[~have])
     f = render_random(11, 240, 320)
     raw = simulate(f, "kinect_v1", np.random.default_rng(2))
     raw[150:190, 40:90] = 0  # one larger hole beside the sensor's own
-    fill = B.JointBilateralFill().fill_local(f.rgb, raw)
+    fill = B.JointBilateralFill(engine=engine).fill_local(f.rgb, raw)
     calls = []
 
-    def whole_frame(guide, src, dia, sigma_color, need):
+    def whole_frame(guide, src, dia, sigma_color, need, engine):
         calls.append(dia)
         return cv2.ximgproc.jointBilateralFilter(guide, src, dia, sigma_color, dia / 2)
 
@@ -229,6 +238,38 @@ def test_the_joint_bilateral_filter_on_crops_matches_the_whole_frame(monkeypatch
     assert calls == [5, 9, 17]
     np.testing.assert_array_equal(np.isnan(fill), np.isnan(reference))
     np.testing.assert_allclose(fill, reference, rtol=1e-5, atol=1e-6)
+    if engine == "compiled":
+        np.testing.assert_array_equal(fill, reference)
+
+
+def test_the_compiled_fill_is_used_where_numba_runs_and_can_be_turned_off(monkeypatch):
+    """"auto" takes numba's kernel where it compiles; PERFECTING_DEPTH_COMPILED=0 or NUMBA_DISABLE_JIT leave the
+    fill to OpenCV's crops (the enhancer says so in its description); an unknown engine is refused."""
+    import numba
+
+    from perfecting_depth_ros import DepthEnhancer
+    from perfecting_depth_ros.evaluate import baselines as B
+
+    assert B.compiled_points() is not None
+    assert DepthEnhancer(backend="onnxruntime").description.endswith("+hole_fusion")
+    for env, disable_jit in ((("PERFECTING_DEPTH_COMPILED", "0"),), False), ((), True):
+        B.compiled_points.cache_clear()
+        with monkeypatch.context() as m:
+            for k, v in env:
+                m.setenv(k, v)
+            m.setattr(numba.config, "DISABLE_JIT", disable_jit)
+            assert B.compiled_points() is None
+            assert "without numba" in DepthEnhancer(backend="onnxruntime").description
+            with pytest.raises(RuntimeError, match="needs numba"):
+                B.joint_bilateral_at(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 3), np.float32), 3, 20.0,
+                                     np.ones((4, 4), bool), "compiled")
+        B.compiled_points.cache_clear()
+    for bad in ("numba", ""):
+        with pytest.raises(ValueError, match="engine"):
+            B.JointBilateralFill(engine=bad)
+        with pytest.raises(ValueError, match="engine"):
+            B.joint_bilateral_at(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 3), np.float32), 3, 20.0,
+                                 np.ones((4, 4), bool), bad)
 
 
 def test_a_dense_fusion_reaches_deep_holes_with_all_thirteen_features(frame):

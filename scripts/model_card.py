@@ -196,6 +196,8 @@ def main() -> int:
     p.add_argument("--bench", default="outputs/bench.json")
     p.add_argument("--workers-bench", default="outputs/bench_workers_real.json",
                    help="scripts/bench_workers.py --real --json output (frames/s with threads enhancing at once)")
+    p.add_argument("--replay-bench", default="outputs/bench_workers_replay.json",
+                   help="scripts/bench_workers.py --real --replay --json output (the CPU's work alone)")
     p.add_argument("--stage1", default="outputs/stage1_eval.jsonl")
     p.add_argument("--run", default="runs/stage2_hole_bias", help="training run that produced the shipped weights")
     p.add_argument("--validation", nargs="*", default=["outputs/validate_round2.jsonl", "outputs/validate_round3.jsonl",
@@ -363,6 +365,13 @@ def main() -> int:
                     f"{'on' if w['hole_fusion'] else 'off'}, rounds in turn): {fps}; every frame "
                     f"{'identical to' if w['identical_to_one_at_a_time'] else 'NOT identical to'} the same frame "
                     "enhanced alone.", ""]
+        rb = Path(a.replay_bench)
+        if rb.exists():  # the CPU's work alone: the bound on a GPU robot's rate
+            w = json.loads(rb.read_text())
+            fps = "; ".join(f"{n} at once {' / '.join(f'{v:.1f}' for v in runs)}" for n, runs in w["frames_per_s"].items())
+            out += [f"The same with the graph's outputs replayed (`--replay`: what is left is the CPU's work around the "
+                    f"graph, the rate a GPU robot with this CPU could reach; {w['frames']} real {w['size'].split()[0]} "
+                    f"frames, hole fusion {'on' if w['hole_fusion'] else 'off'}): {fps}.", ""]
     vals = [json.loads(x) for f in a.validation if Path(f).exists()
             for x in Path(f).read_text().splitlines() if x.strip().startswith("{")]
     if vals:
@@ -1005,8 +1014,9 @@ def main() -> int:
             "edge inside a hole) a rebuilt pixel can lie between the two surfaces. Test-split boundary accuracy went "
             "from 4.87 to 4.99 px with it (validation frames: 4.41 -> 4.37 px; 4.91 px since the near-hole cap); "
             "taking one surface where they differ "
-            "by over 10 % was tried and did not help. It runs on the CPU in numpy/OpenCV, also when the graph runs on "
-            "a GPU: about 100 ms at 640x480 on 2 cores (`hole_fusion: false` turns it off).",
+            "by over 10 % was tried and did not help. It runs on the CPU (numpy, OpenCV and a numba kernel), also when "
+            "the graph runs on a GPU: 24.5 ms of a 640x480 frame on 2 cores in the thirty-third session's bench, 100 ms "
+            "before its fill was compiled and on a slower machine (`hole_fusion: false` turns it off).",
             "- Deeper than 16 px inside large real raw holes the fill extrapolates: on the 7-Scenes test block (frames "
             "860 and 870: a dark television on the wall, which the Kinect does not see) it lands 0.5 m too far there "
             "on average (joint bilateral 0.17 m), with a 1-sigma to match (median 1.05 m, 99.8 % "

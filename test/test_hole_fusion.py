@@ -272,6 +272,29 @@ def test_the_compiled_fill_is_used_where_numba_runs_and_can_be_turned_off(monkey
                                  np.ones((4, 4), bool), bad)
 
 
+def test_the_compiled_fill_runs_where_no_cache_folder_is_writable():
+    """A read-only install with no home folder: numba finds no folder to cache the kernel in (refused at the kernel's
+    definition). The kernel is then compiled in the process, and gives OpenCV's whole-frame values all the same."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import numba.core.caching as c, numpy as np, cv2\n"
+        "c.CacheImpl._locator_classes = []  # no cache folder anywhere\n"
+        "from perfecting_depth_ros.evaluate.baselines import compiled_points\n"
+        "f = compiled_points()\n"
+        "assert f is not None\n"
+        "g = np.random.default_rng(0).uniform(0, 255, (40, 50, 3)).astype(np.float32)\n"
+        "s = np.random.default_rng(1).uniform(0, 1, (40, 50, 3)).astype(np.float32)\n"
+        "need = np.ones((40, 50), bool)\n"
+        "assert np.array_equal(f(g, s, 9, 20.0, need), cv2.ximgproc.jointBilateralFilter(g, s, 9, 20.0, 4.5))\n"
+        "print('compiled without a cache')\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "compiled without a cache" in r.stdout, r.stderr[-2000:]
+
+
 def test_a_dense_fusion_reaches_deep_holes_with_all_thirteen_features(frame):
     """A file fitted on all of FEATURE_NAMES with the classical fill closed by Navier-Stokes (``dense_classical``,
     config/train/fusion_deep.yaml: not shipped) weighs the fill in deep inside a hole too, where the windows of the

@@ -8,7 +8,8 @@ same table (linearly interpolated, scaled to the guide's whole range of values),
 circular window, and borders are reflected as OpenCV's default does (``BORDER_REFLECT_101``).
 
 Import it only where numba is installed (``baselines`` falls back to OpenCV's crops otherwise). The kernel holds no
-Python state and releases the GIL, so the node's workers run it at once.
+Python state and releases the GIL, so the node's workers run it at once. It is compiled once and cached on disk
+(about 1 s, then 0.2 s at each start), or compiled at each start where no cache folder is writable.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ import numpy as np
 from numba import njit
 
 EXP_BINS_PER_CHANNEL = 1 << 12  # OpenCV's colour-weight table: 4096 bins per guide channel
+
+
+def _jit(fn):
+    """numba's compiled ``fn``, cached on disk (beside the package, or in the user's cache folder) where one of them
+    is writable, else compiled afresh in each process (about 1 s): a read-only install with no home folder."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True)(fn)
 
 
 def filter_tables(guide: np.ndarray, dia: int, sigma_color: float, sigma_space: float
@@ -37,7 +47,7 @@ def filter_tables(guide: np.ndarray, dia: int, sigma_color: float, sigma_space: 
     return dy[inside].astype(np.int64), dx[inside].astype(np.int64), space, lut, scale
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _reflect101(i, n):
     if n == 1:
         return 0
@@ -46,7 +56,7 @@ def _reflect101(i, n):
     return i
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _filter_points(guide, src, ys, xs, dy, dx, space, lut, scale, out):
     """The filter at pixels (ys[n], xs[n]) of an HxWx3 guide and HxWx3 src into out; the sums in OpenCV's order."""
     H, W = guide.shape[0], guide.shape[1]

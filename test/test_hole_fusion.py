@@ -272,6 +272,26 @@ def test_the_compiled_fill_is_used_where_numba_runs_and_can_be_turned_off(monkey
                                  np.ones((4, 4), bool), bad)
 
 
+def test_the_compiled_filter_refuses_what_would_read_outside_its_arrays():
+    """The kernel indexes without bounds checks: a mask of another size, a NaN or infinite guide value (its colour
+    table index) or a window OpenCV would replace by its defaults are refused with a clear error, not a crash."""
+    from perfecting_depth_ros.evaluate.bilateral_kernel import joint_bilateral_points
+
+    g = np.random.default_rng(0).uniform(0, 255, (20, 30, 3)).astype(np.float32)
+    ok = np.ones((20, 30), bool)
+    assert joint_bilateral_points(g, g, 5, 20.0, ok).shape == g.shape
+    for guide, src, dia, sigma, need, what in ((g, g, 5, 20.0, np.ones((30, 20), bool), "HxW mask"),
+                                               (g, g[:, :, :2], 5, 20.0, ok, "HxWx3"),
+                                               (g, g, 1, 20.0, ok, "diameter"), (g, g, 5, 0.0, ok, "sigma")):
+        with pytest.raises(ValueError, match=what):
+            joint_bilateral_points(guide, src, dia, sigma, need)
+    for bad in (np.nan, np.inf):
+        g2 = g.copy()
+        g2[3, 4, 1] = bad
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            joint_bilateral_points(g2, g, 5, 20.0, ok)
+
+
 def test_the_compiled_fill_runs_where_no_cache_folder_is_writable():
     """A read-only install with no home folder: numba finds no folder to cache the kernel in (refused at the kernel's
     definition). The kernel is then compiled in the process, and gives OpenCV's whole-frame values all the same."""

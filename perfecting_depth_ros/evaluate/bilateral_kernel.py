@@ -35,7 +35,10 @@ def filter_tables(guide: np.ndarray, dia: int, sigma_color: float, sigma_space: 
     ``guide`` whose values are not all equal (OpenCV blurs such a guide with a square Gaussian instead)."""
     radius = max(dia // 2, 1)
     channels = guide.shape[2] if guide.ndim == 3 else 1
-    colour_range = max(np.float32(float(guide.max()) - float(guide.min())) * np.float32(channels), np.float32(0.01))
+    span = float(guide.max()) - float(guide.min())
+    if not np.isfinite(span):  # a NaN or infinite guide value would index the colour table anywhere
+        raise ValueError("the joint bilateral filter's guide holds NaN or infinite values")
+    colour_range = max(np.float32(span) * np.float32(channels), np.float32(0.01))
     bins = EXP_BINS_PER_CHANNEL * channels
     scale = np.float32(np.float32(bins) / colour_range)
     val = (np.arange(bins + 2, dtype=np.float32) / scale).astype(np.float64)
@@ -88,8 +91,12 @@ def joint_bilateral_points(guide: np.ndarray, src: np.ndarray, dia: int, sigma_c
                            ) -> np.ndarray:
     """``cv2.ximgproc.jointBilateralFilter(guide, src, dia, sigma_color, dia / 2)`` at the pixels ``need`` (HxW
     bool), 0 elsewhere: ``guide`` and ``src`` HxWx3 float32, the guide's values not all equal."""
-    if guide.ndim != 3 or guide.shape[2] != 3 or src.shape != guide.shape:
-        raise ValueError(f"joint_bilateral_points takes an HxWx3 guide and src, got {guide.shape} and {src.shape}")
+    if guide.ndim != 3 or guide.shape[2] != 3 or src.shape != guide.shape or need.shape != guide.shape[:2]:
+        raise ValueError(f"joint_bilateral_points takes an HxWx3 guide and src and an HxW mask, got {guide.shape}, "
+                         f"{src.shape} and {need.shape}")
+    if dia < 3 or sigma_color <= 0:  # (OpenCV would substitute its defaults)
+        raise ValueError(f"joint_bilateral_points needs a diameter of 3 or more and a positive colour sigma, got {dia} "
+                         f"and {sigma_color}")
     g = np.ascontiguousarray(guide, np.float32)
     dy, dx, space, lut, scale = filter_tables(g, dia, sigma_color, dia / 2)
     ys, xs = np.nonzero(need)

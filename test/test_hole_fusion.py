@@ -223,6 +223,9 @@ def test_the_joint_bilateral_filter_at_chosen_pixels_matches_the_whole_frame(mon
     flat_frame = np.full_like(guide, 7.0)  # a flat guide: OpenCV blurs the source; the kernel leaves it to OpenCV
     np.testing.assert_array_equal(B.joint_bilateral_at(flat_frame, src, 9, 20.0, ~have, engine)[~have],
                                   cv2.ximgproc.jointBilateralFilter(flat_frame, src, 9, 20.0, 4.5)[~have])
+    # a guide filtering itself: OpenCV runs its plain bilateral filter, and so does joint_bilateral_at
+    np.testing.assert_allclose(B.joint_bilateral_at(guide, guide, 9, 20.0, ~have, engine)[~have],
+                               cv2.ximgproc.jointBilateralFilter(guide, guide, 9, 20.0, 4.5)[~have], rtol=1e-5)
     f = render_random(11, 240, 320)
     raw = simulate(f, "kinect_v1", np.random.default_rng(2))
     raw[150:190, 40:90] = 0  # one larger hole beside the sensor's own

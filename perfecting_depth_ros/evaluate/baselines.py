@@ -229,14 +229,16 @@ def joint_bilateral_at(guide: np.ndarray, src: np.ndarray, dia: int, sigma_color
     as in the whole frame), or on the whole frame when that is cheaper. Its values are the whole-frame filter's to
     float rounding (measured up to 7e-6 m): OpenCV scales its colour-weight table to each image's range of guide
     values. A crop whose guide is flat (OpenCV would blur it with a square kernel instead) takes the whole frame's
-    values. The kernel takes 3-channel guides and sources whose guide is not flat; others go to OpenCV."""
+    values. The kernel takes 3-channel guides and sources whose guide is not flat and is not the source; others
+    go to OpenCV."""
     if engine not in ENGINES:
         raise ValueError(f"joint bilateral engine must be one of {ENGINES}, got {engine!r}")
     points = compiled_points() if engine != "opencv" else None
     if engine == "compiled" and points is None:
         raise RuntimeError("the compiled joint bilateral filter needs numba (pip install numba)")
     if (points is not None and guide.ndim == 3 and guide.shape[2] == 3 and src.shape == guide.shape
-            and float(guide.max()) - float(guide.min()) >= FLAT_GUIDE):
+            and float(guide.max()) - float(guide.min()) >= FLAT_GUIDE
+            and not np.shares_memory(guide, src)):  # (OpenCV runs its plain bilateral filter on a guide filtering itself)
         return points(guide, src, dia, sigma_color, need)
     H, W = need.shape
     r = dia // 2

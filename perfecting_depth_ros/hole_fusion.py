@@ -102,7 +102,7 @@ def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray
         from .near_holes import nearest_kept_depth
 
         k = max(3, int(round(BRIGHTNESS_WINDOW * px)) | 1)
-        rim = np.maximum(nearest_kept_depth(kept, kept_depth)[where], 1e-3)
+        rim = np.maximum(nearest_kept_depth(kept, kept_depth, where), 1e-3)
         reach = max(float(max_range or 0.0), float(kept_depth.max()))
         cols += [cv2.blur(grey, (k, k))[where], np.log(rim / reach), np.log(L / rim)]
     x = np.stack(cols[:n_features], 1).astype(np.float32)

@@ -27,14 +27,18 @@ def border_holes(hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lab, border
 
 
-def nearest_kept_depth(kept: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """HxW: the depth of each pixel's nearest ``kept`` pixel (Euclidean)."""
+def nearest_kept_depth(kept: np.ndarray, depth: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """HxW: the depth of each pixel's nearest ``kept`` pixel (Euclidean); with ``where`` (HxW bool), those of its
+    pixels alone, in row-major order (as ``array[where]``)."""
     _, nearest_px = cv2.distanceTransformWithLabels(np.where(kept, 0, 255).astype(np.uint8), cv2.DIST_L2, 3,
                                                     labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(kept)
-    value = np.zeros(nearest_px.max() + 1, np.float32)
-    value[nearest_px[ys, xs]] = depth[ys, xs]
-    return value[nearest_px]
+    label = nearest_px.ravel()
+    k = kept.ravel()
+    value = np.zeros(int(label.max()) + 1, np.float32)
+    value[label[k]] = depth.ravel()[k]
+    if where is None:
+        return value[nearest_px]
+    return value[label[where.ravel()]]
 
 
 def near_border_holes(kept: np.ndarray, depth: np.ndarray, factor: float) -> np.ndarray:
@@ -46,7 +50,9 @@ def near_border_holes(kept: np.ndarray, depth: np.ndarray, factor: float) -> np.
     lab, border = border_holes(hole)
     if not border.any():
         return np.zeros(kept.shape, bool)
-    return hole & border[lab] & (nearest_kept_depth(kept, depth) <= factor * float(depth[kept].min()))
+    out = hole & border[lab]
+    out[out] = nearest_kept_depth(kept, depth, out) <= factor * float(depth[kept].min())
+    return out
 
 
 def cap_near_holes(final: np.ndarray, kept_depth: np.ndarray, factor: float, classical: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 
 from perfecting_depth_ros.evaluate.baselines import close_holes
 from perfecting_depth_ros.hole_fusion import classical_fill
-from perfecting_depth_ros.near_holes import cap_near_holes, near_border_holes
+from perfecting_depth_ros.near_holes import cap_near_holes, near_border_holes, nearest_kept_depth
 
 
 def _scene():
@@ -28,6 +28,17 @@ def test_only_border_holes_beside_the_nearest_measurements_are_selected():
     assert sel[52:, :].all()
     assert not sel[25:32, 30:40].any() and not sel[:4, 60:].any() and not sel[kept].any()
     assert not near_border_holes(kept, np.where(kept, depth, 0), 0.0).any()
+
+
+def test_nearest_kept_depth_over_the_frame_and_at_chosen_pixels():
+    depth, kept, _ = _scene()
+    kept_depth = np.where(kept, depth, 0).astype(np.float32)
+    full = nearest_kept_depth(kept, kept_depth)
+    assert np.array_equal(full[kept], kept_depth[kept])  # a kept pixel is its own nearest
+    np.testing.assert_allclose(full[55, :], depth[51, :])  # the bottom band: the last kept row above it
+    assert full[26, 35] == depth[24, 35] and full[31, 34] == depth[32, 34]  # the blob: its nearest rim row
+    for where in (~kept, np.zeros_like(kept), np.ones_like(kept)):
+        assert np.array_equal(nearest_kept_depth(kept, kept_depth, where), full[where])
 
 
 def test_cap_brings_far_guesses_in_and_leaves_the_rest():

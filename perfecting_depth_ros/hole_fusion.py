@@ -82,29 +82,35 @@ def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray
     H, W = kept_depth.shape
     px = max(H, W) / REFERENCE_SIDE
     kept = kept_depth > 0
-    dist = cv2.distanceTransform((~kept).astype(np.uint8), cv2.DIST_L2, 3) / px
+    idx = np.flatnonzero(where)
+
+    def at(a: np.ndarray) -> np.ndarray:  # a[where], the index found once for every map
+        return np.take(a, idx)
+
+    def grad_at(img: np.ndarray) -> np.ndarray:  # the Sobel gradient's magnitude at those pixels
+        return np.hypot(at(cv2.Sobel(img, cv2.CV_32F, 1, 0)), at(cv2.Sobel(img, cv2.CV_32F, 0, 1)))
+
+    dist = cv2.distanceTransform((~kept).astype(np.uint8), cv2.DIST_L2, 3)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    colour_grad = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     log_d = np.log(np.maximum(rebuilt, 1e-3)).astype(np.float32)
-    depth_grad = np.hypot(cv2.Sobel(log_d, cv2.CV_32F, 1, 0), cv2.Sobel(log_d, cv2.CV_32F, 0, 1))
-    near, far = local_range(kept_depth, RANGE_WINDOW / REFERENCE_SIDE)
+    near, far = (at(v) for v in local_range(kept_depth, RANGE_WINDOW / REFERENCE_SIDE))
     spans = np.isfinite(far)  # the window holds a kept measurement
     depth_range = np.zeros(far.shape, np.float32)
     depth_range[spans] = np.log(np.maximum(far[spans], 1e-3)) - np.log(np.maximum(near[spans], 1e-3))
-    L = np.maximum(rebuilt[where], 0.1)
-    diff = (rebuilt[where] - classical[where]) / L
+    learned = at(rebuilt)
+    L = np.maximum(learned, 0.1)
+    diff = (learned - at(classical)) / L
     log_c = np.log(np.maximum(np.nan_to_num(classical, nan=0.0), 1e-3)).astype(np.float32)
     log_c = np.where(np.isfinite(classical), log_c, log_d)
-    classical_grad = np.hypot(cv2.Sobel(log_c, cv2.CV_32F, 1, 0), cv2.Sobel(log_c, cv2.CV_32F, 0, 1))
-    cols = [np.log1p(dist[where]), colour_grad[where], depth_grad[where], depth_range[where],
-            sigma[where] / L, spread[where] / L, diff, np.abs(diff), np.log(L), classical_grad[where]]
+    cols = [np.log1p(at(dist) / px), grad_at(grey), grad_at(log_d), depth_range,
+            at(sigma) / L, at(spread) / L, diff, np.abs(diff), np.log(L), grad_at(log_c)]
     if n_features > BASE_FEATURES:
         from .near_holes import nearest_kept_depth
 
         k = max(3, int(round(BRIGHTNESS_WINDOW * px)) | 1)
         rim = np.maximum(nearest_kept_depth(kept, kept_depth, where), 1e-3)
         reach = max(float(max_range or 0.0), float(kept_depth.max()))
-        cols += [cv2.blur(grey, (k, k))[where], np.log(rim / reach), np.log(L / rim)]
+        cols += [at(cv2.blur(grey, (k, k))), np.log(rim / reach), np.log(L / rim)]
     x = np.stack(cols[:n_features], 1).astype(np.float32)
     return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 

@@ -1015,7 +1015,7 @@ def main() -> int:
             "from 4.87 to 4.99 px with it (validation frames: 4.41 -> 4.37 px; 4.91 px since the near-hole cap); "
             "taking one surface where they differ "
             "by over 10 % was tried and did not help. It runs on the CPU (numpy, OpenCV and a numba kernel), also when "
-            "the graph runs on a GPU: 24.5 ms of a 640x480 frame on 2 cores in the thirty-third session's bench, 100 ms "
+            "the graph runs on a GPU: 15.2 ms of a 640x480 frame on 2 cores in the thirty-third session's bench, 100 ms "
             "before its fill was compiled and on a slower machine (`hole_fusion: false` turns it off).",
             "- Deeper than 16 px inside large real raw holes the fill extrapolates: on the 7-Scenes test block (frames "
             "860 and 870: a dark television on the wall, which the Kinect does not see) it lands 0.5 m too far there "

@@ -60,7 +60,7 @@ def planar_fill(depth: np.ndarray, fallback: np.ndarray,
     if gh == 0 or gw == 0:  # thinner than one cell (a strip of an image): no window to fit, the fallback fills
         return np.where(depth > 0, depth, fallback).astype(np.float32)
     fill = cv2.resize(fallback.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
-    grids = {c: _grid(depth, c) for c, _ in scales}  # several windows share a cell grid
+    grids = {c: _grid(depth, c) for c in {c for c, _ in scales}}  # several windows share a cell grid
     for cell, k in scales:
         m, d = grids[cell]
         est, a = _plane_at_centre(m, d, k, ridge)

@@ -276,11 +276,20 @@ def test_the_compiled_fill_is_used_where_numba_runs_and_can_be_turned_off(monkey
 
 
 def test_the_compiled_filter_refuses_what_would_read_outside_its_arrays():
-    """The kernel indexes without bounds checks: a mask of another size, a NaN or infinite guide value (its colour
-    table index) or a window OpenCV would replace by its defaults are refused with a clear error, not a crash."""
+    """The kernel indexes without bounds checks: windows wider than the image stay inside it (OpenCV's values), and a
+    mask of another size, a NaN or infinite guide value (its colour table index) or a window OpenCV would replace by
+    its defaults are refused with a clear error, not a crash."""
+    import cv2
+
     from perfecting_depth_ros.evaluate.bilateral_kernel import joint_bilateral_points
 
-    g = np.random.default_rng(0).uniform(0, 255, (20, 30, 3)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    for h, w in ((2, 2), (5, 6), (3, 40)):  # windows wider than the image: reflected again and again, as OpenCV does
+        g, s = rng.uniform(0, 255, (h, w, 3)).astype(np.float32), rng.uniform(0, 1, (h, w, 3)).astype(np.float32)
+        for dia in (5, 17):
+            np.testing.assert_array_equal(joint_bilateral_points(g, s, dia, 20.0, np.ones((h, w), bool)),
+                                          cv2.ximgproc.jointBilateralFilter(g, s, dia, 20.0, dia / 2))
+    g = rng.uniform(0, 255, (20, 30, 3)).astype(np.float32)
     ok = np.ones((20, 30), bool)
     assert joint_bilateral_points(g, g, 5, 20.0, ok).shape == g.shape
     for guide, src, dia, sigma, need, what in ((g, g, 5, 20.0, np.ones((30, 20), bool), "HxW mask"),

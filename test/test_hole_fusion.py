@@ -246,8 +246,10 @@ def test_the_joint_bilateral_filter_at_chosen_pixels_matches_the_whole_frame(mon
 
 
 def test_the_compiled_fill_is_used_where_numba_runs_and_can_be_turned_off(monkeypatch):
-    """"auto" takes numba's kernel where it compiles; PERFECTING_DEPTH_COMPILED=0 or NUMBA_DISABLE_JIT leave the
-    fill to OpenCV's crops (the enhancer says so in its description); an unknown engine is refused."""
+    """"auto" takes numba's kernel where it compiles; PERFECTING_DEPTH_COMPILED=0, NUMBA_DISABLE_JIT or no numba
+    leave the fill to OpenCV's crops (the enhancer says so in its description); an unknown engine is refused."""
+    import sys
+
     import numba
 
     from perfecting_depth_ros import DepthEnhancer
@@ -255,12 +257,15 @@ def test_the_compiled_fill_is_used_where_numba_runs_and_can_be_turned_off(monkey
 
     assert B.compiled_points() is not None
     assert DepthEnhancer(backend="onnxruntime").description.endswith("+hole_fusion")
-    for env, disable_jit in ((("PERFECTING_DEPTH_COMPILED", "0"),), False), ((), True):
+    cases = ((("PERFECTING_DEPTH_COMPILED", "0"),), False, False), ((), True, False), ((), False, True)
+    for env, disable_jit, missing in cases:
         B.compiled_points.cache_clear()
         with monkeypatch.context() as m:
             for k, v in env:
                 m.setenv(k, v)
             m.setattr(numba.config, "DISABLE_JIT", disable_jit)
+            if missing:  # numba not installed: its import fails
+                m.setitem(sys.modules, "numba", None)
             assert B.compiled_points() is None
             assert "without numba" in DepthEnhancer(backend="onnxruntime").description
             with pytest.raises(RuntimeError, match="needs numba"):

@@ -860,6 +860,62 @@ def test_workers_enhance_frames_at_once_and_publish_in_stamp_order(tiny_weights,
         assert not res.successful and "start-up only" in res.reason
 
 
+def _most_at_once(node, player, coll, ex, f, raw) -> int:
+    """How many frames ``node`` enhanced at once at most over a burst of 8 sets at 20 Hz, each frame's work after the
+    graph made 0.4 s long."""
+    enh = node._ensure_enhancer()
+    inner, lock, state = enh.enhance, threading.Lock(), {"now": 0, "most": 0}
+
+    def enhance(*args, **kwargs):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        try:
+            out = inner(*args, **kwargs)
+            time.sleep(0.4)
+            return out
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    enh.enhance = enhance
+    for k in range(8):
+        player.publish(f.rgb, raw, f.K, 5_000_000_000 + k * 50_000_000)
+        spin_until(ex, lambda: False, 0.05)
+    assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
+    return state["most"]
+
+
+def test_auto_workers_one_with_the_graph_on_the_cpu_more_with_a_gpu(tiny_weights, tmp_path, monkeypatch):
+    """workers: 0 (auto, the default) runs one worker where the graph runs on the CPU, and with the graph on a GPU up
+    to AUTO_WORKERS_MAX, leaving a core and never more than cpu_threads. On "8 cores" (the count replaced) the node
+    starts three threads: with the graph on this CPU one of them works (one frame at a time, "1 (auto)"); with the
+    backend taken for a GPU one (the test replaced: no GPU here) all three enhance at once ("3 (auto)")."""
+    from perfecting_depth_ros.node import enhancer_node as N
+
+    names = ("tensorrt-10.3.0", "onnxruntime-tensorrt", "onnxruntime-cuda", "torch-cuda", "torch-cuda-graphs",
+             "onnxruntime-cpu", "torch-cpu", "classical")
+    assert [N.graph_on_gpu(n) for n in names] == [True] * 5 + [False] * 3
+    assert N.auto_workers(False, 16) == 1
+    assert [N.auto_workers(True, c) for c in (1, 2, 3, 4, 16)] == [1, 1, 2, 3, 3]
+    assert N.auto_workers(True, 16, cpu_threads=2) == 2
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(N, "_cpus", lambda: 8)
+    f = render_random(21, 64, 80)
+    raw = simulate(f, "realsense_d435", np.random.default_rng(0))
+    params = {"method": "learned", "backend": "onnxruntime", "weights": str(tiny_weights), "diagnostics_period": 0.2}
+    for on_gpu, expect in ((False, 1), (True, 3)):
+        monkeypatch.setattr(N, "graph_on_gpu", lambda name, on_gpu=on_gpu: on_gpu)
+        with _talking_node(**params) as (node, player, coll, ex):
+            assert len(node.workers) == 3
+            assert handshake(ex, player, coll, f.rgb, raw, f.K)
+            assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
+            assert node._active_workers == expect
+            assert _most_at_once(node, player, coll, ex, f, raw) == expect
+            assert spin_until(ex, lambda: coll.last_diag_values().get("workers") == f"{expect} (auto)", 5), \
+                coll.last_diag_values()
+
+
 def test_camera_info_size_change_mid_stream(live):
     f, raw, player = live["f"], live["raw"], live["player"]
     assert live["send"](True)

@@ -144,10 +144,37 @@ def fallback_for(backend_name: str) -> str | None:
     return "torch" if backend_name.startswith("onnxruntime") else None
 
 
+AUTO_WORKERS_MAX = 3  # workers: 0 (auto) with the graph on a GPU: at most this many frame sets at once
+
+
+def graph_on_gpu(backend_name: str) -> bool:
+    """Whether a backend (by its ``name``) runs the graph on a GPU: TensorRT, ONNX Runtime's TensorRT or CUDA
+    provider, torch on CUDA."""
+    return (backend_name.startswith(("tensorrt", "torch-cuda"))
+            or backend_name in ("onnxruntime-tensorrt", "onnxruntime-cuda"))
+
+
+def auto_workers(on_gpu: bool, cpus: int, cpu_threads: int = 0) -> int:
+    """How many workers ``workers: 0`` (auto) runs. One where the graph runs on the CPU: it already takes the cores,
+    and a second worker only queues (README "Speed"). With the graph on a GPU the CPU's work around it sets the rate,
+    so up to AUTO_WORKERS_MAX run at once, leaving one of the ``cpus`` usable cores to the rest of the robot and never
+    more than ``cpu_threads`` (0: no cap)."""
+    if not on_gpu:
+        return 1
+    return max(1, min(AUTO_WORKERS_MAX, cpus - 1, cpu_threads or AUTO_WORKERS_MAX))
+
+
 FAILURES_BEFORE_FALLBACK = 3
 LAZY_CHECK_S = 0.25  # lazy: how often the outputs' subscribers are counted (a new reader waits at most this long)
 RESTART_ONLY = {"input_reliability", "output_reliability", "queue_size", "rgb_transport", "depth_transport",
                 "cameras", "workers"}
+
+
+def _cpus() -> int:
+    """The cores this process may use (a CPU set or quota: backends.base.usable_cpus), else the machine's."""
+    from ..backends.base import usable_cpus
+
+    return usable_cpus() or os.cpu_count() or 1
 
 
 def _stamp_ns(msg) -> int:
@@ -297,6 +324,7 @@ class EnhancerNode(Node):
         self._next_stream = 0  # round-robin: the camera served last goes to the back
         self._last_start = -1e9  # when the last set was taken (max_rate)
         self.workers: list[threading.Thread] = []
+        self._auto_workers, self._active_workers = False, 1  # workers: 0 (auto), and how many work (bring_up)
         self.worker_fault, self._worker_fault_time = "", -1e9  # a fault of a worker's own between frames (_work)
         self._computing: dict[int, float] = {}  # worker thread -> when it took the set in its hands (busy, stalls)
         self.stalled = False  # stall_timeout passed: the context is shut down and main exits with code 3
@@ -351,8 +379,13 @@ class EnhancerNode(Node):
         self._pending_rebuild = True  # the worker loads the model before it takes a frame
         self._backend_override, self.fallback_note, self._consecutive_failures = None, "", 0  # a fresh start
         self._next_stream, self._last_start = 0, -1e9
-        self.workers = [threading.Thread(target=self._work, name=f"enhancer_worker_{k}", daemon=True)
-                        for k in range(p["workers"])]
+        # workers: 0 (auto): as many threads as a GPU backend could use; until the model is loaded (and whenever it
+        # runs on the CPU) only the first works
+        self._auto_workers = p["workers"] == 0
+        n = auto_workers(True, _cpus(), p["cpu_threads"]) if self._auto_workers else p["workers"]
+        self._active_workers = 1 if self._auto_workers else n
+        self.workers = [threading.Thread(target=self._work, args=(k,), name=f"enhancer_worker_{k}", daemon=True)
+                        for k in range(n)]
         for w in self.workers:
             w.start()
         self.up = True
@@ -488,10 +521,11 @@ class EnhancerNode(Node):
           "driver, TensorRT) that only a restart clears, so that respawn:=true or systemd starts the node again; 0 = "
           "off (diagnostics still warn after 10 s); allow for a TensorRT engine built at the first frame (minutes on "
           "a Jetson); applies at once", FloatingPointRange(from_value=0.0, to_value=3600.0, step=0.0))
-        d("workers", 1, "frame sets enhanced at once: the model's graph runs one at a time and the CPU's work around "
+        d("workers", 0, "frame sets enhanced at once: the model's graph runs one at a time and the CPU's work around "
           "it (hole fusion, messages) in parallel, so with a GPU or spare cores 2-3 raise the output rate; outputs "
-          "stay in stamp order (a frame finished after a newer one is dropped); start-up only",
-          IntegerRange(from_value=1, to_value=8, step=1))
+          "stay in stamp order (a frame finished after a newer one is dropped); 0 = auto: 1 where the graph runs on "
+          "the CPU, with a GPU up to 3 (the usable cores less one, at most cpu_threads); start-up only",
+          IntegerRange(from_value=0, to_value=8, step=1))
         d("cameras", [""], "camera names sharing this node's model: <name>/rgb/image_rect_color ... in, "
           "<name>/depth_enhanced/... out, one diagnostics status each; [''] = the node's own topics; start-up only")
         d("rgb_transport", "raw", "colour input: raw (sensor_msgs/Image) or compressed (JPEG/PNG CompressedImage on "
@@ -635,7 +669,11 @@ class EnhancerNode(Node):
                                            seed=p["seed"], noise=p["noise"], local_window=p["local_window"],
                                            fusion="auto" if p["hole_fusion"] else False, threads=p["cpu_threads"])
             self._enhancer_error = ""
-            self.get_logger().info(f"enhancer ready: {self._enhancer.description}")
+            if self._auto_workers:
+                on_gpu = graph_on_gpu(self._enhancer.backend_name)
+                self._active_workers = min(len(self.workers), auto_workers(on_gpu, _cpus(), p["cpu_threads"]))
+            self.get_logger().info(f"enhancer ready: {self._enhancer.description}"
+                                   + (f", {self._active_workers} workers" if self._active_workers > 1 else ""))
         except Exception as e:  # a broken model must not take the node down: report and keep the old one
             self._enhancer_error = f"cannot create enhancer ({p['method']}/{backend}): {e}"
             self.get_logger().error(self._enhancer_error)
@@ -671,11 +709,15 @@ class EnhancerNode(Node):
                 self._computing[threading.get_ident()] = time.monotonic()
             return (stream, s, stream.taken), 0.0
 
-    def _work(self) -> None:
-        """A worker's loop. A fault of the node's own between frames (not a frame's: ``_work_once`` reports those) is
-        logged with its traceback and reported in diagnostics, and the worker goes on: a worker that died would leave
-        the node running, subscribed and silent."""
+    def _work(self, index: int = 0) -> None:
+        """The loop of worker ``index`` (idle while ``workers: 0`` keeps it out: ``_active_workers``). A fault of the
+        node's own between frames (not a frame's: ``_work_once`` reports those) is logged with its traceback and
+        reported in diagnostics, and the worker goes on: a worker that died would leave the node running, subscribed
+        and silent."""
         while self._running and self.context.ok():  # a signal shuts the context down before destroy_node runs
+            if index >= self._active_workers:
+                time.sleep(0.1)
+                continue
             try:
                 self._work_once()
             except Exception as e:
@@ -918,7 +960,7 @@ class EnhancerNode(Node):
                                    + (f" (min_range {p['min_range']:g} m)" if p["min_range"]
                                       else " (no effect: min_range unknown)")),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
-            "workers": str(len(self.workers)),
+            "workers": str(self._active_workers) + (" (auto)" if self._auto_workers else ""),
             "input_topics": stream.input_topics,
             "cameras": str(len(self.streams)),
         }

@@ -713,7 +713,9 @@ def test_raw_distorted_images_give_an_undistorted_cloud_and_an_unknown_model_is_
             s = send()
             if spin_until(ex, lambda: node.streams[0].counts["rejected"] > before, 0.2):
                 break
-        assert "distortion model 'kannala_brandt_of_my_own'" in node.streams[0].last_problem
+        # (the reasons tally, not last_problem: the diagnostics timer clears that once it has reported it)
+        reasons = node.streams[0].reject_reasons
+        assert any("distortion model 'kannala_brandt_of_my_own'" in k for k in reasons), reasons
         assert s not in coll.msgs["points"] and s not in coll.msgs["depth"]
     finally:
         node_ex.shutdown()

@@ -824,25 +824,7 @@ def test_workers_enhance_frames_at_once_and_publish_in_stamp_order(tiny_weights,
         raw = simulate(f, "realsense_d435", np.random.default_rng(0))
         assert handshake(ex, player, coll, f.rgb, raw, f.K)
         assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
-        enh = node._ensure_enhancer()
-        inner, lock, state = enh.enhance, threading.Lock(), {"calls": 0, "now": 0, "most": 0}
-
-        def enhance(*args, **kwargs):
-            with lock:
-                state["calls"] += 1
-                state["now"] += 1
-                state["most"] = max(state["most"], state["now"])
-                slow = state["calls"] % 2 == 1
-            try:
-                out = inner(*args, **kwargs)
-                if slow:
-                    time.sleep(0.4)
-                return out
-            finally:
-                with lock:
-                    state["now"] -= 1
-
-        enh.enhance = enhance
+        state = _track_at_once(node._ensure_enhancer(), lambda n: n % 2 == 1)
         mark = coll.diag_mark()
         stamps = [3_000_000_000 + k * 100_000_000 for k in range(10)]
         for s in stamps:  # a 7 Hz camera
@@ -862,25 +844,34 @@ def test_workers_enhance_frames_at_once_and_publish_in_stamp_order(tiny_weights,
         assert not res.successful and "start-up only" in res.reason
 
 
-def _most_at_once(node, player, coll, ex, f, raw) -> int:
-    """How many frames ``node`` enhanced at once at most over a burst of 8 sets at 20 Hz, each frame's work after the
-    graph made 0.4 s long."""
-    enh = node._ensure_enhancer()
-    inner, lock, state = enh.enhance, threading.Lock(), {"now": 0, "most": 0}
+def _track_at_once(enh, slow) -> dict:
+    """``enh.enhance`` wrapped: the work after the graph of the n-th call (n = 1, 2, ...) takes 0.4 s more where
+    ``slow(n)``; the dict returned counts the calls ("calls") and the most that ran at once ("most")."""
+    inner, lock, state = enh.enhance, threading.Lock(), {"calls": 0, "now": 0, "most": 0}
 
     def enhance(*args, **kwargs):
         with lock:
+            state["calls"] += 1
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
+            n = state["calls"]
         try:
             out = inner(*args, **kwargs)
-            time.sleep(0.4)
+            if slow(n):
+                time.sleep(0.4)
             return out
         finally:
             with lock:
                 state["now"] -= 1
 
     enh.enhance = enhance
+    return state
+
+
+def _most_at_once(node, player, coll, ex, f, raw) -> int:
+    """How many frames ``node`` enhanced at once at most over a burst of 8 sets at 20 Hz, each frame's work after the
+    graph made 0.4 s long."""
+    state = _track_at_once(node._ensure_enhancer(), lambda n: True)
     for k in range(8):
         player.publish(f.rgb, raw, f.K, 5_000_000_000 + k * 50_000_000)
         spin_until(ex, lambda: False, 0.05)

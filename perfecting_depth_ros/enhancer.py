@@ -445,7 +445,7 @@ class DepthEnhancer:
         self._classical = None
         self._graph_lock = threading.Lock()
         self.fusion = None
-        self._fusion_note = ""  # why the fusion asked for is off
+        self._fusion_note = ""  # the description's note: the fusion on (and its fill), or why the one asked for is off
         self.backend_name = "classical"
         if method == "learned":
             from .backends import create_backend
@@ -465,6 +465,10 @@ class DepthEnhancer:
                               RuntimeWarning, stacklevel=2)
                 fusion = False
             self.fusion = load_fusion(fusion, path)
+            if self.fusion is not None:  # said in every frame's description: read once, here
+                from .evaluate.baselines import compiled_points
+
+                self._fusion_note = " +hole_fusion" + ("" if compiled_points() else " (its fill without numba: slower)")
         else:
             from .evaluate.baselines import BASELINES
 
@@ -515,12 +519,7 @@ class DepthEnhancer:
     def description(self) -> str:
         if self._classical is not None:
             return f"classical:{self.method}"
-        fused = self._fusion_note
-        if self.fusion is not None:
-            from .evaluate.baselines import compiled_points
-
-            fused = " +hole_fusion" + ("" if compiled_points() else " (its fill without numba: slower)")
-        return f"learned:{self.backend_name} K={self.samples} S={self.steps}{fused}"
+        return f"learned:{self.backend_name} K={self.samples} S={self.steps}{self._fusion_note}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,
                 max_range_m: float | None = None, min_range_m: float | None = None) -> EnhancedDepth:

@@ -52,11 +52,11 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
     rep["libraries"] = {m: _version(m) for m in ("numpy", "cv2", "numba", "onnxruntime", "torch", "tensorrt", "rclpy")}
     import cv2
 
-    from .evaluate.baselines import COMPILED_ENV, compiled_points
+    from .evaluate.baselines import compiled_off, compiled_points
 
     rep["opencv_ximgproc"] = hasattr(cv2, "ximgproc")  # the hole fusion's filter (OpenCV's contrib module)
     rep["compiled_fill"] = compiled_points() is not None  # its compiled kernel (numba)
-    rep["compiled_fill_off"] = os.environ.get(COMPILED_ENV, "1").strip() == "0"
+    rep["compiled_fill_off"] = compiled_off()
     try:
         import onnxruntime as ort
 

@@ -196,12 +196,17 @@ ENGINES = ("auto", "compiled", "opencv")
 COMPILED_ENV = "PERFECTING_DEPTH_COMPILED"  # "0": no numba at run time (its import and LLVM take about 130 MB)
 
 
+def compiled_off() -> bool:
+    """Whether the environment turns the compiled fill off (COMPILED_ENV set to 0)."""
+    return os.environ.get(COMPILED_ENV, "1").strip() == "0"
+
+
 @functools.cache
 def compiled_points():
     """``bilateral_kernel.joint_bilateral_points``, compiled (or loaded from numba's cache) on the first call, or
     None where numba is missing, cannot compile or cache here, is told not to compile (``NUMBA_DISABLE_JIT``) or the
     environment sets COMPILED_ENV to 0."""
-    if os.environ.get(COMPILED_ENV, "1").strip() == "0":
+    if compiled_off():
         return None
     try:
         import numba

@@ -31,6 +31,7 @@ setup(
     extras_require={
         "train": ["torch", "diffusers", "accelerate", "onnx", "matplotlib"],
         "bag": ["rosbags", "rosbags-image"],
+        "tensorrt": ["onnx", "onnxconverter-common"],  # FP16 engines (without them TensorRT builds in FP32)
         "test": ["pytest", "hypothesis", "ruff"],
     },
     zip_safe=True,

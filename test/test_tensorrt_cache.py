@@ -75,3 +75,21 @@ def test_node_falls_back_from_a_gpu_route_to_the_cpu_then_to_torch():
         assert fallback_for(gpu) == "onnxruntime"
     assert fallback_for("onnxruntime-cpu") == "torch"
     assert fallback_for("torch-cpu") is None and fallback_for("torch-cuda-graphs") is None
+
+
+def test_engine_precision_is_mixed_fp16_only_where_strong_typing_and_the_converter_are(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from perfecting_depth_ros.backends import precision
+
+    trt = SimpleNamespace(__version__="10.3.0")  # JetPack 6.1+
+    assert TensorRTBackend._precision(SimpleNamespace(trt=trt), True) == precision.RECIPE
+    assert TensorRTBackend._precision(SimpleNamespace(trt=trt), False) == "fp32"
+    assert precision.RECIPE != precision.recipe(fp32_inputs=())  # what stays FP32 names the engine: another is rebuilt
+    trt.__version__ = "8.6.2"  # JetPack 6.0 / 5: no strongly typed networks, and BuilderFlag.FP16 is never used
+    assert TensorRTBackend._precision(SimpleNamespace(trt=trt), True) == "fp32"
+    assert "FP32" in caplog.text
+    monkeypatch.setattr(precision, "converter_missing", lambda: "FP16 conversion unavailable (no onnxconverter_common)")
+    trt.__version__ = "11.4.1"
+    assert TensorRTBackend._precision(SimpleNamespace(trt=trt), True) == "fp32"
+    assert "onnxconverter-common" in caplog.text

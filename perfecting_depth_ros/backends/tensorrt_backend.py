@@ -2,9 +2,11 @@
 
 - Built once per (GPU model, TensorRT version, input size, K, S, model sha256, model-code sha256), serialised to the
   cache, and loaded on later starts; a corrupt or foreign engine file is rebuilt.
-- TensorRT 10 (JetPack 6): FP16 through ``BuilderFlag.FP16``. TensorRT 11 (strongly typed): FP16
-  must already be in the ONNX, so the graph is converted with onnxconverter-common when installed,
-  else the engine is built in FP32 and the log says so.
+- FP16 (the default): TensorRT 10 and 11 build a strongly typed network from ``precision.fp16_onnx``'s copy of the
+  graph, FP16 but for the in-graph geometry of the raw depth, which stays FP32. Never ``BuilderFlag.FP16``: it lets
+  TensorRT put any layer in FP16, the fill's epsilons underflow, and rebuilt holes move by metres
+  (scripts/probe_fp16.py). Without onnxconverter-common, and on TensorRT 8 (no strong typing), the engine is FP32 and
+  the log says so.
 - Inputs and outputs live in pre-allocated device buffers (torch CUDA tensors), on one CUDA stream.
 - Nothing here touches TensorRT unless a usable CUDA GPU is present (the lean runtime segfaults
   in ``deserialize_cuda_engine`` without one).
@@ -120,6 +122,7 @@ class TensorRTBackend(Backend):
 
         self.trt, self.torch = trt, torch
         self.weights, self.sha, self.samples, self.steps, self.fp16 = Path(weights), sha, samples, steps, fp16
+        self.precision = self._precision(fp16)
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         self.stream = torch.cuda.Stream()
@@ -129,18 +132,37 @@ class TensorRTBackend(Backend):
         self._size = None
         self._prepare(height, width)
 
+    def _precision(self, fp16: bool) -> str:
+        """The engine's precision: ``precision.RECIPE`` (mixed FP16) where it can be built, else "fp32"."""
+        from .precision import RECIPE, converter_missing
+
+        if not fp16:
+            return "fp32"
+        if trt_major(self.trt.__version__) < 10:
+            log.warning("TensorRT %s has no strongly typed networks: building the engine in FP32 (FP16 by the "
+                        "builder's choice puts the in-graph fill in FP16, which it does not survive)", self.trt.__version__)
+            return "fp32"
+        missing = converter_missing()
+        if missing:
+            log.warning("%s: building the TensorRT engine in FP32 (pip install onnx onnxconverter-common for FP16)",
+                        missing)
+            return "fp32"
+        return RECIPE
+
     def _key(self, height: int, width: int) -> EngineKey:
         return EngineKey(self.gpu, self.trt.__version__, height, width, self.samples, self.steps, self.sha,
-                         "fp16" if self.fp16 else "fp32", graph_code_sha())
+                         self.precision, graph_code_sha())
 
     def _build(self, height: int, width: int) -> bytes:
         from .onnx_backend import cached_onnx
 
         trt = self.trt
         onnx_path = cached_onnx(self.weights, self.sha, self.samples, self.steps)
-        strongly_typed = trt_major(trt.__version__) >= 11
-        if strongly_typed and self.fp16:
-            onnx_path = _fp16_onnx(onnx_path)
+        strongly_typed = trt_major(trt.__version__) >= 10  # TensorRT 11 has no other kind
+        if self.precision != "fp32":
+            from .precision import fp16_onnx
+
+            onnx_path = fp16_onnx(onnx_path)
         builder = trt.Builder(self.logger)
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
         network = builder.create_network(flags)
@@ -149,8 +171,6 @@ class TensorRTBackend(Backend):
             errs = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendError(f"TensorRT cannot parse {onnx_path}: {errs}")
         config = builder.create_builder_config()
-        if self.fp16 and not strongly_typed and builder.platform_has_fast_fp16:
-            config.set_flag(trt.BuilderFlag.FP16)
         profile = builder.create_optimization_profile()
         s = self.stride
         shapes = input_shapes(height, width, self.samples, s, self.takes_range)
@@ -202,20 +222,3 @@ class TensorRTBackend(Backend):
             outs = {k: self.buffers[k].to("cpu", non_blocking=True) for k in OUTPUT_NAMES}
         self.stream.synchronize()
         return {k: v.numpy() for k, v in outs.items()}
-
-
-def _fp16_onnx(path: Path) -> Path:
-    """FP16 copy of the graph for strongly typed TensorRT (11+), with FP32 inputs/outputs kept."""
-    out = path.with_name(path.stem + "_fp16.onnx")
-    if out.exists():
-        return out
-    try:
-        import onnx
-        from onnxconverter_common import float16
-    except ImportError:
-        log.warning("onnxconverter-common not installed: TensorRT 11 engine stays FP32")
-        return path
-    m = onnx.load(str(path))
-    m16 = float16.convert_float_to_float16(m, keep_io_types=True)
-    onnx.save(m16, str(out))
-    return out

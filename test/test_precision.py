@@ -1,0 +1,108 @@
+"""The graph in FP16 for TensorRT: converted, checked, and run here by ONNX Runtime against the FP32 graph."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from perfecting_depth_ros.backends.base import read_metadata
+from perfecting_depth_ros.backends.precision import RECIPE, _drop_round_trips, convert_fp16, fed_only_by, fp16_onnx
+from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.enhancer import DEFAULT_WEIGHTS, DepthEnhancer
+
+SHIPPED_GRAPH = DEFAULT_WEIGHTS.parent / "perfecting_depth_k4_s2.onnx"
+
+
+@pytest.fixture(scope="module")
+def graph_inputs(frame):
+    """What the enhancer feeds the shipped graph for a rendered frame seen by a simulated sensor."""
+    enh = DepthEnhancer("learned", backend="onnxruntime", fusion=False)
+    seen = []
+    run = enh.backend.run
+    enh.backend.run = lambda inputs: (seen.append(dict(inputs)), run(inputs))[1]
+    enh.enhance(frame.rgb, simulate(frame, "realsense_d435", np.random.default_rng(0)))
+    return seen[0]
+
+
+def _run(path, inputs):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in s.get_inputs()]
+    return dict(zip([o.name for o in s.get_outputs()], s.run(None, {k: v for k, v in inputs.items() if k in names})))
+
+
+def test_the_fp16_graph_is_valid_typed_fp32_outside_and_close_to_fp32(graph_inputs, tmp_path):
+    out = tmp_path / "g16.onnx"
+    half = convert_fp16(SHIPPED_GRAPH, out)
+    for v in list(half.graph.input) + list(half.graph.output):
+        assert v.type.tensor_type.elem_type == TensorProto.FLOAT, v.name  # mean and spread included
+    declared = {v.name: v.type.tensor_type.elem_type for v in half.graph.value_info}
+    convs = [declared.get(n.input[0]) for n in half.graph.node if n.op_type == "Conv"]
+    assert convs.count(TensorProto.FLOAT16) > 0.75 * len(convs)  # the networks run in FP16; the fill's sums do not
+    md = read_metadata(out)
+    assert md["precision"] == RECIPE and md["model_sha256"] == read_metadata(SHIPPED_GRAPH)["model_sha256"]
+    ref, got = _run(SHIPPED_GRAPH, graph_inputs), _run(out, graph_inputs)
+    for k in ref:
+        assert np.isfinite(got[k]).all(), k
+    d = np.abs(ref["final"] - got["final"])
+    assert np.percentile(d, 99) < 5e-3 and d.max() < 0.05  # normalised depth units (about a metre a unit)
+    assert np.percentile(np.abs(ref["sigma"] - got["sigma"]) / ref["sigma"], 99) < 0.02
+    # the whole graph in FP16 (the converter alone): the in-graph fill's epsilons and cancellations do not survive
+    naive = tmp_path / "naive.onnx"
+    convert_fp16(SHIPPED_GRAPH, naive, fp32_inputs=())
+    assert np.percentile(np.abs(ref["final"] - _run(naive, graph_inputs)["final"]), 99) > 10 * np.percentile(d, 99)
+
+
+def test_fp16_copy_is_cached_and_redone_for_another_graph(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "pkg" / "graph.onnx"
+    src.parent.mkdir()
+    m = helper.make_model(_graph([helper.make_node("Abs", ["depth"], ["out"], name="abs")], inputs=("depth",)))
+    helper.set_model_props(m, {"model_sha256": "ab" * 32})
+    onnx.save(m, str(src))
+    first = fp16_onnx(src)
+    assert first.parent == tmp_path / "cache"  # never beside the graph (the shipped one lives in the package)
+    stamp = first.stat().st_mtime_ns
+    assert fp16_onnx(src) == first and first.stat().st_mtime_ns == stamp  # reused
+    helper.set_model_props(m, {"model_sha256": "cd" * 32})
+    onnx.save(m, str(src))  # other weights under the same name: converted again
+    assert read_metadata(fp16_onnx(src))["model_sha256"] == "cd" * 32
+    first.write_bytes(b"truncated")
+    assert read_metadata(fp16_onnx(src))["precision"] == RECIPE
+    out = _run(first, {"depth": np.array([-2.0], np.float32)})["out"]
+    assert out.dtype == np.float32 and out[0] == 2.0
+
+
+def _graph(nodes, inputs=("depth", "rgb"), outputs=("out",)):
+    f = TensorProto.FLOAT
+    return helper.make_graph(nodes, "g", [helper.make_tensor_value_info(x, f, [1]) for x in inputs],
+                             [helper.make_tensor_value_info(x, f, [1]) for x in outputs])
+
+
+def test_fed_only_by_keeps_the_depth_arithmetic_and_its_constants():
+    eps = helper.make_node("Constant", [], ["eps"], name="eps", value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1e-12]))
+    both = helper.make_node("Constant", [], ["two"], name="two", value=helper.make_tensor("v", TensorProto.FLOAT, [1], [2.0]))
+    nodes = [eps, both,
+             helper.make_node("Clip", ["depth", "eps"], ["c"], name="clip"),
+             helper.make_node("Div", ["depth", "c"], ["q"], name="div"),
+             helper.make_node("Mul", ["rgb", "two"], ["r"], name="mul_rgb"),
+             helper.make_node("Add", ["q", "r"], ["out"], name="mix")]
+    kept = fed_only_by(_graph(nodes), ("depth",))
+    assert kept == ["eps", "clip", "div"]  # "two" feeds only what rgb reaches; "mix" reads rgb
+
+
+def test_round_trips_between_fp32_nodes_are_removed_and_real_casts_kept():
+    f, h, i64 = TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.INT64
+    nodes = [helper.make_node("Abs", ["depth"], ["a"], name="abs"),
+             helper.make_node("Cast", ["a"], ["a16"], name="to16", to=h),
+             helper.make_node("Cast", ["a16"], ["a32"], name="to32", to=f),
+             helper.make_node("Neg", ["a32"], ["out"], name="neg"),
+             helper.make_node("Cast", ["n"], ["n16"], name="int_to16", to=h),
+             helper.make_node("Cast", ["n16"], ["n32"], name="int_to32", to=f)]
+    g = _graph(nodes, inputs=("depth",), outputs=("out", "n32"))
+    g.input.append(helper.make_tensor_value_info("n", i64, [1]))
+    g.value_info.extend([helper.make_tensor_value_info("a", f, [1]), helper.make_tensor_value_info("a16", h, [1])])
+    assert _drop_round_trips(g) == 1
+    names = [n.name for n in g.node]
+    assert "to16" not in names and "to32" not in names and g.node[names.index("neg")].input[0] == "a"
+    assert "int_to16" in names and "int_to32" in names  # an integer through FP16 is a real conversion

@@ -18,6 +18,10 @@ than 0.002, the gap-block hold-out MAE by less than 1 %, and the keep gate decid
 valid raw pixels; else the backends build in FP32 until a set of FP32 operators meets it.
 
   PYTHONPATH=scripts python scripts/probe_fp16.py [--fp32-ops Sqrt,Div] [--fp32-inputs depth,mask] [--out F.json]
+  PYTHONPATH=scripts python scripts/probe_fp16.py --tf32 [--out F.json]   # torch's TF32 convolutions instead
+
+``--tf32`` asks the same of torch on a GPU, whose convolutions run in TF32 by default: every convolution's input
+and weights rounded to 10 mantissa bits, summed in FP32 (emulated on this CPU), against torch in FP32.
 
 Outcome (thirty-fourth session; outputs/fp16/probe_final*.json, not shipped; FP32 -> FP16):
 - the whole graph in FP16 (``--fp32-inputs ""``; what TensorRT 10's FP16 flag and the backend's earlier conversion
@@ -38,6 +42,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from validate_gap import score, val_frames
 
 from perfecting_depth_ros.backends.base import verify_weights
@@ -57,6 +63,30 @@ def enhancer(graph: Path | None) -> DepthEnhancer:
                                          prefer_gpu=False, onnx_path=graph)
         assert enh.backend.stride == b.stride
         enh.backend_name = enh.backend.name + "-fp16"
+    return enh
+
+
+def tf32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` rounded to TF32 (10 mantissa bits, to nearest), kept in FP32: what cuDNN feeds its multipliers."""
+    i = x.contiguous().view(torch.int32)
+    return ((i + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+def tf32_enhancer() -> DepthEnhancer:
+    """The shipped model through torch on this CPU with every convolution's input and weights rounded to TF32 and
+    summed in FP32: torch's convolutions on an Ampere-or-later GPU (``torch.backends.cudnn.allow_tf32``, on by
+    default)."""
+    enh = DepthEnhancer("learned", backend="torch")
+    run, conv = enh.backend.run, F.conv2d
+
+    def run_tf32(inputs):
+        F.conv2d = lambda x, w, *a, **k: conv(tf32(x), tf32(w), *a, **k)
+        try:
+            return run(inputs)
+        finally:
+            F.conv2d = conv
+
+    enh.backend.run = run_tf32
     return enh
 
 
@@ -104,6 +134,18 @@ def main(args: list[str]) -> int:
     ins = (tuple(x for x in args[args.index("--fp32-inputs") + 1].split(",") if x) if "--fp32-inputs" in args
            else FP32_INPUTS)
     out_path = args[args.index("--out") + 1] if "--out" in args else None
+    if "--tf32" in args:  # torch with TF32 convolutions against torch in FP32
+        report = {"candidate": "tf32 convolutions (torch)"}
+        ref, cand = DepthEnhancer("learned", backend="torch"), tf32_enhancer()
+        report["pixels"] = pixel_diffs(ref, cand)
+        print(json.dumps(report, indent=1), flush=True)
+        seq = load_sequence()[0]
+        for version in (1, 2):
+            report[f"val_v{version}"] = {"fp32": score(ref, seq, version), "tf32": score(cand, seq, version)}
+            print(json.dumps(report[f"val_v{version}"], indent=1), flush=True)
+        if out_path:
+            Path(out_path).write_text(json.dumps(report, indent=1) + "\n")
+        return 0
     ref = enhancer(None)
     src = cached_onnx(DEFAULT_WEIGHTS, verify_weights(DEFAULT_WEIGHTS), ref.samples, ref.steps)
     with tempfile.TemporaryDirectory() as tmp:

@@ -57,7 +57,8 @@ def test_fp16_copy_is_cached_and_redone_for_another_graph(tmp_path, monkeypatch)
     monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
     src = tmp_path / "pkg" / "graph.onnx"
     src.parent.mkdir()
-    m = helper.make_model(_graph([helper.make_node("Abs", ["depth"], ["out"], name="abs")], inputs=("depth",)))
+    m = helper.make_model(_graph([helper.make_node("Abs", ["depth"], ["out"], name="abs")], inputs=("depth",)),
+                          ir_version=8, opset_imports=[helper.make_opsetid("", 17)])  # what every onnxruntime reads
     helper.set_model_props(m, {"model_sha256": "ab" * 32})
     onnx.save(m, str(src))
     first = fp16_onnx(src)

@@ -57,6 +57,11 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
     rep["opencv_ximgproc"] = hasattr(cv2, "ximgproc")  # the hole fusion's filter (OpenCV's contrib module)
     rep["compiled_fill"] = compiled_points() is not None  # its compiled kernel (numba)
     rep["compiled_fill_off"] = compiled_off()
+    from .backends.precision import engine_precision
+
+    trt = rep["libraries"]["tensorrt"]
+    precision, why = engine_precision(trt if trt[:1].isdigit() else "10")  # the installed TensorRT, else a current one
+    rep["tensorrt_precision"] = "FP16, the raw depth's geometry in FP32" if precision != "fp32" else f"FP32 ({why})"
     try:
         import onnxruntime as ort
 
@@ -106,6 +111,7 @@ def format_report(rep: dict) -> str:
              f"{'yes' if rep['nvidia_device'] else 'no'}, ROS_DISTRO {rep['ros_distro']}",
              "libraries: " + ", ".join(f"{k} {v}" for k, v in rep["libraries"].items()),
              "onnxruntime providers: " + (", ".join(rep["onnxruntime_providers"]) or "none"),
+             f"TensorRT engines (backend tensorrt): {rep['tensorrt_precision']}",
              "OpenCV contrib ximgproc (the hole fusion, joint_bilateral, guided_fill): "
              + ("yes" if rep["opencv_ximgproc"] else "NO: install opencv-contrib-python-headless or Ubuntu's python3-opencv"),
              "the hole fusion's fill compiled (numba): "

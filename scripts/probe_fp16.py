@@ -31,6 +31,8 @@ Outcome (thirty-fourth session; outputs/fp16/probe_final*.json, not shipped; FP3
   (hold-out 18.924 -> 18.928 mm, RMSE 0.4162 -> 0.4161 / 0.4818 -> 0.4818 m, AUROC and +-2 sigma level), gate
   decided otherwise on 0.004-0.009 % of the raw pixels, 1.0-1.1 % of the pixels moved by more than 1 mm (99.9th
   percentile 4-6 mm): rule met, the default.
+- ``--tf32`` (outputs/fp16/probe_tf32.json): every validation figure within 0.02 % of torch in FP32, 0.7-1.4 % of
+  the pixels moved by more than 1 mm (99.9th percentile 2.5-5.1 mm): the torch backend leaves TF32 on.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ def test_info_reports_the_weights_the_backend_auto_picks_and_its_time(tmp_path, 
     assert any(s.startswith("onnxruntime-cuda") for s in rep["backend"]["skipped"])  # and why
     assert rep["opencv_ximgproc"] is True and "+hole_fusion" in rep["backend"]["description"]
     assert rep["compiled_fill"] is True and rep["libraries"]["numba"][0].isdigit()
+    assert rep["tensorrt_precision"].startswith("FP16")  # onnxconverter-common is installed here
     # a corrupt copy of the weights: reported, exit code 1
     bad = tmp_path / "w"
     shutil.copytree(DEFAULT_WEIGHTS.parent, bad)

@@ -58,6 +58,20 @@ def converter_missing() -> str:
     return ""
 
 
+def engine_precision(trt_version: str, fp16: bool = True) -> tuple[str, str]:
+    """The precision a TensorRT engine is built in here, ``RECIPE`` (FP16, the raw depth's geometry FP32) or "fp32",
+    and, where FP16 was asked for and cannot be had, why."""
+    if not fp16:
+        return "fp32", ""
+    if int(trt_version.split(".")[0]) < 10:
+        return "fp32", (f"TensorRT {trt_version} has no strongly typed networks, and FP16 by the builder's choice puts "
+                        "the in-graph fill in FP16, which it does not survive")
+    missing = converter_missing()
+    if missing:
+        return "fp32", f"{missing}; pip install onnx onnxconverter-common for FP16"
+    return RECIPE, ""
+
+
 def fed_only_by(graph, inputs: tuple[str, ...]) -> list[str]:
     """Names of the nodes of ``graph`` computed from ``inputs`` alone: those that read one of them, or a tensor so
     computed, and nothing that depends on another graph input; and the constant-only nodes (no graph input upstream:

@@ -133,21 +133,13 @@ class TensorRTBackend(Backend):
         self._prepare(height, width)
 
     def _precision(self, fp16: bool) -> str:
-        """The engine's precision: ``precision.RECIPE`` (mixed FP16) where it can be built, else "fp32"."""
-        from .precision import RECIPE, converter_missing
+        """The engine's precision: ``precision.RECIPE`` (mixed FP16) where it can be built, else "fp32" (logged)."""
+        from .precision import engine_precision
 
-        if not fp16:
-            return "fp32"
-        if trt_major(self.trt.__version__) < 10:
-            log.warning("TensorRT %s has no strongly typed networks: building the engine in FP32 (FP16 by the "
-                        "builder's choice puts the in-graph fill in FP16, which it does not survive)", self.trt.__version__)
-            return "fp32"
-        missing = converter_missing()
-        if missing:
-            log.warning("%s: building the TensorRT engine in FP32 (pip install onnx onnxconverter-common for FP16)",
-                        missing)
-            return "fp32"
-        return RECIPE
+        precision, why = engine_precision(self.trt.__version__, fp16)
+        if why:
+            log.warning("building the TensorRT engine in FP32: %s", why)
+        return precision
 
     def _key(self, height: int, width: int) -> EngineKey:
         return EngineKey(self.gpu, self.trt.__version__, height, width, self.samples, self.steps, self.sha,

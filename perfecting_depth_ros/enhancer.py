@@ -332,10 +332,10 @@ def load_fusion(fusion: bool | str | Path, weights: Path):
     auto = isinstance(fusion, str) and fusion == "auto"  # the shipped fusion, if it was fitted on these weights
     if auto and not DEFAULT_FUSION.exists():
         return None
-    if not auto:
+    if not auto and compiled_points() is None:  # its fill: compiled (numba), else OpenCV's contrib module
         from .evaluate.baselines import require_ximgproc
 
-        require_ximgproc("the hole fusion")
+        require_ximgproc("the hole fusion without numba")
     path = DEFAULT_FUSION if auto or fusion is True else fusion
     if not isinstance(path, (str, Path)):
         raise ValueError(f"fusion must be 'auto', True, False or a path, got {fusion!r}")
@@ -455,19 +455,19 @@ class DepthEnhancer:
                                           threads=self.threads)
             self.backend_name = self.backend.name
             self.stride = self.backend.stride
-            if isinstance(fusion, str) and fusion == "auto" and not hasattr(cv2, "ximgproc"):
-                # the fusion's fill needs OpenCV's contrib module: without it, the fast path, said so
+            from .evaluate.baselines import compiled_points
+
+            if isinstance(fusion, str) and fusion == "auto" and not hasattr(cv2, "ximgproc") and compiled_points() is None:
+                # the fusion's fill needs numba or OpenCV's contrib module: without either, the fast path, said so
                 import warnings
 
-                self._fusion_note = " (hole fusion off: this OpenCV has no ximgproc)"
-                warnings.warn(f"hole fusion off: OpenCV {cv2.__version__} lacks the contrib module ximgproc its fill "
-                              "needs (opencv-contrib-python-headless or Ubuntu's python3-opencv have it)",
-                              RuntimeWarning, stacklevel=2)
+                self._fusion_note = " (hole fusion off: no numba, and this OpenCV has no ximgproc)"
+                warnings.warn(f"hole fusion off: its fill needs numba (pip install numba) or OpenCV's contrib module "
+                              f"ximgproc, which OpenCV {cv2.__version__} lacks (opencv-contrib-python-headless or "
+                              "Ubuntu's python3-opencv have it)", RuntimeWarning, stacklevel=2)
                 fusion = False
             self.fusion = load_fusion(fusion, path)
             if self.fusion is not None:  # said in every frame's description: read once, here
-                from .evaluate.baselines import compiled_points
-
                 self._fusion_note = " +hole_fusion" + ("" if compiled_points() else " (its fill without numba: slower)")
         else:
             from .evaluate.baselines import BASELINES

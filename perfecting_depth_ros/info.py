@@ -112,8 +112,9 @@ def format_report(rep: dict) -> str:
              "libraries: " + ", ".join(f"{k} {v}" for k, v in rep["libraries"].items()),
              "onnxruntime providers: " + (", ".join(rep["onnxruntime_providers"]) or "none"),
              f"TensorRT engines (backend tensorrt): {rep['tensorrt_precision']}",
-             "OpenCV contrib ximgproc (the hole fusion, joint_bilateral, guided_fill): "
-             + ("yes" if rep["opencv_ximgproc"] else "NO: install opencv-contrib-python-headless or Ubuntu's python3-opencv"),
+             "OpenCV contrib ximgproc (guided_fill; the hole fusion and joint_bilateral without numba): "
+             + ("yes" if rep["opencv_ximgproc"] else "no" + ("" if rep["compiled_fill"] else
+                ": the hole fusion is off; install numba, or opencv-contrib-python-headless or Ubuntu's python3-opencv")),
              "the hole fusion's fill compiled (numba): "
              + ("yes" if rep["compiled_fill"] else "no, turned off (PERFECTING_DEPTH_COMPILED=0)" if rep["compiled_fill_off"]
                 else "NO: install numba (pip install numba) for a fill about 20 ms faster a 640x480 frame")]

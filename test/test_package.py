@@ -193,9 +193,53 @@ except BackendError as e:
     assert r.returncode == 0 and "refused:" in r.stdout and "needs torch" in r.stdout, (r.stdout, r.stderr[-2000:])
 
 
-def test_an_opencv_without_contrib_turns_the_hole_fusion_off_and_refuses_what_needs_it(tmp_path):
-    """Plain opencv-python has no ximgproc (the hole fusion's and two classical fills' filters): the default learned
-    enhancer runs without the fusion and says so, and what cannot run without it is refused with the reason."""
+def test_an_opencv_without_contrib_runs_the_hole_fusion_on_numba_alone(tmp_path):
+    """Plain opencv-python and JetPack's OpenCV have no ximgproc. With numba the hole fusion's fill and joint_bilateral
+    run compiled and give what they give with it (a flat or self-guided filter through OpenCV's core); guided_fill,
+    which needs the module, is refused with the reason."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import cv2
+import warnings
+import numpy as np
+from perfecting_depth_ros import DepthEnhancer
+from perfecting_depth_ros.evaluate.baselines import joint_bilateral_at
+rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3)).astype(np.uint8)
+depth = np.full((120, 160), 2.0, np.float32)
+depth[30:60, 40:90] = 0
+depth[80:, :30] = 3.0
+flat = np.full((60, 80, 3), 9.0, np.float32)
+src = np.random.default_rng(1).random((60, 80, 3)).astype(np.float32)
+need = np.ones((60, 80), bool)
+before = [DepthEnhancer(max_range_m=4.5).enhance(rgb, depth).depth, DepthEnhancer("joint_bilateral").enhance(rgb, depth).depth,
+          joint_bilateral_at(flat, src, 9, 20.0, need), joint_bilateral_at(src, src, 9, 20.0, need)]
+del cv2.ximgproc  # this OpenCV, as plain opencv-python comes
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    enh = DepthEnhancer(max_range_m=4.5)
+after = [enh.enhance(rgb, depth).depth, DepthEnhancer("joint_bilateral").enhance(rgb, depth).depth,
+         joint_bilateral_at(flat, src, 9, 20.0, need), joint_bilateral_at(src, src, 9, 20.0, need)]
+for a, b in zip(before, after):
+    assert np.array_equal(a, b, equal_nan=True)
+print(enh.description)
+try:
+    DepthEnhancer("guided_fill")
+except ImportError as e:
+    print("refused:", e)
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PERFECTING_DEPTH_CACHE=str(tmp_path / "cache"))
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "+hole_fusion" in r.stdout and "without numba" not in r.stdout
+    assert "refused: guided_fill needs OpenCV's contrib module" in r.stdout
+
+
+def test_without_contrib_or_numba_the_hole_fusion_is_off_and_what_needs_them_is_refused(tmp_path):
+    """No ximgproc and no compiled fill (PERFECTING_DEPTH_COMPILED=0, as without numba): the default learned enhancer
+    runs without the fusion and says so, and what cannot run is refused with the reason."""
     import os
     import subprocess
     import sys
@@ -223,10 +267,12 @@ for kw in ({"method": "joint_bilateral"}, {"method": "guided_fill"}, {"fusion": 
     except ImportError as e:
         print("refused:", e)
 """
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PERFECTING_DEPTH_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PERFECTING_DEPTH_CACHE=str(tmp_path / "cache"),
+               PERFECTING_DEPTH_COMPILED="0")
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "warned: hole fusion off" in r.stdout and "(hole fusion off: this OpenCV has no ximgproc)" in r.stdout
+    assert "warned: hole fusion off" in r.stdout and "numba" in r.stdout
+    assert "(hole fusion off: no numba, and this OpenCV has no ximgproc)" in r.stdout
     assert "classical:inpaint_ns" in r.stdout
     refusals = [line for line in r.stdout.splitlines() if line.startswith("refused:")]
     assert len(refusals) == 3 and all("opencv-contrib-python-headless" in x for x in refusals)

@@ -235,16 +235,25 @@ def joint_bilateral_at(guide: np.ndarray, src: np.ndarray, dia: int, sigma_color
     float rounding (measured up to 7e-6 m): OpenCV scales its colour-weight table to each image's range of guide
     values. A crop whose guide is flat (OpenCV would blur it with a square kernel instead) takes the whole frame's
     values. The kernel takes 3-channel guides and sources whose guide is not flat and is not the source; others
-    go to OpenCV."""
+    go to OpenCV: to its contrib module, or, where this OpenCV lacks it, to what that filter computes in those two
+    cases, its core's bilateral filter (a guide filtering itself) and Gaussian blur (a flat guide). So with numba
+    the hole fusion needs no contrib module (JetPack's OpenCV and plain opencv-python have none)."""
     if engine not in ENGINES:
         raise ValueError(f"joint bilateral engine must be one of {ENGINES}, got {engine!r}")
     points = compiled_points() if engine != "opencv" else None
     if engine == "compiled" and points is None:
         raise RuntimeError("the compiled joint bilateral filter needs numba (pip install numba)")
-    if (points is not None and guide.ndim == 3 and guide.shape[2] == 3 and src.shape == guide.shape
-            and float(guide.max()) - float(guide.min()) >= FLAT_GUIDE
-            and not np.shares_memory(guide, src)):  # (OpenCV runs its plain bilateral filter on a guide filtering itself)
+    flat = float(guide.max()) - float(guide.min()) < FLAT_GUIDE
+    itself = np.shares_memory(guide, src)  # OpenCV runs its plain bilateral filter on a guide filtering itself
+    if points is not None and guide.ndim == 3 and guide.shape[2] == 3 and src.shape == guide.shape and not flat \
+            and not itself:
         return points(guide, src, dia, sigma_color, need)
+    if not hasattr(cv2, "ximgproc"):  # no contrib module: what its filter computes in the cases the kernel leaves,
+        if itself:  # from OpenCV's core (the same values, tested)
+            return cv2.bilateralFilter(src, dia, sigma_color, dia / 2)
+        if flat:
+            return cv2.GaussianBlur(src, (dia, dia), dia / 2)
+        require_ximgproc("the joint bilateral filter" + (" without numba" if points is None else f" of a {guide.shape} guide"))
     H, W = need.shape
     r = dia // 2
     boxes = []
@@ -281,12 +290,16 @@ class JointBilateralFill(ClassicalMethod):
     """
 
     name = "joint_bilateral"
-    needs_ximgproc = True
 
     def __init__(self, diameters: tuple[int, ...] = (5, 9, 17), sigma_color: float = 20.0, engine: str = "auto"):
         if engine not in ENGINES:
             raise ValueError(f"joint bilateral engine must be one of {ENGINES}, got {engine!r}")
         self.diameters, self.sigma_color, self.engine = diameters, sigma_color, engine  # engine: joint_bilateral_at's
+
+    @property
+    def needs_ximgproc(self) -> bool:
+        """Whether it needs OpenCV's contrib module here: not where its filter runs compiled (numba)."""
+        return self.engine == "opencv" or compiled_points() is None
 
     def fill(self, rgb, depth):
         return close_holes(self.fill_local(rgb, depth))[0], None

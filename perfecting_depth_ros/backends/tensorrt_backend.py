@@ -152,9 +152,13 @@ class TensorRTBackend(Backend):
         onnx_path = cached_onnx(self.weights, self.sha, self.samples, self.steps)
         strongly_typed = trt_major(trt.__version__) >= 10  # TensorRT 11 has no other kind
         if self.precision != "fp32":
-            from .precision import fp16_onnx
+            from .precision import PrecisionError, fp16_onnx
 
-            onnx_path = fp16_onnx(onnx_path)
+            try:
+                onnx_path = fp16_onnx(onnx_path)
+            except PrecisionError as e:  # the converter's output failed its checks: an FP32 engine, said so
+                log.warning("building the TensorRT engine in FP32: %s", e)
+                self.precision = "fp32"
         builder = trt.Builder(self.logger)
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
         network = builder.create_network(flags)
@@ -183,7 +187,8 @@ class TensorRTBackend(Backend):
         if engine is None:
             log.info("building TensorRT engine for %dx%d (K=%d, S=%d) on %s", height, width, self.samples, self.steps, self.gpu)
             blob = self._build(height, width)
-            write_engine(path, key, blob)
+            key = self._key(height, width)  # the precision it was built in (FP32 where the FP16 copy failed)
+            write_engine(engine_path(key), key, blob)
             engine = self.runtime.deserialize_cuda_engine(blob)
             if engine is None:
                 raise BackendError("TensorRT could not deserialize the engine it just built")

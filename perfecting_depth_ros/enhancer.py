@@ -412,6 +412,9 @@ class DepthEnhancer:
             below it are given no value (``drop_below_range``): holes that may be a surface too near for the sensor,
             which every fill rebuilds too far. 0: off; methods without a 1-sigma are not affected; it can be changed
             between frames.
+        precision: the graph's arithmetic on a GPU: "auto" (TensorRT engines in FP16 with the raw depth's geometry
+            in FP32, every other route FP32), "fp32" (FP32 everywhere: the fallback if an FP16 engine misbehaves)
+            or "fp16" (ONNX Runtime's GPU providers on the FP16 copy too). The CPU routes run FP32 whatever is asked.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
@@ -419,7 +422,7 @@ class DepthEnhancer:
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
                  threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0,
-                 min_range_m: float | None = None, below_range_sigmas: float = 0.0):
+                 min_range_m: float | None = None, below_range_sigmas: float = 0.0, precision: str = "auto"):
         self.sigma_scale = sigma_scale  # checked by its setter
         self.beyond_range_sigmas = beyond_range_sigmas  # checked by its setter
         self.below_range_sigmas = below_range_sigmas  # checked by its setter
@@ -452,7 +455,7 @@ class DepthEnhancer:
 
             path = Path(weights) if weights else DEFAULT_WEIGHTS
             self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device,
-                                          threads=self.threads)
+                                          threads=self.threads, precision=precision)
             self.backend_name = self.backend.name
             self.stride = self.backend.stride
             from .evaluate.baselines import compiled_points
@@ -519,7 +522,8 @@ class DepthEnhancer:
     def description(self) -> str:
         if self._classical is not None:
             return f"classical:{self.method}"
-        return f"learned:{self.backend_name} K={self.samples} S={self.steps}{self._fusion_note}"
+        half = " fp16" if getattr(self.backend, "precision", "fp32").startswith("fp16") else ""
+        return f"learned:{self.backend_name}{half} K={self.samples} S={self.steps}{self._fusion_note}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,
                 max_range_m: float | None = None, min_range_m: float | None = None) -> EnhancedDepth:

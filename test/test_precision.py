@@ -107,3 +107,30 @@ def test_round_trips_between_fp32_nodes_are_removed_and_real_casts_kept():
     names = [n.name for n in g.node]
     assert "to16" not in names and "to32" not in names and g.node[names.index("neg")].input[0] == "a"
     assert "int_to16" in names and "int_to32" in names  # an integer through FP16 is a real conversion
+
+
+def test_graph_precision_reaches_the_backends_and_the_cpu_routes_stay_fp32(frame, tmp_path, monkeypatch, caplog):
+    import logging
+
+    from perfecting_depth_ros.backends import create_backend
+
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="precision"):
+        create_backend("onnxruntime", DEFAULT_WEIGHTS, precision="half")
+    with caplog.at_level(logging.INFO, logger="perfecting_depth_ros.backends"):
+        cpu = DepthEnhancer(backend="onnxruntime", precision="fp16", fusion=False)
+    assert cpu.backend.precision == "fp32" and "fp16" not in cpu.description  # no FP16 arithmetic on this CPU route
+    assert "runs FP32" in caplog.text
+    raw = simulate(frame, "realsense_d435", np.random.default_rng(0))
+    ref = cpu.enhance(frame.rgb, raw)
+    # ONNX Runtime's CUDA provider first in line (this onnxruntime lists it but has none: the session falls back to
+    # the CPU, which runs the FP16 copy it was given): the route a Jetson's onnxruntime-gpu takes
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    half = DepthEnhancer(backend="onnxruntime", device="cuda", precision="fp16", fusion=False)
+    assert half.backend.precision == "fp16" and " fp16 " in half.description
+    assert read_metadata(half.backend.path)["precision"] == RECIPE
+    got = half.enhance(frame.rgb, raw)
+    d = np.abs(got.depth - ref.depth)[np.isfinite(ref.depth)]
+    assert np.percentile(d, 99) < 0.01 and np.median(d) < 1e-3  # metres
+    full = DepthEnhancer(backend="onnxruntime", device="cuda", precision="auto", fusion=False)
+    assert full.backend.precision == "fp32" and full.backend.path.name == SHIPPED_GRAPH.name

@@ -65,6 +65,7 @@ class Backend:
     name = "base"
     stride = 4
     takes_range = False
+    precision = "fp32"  # "fp16..." where the graph runs its FP16 copy (backends/precision.py)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -230,17 +231,47 @@ def nvidia_device_present() -> bool:
     return bool(glob.glob("/dev/nvidia[0-9]*") or glob.glob("/dev/nvhost-*") or os.path.exists("/dev/nvgpu"))
 
 
+PRECISIONS = ("auto", "fp16", "fp32")
+
+
+def _onnxruntime(weights, sha: str, samples: int, steps: int, precision: str, **kw) -> Backend:
+    """ONNX Runtime; with ``precision`` "fp16" and a GPU provider first in line, on the graph's FP16 copy."""
+    import onnxruntime as ort
+
+    from .onnx_backend import OnnxRuntimeBackend, cached_onnx, ort_providers
+
+    first = ort_providers(ort.get_available_providers(), kw.get("prefer_gpu", True), kw.get("tensorrt", False))[0]
+    if precision != "fp16" or first == "CPUExecutionProvider":
+        return OnnxRuntimeBackend(weights, sha, samples, steps, **kw)
+    from .precision import PrecisionError, fp16_onnx
+
+    try:
+        half = fp16_onnx(cached_onnx(weights, sha, samples, steps))
+    except PrecisionError as e:
+        log.warning("running the FP32 graph: %s", e)
+        return OnnxRuntimeBackend(weights, sha, samples, steps, **kw)
+    b = OnnxRuntimeBackend(weights, sha, samples, steps, onnx_path=half, **kw)
+    b.precision = "fp16"
+    return b
+
+
 def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int = 2, device: str = "cpu",
-                   threads: int = 0) -> Backend:
+                   threads: int = 0, precision: str = "auto") -> Backend:
     """Create a backend by name.
 
     "auto" tries, in order: TensorRT; ONNX Runtime with its TensorRT execution provider; ONNX Runtime with its CUDA
     execution provider; torch on CUDA (CUDA graphs); ONNX Runtime on the CPU; torch on the CPU. It logs what it
     chose and why it skipped the others (also kept in ``backend.skipped``). ``threads`` > 0 caps the CPU threads
     ONNX Runtime (per session) and torch (process-wide) compute with; 0 leaves their defaults.
+
+    ``precision``: "auto" builds TensorRT engines in FP16 (the raw depth's geometry in FP32, backends/precision.py)
+    and runs every other route in FP32; "fp32" runs everything in FP32; "fp16" also runs ONNX Runtime's GPU
+    providers on the FP16 copy of the graph. The CPU routes and torch always run FP32 (``backend.precision``).
     """
     if kind not in ("auto", "tensorrt", "onnxruntime", "torch"):
         raise ValueError(f"unknown backend {kind!r}: auto | tensorrt | onnxruntime | torch")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: {' | '.join(PRECISIONS)}")
     sha = verify_weights(weights)
     order = (["tensorrt", "onnxruntime-tensorrt", "onnxruntime-cuda", "torch-cuda", "onnxruntime", "torch"]
              if kind == "auto" else [kind])
@@ -250,15 +281,14 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
             if name == "tensorrt":
                 from .tensorrt_backend import TensorRTBackend
 
-                b = TensorRTBackend(weights, sha, samples, steps)
+                b = TensorRTBackend(weights, sha, samples, steps, fp16=precision != "fp32")
             elif name == "onnxruntime-tensorrt":  # TensorRT through onnxruntime (Jetson builds): no torch needed
                 import onnxruntime as ort
 
                 if "TensorrtExecutionProvider" not in ort.get_available_providers():
                     raise BackendError("this onnxruntime has no TensorRT execution provider")
-                from .onnx_backend import OnnxRuntimeBackend
-
-                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=True, threads=threads, tensorrt=True)
+                b = _onnxruntime(weights, sha, samples, steps, precision, prefer_gpu=True, threads=threads,
+                                 tensorrt=True)
                 if not b.name.endswith("tensorrt"):
                     raise BackendError("the TensorRT execution provider did not start")
             elif name == "onnxruntime-cuda":
@@ -266,9 +296,7 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
 
                 if "CUDAExecutionProvider" not in ort.get_available_providers():
                     raise BackendError("this onnxruntime has no CUDA execution provider")
-                from .onnx_backend import OnnxRuntimeBackend
-
-                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=True, threads=threads)
+                b = _onnxruntime(weights, sha, samples, steps, precision, prefer_gpu=True, threads=threads)
                 if not b.name.endswith("cuda"):
                     raise BackendError("the CUDA execution provider did not start")
             elif name == "torch-cuda":  # TorchBackend refuses "cuda" when torch sees no GPU
@@ -278,9 +306,7 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
 
                 b = TorchBackend(weights, samples, steps, device="cuda")
             elif name == "onnxruntime":
-                from .onnx_backend import OnnxRuntimeBackend
-
-                b = OnnxRuntimeBackend(weights, sha, samples, steps, prefer_gpu=(device != "cpu"), threads=threads)
+                b = _onnxruntime(weights, sha, samples, steps, precision, prefer_gpu=(device != "cpu"), threads=threads)
             else:
                 from .torch_backend import TorchBackend
 
@@ -294,6 +320,8 @@ def create_backend(kind: str, weights: str | Path, samples: int = 4, steps: int 
             if kind != "auto":
                 raise BackendError(f"backend {name} unavailable: {e}") from e
             continue
+        if precision == "fp16" and b.precision == "fp32":
+            log.info("precision fp16: %s runs FP32 (FP16 is for TensorRT and ONNX Runtime's GPU providers)", b.name)
         if reasons:
             log.info("backend auto chose %s; skipped %s", b.name, "; ".join(reasons))
         else:

@@ -58,6 +58,7 @@ from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPo
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from ..backends.base import PRECISIONS
 from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
 from ..io import match_depth_size
 from .convert import (
@@ -78,6 +79,7 @@ METHODS = ("learned", "guided_fill", "ip_basic", "inpaint_telea", "inpaint_ns", 
 CHOICES = {
     "method": METHODS,
     "backend": ("auto", "onnxruntime", "torch", "tensorrt"),
+    "graph_precision": PRECISIONS,
     "sync_mode": ("exact", "approximate"),
     "input_reliability": ("best_effort", "reliable"),
     "output_reliability": ("best_effort", "reliable"),
@@ -132,8 +134,8 @@ class RosLogHandler(logging.Handler):
 NO_MATCH_WARN_S = 3.0  # every input arriving, and no set matched for this long: diagnostics say why
 STALL_WARN_S = 10.0  # a frame computing for this long: diagnostics warn (a backend that hangs)
 # parameters that need a new enhancer / new subscriptions when changed at runtime
-REBUILD = {"method", "backend", "samples", "steps", "model_width", "weights", "noise", "seed", "local_window",
-           "hole_fusion", "cpu_threads"}
+REBUILD = {"method", "backend", "graph_precision", "samples", "steps", "model_width", "weights", "noise", "seed",
+           "local_window", "hole_fusion", "cpu_threads"}
 
 
 def fallback_for(backend_name: str) -> str | None:
@@ -458,6 +460,9 @@ class EnhancerNode(Node):
 
         d("method", "learned", "learned (two-stage model) or a classical fill")
         d("backend", "auto", "inference backend for the learned model")
+        d("graph_precision", "auto", "the graph's arithmetic on a GPU: auto = TensorRT engines in FP16 (the raw "
+          "depth's geometry in FP32), other routes FP32; fp32 = FP32 everywhere; fp16 = ONNX Runtime's GPU "
+          "providers in FP16 too (CPU routes are always FP32)")
         d("weights", "", "safetensors weights (empty: the shipped model)")
         d("samples", 4, "K stochastic samples", IntegerRange(from_value=1, to_value=16, step=1))
         d("steps", 2, "S denoiser steps", IntegerRange(from_value=1, to_value=8, step=1))
@@ -667,7 +672,8 @@ class EnhancerNode(Node):
             self._enhancer = DepthEnhancer(method=p["method"], backend=backend, weights=p["weights"] or None,
                                            samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
                                            seed=p["seed"], noise=p["noise"], local_window=p["local_window"],
-                                           fusion="auto" if p["hole_fusion"] else False, threads=p["cpu_threads"])
+                                           fusion="auto" if p["hole_fusion"] else False, threads=p["cpu_threads"],
+                                           precision=p["graph_precision"])
             self._enhancer_error = ""
             if self._auto_workers:
                 on_gpu = graph_on_gpu(self._enhancer.backend_name)

@@ -131,22 +131,26 @@ def pixel_diffs(ref: DepthEnhancer, cand: DepthEnhancer) -> dict:
     return out
 
 
+def compare(report: dict, ref: DepthEnhancer, cand: DepthEnhancer, label: str, out_path: str | None) -> None:
+    """Fill ``report`` with the pixel differences and both validation scores; print as it goes; write it."""
+    report["pixels"] = pixel_diffs(ref, cand)
+    print(json.dumps(report, indent=1), flush=True)
+    seq = load_sequence()[0]
+    for version in (1, 2):
+        report[f"val_v{version}"] = {"fp32": score(ref, seq, version), label: score(cand, seq, version)}
+        print(json.dumps(report[f"val_v{version}"], indent=1), flush=True)
+    if out_path:
+        Path(out_path).write_text(json.dumps(report, indent=1) + "\n")
+
+
 def main(args: list[str]) -> int:
     ops = tuple(x for x in args[args.index("--fp32-ops") + 1].split(",") if x) if "--fp32-ops" in args else FP32_OPS
     ins = (tuple(x for x in args[args.index("--fp32-inputs") + 1].split(",") if x) if "--fp32-inputs" in args
            else FP32_INPUTS)
     out_path = args[args.index("--out") + 1] if "--out" in args else None
     if "--tf32" in args:  # torch with TF32 convolutions against torch in FP32
-        report = {"candidate": "tf32 convolutions (torch)"}
-        ref, cand = DepthEnhancer("learned", backend="torch"), tf32_enhancer()
-        report["pixels"] = pixel_diffs(ref, cand)
-        print(json.dumps(report, indent=1), flush=True)
-        seq = load_sequence()[0]
-        for version in (1, 2):
-            report[f"val_v{version}"] = {"fp32": score(ref, seq, version), "tf32": score(cand, seq, version)}
-            print(json.dumps(report[f"val_v{version}"], indent=1), flush=True)
-        if out_path:
-            Path(out_path).write_text(json.dumps(report, indent=1) + "\n")
+        compare({"candidate": "tf32 convolutions (torch)"}, DepthEnhancer("learned", backend="torch"), tf32_enhancer(),
+                "tf32", out_path)
         return 0
     ref = enhancer(None)
     src = cached_onnx(DEFAULT_WEIGHTS, verify_weights(DEFAULT_WEIGHTS), ref.samples, ref.steps)
@@ -155,15 +159,7 @@ def main(args: list[str]) -> int:
         t = time.perf_counter()
         convert_fp16(src, graph, fp32_ops=ops, fp32_inputs=ins)
         report = {"fp32_ops": list(ops), "fp32_inputs": list(ins), "convert_s": round(time.perf_counter() - t, 2)}
-        cand = enhancer(graph)
-        report["pixels"] = pixel_diffs(ref, cand)
-        print(json.dumps(report, indent=1), flush=True)
-        seq = load_sequence()[0]
-        for version in (1, 2):
-            report[f"val_v{version}"] = {"fp32": score(ref, seq, version), "fp16": score(cand, seq, version)}
-            print(json.dumps(report[f"val_v{version}"], indent=1), flush=True)
-    if out_path:
-        Path(out_path).write_text(json.dumps(report, indent=1) + "\n")
+        compare(report, ref, enhancer(graph), "fp16", out_path)
     return 0
 
 

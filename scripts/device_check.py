@@ -5,7 +5,7 @@
 2. Inference: the shipped model through the torch backend on ``--device`` against ONNX Runtime on the CPU, on
    synthetic frames at 240x320 and 480x640 (hole fusion off: it is numpy/OpenCV on the CPU either way): the largest
    and median difference of the enhanced depth and sigma, and the median latency of the graph and of the whole
-   frame over ``--runs`` runs.
+   frame over ``--runs`` runs; on CUDA again with cuDNN's TF32 convolutions off (``tf32_off``).
 3. Frames per second with the hole fusion on (the product's path: the graph on ``--device``, the work around it on
    the CPU) at 480x640 when 1-4 threads enhance at once, as the node's ``workers`` do (scripts/bench_workers.py).
 4. Training: ``--steps`` steps of stage 1 and of stage 2 (warm-started from the shipped weights) on ``--device``
@@ -51,20 +51,36 @@ def inference(device: str, runs: int) -> dict:
     from perfecting_depth_ros.data.world import render_random
     from perfecting_depth_ros.enhancer import DepthEnhancer
 
-    ref = DepthEnhancer(backend="onnxruntime", fusion=False)
-    dev = DepthEnhancer(backend="torch", device=device, fusion=False)
-    out = {"backend": dev.backend_name, "reference": ref.backend_name}
+    frames = {}
     for h, w in ((240, 320), (480, 640)):
         f = render_random(901, h, w)
-        raw = simulate(f, "kinect_v1", np.random.default_rng(0))
-        a, b = ref.enhance(f.rgb, raw), dev.enhance(f.rgb, raw)
-        dd, ds = np.abs(a.depth - b.depth), np.abs(a.uncertainty - b.uncertainty)
-        times = [dev.enhance(f.rgb, raw).timings for _ in range(runs)]
-        out[f"{w}x{h}"] = {"depth_max_diff_m": float(np.nanmax(dd)), "depth_median_diff_m": float(np.nanmedian(dd)),
-                           "sigma_max_diff_m": float(np.nanmax(ds)),
-                           "graph_ms": float(np.median([t["inference_ms"] for t in times])),
-                           "total_ms": float(np.median([t["total_ms"] for t in times]))}
-        print(f"inference {w}x{h}: {out[f'{w}x{h}']}", flush=True)
+        frames[f"{w}x{h}"] = (f.rgb, simulate(f, "kinect_v1", np.random.default_rng(0)))
+    ref = DepthEnhancer(backend="onnxruntime", fusion=False)
+    refs = {k: ref.enhance(rgb, raw) for k, (rgb, raw) in frames.items()}
+
+    def against_reference(dev: DepthEnhancer, label: str) -> dict:
+        res = {}
+        for k, (rgb, raw) in frames.items():
+            a, b = refs[k], dev.enhance(rgb, raw)
+            dd, ds = np.abs(a.depth - b.depth), np.abs(a.uncertainty - b.uncertainty)
+            times = [dev.enhance(rgb, raw).timings for _ in range(runs)]
+            res[k] = {"depth_max_diff_m": float(np.nanmax(dd)), "depth_median_diff_m": float(np.nanmedian(dd)),
+                      "depth_p99_9_diff_m": float(np.nanpercentile(dd, 99.9)), "sigma_max_diff_m": float(np.nanmax(ds)),
+                      "graph_ms": float(np.median([t["inference_ms"] for t in times])),
+                      "total_ms": float(np.median([t["total_ms"] for t in times]))}
+            print(f"inference {label} {k}: {res[k]}", flush=True)
+        return res
+
+    dev = DepthEnhancer(backend="torch", device=device, fusion=False)
+    out = {"backend": dev.backend_name, "reference": ref.backend_name, **against_reference(dev, "")}
+    if device.startswith("cuda"):  # the same with cuDNN's TF32 convolutions off (probe_fp16.py --tf32 emulates them)
+        import torch
+
+        torch.backends.cudnn.allow_tf32 = False
+        try:
+            out["tf32_off"] = against_reference(DepthEnhancer(backend="torch", device=device, fusion=False), "tf32 off")
+        finally:
+            torch.backends.cudnn.allow_tf32 = True
     return out
 
 

@@ -50,7 +50,7 @@ from validate_gap import score, val_frames
 
 from perfecting_depth_ros.backends.base import verify_weights
 from perfecting_depth_ros.backends.onnx_backend import OnnxRuntimeBackend, cached_onnx
-from perfecting_depth_ros.backends.precision import FP32_INPUTS, FP32_OPS, convert_fp16
+from perfecting_depth_ros.backends.precision import FP32_INPUTS, FP32_OPS, convert_fp16, folded_onnx
 from perfecting_depth_ros.data.real import real_frames
 from perfecting_depth_ros.enhancer import DEFAULT_WEIGHTS, KEEP_GATE, DepthEnhancer
 from perfecting_depth_ros.evaluate.reference import load_sequence
@@ -153,7 +153,7 @@ def main(args: list[str]) -> int:
                 "tf32", out_path)
         return 0
     ref = enhancer(None)
-    src = cached_onnx(DEFAULT_WEIGHTS, verify_weights(DEFAULT_WEIGHTS), ref.samples, ref.steps)
+    src = folded_onnx(cached_onnx(DEFAULT_WEIGHTS, verify_weights(DEFAULT_WEIGHTS), ref.samples, ref.steps))
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "graph_fp16.onnx"
         t = time.perf_counter()

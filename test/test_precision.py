@@ -7,7 +7,15 @@ import pytest
 from onnx import TensorProto, helper
 
 from perfecting_depth_ros.backends.base import read_metadata
-from perfecting_depth_ros.backends.precision import RECIPE, _drop_round_trips, convert_fp16, fed_only_by, fp16_onnx
+from perfecting_depth_ros.backends.precision import (
+    RECIPE,
+    PrecisionError,
+    _drop_round_trips,
+    convert_fp16,
+    fed_only_by,
+    folded_onnx,
+    fp16_onnx,
+)
 from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.enhancer import DEFAULT_WEIGHTS, DepthEnhancer
 
@@ -31,9 +39,21 @@ def _run(path, inputs):
     return dict(zip([o.name for o in s.get_outputs()], s.run(None, {k: v for k, v in inputs.items() if k in names})))
 
 
-def test_the_fp16_graph_is_valid_typed_fp32_outside_and_close_to_fp32(graph_inputs, tmp_path):
-    out = tmp_path / "g16.onnx"
-    half = convert_fp16(SHIPPED_GRAPH, out)
+def test_the_folded_graph_gives_the_same_outputs_from_a_ninth_of_the_nodes(graph_inputs, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    folded = folded_onnx(SHIPPED_GRAPH)
+    assert len(onnx.load(str(folded)).graph.node) < len(onnx.load(str(SHIPPED_GRAPH)).graph.node) / 5
+    assert read_metadata(folded)["model_sha256"] == read_metadata(SHIPPED_GRAPH)["model_sha256"]
+    ref, got = _run(SHIPPED_GRAPH, graph_inputs), _run(folded, graph_inputs)
+    for k in ref:
+        assert np.array_equal(ref[k], got[k]), k
+    assert folded_onnx(SHIPPED_GRAPH) == folded
+
+
+def test_the_fp16_graph_is_valid_typed_fp32_outside_and_close_to_fp32(graph_inputs, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    out = fp16_onnx(SHIPPED_GRAPH)  # folded, then converted: what TensorRT builds from
+    half = onnx.load(str(out))
     for v in list(half.graph.input) + list(half.graph.output):
         assert v.type.tensor_type.elem_type == TensorProto.FLOAT, v.name  # mean and spread included
     declared = {v.name: v.type.tensor_type.elem_type for v in half.graph.value_info}
@@ -49,7 +69,7 @@ def test_the_fp16_graph_is_valid_typed_fp32_outside_and_close_to_fp32(graph_inpu
     assert np.percentile(np.abs(ref["sigma"] - got["sigma"]) / ref["sigma"], 99) < 0.02
     # the whole graph in FP16 (the converter alone): the in-graph fill's epsilons and cancellations do not survive
     naive = tmp_path / "naive.onnx"
-    convert_fp16(SHIPPED_GRAPH, naive, fp32_inputs=())
+    convert_fp16(folded_onnx(SHIPPED_GRAPH), naive, fp32_inputs=())
     assert np.percentile(np.abs(ref["final"] - _run(naive, graph_inputs)["final"]), 99) > 10 * np.percentile(d, 99)
 
 
@@ -134,3 +154,30 @@ def test_graph_precision_reaches_the_backends_and_the_cpu_routes_stay_fp32(frame
     assert np.percentile(d, 99) < 0.01 and np.median(d) < 1e-3  # metres
     full = DepthEnhancer(backend="onnxruntime", device="cuda", precision="auto", fusion=False)
     assert full.backend.precision == "fp32" and full.backend.path.name == SHIPPED_GRAPH.name
+
+
+def test_an_initializer_read_by_fp32_and_fp16_nodes_is_given_to_each_in_its_type(tmp_path):
+    """After folding, a constant can feed the raw depth's FP32 arithmetic and an FP16 node alike; each must read it
+    in its own type (without the copy the graph fails the type check, and conversion refuses it)."""
+    from onnx import numpy_helper
+
+    half_c = numpy_helper.from_array(np.array([0.5], np.float32), "half_c")
+    nodes = [helper.make_node("Mul", ["depth", "half_c"], ["d"], name="depth_mul"),
+             helper.make_node("Mul", ["rgb", "half_c"], ["r"], name="rgb_mul"),
+             helper.make_node("Add", ["d", "r"], ["out"], name="mix")]
+    g = _graph(nodes, inputs=("depth", "rgb", "mask"))
+    g.initializer.append(half_c)
+    src = tmp_path / "shared.onnx"
+    onnx.save(helper.make_model(g, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    convert_fp16(src, tmp_path / "shared16.onnx")
+    out = _run(tmp_path / "shared16.onnx", {"depth": np.array([3.0], np.float32), "rgb": np.array([1.0], np.float32),
+                                            "mask": np.array([1.0], np.float32)})["out"]
+    assert out.dtype == np.float32 and out[0] == 2.0
+    import perfecting_depth_ros.backends.precision as P
+
+    split, P._split_shared_initializers = P._split_shared_initializers, lambda graph, blocked: 0
+    try:
+        with pytest.raises(PrecisionError, match="checker"):
+            convert_fp16(src, tmp_path / "bad.onnx")
+    finally:
+        P._split_shared_initializers = split

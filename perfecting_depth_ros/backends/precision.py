@@ -1,4 +1,8 @@
-"""The inference graph in half precision (FP16), for GPUs: what a strongly typed TensorRT engine is built from.
+"""The inference graph as TensorRT builds it: constants folded, and in half precision (FP16) for GPUs.
+
+The exported graph builds its fill's window weights and many shapes from constants at run time (5,504 nodes);
+ONNX Runtime's basic optimiser folds them into initializers (676 nodes, the same outputs bit for bit), which is
+what ``folded_onnx`` keeps and what TensorRT parses: fewer layers to parse and build, none of them index plumbing.
 
 TensorRT 11 builds strongly typed networks only: each tensor's type comes from the ONNX file, so FP16 has to be in
 the graph. onnxconverter-common converts it; this module puts right what it gets wrong for this graph, and checks
@@ -38,7 +42,10 @@ FP16_SUFFIX = "_fp16"
 def recipe(fp32_inputs: tuple[str, ...] = FP32_INPUTS, fp32_ops: tuple[str, ...] = FP32_OPS) -> str:
     """Names a conversion in the FP16 copy's metadata and in TensorRT engine caches: a copy or an engine made by
     another recipe (an older version of this module, other FP32 parts) is made again."""
-    return f"fp16-mixed2:inputs={','.join(fp32_inputs)};ops={','.join(fp32_ops)}"
+    return f"fp16-mixed3:folded;inputs={','.join(fp32_inputs)};ops={','.join(fp32_ops)}"
+
+
+FOLDED = "fp32-folded1"  # the folded FP32 graph's recipe
 
 
 RECIPE = recipe()
@@ -116,6 +123,39 @@ def float_producers(model, names: list[str]) -> list[str]:
     return [x for x in names if makes_float(nodes[x])]
 
 
+def _split_shared_initializers(graph, blocked: set[str]) -> int:
+    """Give the ``blocked`` (FP32) nodes their own copy of every initializer that other nodes read too: the
+    converter keeps an initializer a blocked node reads in FP32, and an FP16 node reading it would get FP32. Returns
+    how many were copied."""
+    inits = {i.name: i for i in graph.initializer}
+    readers: dict[str, set[bool]] = {}
+    for n in graph.node:
+        for x in n.input:
+            if x in inits:
+                readers.setdefault(x, set()).add(n.name in blocked)
+    shared = [x for x, kinds in readers.items() if kinds == {True, False}]
+    for x in shared:
+        copy = graph.initializer.add()
+        copy.CopyFrom(inits[x])
+        copy.name = f"{x}__fp32"
+    names = set(shared)
+    for n in graph.node:
+        if n.name in blocked:
+            for i, x in enumerate(n.input):
+                if x in names:
+                    n.input[i] = f"{x}__fp32"
+    return len(shared)
+
+
+def _set_metadata(model, key: str, value: str) -> None:
+    """Set one metadata entry of ``model``, replacing any earlier one of that key."""
+    kept = [p for p in model.metadata_props if p.key != key]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    p = model.metadata_props.add()
+    p.key, p.value = key, value
+
+
 def _drop_round_trips(graph) -> int:
     """Remove the FP32 -> FP16 -> FP32 Cast pairs the converter puts on every edge between two FP32 nodes (it casts
     each blocked node's outputs to FP16 and its inputs back): the FP32 reader takes the FP32 tensor itself. Returns
@@ -179,12 +219,13 @@ def convert_fp16(src: str | Path, dst: str | Path, fp32_ops: tuple[str, ...] = F
     out_nodes = {f"{name}__out" for name in outputs}  # never blocked: the converter then mistypes the output
     for name in outputs:
         graph.node.append(helper.make_node("Identity", [renamed[name]], [name], name=f"{name}__out"))
-    blocked = float_producers(model, fed_only_by(graph, fp32_inputs))
+    blocked = [n for n in float_producers(model, fed_only_by(graph, fp32_inputs)) if n not in out_nodes]
+    _split_shared_initializers(graph, set(blocked))
     block = list(float16.DEFAULT_OP_BLOCK_LIST) + list(fp32_ops)
     with warnings.catch_warnings():  # tiny constants (1e-12 epsilons) are clamped to FP16's smallest: said per value
         warnings.simplefilter("ignore", UserWarning)
         half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=block,
-                                                node_block_list=[n for n in blocked if n not in out_nodes])
+                                                node_block_list=blocked)
     declared = {v.name: v.type.tensor_type.elem_type for v in list(half.graph.value_info) + list(half.graph.output)}
     for node in half.graph.node:
         if node.op_type != "Cast":
@@ -194,15 +235,14 @@ def convert_fp16(src: str | Path, dst: str | Path, fp32_ops: tuple[str, ...] = F
             to.i = TensorProto.FLOAT16
     _drop_round_trips(half.graph)
     try:
-        onnx.checker.check_model(half)
-    except onnx.checker.ValidationError as e:
+        onnx.checker.check_model(half, full_check=True)  # with type inference: an FP16 node reading FP32 fails
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise PrecisionError(f"the FP16 graph fails ONNX's checker: {e}") from e
     io = {v.name: v.type.tensor_type.elem_type for v in list(half.graph.input) + list(half.graph.output)}
     not_fp32 = sorted(k for k, t in io.items() if t != TensorProto.FLOAT)
     if not_fp32:
         raise PrecisionError(f"the FP16 graph's inputs/outputs {not_fp32} are not FP32")
-    p = half.metadata_props.add()
-    p.key, p.value = "precision", recipe(fp32_inputs, fp32_ops)
+    _set_metadata(half, "precision", recipe(fp32_inputs, fp32_ops))
     dst = Path(dst)
     tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp.onnx")  # whole file or none: another process may convert too
     onnx.save(half, str(tmp))
@@ -210,21 +250,67 @@ def convert_fp16(src: str | Path, dst: str | Path, fp32_ops: tuple[str, ...] = F
     return half
 
 
-def fp16_onnx(path: str | Path) -> Path:
-    """The FP16 copy of the graph at ``path``, converted once and kept in the cache folder (the shipped graph lives
-    inside the installed package, which may be read-only). A copy of another graph (other weights, model code, K or
-    S: its metadata says) or by another ``recipe`` is converted again."""
+def fold_constants(src: str | Path, dst: str | Path):
+    """Write ``src`` with its constant subgraphs folded into initializers (ONNX Runtime's basic, standard-ONNX
+    optimisations), keeping its metadata and only the opset domains its nodes use; return the model."""
+    import onnx
+    import onnxruntime as ort
+
+    dst = Path(dst)
+    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp.onnx")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(tmp)
+    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+    model = onnx.load(str(tmp))
+    used = {n.domain for n in model.graph.node}
+    keep = [o for o in model.opset_import if o.domain in used or o.domain == ""]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        tmp.unlink(missing_ok=True)
+        raise PrecisionError(f"the folded graph fails ONNX's checker: {e}") from e
+    onnx.save(model, str(tmp))
+    tmp.replace(dst)
+    return model
+
+
+def _cached(src: Path, suffix: str, want_recipe: str, make) -> Path:
+    """``make(src, out)``'s output for ``src`` in the cache folder, made again when missing, unreadable, or made
+    from another graph (its metadata) or by another recipe."""
     from .base import cache_dir, read_metadata
 
-    src = Path(path)
-    want = {**read_metadata(src), "precision": RECIPE}
-    out = cache_dir() / f"{src.stem}{FP16_SUFFIX}.onnx"
+    want = {**read_metadata(src), "precision": want_recipe}
+    out = cache_dir() / f"{src.stem}{suffix}.onnx"
     if out.is_file():
         try:
             if read_metadata(out) == want:
                 return out
-            log.info("FP16 graph %s was converted from another graph; converting again", out)
+            log.info("%s was made from another graph or by another recipe; making it again", out)
         except Exception as e:  # a truncated file: protobuf's own decode errors
-            log.warning("FP16 graph %s is unreadable (%s); converting again", out, e)
-    convert_fp16(src, out)
+            log.warning("%s is unreadable (%s); making it again", out, e)
+    make(src, out)
     return out
+
+
+def folded_onnx(path: str | Path) -> Path:
+    """The graph at ``path`` with its constants folded (``fold_constants``), made once and kept in the cache folder:
+    what an FP32 TensorRT engine is built from."""
+
+    def make(src: Path, out: Path) -> None:
+        import onnx
+
+        model = fold_constants(src, out)
+        _set_metadata(model, "precision", FOLDED)
+        onnx.save(model, str(out))
+
+    return _cached(Path(path), "_folded", FOLDED, make)
+
+
+def fp16_onnx(path: str | Path) -> Path:
+    """The FP16 copy of the graph at ``path`` (its constants folded first), made once and kept in the cache folder
+    (the shipped graph lives inside the installed package, which may be read-only). A copy of another graph (other
+    weights, model code, K or S: its metadata says) or made by another ``recipe`` is made again."""
+    return _cached(Path(path), FP16_SUFFIX, RECIPE, lambda src, out: convert_fp16(folded_onnx(src), out))

@@ -55,13 +55,29 @@ def cmd_manifest(a) -> int:
 
 def cmd_export(a) -> int:
     from .backends.base import verify_weights
-    from .backends.export import export_onnx
     from .enhancer import DEFAULT_WEIGHTS
 
     w = Path(a.weights or DEFAULT_WEIGHTS)
     sha = verify_weights(w)
-    out = export_onnx(w, a.out, samples=a.samples, steps=a.steps, height=a.height, width=a.width, model_sha=sha)
-    print(f"wrote {out} (K={a.samples}, S={a.steps}, dynamic H/W, opset 17)")
+    if a.tensorrt is None:
+        from .backends.export import export_onnx
+
+        out = export_onnx(w, a.out, samples=a.samples, steps=a.steps, height=a.height, width=a.width, model_sha=sha)
+        print(f"wrote {out} (K={a.samples}, S={a.steps}, dynamic H/W, opset 17)")
+        return 0
+    import shutil
+
+    from .backends.base import input_shapes, read_metadata, takes_range
+    from .backends.onnx_backend import cached_onnx
+    from .backends.precision import folded_onnx, fp16_onnx
+
+    graph = cached_onnx(w, sha, a.samples, a.steps)  # the shipped graph where it fits: no torch needed
+    made = fp16_onnx(graph) if a.tensorrt == "fp16" else folded_onnx(graph)
+    shutil.copyfile(made, a.out)
+    shapes = input_shapes(a.height, a.width, a.samples, int(read_metadata(made).get("stride", 4)), takes_range(w))
+    dims = ",".join(f"{k}:{'x'.join(map(str, v))}" for k, v in shapes.items())
+    print(f"wrote {a.out}: the graph TensorRT builds from ({a.tensorrt}, constants folded; K={a.samples}, S={a.steps})")
+    print(f"  trtexec --onnx={a.out} --stronglyTyped --shapes={dims} --saveEngine=perfecting_depth_{a.tensorrt}.engine")
     return 0
 
 
@@ -186,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=2)
     e.add_argument("--height", type=int, default=240)
     e.add_argument("--width", type=int, default=320)
+    e.add_argument("--tensorrt", choices=["fp16", "fp32"], default=None,
+                   help="write the graph the TensorRT backend builds from instead (constants folded; fp16: the mixed "
+                        "FP16 copy), for trtexec or polygraphy; prints a trtexec line for --height x --width")
     e.set_defaults(fn=cmd_export)
 
     b = sub.add_parser("bench", help="latency and memory per backend, beside the fastest classical baseline")

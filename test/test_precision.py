@@ -181,3 +181,17 @@ def test_an_initializer_read_by_fp32_and_fp16_nodes_is_given_to_each_in_its_type
             convert_fp16(src, tmp_path / "bad.onnx")
     finally:
         P._split_shared_initializers = split
+
+
+def test_export_writes_the_graphs_tensorrt_builds_from(tmp_path, monkeypatch, capsys):
+    from perfecting_depth_ros.cli import main
+
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    for precision, recipe in (("fp16", RECIPE), ("fp32", "fp32-folded1")):
+        out = tmp_path / f"pd_{precision}.onnx"
+        assert main(["export", "--tensorrt", precision, "--out", str(out), "--height", "480", "--width", "640"]) == 0
+        assert read_metadata(out)["precision"] == recipe
+        line = capsys.readouterr().out
+        assert f"trtexec --onnx={out} --stronglyTyped" in line and "rgb:1x3x480x640" in line
+        assert "noise:1x4x1x120x160" in line
+        ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])  # a whole, loadable file

@@ -209,6 +209,11 @@ def convert_fp16(src: str | Path, dst: str | Path, fp32_ops: tuple[str, ...] = F
         raise PrecisionError(f"converting the graph to FP16 needs onnxconverter-common ({e})") from e
     model = onnx.load(str(src))
     graph = model.graph
+    seen: set[str] = set()
+    for i, node in enumerate(graph.node):  # blocking goes by node name: every node gets its own
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}__node{i}"
+        seen.add(node.name)
     outputs = [o.name for o in graph.output]
     renamed = {name: f"{name}__pre_fp16" for name in outputs}
     for node in graph.node:  # the producers and every reader of an output now use the inner name

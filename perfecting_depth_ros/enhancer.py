@@ -423,6 +423,10 @@ class DepthEnhancer:
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
                  threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0,
                  min_range_m: float | None = None, below_range_sigmas: float = 0.0, precision: str = "auto"):
+        from .backends.base import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.sigma_scale = sigma_scale  # checked by its setter
         self.beyond_range_sigmas = beyond_range_sigmas  # checked by its setter
         self.below_range_sigmas = below_range_sigmas  # checked by its setter

@@ -137,6 +137,8 @@ def test_graph_precision_reaches_the_backends_and_the_cpu_routes_stay_fp32(frame
     monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
     with pytest.raises(ValueError, match="precision"):
         create_backend("onnxruntime", DEFAULT_WEIGHTS, precision="half")
+    with pytest.raises(ValueError, match="precision"):
+        DepthEnhancer("inpaint_ns", precision="half")  # refused whatever the method, as the node's choices are
     with caplog.at_level(logging.INFO, logger="perfecting_depth_ros.backends"):
         cpu = DepthEnhancer(backend="onnxruntime", precision="fp16", fusion=False)
     assert cpu.backend.precision == "fp32" and "fp16" not in cpu.description  # no FP16 arithmetic on this CPU route

@@ -4,10 +4,10 @@
   cache, and loaded on later starts; a corrupt or foreign engine file is rebuilt.
 - The graph is parsed with its constants folded (``precision.folded_onnx``: 676 instead of 5,504 nodes, the same
   outputs). FP16 (the default): TensorRT 10 and 11 build a strongly typed network from ``precision.fp16_onnx``'s
-  copy of it, FP16 but for the in-graph geometry of the raw depth, which stays FP32. Never ``BuilderFlag.FP16``: it lets
-  TensorRT put any layer in FP16, the fill's epsilons underflow, and rebuilt holes move by metres
-  (scripts/probe_fp16.py). Without onnxconverter-common, and on TensorRT 8 (no strong typing), the engine is FP32 and
-  the log says so.
+  copy of it, FP16 but for the in-graph geometry of the raw depth, which stays FP32. Never ``BuilderFlag.FP16``:
+  it lets TensorRT put any layer in FP16, where the fill's epsilons underflow and its sums cancel (the whole graph
+  in FP16: the real hold-out error +16 %, scripts/probe_fp16.py). Without onnxconverter-common, and on TensorRT 8
+  (no strong typing), the engine is FP32 and the log says so.
 - Inputs and outputs live in pre-allocated device buffers (torch CUDA tensors), on one CUDA stream.
 - Nothing here touches TensorRT unless a usable CUDA GPU is present (the lean runtime segfaults
   in ``deserialize_cuda_engine`` without one).

@@ -453,6 +453,7 @@ class DepthEnhancer:
         self._graph_lock = threading.Lock()
         self.fusion = None
         self._fusion_note = ""  # the description's note: the fusion on (and its fill), or why the one asked for is off
+        self._precision_note = ""  # the description's note where the graph runs its FP16 copy
         self.backend_name = "classical"
         if method == "learned":
             from .backends import create_backend
@@ -461,6 +462,7 @@ class DepthEnhancer:
             self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device,
                                           threads=self.threads, precision=precision)
             self.backend_name = self.backend.name
+            self._precision_note = " fp16" if self.backend.precision.startswith("fp16") else ""  # said once, here
             self.stride = self.backend.stride
             from .evaluate.baselines import compiled_points
 
@@ -526,8 +528,7 @@ class DepthEnhancer:
     def description(self) -> str:
         if self._classical is not None:
             return f"classical:{self.method}"
-        half = " fp16" if getattr(self.backend, "precision", "fp32").startswith("fp16") else ""
-        return f"learned:{self.backend_name}{half} K={self.samples} S={self.steps}{self._fusion_note}"
+        return f"learned:{self.backend_name}{self._precision_note} K={self.samples} S={self.steps}{self._fusion_note}"
 
     def enhance(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray | None = None,
                 max_range_m: float | None = None, min_range_m: float | None = None) -> EnhancedDepth:

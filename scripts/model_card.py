@@ -190,6 +190,11 @@ def hole_fusion_section(bench: str) -> list[str]:
     return out + [""]
 
 
+def workers_fps(w: dict) -> str:
+    """scripts/bench_workers.py's frames/s per thread count, as the card words them."""
+    return "; ".join(f"{n} at once {' / '.join(f'{v:.1f}' for v in runs)}" for n, runs in w["frames_per_s"].items())
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--eval", default="outputs/eval/results.json")
@@ -359,7 +364,7 @@ def main() -> int:
         wb = Path(a.workers_bench)
         if wb.exists():  # the node's workers: the graph one frame at a time, the work around it in parallel
             w = json.loads(wb.read_text())
-            fps = "; ".join(f"{n} at once {' / '.join(f'{v:.1f}' for v in runs)}" for n, runs in w["frames_per_s"].items())
+            fps = workers_fps(w)
             out += [f"Frames per second when threads enhance at once (the node's `workers`; `scripts/bench_workers.py "
                     f"--real`, {w['frames']} real {w['size'].split()[0]} frames, {w['backend']}, hole fusion "
                     f"{'on' if w['hole_fusion'] else 'off'}, rounds in turn): {fps}; every frame "
@@ -368,7 +373,7 @@ def main() -> int:
         rb = Path(a.replay_bench)
         if rb.exists():  # the CPU's work alone: the bound on a GPU robot's rate
             w = json.loads(rb.read_text())
-            fps = "; ".join(f"{n} at once {' / '.join(f'{v:.1f}' for v in runs)}" for n, runs in w["frames_per_s"].items())
+            fps = workers_fps(w)
             out += [f"The same with the graph's outputs replayed (`--replay`: what is left is the CPU's work around the "
                     f"graph, the rate a GPU robot with this CPU could reach; {w['frames']} real {w['size'].split()[0]} "
                     f"frames, hole fusion {'on' if w['hole_fusion'] else 'off'}): {fps}.", ""]

@@ -36,7 +36,6 @@ FP32_OPS: tuple[str, ...] = ()
 # below FP16's 11 bits (scripts/probe_fp16.py).
 FP32_INPUTS: tuple[str, ...] = ("depth", "mask")
 
-FP16_SUFFIX = "_fp16"
 
 
 def recipe(fp32_inputs: tuple[str, ...] = FP32_INPUTS, fp32_ops: tuple[str, ...] = FP32_OPS) -> str:
@@ -147,6 +146,15 @@ def _split_shared_initializers(graph, blocked: set[str]) -> int:
     return len(shared)
 
 
+def _save_whole(model, dst: Path) -> None:
+    """Save ``model`` to ``dst`` whole or not at all: another process may make the same file at once."""
+    import onnx
+
+    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp.onnx")
+    onnx.save(model, str(tmp))
+    tmp.replace(dst)
+
+
 def _set_metadata(model, key: str, value: str) -> None:
     """Set one metadata entry of ``model``, replacing any earlier one of that key."""
     kept = [p for p in model.metadata_props if p.key != key]
@@ -248,26 +256,27 @@ def convert_fp16(src: str | Path, dst: str | Path, fp32_ops: tuple[str, ...] = F
     if not_fp32:
         raise PrecisionError(f"the FP16 graph's inputs/outputs {not_fp32} are not FP32")
     _set_metadata(half, "precision", recipe(fp32_inputs, fp32_ops))
-    dst = Path(dst)
-    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp.onnx")  # whole file or none: another process may convert too
-    onnx.save(half, str(tmp))
-    tmp.replace(dst)
+    _save_whole(half, Path(dst))
     return half
 
 
 def fold_constants(src: str | Path, dst: str | Path):
     """Write ``src`` with its constant subgraphs folded into initializers (ONNX Runtime's basic, standard-ONNX
-    optimisations), keeping its metadata and only the opset domains its nodes use; return the model."""
+    optimisations), keeping its metadata (``precision``: FOLDED) and only the opset domains its nodes use; return the
+    model."""
     import onnx
     import onnxruntime as ort
 
     dst = Path(dst)
-    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp.onnx")
+    optimised = dst.with_name(f"{dst.stem}.{os.getpid()}.ort.onnx")
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    so.optimized_model_filepath = str(tmp)
+    so.optimized_model_filepath = str(optimised)
     ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
-    model = onnx.load(str(tmp))
+    try:
+        model = onnx.load(str(optimised))
+    finally:
+        optimised.unlink(missing_ok=True)
     used = {n.domain for n in model.graph.node}
     keep = [o for o in model.opset_import if o.domain in used or o.domain == ""]
     del model.opset_import[:]
@@ -275,10 +284,9 @@ def fold_constants(src: str | Path, dst: str | Path):
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
-        tmp.unlink(missing_ok=True)
         raise PrecisionError(f"the folded graph fails ONNX's checker: {e}") from e
-    onnx.save(model, str(tmp))
-    tmp.replace(dst)
+    _set_metadata(model, "precision", FOLDED)
+    _save_whole(model, dst)
     return model
 
 
@@ -303,19 +311,11 @@ def _cached(src: Path, suffix: str, want_recipe: str, make) -> Path:
 def folded_onnx(path: str | Path) -> Path:
     """The graph at ``path`` with its constants folded (``fold_constants``), made once and kept in the cache folder:
     what an FP32 TensorRT engine is built from."""
-
-    def make(src: Path, out: Path) -> None:
-        import onnx
-
-        model = fold_constants(src, out)
-        _set_metadata(model, "precision", FOLDED)
-        onnx.save(model, str(out))
-
-    return _cached(Path(path), "_folded", FOLDED, make)
+    return _cached(Path(path), "_folded", FOLDED, fold_constants)
 
 
 def fp16_onnx(path: str | Path) -> Path:
     """The FP16 copy of the graph at ``path`` (its constants folded first), made once and kept in the cache folder
     (the shipped graph lives inside the installed package, which may be read-only). A copy of another graph (other
     weights, model code, K or S: its metadata says) or made by another ``recipe`` is made again."""
-    return _cached(Path(path), FP16_SUFFIX, RECIPE, lambda src, out: convert_fp16(folded_onnx(src), out))
+    return _cached(Path(path), "_fp16", RECIPE, lambda src, out: convert_fp16(folded_onnx(src), out))

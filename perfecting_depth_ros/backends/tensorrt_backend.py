@@ -122,7 +122,7 @@ class TensorRTBackend(Backend):
         import torch
 
         self.trt, self.torch = trt, torch
-        self.weights, self.sha, self.samples, self.steps, self.fp16 = Path(weights), sha, samples, steps, fp16
+        self.weights, self.sha, self.samples, self.steps = Path(weights), sha, samples, steps
         self.precision = self._precision(fp16)
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)

@@ -23,6 +23,7 @@ import numpy as np
 from .edge_side import choose_edge_side
 from .fill import planar_fill
 from .geometry import backproject, check_intrinsics
+from .hole_shape import colour_shape
 from .model.normalization import denormalize, depth_stats, normalize
 from .near_holes import cap_near_holes
 
@@ -46,6 +47,8 @@ EDGE_SIDE_PX = 0.0
 EDGE_SIDE_WINDOW = 4
 EDGE_SIDE_REPLACE = "always"
 EDGE_SIDE_GAP = 0.0
+HOLE_SHAPE_PX = 0.0  # deep in raw holes the learned level with a colour-guided fill's shape (hole_shape.py): its
+HOLE_SHAPE_RAMP = (8.0, 16.0)  # Gaussian's width and blend ramp (px from the nearest measurement) at 320 px wide
 NEAR_CAP_FACTOR = 1.15  # rebuilt pixels of border holes beside the frame's nearest measurements (within this factor)
 # are no farther than the hole fusion's classical fill (near_holes.py; 0: off; with the fusion only; rule and outcome
 # in scripts/probe_near_holes.py)
@@ -661,6 +664,10 @@ class DepthEnhancer:
             # holes below the sensor's minimum range no farther than the classical fill (near_holes.py); it comes
             # with the fusion's fill: without the fusion no classical fill is run (the fast path)
             final = cap_near_holes(final, kept_depth, NEAR_CAP_FACTOR, classical)
+        if HOLE_SHAPE_PX > 0 and not valid.all():
+            px = max(H, W) / 320
+            final = np.where(keep, depth, colour_shape(final, rgb, depth, kept_depth, HOLE_SHAPE_PX * px,
+                                                       (HOLE_SHAPE_RAMP[0] * px, HOLE_SHAPE_RAMP[1] * px)))
         t5 = time.perf_counter()
         return EnhancedDepth(final.astype(np.float32), sigma, self.description, self.backend_name,
                              {"preprocess_ms": (t1 - t0) * 1e3, "graph_wait_ms": (t_graph - t1) * 1e3,

@@ -20,6 +20,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--fusion=off|auto|PATH]  (the hole fusion the enhancer uses: DepthEnhancer's ``fusion``; default auto)
       [--near-cap=F]  (enhancer.NEAR_CAP_FACTOR for this run: holes below the minimum range, near_holes.py; 0 off)
       [--keep-gate=G]  (enhancer.KEEP_GATE for this run: raw pixels are kept where the reliability exceeds it)
+      [--hole-shape=PX]  (enhancer.HOLE_SHAPE_PX for this run: deep in raw holes a colour-guided shape, hole_shape.py)
       [--noise-seeds N]  (each figure averaged over the enhancer's fixed noise drawn from seeds 0..N-1, with its
                           spread over them in "seed_sd"; the default is 1, seed 0, the shipped enhancer's draw)
 
@@ -242,12 +243,15 @@ def main(args: list[str]) -> int:
     fusion, args = fusion_arg(args)
     near, args = eq_arg(args, "near-cap", "")
     keep_gate, args = eq_arg(args, "keep-gate", "")
+    shape, args = eq_arg(args, "hole-shape", "")
     import perfecting_depth_ros.enhancer as enhancer_module
 
     if near:
         enhancer_module.NEAR_CAP_FACTOR = float(near)
     if keep_gate:
         enhancer_module.KEEP_GATE = float(keep_gate)
+    if shape:
+        enhancer_module.HOLE_SHAPE_PX = float(shape)
     flags = ((8, "--ninth"), (7, "--eighth"), (6, "--seventh"), (5, "--sixth"), (4, "--fifth"), (3, "--fourth"), (2, "--third"),
              (1, "--fresh"))
     fresh = next((k for k, flag in flags if flag in args), 0)
@@ -263,6 +267,8 @@ def main(args: list[str]) -> int:
         tag["near_cap"] = float(near)
     if keep_gate:
         tag["keep_gate"] = float(keep_gate)
+    if shape:
+        tag["hole_shape"] = float(shape)
     for p in [a for a in args if not a.startswith("--")]:
         print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed,
                                                                      fusion)}),

@@ -47,8 +47,9 @@ EDGE_SIDE_PX = 0.0
 EDGE_SIDE_WINDOW = 4
 EDGE_SIDE_REPLACE = "always"
 EDGE_SIDE_GAP = 0.0
-HOLE_SHAPE_PX = 0.0  # deep in raw holes the learned level with a colour-guided fill's shape (hole_shape.py): its
-HOLE_SHAPE_RAMP = (8.0, 16.0)  # Gaussian's width and blend ramp (px from the nearest measurement) at 320 px wide
+HOLE_SHAPE_PX = 0.0  # > 0: deep in raw holes the learned level with a colour-guided fill's shape (hole_shape.py), its
+HOLE_SHAPE_RAMP = (8.0, 16.0)  # Gaussian's width and blend ramp (px from the nearest measurement, at 320 px wide); off:
+# its rule failed on real raw holes (scripts/probe_hole_shape.py)
 NEAR_CAP_FACTOR = 1.15  # rebuilt pixels of border holes beside the frame's nearest measurements (within this factor)
 # are no farther than the hole fusion's classical fill (near_holes.py; 0: off; with the fusion only; rule and outcome
 # in scripts/probe_near_holes.py)

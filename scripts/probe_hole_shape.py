@@ -35,6 +35,13 @@ becomes the default if, on ``validate_gap.py --ninth`` (validation seeds 21000-2
 accuracy improves by at least 0.03 px, the RMSE is not worse by more than 0.3 % and the artifact MAE by more than 1 %;
 and on the real gap block the hold-out MAE and the hidden blobs (``--blob-seed 74000``) are not worse by more than
 0.5 % and the raw holes against the fused reference by more than 1 %.
+Outcome (outputs/hole_shape/validate_ninth.jsonl), world v1 / v2: accuracy 3.863 -> 3.735 / 3.930 -> 3.824 px (met),
+RMSE 0.3877 -> 0.3902 m (+0.66 %, failed) / 0.4435 -> 0.4425 m (-0.2 %), artifact MAE +1.1 % (failed) / +0.7 %,
+raw-missing MAE +2.7 / +1.3 %; real: hold-out 13.29 -> 13.30 mm (+0.06 %), blobs +0.2 %, raw holes against the fused
+reference 0.1013 -> 0.1044 m (+3.0 %, failed). Not adopted (HOLE_SHAPE_PX stays 0): deep in real Kinect holes the
+learned fill's shape is closer to the truth than the colorization fill's, so the edges it draws there are not only
+noise, and the synthetic frames' near-range holes, where its steps cost the most boundary accuracy, are not what real
+holes look like.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from safetensors.numpy import save_file
 
 from perfecting_depth_ros.backends.base import BackendError, write_manifest
 from perfecting_depth_ros.data.sensors import simulate
-from perfecting_depth_ros.enhancer import DepthEnhancer
+from perfecting_depth_ros.enhancer import DEFAULT_FUSION, DepthEnhancer
 from perfecting_depth_ros.hole_fusion import CLASSICAL_DIAMETERS, FEATURE_NAMES, HoleFusion, classical_fill
 from perfecting_depth_ros.train.fusion import FusionConfig, fit
 
@@ -45,6 +45,27 @@ def test_fit_learns_where_each_depth_is_right_and_numpy_runs_the_trained_mlp(fit
         w = fusion.weight(d["x"])
         fused = w * d["learned"] + (1 - w) * d["classical"]
         assert np.mean(np.abs(fused - d["truth"])) == pytest.approx(r["mae_fused_m"], rel=1e-3)
+
+
+def test_the_mlp_matches_a_float64_reference_and_leaves_its_input_alone():
+    fusion = HoleFusion.load(DEFAULT_FUSION)
+    p = {k: v.astype(np.float64) for k, v in fusion.p.items()}
+    rng = np.random.default_rng(3)
+    x = np.asfortranarray((rng.standard_normal((5000, fusion.n_features)) * p["std"] + p["mean"]).astype(np.float32))
+    x[:, 0] = np.abs(x[:, 0])
+    before = x.copy()
+
+    def gelu(v):
+        return 0.5 * v * (1 + np.tanh(0.7978845608 * (v + 0.044715 * v ** 3)))
+
+    h = (x.astype(np.float64) - p["mean"]) / p["std"]
+    h = gelu(h @ p["l0.weight"].T + p["l0.bias"])
+    h = gelu(h @ p["l1.weight"].T + p["l1.bias"])
+    w = 1 / (1 + np.exp(-(h @ p["l2.weight"].T + p["l2.bias"])[:, 0]))
+    ref = 1 - (1 - w) * np.clip(2 - np.expm1(x[:, 0].astype(np.float64)) / p["reach"][0], 0, 1)
+    got = fusion.weight(x)
+    assert got.dtype == np.float32 and np.abs(got - ref).max() < 1e-5
+    assert np.array_equal(x, before)  # a column-major input is not normalised in place
 
 
 def test_classical_fill_fades_out_past_the_reach(fitted):

@@ -49,7 +49,7 @@ def set_means(enh: dict[str, DepthEnhancer], version: int, first: int) -> dict[s
 
 def main(args: list[str]) -> None:
     enh = {n: DepthEnhancer(n, backend="onnxruntime") if n == "learned" else DepthEnhancer(n) for n in METHODS}
-    sets = [s for s in sorted(VAL_SETS) if s < 8] if "--all-sets" in args else [0]  # the ninth: a confirmation set
+    sets = [s for s in sorted(VAL_SETS) if s < 8] if "--all-sets" in args else [0]  # the ninth, tenth: confirmation sets
     for version in (1, 2):
         acc: dict[str, list[float]] = {n: [] for n in METHODS}
         for s in sets:

@@ -16,6 +16,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--seventh]  (a seventh such set)
       [--eighth]  (an eighth such set)
       [--ninth]  (a ninth such set)
+      [--tenth]  (a tenth such set)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
       [--fusion=off|auto|PATH]  (the hole fusion the enhancer uses: DepthEnhancer's ``fusion``; default auto)
       [--near-cap=F]  (enhancer.NEAR_CAP_FACTOR for this run: holes below the minimum range, near_holes.py; 0 off)
@@ -62,10 +63,11 @@ FRESH_VAL_FIRST = 7000  # --fresh: validation seeds 7000-7044, gap-block frames 
 # seed); set 0 is the usual one, 1 is --fresh, 2 is --third (seeds 9000-9044, gap-block frames 702, 712, ...), 3 is
 # --fourth (seeds 11000-11044, gap-block frames 707, 717, ...), 4 is --fifth (seeds 13000-13044, frames 703, 713, ...),
 # 5 is --sixth (seeds 15000-15044, frames 708, 718, ...), 6 is --seventh (seeds 17000-17044, frames 704, 714, ...),
-# 7 is --eighth (seeds 19000-19044, frames 706, 716, ...), 8 is --ninth (seeds 21000-21044, frames 701, 711, ...).
+# 7 is --eighth (seeds 19000-19044, frames 706, 716, ...), 8 is --ninth (seeds 21000-21044, frames 701, 711, ...),
+# 9 is --tenth (seeds 23000-23044, frames 709, 719, ...; the last offset of the gap block's frames).
 VAL_SETS = {0: (1000, 0, 30_000), 1: (FRESH_VAL_FIRST, 5, 31_000), 2: (9000, 2, 33_000), 3: (11_000, 7, 35_000),
             4: (13_000, 3, 37_000), 5: (15_000, 8, 39_000), 6: (17_000, 4, 41_000), 7: (19_000, 6, 43_000),
-            8: (21_000, 1, 45_000)}
+            8: (21_000, 1, 45_000), 9: (23_000, 9, 47_000)}
 
 
 def shadow_holes(f, raw: np.ndarray, max_range: float) -> np.ndarray:
@@ -151,7 +153,7 @@ def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> flo
 def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: int = 0) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=1``
     (or True) scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones, and
-    ``fresh=2`` .. ``8`` a third .. ninth set (VAL_SETS)."""
+    ``fresh=2`` .. ``9`` a third .. tenth set (VAL_SETS)."""
     d = seq
     kinect = KINECT_V1_RANGE_M if use_range else None
     first_val, first_gap, holdout_seed = VAL_SETS[int(fresh)]
@@ -252,8 +254,8 @@ def main(args: list[str]) -> int:
         enhancer_module.KEEP_GATE = float(keep_gate)
     if shape:
         enhancer_module.HOLE_SHAPE_PX = float(shape)
-    flags = ((8, "--ninth"), (7, "--eighth"), (6, "--seventh"), (5, "--sixth"), (4, "--fifth"), (3, "--fourth"), (2, "--third"),
-             (1, "--fresh"))
+    flags = ((9, "--tenth"), (8, "--ninth"), (7, "--eighth"), (6, "--seventh"), (5, "--sixth"), (4, "--fifth"), (3, "--fourth"),
+             (2, "--third"), (1, "--fresh"))
     fresh = next((k for k, flag in flags if flag in args), 0)
     tag = {} if version == 1 else {"world_version": version}
     if fresh:

@@ -88,5 +88,10 @@ def main(args) -> int:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
+    if got and len(got) < len(sent):
+        # latest wins, as on a robot: a set the node could not take in time is replaced by a newer one, never queued
+        print(f"{len(sent) - len(got)} of {len(sent)} frames were replaced by newer ones before the node took them "
+              f"(it keeps up with {summary['output_rate_hz']} of {summary['input_rate_hz']} Hz on this machine; "
+              "latest wins, so latency does not grow). --rate sets the input rate.")
     print(f"outputs in {out}: panel_*.png, enhanced_depth_mm.png, cloud.ply, summary.json")
     return 0 if got else 1

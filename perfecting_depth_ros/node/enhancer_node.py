@@ -51,7 +51,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNodeMixin, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -1066,7 +1066,11 @@ def main(args=None, managed: bool = False) -> None:
         rclpy.logging.get_logger("depth_enhancer").fatal(f"cannot start: {e}")
         rclpy.try_shutdown()
         raise SystemExit(2) from None
-    executor = MultiThreadedExecutor(num_threads=2)
+    # one thread: every callback is short (frames are enhanced by the node's own workers), and rclpy's
+    # MultiThreadedExecutor busy-loops while a task it handed to its pool has not started (ros2/rclpy#1452, fixed
+    # in rolling by #1547), holding the GIL the workers need: measured with the demo on 2 cores, 26-30 of 40 frames
+    # out and single frames taking 0.4-0.9 s, against 39-40 of 40 and at most 91 ms with this executor
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         spin_through_destroy_races(executor, node.get_logger())  # lazy and lifecycle destroy inputs while spinning

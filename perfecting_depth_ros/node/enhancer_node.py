@@ -1077,8 +1077,9 @@ def main(args=None, managed: bool = False) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        # no executor.shutdown() first: it destroys the executor's guard condition before its threads finish, whose
-        # callbacks then fail on it and print "exception was never retrieved" at exit (4 of 13 SIGINTs under load)
+        # no executor.shutdown() first: with the multi-threaded executor the node spun until the thirty-fifth session
+        # it destroyed the guard condition before the pool's callbacks finished, which then failed on it and printed
+        # "exception was never retrieved" at exit (4 of 13 SIGINTs under load); destroy_node does what is needed
         if node.stalled:  # a hung backend: the worker holding the frame cannot be joined, nor the GPU released
             sys.stdout.flush()
             sys.stderr.flush()

@@ -50,7 +50,7 @@ import sys
 
 import cv2
 import numpy as np
-from validate_gap import VAL_SETS, blob_mae, eq_arg, load_sequence, val_frames
+from validate_gap import VAL_SETS, blob_mae, eq_arg, load_sequence, mean_dbe, val_frames
 
 import perfecting_depth_ros.enhancer as enhancer_module
 from perfecting_depth_ros.enhancer import DepthEnhancer
@@ -89,21 +89,13 @@ def class_report(enh: dict[str, DepthEnhancer], frames: list) -> dict[str, str]:
 
 
 def candidate_scores(enh: DepthEnhancer, frames: list) -> dict[str, float]:
-    """Mean depth-boundary accuracy, RMSE and artifact MAE (raw missing or > 5 cm off) over ``frames``."""
-    acc, se, n, ae, na = [], 0.0, 0, 0.0, 0
-    for f, raw, max_range in frames:
-        out = enh.enhance(f.rgb, raw, max_range_m=max_range).depth
-        b = M.boundary_errors(out, f.depth)
-        if b:
-            acc.append(b["dbe_acc"])
-        ok = f.depth > 0
-        err = out - f.depth
-        se += float((err[ok] ** 2).sum())
-        n += int(ok.sum())
-        art = ok & (~(raw > 0) | (np.abs(raw - f.depth) > 0.05))
-        ae += float(np.abs(err[art]).sum())
-        na += int(art.sum())
-    return {"dbe_acc_px": float(np.mean(acc)), "rmse_m": float(np.sqrt(se / n)), "artifact_mae_m": ae / na}
+    """Mean depth-boundary accuracy, and RMSE and artifact MAE (raw missing or wrong) pooled over ``frames``, as
+    validate_gap.py scores them."""
+    outs = [(enh.enhance(f.rgb, raw, max_range_m=max_range).depth, f.depth, raw) for f, raw, max_range in frames]
+    p, g, r = (np.concatenate([o[k].ravel() for o in outs]) for k in range(3))
+    reg = M.regions(r, g)
+    return {"dbe_acc_px": mean_dbe([M.boundary_errors(o, t) for o, t, _ in outs])["val_dbe_acc_px"],
+            "rmse_m": M.depth_errors(p, g, reg["all"])["rmse"], "artifact_mae_m": M.depth_errors(p, g, reg["artifact"])["mae"]}
 
 
 def main(args: list[str]) -> None:

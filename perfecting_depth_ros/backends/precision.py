@@ -35,7 +35,7 @@ FP32_OPS: tuple[str, ...] = ()
 # depth, above all the in-graph planar fill's window moments and Cramer's rule, whose determinant cancels far
 # below FP16's 11 bits (scripts/probe_fp16.py).
 FP32_INPUTS: tuple[str, ...] = ("depth", "mask")
-
+FOLDED = "fp32-folded1"  # the folded FP32 graph's recipe
 
 
 def recipe(fp32_inputs: tuple[str, ...] = FP32_INPUTS, fp32_ops: tuple[str, ...] = FP32_OPS) -> str:
@@ -44,10 +44,7 @@ def recipe(fp32_inputs: tuple[str, ...] = FP32_INPUTS, fp32_ops: tuple[str, ...]
     return f"fp16-mixed3:folded;inputs={','.join(fp32_inputs)};ops={','.join(fp32_ops)}"
 
 
-FOLDED = "fp32-folded1"  # the folded FP32 graph's recipe
-
-
-RECIPE = recipe()
+RECIPE = recipe()  # the FP16 copy's recipe
 
 
 class PrecisionError(RuntimeError):

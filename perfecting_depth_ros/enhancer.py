@@ -262,11 +262,14 @@ def local_range(depth: np.ndarray, window: float) -> tuple[np.ndarray, np.ndarra
     the image's larger side (odd, at least 3 px); (0, inf) where the window holds no measurement."""
     side = max(3, int(round(window * max(depth.shape))) | 1)
     kernel = np.ones((side, side), np.uint8)
-    valid = depth > 0
-    hi = cv2.dilate(np.where(valid, depth, 0.0).astype(np.float32), kernel)
-    lo = -cv2.dilate(np.where(valid, -depth, -np.inf).astype(np.float32), kernel)
+    valid = depth > 0  # NaN is not
+    d = depth.astype(np.float32, copy=False)
+    hi = cv2.dilate(np.where(valid, d, np.float32(0.0)), kernel)
+    lo = cv2.erode(np.where(valid, d, np.float32(np.inf)), kernel)
     none = hi <= 0
-    return np.where(none, 0.0, lo).astype(np.float32), np.where(none, np.inf, hi).astype(np.float32)
+    lo[none] = 0.0
+    hi[none] = np.inf
+    return lo, hi
 
 
 def clip_to_local(rebuilt: np.ndarray, depth: np.ndarray, window: float, reach: float) -> np.ndarray:

@@ -73,6 +73,25 @@ def test_local_range_is_the_nearest_and_farthest_measurement_in_the_window():
     assert lo[20, 38] == 0 and np.isinf(hi[20, 38])  # no measurement in reach: no bound
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_local_range_matches_a_brute_force_window_search(dtype):
+    rng = np.random.default_rng(5)
+    d = rng.uniform(0.4, 6.0, (23, 31)).astype(dtype)
+    d[rng.random(d.shape) < 0.6] = 0.0
+    d[:8, :10] = 0.0  # a region with no measurement in reach
+    d[3, 20], d[15, 4], d[20, 25] = np.nan, -1.0, np.nan  # invalid like a hole
+    lo, hi = local_range(d, 5 / 31)  # a 5-px window
+    assert lo.dtype == hi.dtype == np.float32
+    for y in range(d.shape[0]):
+        for x in range(d.shape[1]):
+            win = d[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3]
+            win = win[win > 0]
+            if win.size:
+                assert (lo[y, x], hi[y, x]) == (np.float32(win.min()), np.float32(win.max()))
+            else:
+                assert lo[y, x] == 0 and np.isinf(hi[y, x])
+
+
 def test_clip_to_local_bounds_holes_but_not_those_rebuilt_past_the_reach():
     d = np.zeros((40, 40), np.float32)
     d[:, :20] = 2.0  # measured left half, a hole on the right

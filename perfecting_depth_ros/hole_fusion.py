@@ -111,8 +111,10 @@ def fusion_features(rgb: np.ndarray, kept_depth: np.ndarray, rebuilt: np.ndarray
         rim = np.maximum(nearest_kept_depth(kept, kept_depth, where), 1e-3)
         reach = max(float(max_range or 0.0), float(kept_depth.max()))
         cols += [at(cv2.blur(grey, (k, k))), np.log(rim / reach), np.log(L / rim)]
-    x = np.stack(cols[:n_features], 1).astype(np.float32)
-    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    x = np.empty((idx.size, n_features), np.float32)  # filled column by column: no stacked float64 copy
+    for i, col in enumerate(cols[:n_features]):
+        x[:, i] = col
+    return np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def reach_ramp(log_dist, reach: float):

@@ -55,7 +55,7 @@ def test_cap_brings_far_guesses_in_and_leaves_the_rest():
     np.testing.assert_array_equal(cap_near_holes(final, kept_depth, 0.0, classical), final)
 
 
-def test_closing_only_the_holes_met_gives_the_whole_frames_values_there():
+def test_closing_only_the_pixels_wanted_gives_the_whole_frames_values_there():
     depth, kept, rgb = _scene()
     classical = classical_fill(rgb, np.where(kept, depth, 0).astype(np.float32))
     classical[40:60, :] = np.nan  # a wide open region at the bottom border, beyond the fill's windows
@@ -64,8 +64,25 @@ def test_closing_only_the_holes_met_gives_the_whole_frames_values_there():
     within = np.zeros(depth.shape, bool)
     within[55:, 10:20] = True
     part, closed = close_holes(classical, within=within)
-    assert closed[40:60, :].all() and not closed[5:15, 5:15].any()
-    np.testing.assert_array_equal(part[40:60, :], whole[40:60, :])
-    assert np.isnan(part[5:15, 5:15]).all() and np.isfinite(whole[5:15, 5:15]).all() and closed_all[5:15, 5:15].all()
+    assert closed[55:60, 10:20].all() and closed.sum() < closed_all.sum()
+    np.testing.assert_array_equal(part[55:60, 10:20], whole[55:60, 10:20])
     untouched, none = close_holes(classical, within=~np.isnan(classical))  # only filled pixels met: nothing to close
     assert not none.any() and untouched is classical
+
+
+def test_closing_a_few_pixels_of_a_wide_border_band_crops_it():
+    # a registration border: a band of no depth around the whole frame, one open region; the pixels wanted lie in
+    # one corner, and only the box around them (their depth into the band plus the margin) is inpainted
+    rng = np.random.default_rng(3)
+    H, W = 240, 320
+    yy, xx = np.mgrid[0:H, 0:W]
+    filled = (1.5 + 0.004 * xx + 0.002 * yy + 0.01 * rng.standard_normal((H, W))).astype(np.float32)
+    filled[:, :24] = filled[:, -16:] = filled[:12, :] = filled[-12:, :] = np.nan
+    whole, _ = close_holes(filled)
+    within = np.zeros((H, W), bool)
+    within[-12:, :30] = True
+    part, closed = close_holes(filled, within=within)
+    need = within & np.isnan(filled)
+    np.testing.assert_array_equal(part[need], whole[need])
+    assert closed[need].all() and not closed[:12, 200:].any() and np.isnan(part[:12, 200:]).all()
+    assert np.isfinite(whole[:12, 200:]).all()

@@ -41,6 +41,9 @@ class RawDepth(ClassicalMethod):
         return out, None
 
 
+CLOSE_MARGIN_RADII = 8  # close_holes(within=...): the box's margin past the wanted pixels' depth, in radii
+
+
 def _inpaint_mm(depth: np.ndarray, hole: np.ndarray, radius: int, flag: int) -> np.ndarray:
     """OpenCV inpainting of depth as 16-bit millimetres (metres in and out)."""
     mm = np.clip(np.round(np.nan_to_num(depth) * 1000), 0, 65535).astype(np.uint16)
@@ -52,22 +55,24 @@ def close_holes(filled: np.ndarray, within: np.ndarray | None = None) -> tuple[n
     inpainting from everything filled so far, so every method returns dense depth as a robot needs.
     Returns the dense depth and the mask of pixels closed this way.
 
-    ``within`` (HxW bool): close only the open regions (8-connected) that meet it, inpainting the box around them
-    with the inpainting radius as margin (the others stay open): the same values as closing the whole frame unless
-    another open region lies within that margin, at a fraction of the cost when the regions are small."""
+    ``within`` (HxW bool): only the values at these pixels are wanted. The box around those of them that are open is
+    inpainted, with a margin of their greatest distance into the open region plus ``CLOSE_MARGIN_RADII`` inpainting
+    radii (the other pixels stay as they are, open ones open): the fill marches in from the nearest filled pixels, and
+    what lies farther did not change a single value at those pixels on any frame measured (160 real and synthetic
+    frames, 350 k such pixels; scripts/probe_close_crop.py), at a fraction of the cost where the open region is
+    large (the registration border of NYU v2's raw Kinect frames: 30-40 -> 3-9 ms at 640x480)."""
     rest = ~(np.isfinite(filled) & (filled > 0))
     if not rest.any() or rest.all():  # nothing to close, or nothing to close it from
         return filled, np.zeros_like(rest)
     radius = 5
     box = (slice(None), slice(None))  # the whole frame
     if within is not None:
-        _, lab = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
-        hit = np.unique(lab[within & rest])
-        hit = hit[hit > 0]
-        if hit.size == 0:
+        need = within & rest
+        if not need.any():
             return filled, np.zeros_like(rest)
-        ys, xs = np.nonzero(np.isin(lab, hit))
-        m = radius + 2
+        depth_in = cv2.distanceTransform(rest.astype(np.uint8), cv2.DIST_L2, 3)  # px into the open region
+        m = int(np.ceil(float(depth_in[need].max()))) + CLOSE_MARGIN_RADII * radius
+        ys, xs = np.nonzero(need)
         box = (slice(max(ys.min() - m, 0), ys.max() + m + 1), slice(max(xs.min() - m, 0), xs.max() + m + 1))
     sub, open_ = filled[box], rest[box]
     if open_.all():  # nothing filled in the box to close it from

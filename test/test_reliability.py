@@ -564,7 +564,13 @@ def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for
     from sensor_msgs.msg import Image, PointCloud2
 
     rclpy.init()
-    node, node_ex = _spin(method="raw", lazy=True)
+    # in a namespace of its own: a node another test ended abruptly (stall_timeout's exit) stays in the DDS graph,
+    # subscribed to the default topics, until its lease runs out
+    node = EnhancerNode(namespace="/lazy", parameter_overrides=[Parameter("method", value="raw"),
+                                                                Parameter("lazy", value=True)])
+    node_ex = MultiThreadedExecutor(num_threads=2)
+    node_ex.add_node(node)
+    threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
     stream = node.streams[0]
     published = {"points": 0, "image_rect": 0}  # what the node handed to its publishers (counted on the real ones)
     for key, pub in (("points", stream.pub_cloud), ("image_rect", stream.pub_depth)):
@@ -572,7 +578,7 @@ def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for
             published[key] += 1
             publish(msg)
         pub.publish = counted
-    player = Player()
+    player = Player("/lazy")
     ex = SingleThreadedExecutor()
     ex.add_node(player)
     f = render_random(24, 48, 64)
@@ -594,16 +600,16 @@ def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for
         assert stream.sync.stats.received["depth"] == 0 and published["image_rect"] == 0
         st = node._stream_status(stream, node._params())
         assert st.message == "idle: no subscriber to any output (lazy); inputs unsubscribed"
-        assert {kv.key: kv.value for kv in st.values}["input_topics"] == "/rgb/image_rect_color, " \
-            "/depth_registered/image_rect"
+        assert {kv.key: kv.value for kv in st.values}["input_topics"] == "/lazy/rgb/image_rect_color, " \
+            "/lazy/depth_registered/image_rect"
 
         depths, clouds = [], []
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        depth_sub = player.create_subscription(Image, "depth_enhanced/image_rect", depths.append, qos)
+        depth_sub = player.create_subscription(Image, "/lazy/depth_enhanced/image_rect", depths.append, qos)
         assert send_until(lambda: len(depths) >= 2)
         assert player.matched() and not stream.paused_inputs
         assert published["image_rect"] >= 2 and published["points"] == 0  # no cloud built while nobody read it
-        cloud_sub = player.create_subscription(PointCloud2, "depth_enhanced/points", clouds.append, qos)
+        cloud_sub = player.create_subscription(PointCloud2, "/lazy/depth_enhanced/points", clouds.append, qos)
         assert send_until(lambda: len(clouds) >= 2)
         assert clouds[-1].height == 48 and clouds[-1].width == 64
         assert not node._stream_status(stream, node._params()).message.startswith("idle")

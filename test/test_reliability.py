@@ -58,9 +58,11 @@ class FaultyBackend:
         return out
 
 
-def _spin(node_cls=EnhancerNode, **params):
-    """A node (``node_cls``) with these parameters, spun by its own executor thread: (node, executor)."""
-    node = node_cls(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+def _spin(node_cls=EnhancerNode, namespace: str | None = None, **params):
+    """A node (``node_cls``, in ``namespace`` if given) with these parameters, spun by its own executor thread:
+    (node, executor)."""
+    node = node_cls(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
+                    **({"namespace": namespace} if namespace else {}))
     node_ex = MultiThreadedExecutor(num_threads=2)
     node_ex.add_node(node)
     threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
@@ -564,13 +566,9 @@ def test_lazy_unsubscribes_the_inputs_while_nobody_reads_and_builds_no_cloud_for
     from sensor_msgs.msg import Image, PointCloud2
 
     rclpy.init()
-    # in a namespace of its own: a node another test ended abruptly (stall_timeout's exit) stays in the DDS graph,
-    # subscribed to the default topics, until its lease runs out
-    node = EnhancerNode(namespace="/lazy", parameter_overrides=[Parameter("method", value="raw"),
-                                                                Parameter("lazy", value=True)])
-    node_ex = MultiThreadedExecutor(num_threads=2)
-    node_ex.add_node(node)
-    threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
+    # in a namespace of its own: it counts the subscribers of its inputs, and a process another test ended without
+    # leaving the DDS graph (e.g. stall_timeout's exit) may stay in it, on the default topics, until its lease runs out
+    node, node_ex = _spin(namespace="/lazy", method="raw", lazy=True)
     stream = node.streams[0]
     published = {"points": 0, "image_rect": 0}  # what the node handed to its publishers (counted on the real ones)
     for key, pub in (("points", stream.pub_cloud), ("image_rect", stream.pub_depth)):

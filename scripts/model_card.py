@@ -221,7 +221,7 @@ def main() -> int:
                                                              "outputs/validate_session11_soup3.jsonl"])
     p.add_argument("--eval-v2", default="outputs/eval_v2/results.json",
                    help="perfecting-depth eval --test-dir data_cache/test240_v2 --world-version 2 --synthetic-only")
-    p.add_argument("--error-budget", default="outputs/error_budget_session13.json",
+    p.add_argument("--error-budget", default="outputs/error_budget_session36.json",
                    help="scripts/error_budget.py --json output (validation frames)")
     p.add_argument("--only", nargs="*", default=None, metavar="HEADING",
                    help="rewrite only the sections whose '## ' heading starts with one of these")
@@ -958,9 +958,9 @@ def main() -> int:
                 "Share of the squared error (what RMSE sees) by pixel class, and in brackets the class's MAE in metres. "
                 "`learned` is the shipped model. The last row is the RMSE when a perfect detector removes the wrong raw "
                 "pixels on glass and mirrors before the method runs: an upper bound on what finding them can give. "
-                + (f"The classical columns show the one class where a classical fill is clearly ahead: ordinary raw holes "
-                   f"(joint bilateral MAE {budget['joint_bilateral']['classes']['missing_other']['mae_m']:.3f} m against "
-                   f"the learned model's {budget['learned']['classes']['missing_other']['mae_m']:.3f} m); in holes nearer "
+                + (f"In ordinary raw holes joint bilateral's MAE is "
+                   f"{budget['joint_bilateral']['classes']['missing_other']['mae_m']:.3f} m against the learned model's "
+                   f"{budget['learned']['classes']['missing_other']['mae_m']:.3f} m; in holes nearer "
                    f"than every measurement every fill is as far off (joint bilateral "
                    f"{budget['joint_bilateral']['classes']['missing_near']['mae_m']:.3f} m, learned "
                    f"{budget['learned']['classes']['missing_near']['mae_m']:.3f} m: all rebuild them too far). "

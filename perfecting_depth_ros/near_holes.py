@@ -66,7 +66,7 @@ def cap_near_holes(final: np.ndarray, kept_depth: np.ndarray, factor: float, cla
         return final
     from .evaluate.baselines import close_holes
 
-    dense = close_holes(classical, within=where)[0]  # only the open regions these pixels lie in
+    dense = close_holes(classical, within=where)[0]  # inpainted only around these pixels
     where &= np.isfinite(dense) & (dense > 0)
     out = final.copy()
     out[where] = np.minimum(final[where], dense[where])

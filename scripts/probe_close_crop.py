@@ -18,7 +18,7 @@ margins (10, 20, 40 px instead of the adaptive one) for comparison.
   PYTHONPATH=scripts python scripts/probe_close_crop.py
 
 Outcome (thirty-sixth session; 52 of the 160 frames had open pixels to close, 348 k of them): the adaptive margin
-changed no value (largest difference 0.000 m) and took 0.45 s in all against 0.56 s; fixed margins of 10 / 20 / 40 px
+changed no value (largest difference 0.000 m) and took 0.48 s in all against 0.59 s; fixed margins of 10 / 20 / 40 px
 changed values in 14 / 7 / 2 frames (506 / 299 / 195 pixels, up to 0.81 m), so the margin has to follow the depth
 into the hole. Per real frame: NYU v2 raw frames 30-40 -> 3-9 ms, Azure Kinect 8 -> 4 ms, 7-Scenes frames level
 (the regions they close are small, or the pixels needed span them).

@@ -21,7 +21,7 @@ def main(args) -> int:
     from .io import panel, write_depth_png, write_ply
     from .node import shipped_config
     from .node.convert import cloud_to_array
-    from .node.harness import Collector, Player, handshake, spin_until, start_node, stop_node
+    from .node.harness import Collector, Player, finish, handshake, spin_until, start_node
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,11 +51,8 @@ def main(args) -> int:
         spin_until(ex, lambda: max(coll.complete_stamps() or [0]) >= max(sent), 10)
         spin_until(ex, lambda: False, 1.5)  # one more diagnostics period
     finally:
-        stop_node(proc)
-        diag = coll.last_diag_values()
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
+        finish(proc, ex, player, coll)
+    diag = coll.last_diag_values()
 
     got = [s for s in coll.complete_stamps() if s in sent]
     lat = np.array([(coll.recv_time[s] - sent[s]) * 1e3 for s in got if s in coll.recv_time])

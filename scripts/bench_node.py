@@ -77,7 +77,7 @@ def stream(args) -> dict:
 
     from perfecting_depth_ros.data.sensors import simulate
     from perfecting_depth_ros.data.world import render_random
-    from perfecting_depth_ros.node.harness import Collector, Player, handshake, spin_until, start_node, stop_node
+    from perfecting_depth_ros.node.harness import Collector, Player, finish, handshake, spin_until, start_node
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     h, w = (int(v) for v in args.size.split("x"))
@@ -118,10 +118,7 @@ def stream(args) -> dict:
         spin_until(ex, lambda: False, 2.0)
         diag = coll.last_diag_values()
     finally:
-        stop_node(proc)
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
+        finish(proc, ex, player, coll)
     got = sorted(s for s in coll.recv_time if s in sent)
     lat = np.array([(coll.recv_time[s] - sent[s]) * 1e3 for s in got])
     when = np.array([sent[s] - sent[min(sent)] for s in got])

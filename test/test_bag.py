@@ -170,7 +170,7 @@ def test_bag_tool_and_node_publish_the_same(tmp_path):
     """Same input through the live node (its own process, over DDS) and through the bag tool."""
     from rclpy.executors import SingleThreadedExecutor
 
-    from perfecting_depth_ros.node.harness import Collector, Player, handshake, spin_until, start_node, stop_node
+    from perfecting_depth_ros.node.harness import Collector, Player, finish, handshake, spin_until, start_node
 
     seq = frames(1)
     write_bag(tmp_path / "in", seq)
@@ -190,11 +190,7 @@ def test_bag_tool_and_node_publish_the_same(tmp_path):
         assert spin_until(ex, lambda: 1_000_000_000 in coll.complete_stamps(), 20)
         live = coll.msgs["depth"][1_000_000_000]
     finally:
-        stop_node(proc)
-        ex.shutdown()  # let no callback run on a destroyed node
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
+        finish(proc, ex, player, coll)
     assert (live.height, live.width, live.encoding, live.header.frame_id) == \
         (bag_depth.height, bag_depth.width, bag_depth.encoding, bag_depth.header.frame_id)
     assert bytes(live.data) == bytes(bag_depth.data)

@@ -175,7 +175,7 @@ def _node_takes_the_parameters_file(path, scale: float) -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from perfecting_depth_ros.node.harness import Collector, spin_until, start_node, stop_node
+    from perfecting_depth_ros.node.harness import Collector, finish, spin_until, start_node
 
     rclpy.init()
     proc = start_node(path, "/camera", params={"method": "guided_fill", "diagnostics_period": 0.2})
@@ -187,7 +187,4 @@ def _node_takes_the_parameters_file(path, scale: float) -> None:
             coll.last_diag_values()
         assert proc.poll() is None
     finally:
-        stop_node(proc)
-        ex.shutdown()  # let no callback run on a destroyed node
-        coll.destroy_node()
-        rclpy.shutdown()
+        finish(proc, ex, coll)

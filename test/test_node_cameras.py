@@ -12,7 +12,7 @@ from rclpy.executors import SingleThreadedExecutor
 from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.node.harness import Collector, Player, spin_until, start_node, stop_node
+from perfecting_depth_ros.node.harness import Collector, Player, finish, spin_until, start_node
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = "/robot"
@@ -66,8 +66,4 @@ def test_two_cameras_share_one_node(tmp_path):
         assert last["depth_enhancer: depth enhancement (rear)"]["input_topics"].startswith(f"{NS}/rear/rgb/")
         assert all(v["cameras"] == "2" for v in last.values())
     finally:
-        stop_node(proc)
-        ex.shutdown()  # let no callback run on a destroyed node
-        for n in (*players.values(), *colls.values()):
-            n.destroy_node()
-        rclpy.shutdown()
+        finish(proc, ex, *players.values(), *colls.values())

@@ -22,7 +22,7 @@ from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.data.world import render_random
 from perfecting_depth_ros.enhancer import DepthEnhancer
 from perfecting_depth_ros.node.compressed import compressed_to_depth
-from perfecting_depth_ros.node.harness import Collector, make_header, make_info, spin_until, start_node, stop_node
+from perfecting_depth_ros.node.harness import Collector, finish, make_header, make_info, spin_until, start_node
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = "/camera"
@@ -81,11 +81,7 @@ def link(tmp_path_factory):
         assert spin_until(ex, lambda: player.matched() and coll.matched(), 60), "the node did not subscribe"
         yield {"ex": ex, "player": player, "coll": coll, "frame": f, "mm": mm, "proc": proc}
     finally:
-        stop_node(proc)
-        ex.shutdown()  # let no callback run on a destroyed node
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
+        finish(proc, ex, player, coll)
 
 
 def _round_trip(link, stamp, **kw):

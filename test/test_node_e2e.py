@@ -19,6 +19,7 @@ from perfecting_depth_ros.node.convert import cloud_to_array
 from perfecting_depth_ros.node.harness import (
     Collector,
     Player,
+    finish,
     handshake,
     make_header,
     make_image,
@@ -69,11 +70,7 @@ def ros(tmp_path_factory):
         assert handshake(ex, player, coll, f.rgb, raw, f.K), "no round trip through the node within 60 s"
         yield {"ex": ex, "player": player, "coll": coll, "frame": f, "raw": raw, "proc": proc, "log": log}
     finally:
-        stop_node(proc)
-        ex.shutdown()  # let no callback run on a destroyed node
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
+        finish(proc, ex, player, coll)
 
 
 def _send_and_wait(r, stamp_ns, **kw):

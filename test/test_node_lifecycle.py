@@ -19,7 +19,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 
 from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.data.world import render_random
-from perfecting_depth_ros.node.harness import Collector, Player, handshake, spin_until, start_node, stop_node
+from perfecting_depth_ros.node.harness import Collector, Player, finish, handshake, spin_until, start_node
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = "/camera"
@@ -42,11 +42,7 @@ def managed(tmp_path_factory):
     try:
         yield {"ex": ex, "player": player, "coll": coll, "frame": f, "raw": raw, "proc": proc, "log": log}
     finally:
-        rc = stop_node(proc)
-        ex.shutdown()  # let no callback run on a destroyed node
-        player.destroy_node()
-        coll.destroy_node()
-        rclpy.shutdown()
+        rc = finish(proc, ex, player, coll)
         assert rc == 0, log.read_text()[-2000:]
 
 

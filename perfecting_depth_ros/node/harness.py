@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -215,6 +216,7 @@ def start_node(params_file: str | Path, namespace: str = "", remaps: dict[str, s
 
 
 def stop_node(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """Stop the node process as Ctrl-C would (SIGINT, then SIGKILL after ``timeout`` s); its exit code."""
     import signal
 
     if proc.poll() is None:
@@ -225,3 +227,15 @@ def stop_node(proc: subprocess.Popen, timeout: float = 10.0) -> int:
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+def finish(proc: subprocess.Popen, executor, *nodes: Node) -> int:
+    """Tear down a session with the node: stop its process, shut the executor down (no callback may run on a
+    destroyed node), destroy our ``nodes`` and shut rclpy down; the node's exit code."""
+    try:
+        return stop_node(proc)
+    finally:
+        executor.shutdown()
+        for n in nodes:
+            n.destroy_node()
+        rclpy.shutdown()

@@ -22,6 +22,19 @@ def cmd_data(a) -> int:
     return 0
 
 
+def _settings(pairs: list[str] | None) -> dict:
+    """``--set KEY=VALUE`` pairs as config overrides, each VALUE read as YAML (``4``, ``null``, ``[0, 8]``)."""
+    import yaml
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set takes KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def cmd_train(a) -> int:
     if a.stage == "fusion":  # the hole fusion (hole_fusion.py) is fitted on the shipped model's outputs
         from .train.fusion import FusionConfig, train_fusion
@@ -31,14 +44,15 @@ def cmd_train(a) -> int:
         if a.device == "cuda":
             raise SystemExit("the hole fusion fits on the CPU (a few hundred weights, ~2 min): --device cuda does not "
                              "apply to it")
-        path = train_fusion(FusionConfig.from_yaml(a.config, steps=a.steps, out_dir=a.out_dir, weights=a.init))
+        path = train_fusion(FusionConfig.from_yaml(a.config, steps=a.steps, out_dir=a.out_dir, weights=a.init,
+                                                   settings=_settings(a.set)))
         print(f"saved {path}")
         return 0
     from .train.common import TrainConfig
     from .train.loop import train
 
     cfg = TrainConfig.from_yaml(a.config, stage=a.stage, steps=a.steps, out_dir=a.out_dir, data_dir=a.data_dir,
-                                init=a.init, device=a.device, max_minutes=a.max_minutes)
+                                init=a.init, device=a.device, max_minutes=a.max_minutes, settings=_settings(a.set))
     path = train(cfg)
     print(f"saved {path}")
     return 0
@@ -189,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the run trains (default: the config's, auto: a GPU when torch sees one)")
     t.add_argument("--max-minutes", type=float,
                    help="end this run once it has trained this long (checkpoint written; the same command resumes)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one config key (repeatable; VALUE is YAML, e.g. batch_size=4, stop_after=null, "
+                        "real_frames=[0,8]); an unknown key is an error")
     t.set_defaults(fn=cmd_train)
 
     m = sub.add_parser("manifest", help="record sha256 of weights files in manifest.json")

@@ -244,8 +244,9 @@ def main() -> int:
            f"File: `perfecting_depth.safetensors` ({ckpt.stat().st_size / 1e6:.2f} MB, {n_params / 1e6:.3f} M parameters), "
            f"sha256 `{man['perfecting_depth.safetensors']}` (also in `manifest.json`).", "",
            "## How it was made", "",
-           "Everything was trained here, from scratch, with `scripts/reproduce_weights.sh` (seeded; configs in "
-           "`config/train/`), on this project's own synthetic data and, in the last refiner round, on real Kinect v1 "
+           "Everything was trained here, from scratch, with `scripts/reproduce_shipped.sh` (seeded; configs in "
+           "`config/train/`; `--smoke` runs the same chain at toy scale, as a test does), on this project's own "
+           "synthetic data and, in the last refiner round, on real Kinect v1 "
            "raw depth without any label: 7-Scenes frames 0-699 (../shared/data/real, not shipped) with random blobs of "
            "valid raw pixels hidden, the hidden raw depth being the target (`real_target: holdout`). The shipped "
            "raw-error head (thirteenth session) is the average of two heads fine-tuned on those same frames, labelled "

@@ -1,30 +1,21 @@
 #!/usr/bin/env bash
-# Reproduce the shipped weights from scratch: render data, train stage 1, distil, train stage 2,
-# and copy the result into the package with its manifest. Seeded; see the model card for figures.
+# Reproduce the shipped weights from scratch and every experiment beside them, in the order they were run: render
+# data, train stage 1, distil, train stage 2, ..., and copy the result into the package with its manifest. Seeded;
+# see the model card for figures. The shipped weights alone: scripts/reproduce_shipped.sh, whose steps (ship_*) this
+# script calls where they were run.
 # The shipped weights were trained on 2-core CPUs: configs say `device: auto`, so on a machine with a GPU the same
 # steps run there and give equivalent, not bit-identical, weights (hide the GPU, CUDA_VISIBLE_DEVICES=, for those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PD=".venv/bin/perfecting-depth"
-[ -x "$PD" ] || PD=".venv/bin/python -m perfecting_depth_ros.cli"
-[ -f data_cache/synth128/train-0011.npz ] || $PD data --out data_cache/synth128 --split train --frames 6000 --size 128x160 --crop-of 240x320
-[ -f data_cache/synth128/val-0000.npz ] || $PD data --out data_cache/synth128 --split val --frames 200 --size 128x160 --crop-of 240x320
-$PD train stage1 --config config/train/stage1.yaml
-$PD train distill --config config/train/distill.yaml
-$PD train stage2 --config config/train/stage2.yaml
-$PD train stage2 --config config/train/stage2b.yaml
-$PD train stage2 --config config/train/stage2c.yaml
-$PD train stage2 --config config/train/stage2d.yaml
-$PD train stage2 --config config/train/stage2e.yaml
-$PD train stage2 --config config/train/stage2f.yaml
-$PD train stage2 --config config/train/stage2g.yaml
-# the raw-error head (light output path, glass/mirror frames twice) on top of it, everything else frozen
-# (shipped until the seventh session)
-$PD train errorhead --config config/train/errorhead_light_hard.yaml --init runs/stage2g/model.safetensors
+source scripts/reproduce_shipped.sh
+# the 7-Scenes fused reference first: the heads' labels, and the experiments that read it run only where it exists
+[ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
+# stage 1, distillation, the seven stage-2 schedules, and the raw-error head (light output path, glass/mirror frames
+# twice) on top of them, everything else frozen (shipped until the seventh session)
+ship_synthetic
 # the refiner fine-tuned on world-v2 frames and, self-supervised, on real Kinect v1 raw depth (7-Scenes frames
 # 0-699 from ../shared/data/real: blobs of valid raw hidden, the hidden raw the target); its step 600 is shipped
-[ -f data_cache/synth128_v2/train-0011.npz ] || $PD data --out data_cache/synth128_v2 --split train --frames 6000 --size 128x160 --crop-of 240x320 --world-version 2
-$PD train stage2 --config config/train/stage2_v2_holdout.yaml
+ship_v2_holdout
 bash scripts/ship_weights.sh runs/stage2_v2_holdout/model_step600.safetensors  # shipped until the eleventh session
 # (since the eleventh session the shipped head is the average of two real-label head fine-tunes: end of this script)
 # Experiment (not shipped): stage 2 fine-tuned on real 7-Scenes frames 0-699 against the fused reference
@@ -94,8 +85,8 @@ $PD train stage2 --config config/train/stage2_range_rel.yaml
 $PD train stage2 --config config/train/stage2_range_rel_mixed.yaml
 # Experiments of the tenth session (none shipped; outcomes in their configs and scripts/calibrate_sigma.py):
 # the raw-error head on every source at once (world v1, world v2, real reference labels), 3000 steps;
+# (its errorhead_mixed_long run is in ship_heads_11 below, which builds the fused reference first)
 if [ -f data_cache/7scenes_ref/quality.json ]; then
-  $PD train errorhead --config config/train/errorhead_mixed_long.yaml
   # the published sigma fitted on synthetic and real-reference frames, shape and size, then size alone.
   .venv/bin/python scripts/calibrate_sigma.py runs/stage2_v2_holdout/model_step600.safetensors \
     runs/sigma_cal_real/shipped.safetensors --real --cache=runs/sigma_cal_real/shipped_cols.npz
@@ -106,20 +97,14 @@ fi
 # with a fresh seed under a rule that trades a little synthetic ranking for real ranking (not shipped); probes of
 # post-processing on validation frames: a Navier-Stokes blend in holes and a local clip (not adopted), the hole
 # sigma widened by the stray past nearby measurements (adopted: enhancer.STRAY_WINDOW, no weights change).
-if [ -f data_cache/7scenes_ref/quality.json ]; then
-  $PD train errorhead --config config/train/errorhead_mixed_trade.yaml
-fi
+# (errorhead_mixed_trade: in ship_heads_11 below)
 PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_blend.py --out outputs/probe_hole_blend_session11.json
 PYTHONPATH=scripts .venv/bin/python scripts/probe_local_window.py > outputs/probe_local_window_session11.jsonl
 PYTHONPATH=scripts .venv/bin/python scripts/probe_stray_sigma.py --out outputs/probe_stray_sigma_session11.json
 # The shipped weights since the eleventh session: stage2_v2_holdout step 600 with its raw-error head replaced by the
 # average of errorhead_mixed_long step 3000 and errorhead_mixed_trade step 1500 (both trained above from it, with real
 # 7-Scenes labels from the fused reference; rule and figures in scripts/average_heads.py and the model card).
-[ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
-mkdir -p runs/head_soup
-.venv/bin/python scripts/average_heads.py runs/head_soup/mixed_53_59.safetensors \
-  runs/errorhead_mixed_long/model_step3000.safetensors runs/errorhead_mixed_trade/model_step1500.safetensors
-$PD manifest runs/head_soup/mixed_53_59.safetensors
+ship_heads_11
 bash scripts/ship_weights.sh runs/head_soup/mixed_53_59.safetensors
 # Experiment (not shipped): a third head seed and the three-way average (outcome in its config).
 if [ -f data_cache/7scenes_ref/quality.json ]; then
@@ -136,7 +121,7 @@ PYTHONPATH=scripts .venv/bin/python scripts/probe_range_clip.py > outputs/probe_
 PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py > outputs/probe_hole_smooth_r1.jsonl
 PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py --round 2 > outputs/probe_hole_smooth_r2.jsonl
 PYTHONPATH=scripts .venv/bin/python scripts/probe_hole_smooth.py --round 3 > outputs/probe_hole_smooth_r3.jsonl
-$PD train stage2 --config config/train/stage2_hole_bias.yaml
+# (stage2_hole_bias itself: in ship_hole_bias_13 below)
 $PD train stage2 --config config/train/stage2_texture.yaml
 $PD train stage2 --config config/train/stage2_mixed_texture.yaml
 $PD train stage2 --config config/train/stage2_hole_bias_long.yaml
@@ -145,13 +130,7 @@ $PD train stage2 --config config/train/stage2_hole_bias_long.yaml
 # figures in scripts/average_heads.py; rule 2 was scored on validate_gap.py --third).
 PYTHONPATH=scripts .venv/bin/python scripts/probe_deep_smooth.py > outputs/probe_deep_smooth.jsonl
 PYTHONPATH=scripts .venv/bin/python scripts/probe_deep_smooth.py --fresh --only=off,A >> outputs/probe_deep_smooth.jsonl
-[ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
-$PD train errorhead --config config/train/errorhead_hb300_trade.yaml
-$PD train errorhead --config config/train/errorhead_hb300_long.yaml
-.venv/bin/python scripts/average_heads.py runs/head_soup/hb300_83_89.safetensors \
-  runs/errorhead_hb300_long/model_step3000.safetensors runs/errorhead_hb300_trade/model_step1500.safetensors
-$PD manifest runs/head_soup/hb300_83_89.safetensors
-bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors
+ship_hole_bias_13
 # Experiment (not shipped): scaled-down worlds for holes below the sensor's minimum range (outcome in its config).
 $PD train stage2 --config config/train/stage2_near.yaml
 $PD train stage2 --config config/train/stage2_near_mixed.yaml
@@ -168,9 +147,7 @@ $PD train stage2 --config config/train/stage2_registered.yaml
 $PD train stage2 --config config/train/stage2_registered_long.yaml
 # Fifteenth session: the hole fusion (hole_fusion.py), fitted on the shipped model's outputs and shipped beside it
 # (rule and outcome in its config; outputs/validate_fusion.jsonl).
-$PD train fusion --config config/train/fusion.yaml
-$PD manifest runs/fusion/hole_fusion.safetensors
-bash scripts/ship_weights.sh runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors
+ship_fusion_15
 # Experiment (not shipped; outcome in config/train/fusion.yaml): the hole fusion on twice the data.
 $PD train fusion --config config/train/fusion_more.yaml
 # Diagnosis (no weights): where the fills go wrong in the sensor's own raw holes (outcome in the script).

@@ -45,6 +45,7 @@ class TrainConfig:
     teacher_steps: int = 12  # distill: DDIM steps of the teacher
     real_ref_dir: str | None = None  # stage2: also train on 7-Scenes training frames against this fused reference
     real_fraction: float = 0.5  # share of real samples when real_ref_dir is set
+    real_frames: list[int] = field(default_factory=lambda: [0, 700])  # range(*real_frames): 7-Scenes training frames
     texture_aug: float = 0.0  # sensor stages: chance of a random texture over a synthetic frame's RGB
     screens: float = 0.0  # sensor stages: chance of a dark screen painted over a flat surface (data/screens.py)
     near_aug: float = 0.0  # sensor stages: chance of a scaled-down world (more surfaces below the min range)
@@ -69,18 +70,26 @@ class TrainConfig:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be positive (or absent), got {self.max_minutes!r}")
+        from ..data.real import SEVENSCENES_TRAIN
+
+        frames = range(*self.real_frames)
+        if not len(frames) or not set(frames) <= set(SEVENSCENES_TRAIN):
+            raise ValueError(f"real_frames must name 7-Scenes training frames {SEVENSCENES_TRAIN} (range(start, stop"
+                             f"[, step])), got {self.real_frames}")
         if self.alt_data_dir and self.alt_every < 2:
             raise ValueError(f"alt_every must be >= 2 (every alt_every-th batch is from alt_data_dir), got {self.alt_every}")
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
-        return config_from_yaml(cls, path, overrides)
+    def from_yaml(cls, path: str | Path, settings: dict | None = None, **overrides) -> TrainConfig:
+        return config_from_yaml(cls, path, overrides, settings)
 
 
-def config_from_yaml(cls, path: str | Path, overrides: dict):
-    """A config dataclass from a YAML file, with the ``overrides`` that are not None; unknown keys are an error."""
+def config_from_yaml(cls, path: str | Path, overrides: dict, settings: dict | None = None):
+    """A config dataclass from a YAML file, with the ``overrides`` that are not None, then every key of ``settings``
+    (``--set``; None included: ``stop_after=null``); unknown keys are an error."""
     d = yaml.safe_load(Path(path).read_text()) or {}
     d.update({k: v for k, v in overrides.items() if v is not None})
+    d.update(settings or {})
     unknown = set(d) - set(cls.__dataclass_fields__)
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}")

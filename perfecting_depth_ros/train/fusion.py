@@ -59,8 +59,8 @@ class FusionConfig:
     seed: int = 0
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> FusionConfig:
-        return config_from_yaml(cls, path, overrides)
+    def from_yaml(cls, path: str | Path, settings: dict | None = None, **overrides) -> FusionConfig:
+        return config_from_yaml(cls, path, overrides, settings)
 
 
 def frame_columns(enh, rgb: np.ndarray, inp: np.ndarray, truth: np.ndarray, score: np.ndarray,

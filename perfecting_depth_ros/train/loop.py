@@ -135,10 +135,9 @@ def train(cfg: TrainConfig) -> Path:
         from torch.utils.data import ConcatDataset
 
         from ..data.dataset import RealReferenceDataset
-        from ..evaluate.reference import TRAIN
 
         n_real = int(len(data) * cfg.real_fraction / (1 - cfg.real_fraction))
-        data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, TRAIN, n_real, seed=cfg.seed,
+        data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, range(*cfg.real_frames), n_real, seed=cfg.seed,
                                                          target=cfg.real_target, hole_bias=cfg.real_hole_bias,
                                                          hflip=cfg.hflip)])
     batches = infinite_batches(data, cfg.batch_size, cfg.seed + 1000 * rank,  # each process its own batches

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Reproduce the shipped weights from scratch, and nothing else: render the synthetic data, train stage 1, distil,
+# the seven stage-2 schedules, the raw-error heads and the real Kinect v1 fine-tunes, average the heads, fit the hole
+# fusion, and put the result into the package with its manifest. Seeded; configs in config/train/; the model card says
+# what each run took: their wall times add up to about 5.5 hours on the 2-core CPUs the shipped weights were trained
+# on, besides rendering the data and fusing the 7-Scenes reference. scripts/reproduce_weights.sh runs the same steps
+# with every experiment beside them.
+#
+#   bash scripts/reproduce_shipped.sh [--work DIR] [--ship DIR] [--smoke]
+#
+#   --work DIR  where runs/ and data_cache/ go (default: the repository root); relative paths in the configs resolve
+#               there. The real 7-Scenes frames come from ../shared/data/real or $PERFECTING_DEPTH_REAL_DATA; their
+#               fused reference (data_cache/7scenes_ref, `perfecting-depth reference`, needs open3d) is built when
+#               missing.
+#   --ship DIR  where the weights, the ONNX graph, the hole fusion and manifest.json go (default: the package's
+#               perfecting_depth_ros/weights; reinstall the package afterwards: pip install .).
+#   --smoke     the same chain of commands at toy scale (a few frames, 4 steps a run, 4 real frames), to check that
+#               it runs end to end: what test/test_reproduce.py does. Its weights are worthless.
+#
+# Sourced (scripts/reproduce_weights.sh does), it only defines the chain's steps, ship_* below.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PD="$REPO/.venv/bin/perfecting-depth"
+[ -x "$PD" ] || PD="$REPO/.venv/bin/python -m perfecting_depth_ros.cli"
+PY="$REPO/.venv/bin/python"
+CFG="$REPO/config/train"
+SHIP="${SHIP:-$REPO/perfecting_depth_ros/weights}"
+SMOKE="${SMOKE:-0}"
+
+# One training run of the chain: `train STAGE CONFIG [ARGS...]` (in smoke mode 4 steps of batch 2, every schedule
+# cut to them, real frames 0-3).
+train() {
+  local stage=$1 config=$2
+  shift 2
+  if [ "$SMOKE" = 1 ]; then
+    if [ "$stage" = fusion ]; then
+      set -- "$@" --steps 5 --set "real_frames=[0,4,1]" --set synth_frames=2 --set batch_size=512
+    else
+      set -- "$@" --steps 4 --set stop_after=null --set snapshot_every=0 --set batch_size=2 --set alt_batch_size=2 \
+        --set log_every=1 --set ckpt_every=4 --set "real_frames=[0,4]" --set device=cpu
+    fi
+  fi
+  $PD train "$stage" --config "$CFG/$config.yaml" "$@"
+}
+
+# The checkpoint a later run starts from: RUN's snapshot at STEP (in smoke mode, RUN's last model).
+snapshot() {
+  if [ "$SMOKE" = 1 ]; then echo "runs/$1/model.safetensors"; else echo "runs/$1/model_step$2.safetensors"; fi
+}
+
+# Synthetic frames: `frames DIR SPLIT COUNT [data ARGS...]`, rendered unless DIR holds the split's last shard.
+frames() {
+  local dir=$1 split=$2 count=$3 last
+  shift 3
+  [ "$SMOKE" = 1 ] && count=8
+  last=$(printf "%s/%s-%04d.npz" "$dir" "$split" $(((count - 1) / 500)))
+  [ -f "$last" ] || $PD data --out "$dir" --split "$split" --frames "$count" "$@"
+}
+
+ship() {  # ship() WEIGHTS [FUSION]: weights (and hole fusion) into $SHIP, with the ONNX graph and manifest
+  SHIP_DIR="$SHIP" bash "$REPO/scripts/ship_weights.sh" "$PWD/$1" ${2:+"$PWD/$2"}
+}
+
+# 1-3 (first to seventh sessions): stage 1, distillation and the seven stage-2 schedules on world v1, then the
+# light raw-error head with glass and mirror frames twice, everything else frozen.
+ship_synthetic() {
+  frames data_cache/synth128 train 6000 --size 128x160 --crop-of 240x320
+  frames data_cache/synth128 val 200 --size 128x160 --crop-of 240x320
+  train stage1 stage1
+  train distill distill
+  local s
+  for s in stage2 stage2b stage2c stage2d stage2e stage2f stage2g; do train stage2 $s; done
+  train errorhead errorhead_light_hard --init runs/stage2g/model.safetensors
+}
+
+# 4 (seventh session): the refiner fine-tuned on world-v2 frames and, self-supervised, on real Kinect v1 raw depth
+# (7-Scenes frames 0-699: blobs of valid raw hidden, the hidden raw the target); its step 600 goes on.
+ship_v2_holdout() {
+  frames data_cache/synth128_v2 train 6000 --size 128x160 --crop-of 240x320 --world-version 2
+  train stage2 stage2_v2_holdout
+}
+
+# 5 (tenth and eleventh sessions): two raw-error heads with real labels from the fused 7-Scenes reference, averaged.
+ship_heads_11() {
+  [ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
+  train errorhead errorhead_mixed_long --init "$(snapshot stage2_v2_holdout 600)"
+  train errorhead errorhead_mixed_trade --init "$(snapshot stage2_v2_holdout 600)"
+  mkdir -p runs/head_soup
+  $PY "$REPO/scripts/average_heads.py" runs/head_soup/mixed_53_59.safetensors \
+    "$(snapshot errorhead_mixed_long 3000)" "$(snapshot errorhead_mixed_trade 1500)"
+  $PD manifest runs/head_soup/mixed_53_59.safetensors
+}
+
+# 6 (twelfth and thirteenth sessions): the refiner fine-tuned with real hold-out blobs drawn toward raw holes (its
+# step 300), two heads fitted on top of it and averaged: the shipped weights.
+ship_hole_bias_13() {
+  train stage2 stage2_hole_bias
+  train errorhead errorhead_hb300_trade --init "$(snapshot stage2_hole_bias 300)"
+  train errorhead errorhead_hb300_long --init "$(snapshot stage2_hole_bias 300)"
+  $PY "$REPO/scripts/average_heads.py" runs/head_soup/hb300_83_89.safetensors \
+    "$(snapshot errorhead_hb300_long 3000)" "$(snapshot errorhead_hb300_trade 1500)"
+  $PD manifest runs/head_soup/hb300_83_89.safetensors
+  ship runs/head_soup/hb300_83_89.safetensors
+}
+
+# 7 (fifteenth session): the hole fusion, fitted on the shipped weights' outputs and shipped beside them.
+ship_fusion_15() {
+  train fusion fusion --init "$SHIP/perfecting_depth.safetensors"
+  $PD manifest runs/fusion/hole_fusion.safetensors
+  ship runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  WORK="$REPO"
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --work) WORK=$2; shift 2 ;;
+      --ship) SHIP=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
+      --smoke) SMOKE=1; shift ;;
+      *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
+    esac
+  done
+  mkdir -p "$WORK"
+  cd "$WORK"
+  ship_synthetic
+  ship_v2_holdout
+  ship_heads_11
+  ship_hole_bias_13
+  ship_fusion_15
+  echo "shipped into $SHIP"
+fi

@@ -20,9 +20,9 @@
 # Sourced (scripts/reproduce_weights.sh does), it only defines the chain's steps, ship_* below.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PD="$REPO/.venv/bin/perfecting-depth"
-[ -x "$PD" ] || PD="$REPO/.venv/bin/python -m perfecting_depth_ros.cli"
-PY="$REPO/.venv/bin/python"
+PY="${PYTHON:-$REPO/.venv/bin/python}"  # $PYTHON: another interpreter with the package (the tests pass theirs)
+export PYTHON="$PY"  # ship_weights.sh's too
+PD="$PY -m perfecting_depth_ros.cli"
 CFG="$REPO/config/train"
 SHIP="${SHIP:-$REPO/perfecting_depth_ros/weights}"
 SMOKE="${SMOKE:-0}"

@@ -9,7 +9,7 @@ SRC=${1:-runs/stage2/model.safetensors}
 FUSION=${2:-}
 W=${SHIP_DIR:-perfecting_depth_ros/weights}
 mkdir -p "$W"
-PY=.venv/bin/python
+PY=${PYTHON:-.venv/bin/python}
 rm -f "$W/manifest.json" "$W/perfecting_depth_k4_s2.onnx" "$W/hole_fusion.safetensors"
 cp "$SRC" "$W/perfecting_depth.safetensors"
 $PY -m perfecting_depth_ros.cli manifest "$W/perfecting_depth.safetensors"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -46,7 +47,7 @@ def test_the_shipped_weights_recipe_runs_end_to_end_and_ships_loadable_files(tmp
 
     work, ship, real = tmp_path / "work", tmp_path / "ship", tmp_path / "real"
     _stand_in_sequence(real, work / "data_cache" / "7scenes_ref")
-    env = {**os.environ, "PERFECTING_DEPTH_REAL_DATA": str(real), "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "PERFECTING_DEPTH_REAL_DATA": str(real), "OMP_NUM_THREADS": "2", "PYTHON": sys.executable}
     r = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce_shipped.sh"), "--smoke", "--work", str(work),
                         "--ship", str(ship)], capture_output=True, text=True, env=env, timeout=1200)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])

@@ -5,6 +5,7 @@ runs, which no other test reaches: the refiner's self-supervised hold-out, the h
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -18,6 +19,13 @@ from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 4  # what --smoke trains on: 7-Scenes frames 0-3
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _stand_in_sequence(real: Path, ref: Path) -> None:
@@ -68,6 +76,19 @@ def test_the_shipped_weights_recipe_runs_end_to_end_and_ships_loadable_files(tmp
     for name in ("stage2_v2_holdout", "stage2_hole_bias", "errorhead_mixed_long", "errorhead_hb300_long"):
         cfg = json.loads((runs / name / "config.json").read_text())
         assert cfg["real_frames"] == [0, FRAMES] and cfg["real_target"] in ("holdout", "reference"), name
+
+    # each stage trained its own part only (scripts/compare_weights.py): the refiner's fine-tune left stage 1 as it
+    # was, the head fits and their average left all but the head
+    from safetensors.numpy import load_file
+
+    compare = _script("compare_weights").compare
+    soup, bias = runs / "head_soup" / "mixed_53_59.safetensors", runs / "stage2_hole_bias" / "model.safetensors"
+    parts = compare(load_file(bias), load_file(soup))
+    assert [parts[k]["identical"] == parts[k]["tensors"] for k in ("encoder", "denoiser", "refiner")] == [True, True,
+                                                                                                           False]
+    parts = compare(load_file(runs / "head_soup" / "hb300_83_89.safetensors"), load_file(bias))
+    assert all(parts[k]["identical"] == parts[k]["tensors"] for k in ("encoder", "denoiser", "refiner"))
+    assert parts["error_head"]["identical"] < parts["error_head"]["tensors"] and "_names" not in parts
 
     # what was shipped: the averaged heads' weights, their graph and the fusion fitted on them, all in the manifest
     shipped = ship / "perfecting_depth.safetensors"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from safetensors import safe_open
 
@@ -127,3 +128,28 @@ print("same batches")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0 and "same batches" in r.stdout, r.stderr[-3000:]
+
+
+def test_a_run_cut_and_resumed_ends_where_an_uninterrupted_one_does(tmp_path):
+    """The resume state holds the random number generators, and the batch streams (main and alternate frames) go
+    on from where they stopped: a run stopped after 3 of 6 steps and started again writes, bit for bit, the
+    weights and losses of the same run left alone."""
+    from safetensors.numpy import load_file
+
+    from perfecting_depth_ros.train.loop import train
+
+    write_shards(tmp_path / "data", "train", 8, 64, 80, shard_size=8, workers=1, progress=False)
+    write_shards(tmp_path / "alt", "train", 4, 48, 64, shard_size=4, workers=1, progress=False)
+    common = dict(data_dir=str(tmp_path / "data"), device="cpu", steps=6, batch_size=2, ckpt_every=100)
+    extra = {"alt_data_dir": str(tmp_path / "alt"), "alt_batch_size": 2, "alt_every": 2}
+    train(TrainConfig.from_yaml(TINY, out_dir=str(tmp_path / "whole"), settings=extra, **common))
+    train(TrainConfig.from_yaml(TINY, out_dir=str(tmp_path / "cut"), settings={**extra, "stop_after": 3}, **common))
+    assert json.loads((tmp_path / "cut" / "log.jsonl").read_text().splitlines()[-1])["step"] == 3
+    train(TrainConfig.from_yaml(TINY, out_dir=str(tmp_path / "cut"), settings=extra, **common))  # resumes at 3
+
+    def losses(run):
+        return [json.loads(x)["loss"] for x in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+
+    assert losses("cut") == losses("whole") and len(losses("whole")) == 6
+    a, b = load_file(str(tmp_path / "cut" / "model.safetensors")), load_file(str(tmp_path / "whole" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

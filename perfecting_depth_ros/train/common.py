@@ -205,9 +205,13 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
 
 
 def save_train_state(path: Path, step: int, model, ema: EMA, opt, elapsed: float) -> None:
-    """Everything needed to resume (loaded with torch.load(weights_only=True): no pickle)."""
+    """Everything needed to resume (loaded with torch.load(weights_only=True): no pickle), the random number
+    generators' states included, so that a resumed run draws the noise an uninterrupted one would have."""
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.stack([s for s in torch.cuda.get_rng_state_all()])
     torch.save({"step": step, "model": model.state_dict(), "ema": ema.model.state_dict(),
-                "opt": opt.state_dict(), "elapsed": elapsed}, path)
+                "opt": opt.state_dict(), "elapsed": elapsed, "rng": rng}, path)
 
 
 def try_resume(path: Path, model, ema: EMA, opt, device: torch.device | str = "cpu") -> tuple[int, float]:
@@ -219,6 +223,11 @@ def try_resume(path: Path, model, ema: EMA, opt, device: torch.device | str = "c
     model.load_state_dict(st["model"])
     ema.model.load_state_dict(st["ema"])
     opt.load_state_dict(st["opt"])
+    rng = st.get("rng", {})  # absent in states written before the thirty-eighth session
+    if "torch" in rng:
+        torch.set_rng_state(rng["torch"].cpu())
+    if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(list(rng["cuda"].cpu()))
     print(f"resumed from {path} at step {st['step']}")
     return int(st["step"]), float(st["elapsed"])
 
@@ -239,25 +248,30 @@ def _one_thread_worker(_: int) -> None:
     cv2.setNumThreads(1)
 
 
-def infinite_batches(dataset, batch_size: int, seed: int, workers: int = 0):
+def infinite_batches(dataset, batch_size: int, seed: int, workers: int = 0, skip: int = 0):
     """Shuffled batches forever (epoch counter advances the dataset's augmentation seed). Raises ValueError when the
     dataset holds fewer samples than one batch (full batches only: it would never yield one).
 
     ``workers`` processes prepare the batches (a GPU outruns one core's sensor simulation); every sample is drawn
-    from its own seed (dataset seed, epoch, index), so the batches are the same whatever their number."""
+    from its own seed (dataset seed, epoch, index), so the batches are the same whatever their number. Each epoch's
+    order is drawn from (``seed``, epoch) alone, so ``skip`` starts the stream after that many batches without
+    preparing them: a resumed run goes on with the batches an uninterrupted one would have drawn."""
     from torch.utils.data import DataLoader
 
     from ..backends.base import usable_cpus
 
-    if len(dataset) < batch_size:
-        raise ValueError(f"{len(dataset)} training samples cannot fill one batch of {batch_size}: render more frames "
+    n = len(dataset)
+    if n < batch_size:
+        raise ValueError(f"{n} training samples cannot fill one batch of {batch_size}: render more frames "
                          "or lower batch_size")
-    g = torch.Generator().manual_seed(seed)
     workers = min(workers, usable_cpus() or os.cpu_count() or 1)  # no more processes than this one may run on
-    epoch = 0
+    per_epoch = n // batch_size
+    epoch, offset = divmod(skip, per_epoch)
     while True:
         for d in getattr(dataset, "datasets", [dataset]):
             d.epoch = epoch
-        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=g, drop_last=True,
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)  # this epoch's order, and the loader's own seed
+        order = torch.randperm(n, generator=g)[offset * batch_size:per_epoch * batch_size].tolist()
+        yield from DataLoader(dataset, batch_size=batch_size, sampler=order, generator=g, drop_last=True,
                               num_workers=workers, worker_init_fn=_one_thread_worker if workers else None)
-        epoch += 1
+        epoch, offset = epoch + 1, 0

@@ -140,15 +140,9 @@ def train(cfg: TrainConfig) -> Path:
         data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, range(*cfg.real_frames), n_real, seed=cfg.seed,
                                                          target=cfg.real_target, hole_bias=cfg.real_hole_bias,
                                                          hflip=cfg.hflip)])
-    batches = infinite_batches(data, cfg.batch_size, cfg.seed + 1000 * rank,  # each process its own batches
-                               cfg.loader_workers)
-    alt = None
+    alt_data = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
-        # with loader workers for the main frames, these need theirs too: a process that simulates sensors itself
-        # (OpenCV's threads) and then forks the next epoch's workers can leave them deadlocked (met on a CPU check)
-        alt = infinite_batches(SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1,
-                                                     **augment), cfg.alt_batch_size, cfg.seed + 1 + 1000 * rank,
-                               cfg.loader_workers)
+        alt_data = SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1, **augment)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     ema = EMA(model, cfg.ema_decay)
@@ -157,6 +151,16 @@ def train(cfg: TrainConfig) -> Path:
         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
         for _ in range(start):
             sched.step()
+    # the batch streams go on where the run stopped (steps before ``start`` took start // alt_every alternate ones)
+    alt_taken = start // cfg.alt_every if alt_data is not None else 0
+    batches = infinite_batches(data, cfg.batch_size, cfg.seed + 1000 * rank,  # each process its own batches
+                               cfg.loader_workers, skip=start - alt_taken)
+    alt = None
+    if alt_data is not None:
+        # with loader workers for the main frames, these need theirs too: a process that simulates sensors itself
+        # (OpenCV's threads) and then forks the next epoch's workers can leave them deadlocked (met on a CPU check)
+        alt = infinite_batches(alt_data, cfg.alt_batch_size, cfg.seed + 1 + 1000 * rank, cfg.loader_workers,
+                               skip=alt_taken)
     timer = Timer(elapsed)
     log = open(out / "log.jsonl", "a") if main else None
     end = min(cfg.steps, cfg.stop_after or cfg.steps)  # stop_after: cut a schedule short, reproducibly

@@ -82,7 +82,9 @@ ship_v2_holdout() {
 
 # 5 (tenth and eleventh sessions): two raw-error heads with real labels from the fused 7-Scenes reference, averaged.
 ship_heads_11() {
-  [ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
+  local ref_frames=0:1000
+  [ "$SMOKE" = 1 ] && ref_frames=0:4
+  [ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref --frames $ref_frames
   train errorhead errorhead_mixed_long --init "$(snapshot stage2_v2_holdout 600)"
   train errorhead errorhead_mixed_trade --init "$(snapshot stage2_v2_holdout 600)"
   mkdir -p runs/head_soup

@@ -146,7 +146,9 @@ def train(cfg: TrainConfig) -> Path:
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     ema = EMA(model, cfg.ema_decay)
-    start, elapsed = try_resume(out / "train_state.pt", model, ema, opt, device)
+    start, elapsed = try_resume(out / "train_state.pt", model, ema, opt, device)  # the first process's generators
+    if rank and start:  # the state holds the first process's: the others draw on from noise of their own
+        torch.manual_seed(cfg.seed + 1000 * rank + 7919 * start)
     with warnings.catch_warnings():  # fast-forwarding a resumed schedule steps it before any optimizer step
         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
         for _ in range(start):

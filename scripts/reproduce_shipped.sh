@@ -9,7 +9,7 @@
 #   bash scripts/reproduce_shipped.sh [--work DIR] [--ship DIR] [--smoke]
 #
 #   --work DIR  where runs/ and data_cache/ go (default: the repository root); relative paths in the configs resolve
-#               there. The real 7-Scenes frames come from ../shared/data/real or $PERFECTING_DEPTH_REAL_DATA; their
+#               there. The real 7-Scenes frames come from $PERFECTING_DEPTH_REAL_DATA or ../shared/data/real; their
 #               fused reference (data_cache/7scenes_ref, `perfecting-depth reference`, needs open3d) is built when
 #               missing.
 #   --ship DIR  where the weights, the ONNX graph, the hole fusion and manifest.json go (default: the package's
@@ -122,6 +122,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
     esac
   done
+  # the real frames: $PERFECTING_DEPTH_REAL_DATA or ../shared/data/real beside the checkout, made absolute before
+  # the cd below (the package finds them from the working directory otherwise)
+  real="${PERFECTING_DEPTH_REAL_DATA:-$REPO/../shared/data/real}"
+  if [ -d "$real" ]; then export PERFECTING_DEPTH_REAL_DATA="$(cd "$real" && pwd)"; fi
   mkdir -p "$WORK"
   cd "$WORK"
   ship_synthetic

@@ -20,6 +20,16 @@ def pytest_configure(config):
     os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 
 
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="session")
 def frame():
     from perfecting_depth_ros.data.world import render_random

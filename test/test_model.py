@@ -7,22 +7,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 from perfecting_depth_ros.model import ModelConfig, PerfectingDepthModel
 from perfecting_depth_ros.model.normalization import denormalize, depth_stats, normalize
 
 TINY = ModelConfig(enc_channels=(8, 16, 16, 16), denoiser_channels=16, refiner_channels=(8, 8, 16))
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script(name: str):
-    """scripts/<name>.py as a module (the scripts are not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _onnx_outputs(model, tmp_path: Path, name: str, args, height: int, width: int, range_=None):
@@ -577,7 +568,7 @@ def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_p
 def test_far_threshold_calibration_helpers():
     """scripts/calibrate_far.py: the Platt fit finds a separating threshold, and the precision threshold flags
     the most confident holes up to the asked precision (nothing when no threshold reaches it)."""
-    cal = _script("calibrate_far")
+    cal = load_script("calibrate_far")
     rng = np.random.default_rng(0)
     y = (rng.random(4000) < 0.2).astype(float)
     score = np.where(y > 0, rng.normal(2.0, 1.0, y.size), rng.normal(-2.0, 1.0, y.size))
@@ -679,7 +670,7 @@ def test_published_sigma_calibration_numbers_and_export(tmp_path):
     out, _ = _onnx_outputs(cal, tmp_path, "cal", args, 64, 96)
     np.testing.assert_allclose(out[1], b[1].numpy(), atol=1e-5)
 
-    mod = _script("calibrate_sigma")
+    mod = load_script("calibrate_sigma")
     rng = np.random.default_rng(0)
     n = 20_000
     bn, pn = rng.uniform(0.02, 0.1, n), rng.uniform(0, 1, n)
@@ -756,7 +747,7 @@ def test_average_heads_averages_only_the_error_head(tmp_path):
 
     from safetensors.numpy import load_file, save_file
 
-    mod = _script("average_heads")
+    mod = load_script("average_heads")
     meta = {"model_config": "{}", "meta": json.dumps({"stage": "errorhead", "step": 5})}
     body = np.arange(6, dtype=np.float32).reshape(2, 3)
     for name, head in (("a", 1.0), ("b", 3.0)):
@@ -781,7 +772,7 @@ def test_interpolate_weights_mixes_floats_and_refuses_what_it_cannot(tmp_path):
     from safetensors import safe_open
     from safetensors.numpy import load_file, save_file
 
-    mod = _script("interpolate_weights")
+    mod = load_script("interpolate_weights")
     meta = {"model_config": "{}", "meta": json.dumps({"stage": "stage2", "step": 600})}
     steps = np.array([3], np.int64)
     save_file({"w": np.full((2, 3), 4.0, np.float32), "n": steps}, str(tmp_path / "tuned.st"), metadata=meta)
@@ -810,7 +801,7 @@ def test_error_budget_classes_partition_the_frame_and_sigma_aurocs_rank_by_class
     each wrong class against the right pixels alone (a sigma that finds mirrors but not glass says so)."""
     from perfecting_depth_ros.data.world import MIRROR, TRANSPARENT
 
-    mod = _script("error_budget")
+    mod = load_script("error_budget")
     rng = np.random.default_rng(0)
     gt = rng.uniform(0.5, 6.0, (24, 32)).astype(np.float32)
     raw = gt + rng.choice([0.0, 0.01, 0.3], gt.shape).astype(np.float32)
@@ -854,7 +845,7 @@ def test_obstacle_rays_sorts_each_ray_by_what_an_obstacle_layer_does_with_it():
     """scripts/obstacle_rays.py: a value within the tolerance is right, a nearer one inside the marking range a
     phantom, a farther one that passes a real surface in marking range clears through it, no value is none; and the
     tally's shares are of the rays whose truth lies within the marking range."""
-    mod = _script("obstacle_rays")
+    mod = load_script("obstacle_rays")
     t = np.array([2.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 3.5, 3.9])
     d = np.array([2.06, 1.5, 2.5, np.nan, 9.0, 2.0, 3.5, 3.9, 3.5])
     out = mod.ray_outcomes(d, t)
@@ -877,7 +868,7 @@ def test_obstacle_rays_sorts_each_ray_by_what_an_obstacle_layer_does_with_it():
 def test_rgbd_odometry_scores_a_relative_pose_against_the_true_one():
     """scripts/rgbd_odometry.py: a pose equal to the truth is 0 mm / 0 degrees off; one moved 2 cm and turned 3
     degrees more is 20 mm / 3 degrees off; a pair fails when the tracker gave up or lands past 5 cm or 2 degrees."""
-    mod = _script("rgbd_odometry")
+    mod = load_script("rgbd_odometry")
 
     def pose(deg: float, t: tuple[float, float, float]) -> np.ndarray:
         a = np.radians(deg)

@@ -5,7 +5,6 @@ runs, which no other test reaches: the refiner's self-supervised hold-out, the h
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,17 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 4  # what --smoke trains on: 7-Scenes frames 0-3
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _stand_in_sequence(real: Path, ref: Path) -> None:
@@ -81,7 +74,7 @@ def test_the_shipped_weights_recipe_runs_end_to_end_and_ships_loadable_files(tmp
     # was, the head fits and their average left all but the head
     from safetensors.numpy import load_file
 
-    compare = _script("compare_weights").compare
+    compare = load_script("compare_weights").compare
     soup, bias = runs / "head_soup" / "mixed_53_59.safetensors", runs / "stage2_hole_bias" / "model.safetensors"
     parts = compare(load_file(bias), load_file(soup))
     assert [parts[k]["identical"] == parts[k]["tensors"] for k in ("encoder", "denoiser", "refiner")] == [True, True,

@@ -66,6 +66,16 @@ def sevenscenes_use(index: int) -> str:
     return "train" if index in SEVENSCENES_TRAIN else "val" if index in SEVENSCENES_GAP else "test"
 
 
+def sevenscenes_training_frames(spec) -> range:
+    """``range(*spec)`` (start, stop[, step]), checked to name 7-Scenes training frames only: what a run may train on
+    (the gap and test blocks never)."""
+    frames = range(*spec)
+    if not len(frames) or not set(frames) <= set(SEVENSCENES_TRAIN):
+        raise ValueError(f"real_frames must name 7-Scenes training frames {SEVENSCENES_TRAIN} (range(start, stop"
+                         f"[, step])), got {list(spec)}")
+    return frames
+
+
 def default_real_dir() -> Path:
     """$PERFECTING_DEPTH_REAL_DATA, else ../shared/data/real beside the checkout (or the working directory)."""
     env = os.environ.get("PERFECTING_DEPTH_REAL_DATA")

@@ -70,12 +70,9 @@ class TrainConfig:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be positive (or absent), got {self.max_minutes!r}")
-        from ..data.real import SEVENSCENES_TRAIN
+        from ..data.real import sevenscenes_training_frames
 
-        frames = range(*self.real_frames)
-        if not len(frames) or not set(frames) <= set(SEVENSCENES_TRAIN):
-            raise ValueError(f"real_frames must name 7-Scenes training frames {SEVENSCENES_TRAIN} (range(start, stop"
-                             f"[, step])), got {self.real_frames}")
+        sevenscenes_training_frames(self.real_frames)
         if self.alt_data_dir and self.alt_every < 2:
             raise ValueError(f"alt_every must be >= 2 (every alt_every-th batch is from alt_data_dir), got {self.alt_every}")
 

@@ -84,13 +84,11 @@ def _stack(rows: list[dict]) -> dict[str, np.ndarray]:
 def collect_real(cfg: FusionConfig, enh) -> dict[str, np.ndarray]:
     from tqdm import tqdm
 
-    from ..data.real import SEVENSCENES_TRAIN, holdout_mask
+    from ..data.real import holdout_mask, sevenscenes_training_frames
     from ..evaluate.reference import KINECT_V1_RANGE_M, load_sequence, read_frame
 
     seq = load_sequence()[0]
-    frames = list(range(*cfg.real_frames))
-    if not set(frames) <= set(SEVENSCENES_TRAIN):
-        raise ValueError(f"real_frames must be 7-Scenes training frames {SEVENSCENES_TRAIN}, got {cfg.real_frames}")
+    frames = sevenscenes_training_frames(cfg.real_frames)
     rows = []
     for k, i in enumerate(tqdm(frames, desc="fusion data: 7-Scenes")):
         rgb, raw = read_frame(seq, i)

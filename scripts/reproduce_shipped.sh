@@ -6,7 +6,7 @@
 # on, besides rendering the data and fusing the 7-Scenes reference. scripts/reproduce_weights.sh runs the same steps
 # with every experiment beside them.
 #
-#   bash scripts/reproduce_shipped.sh [--work DIR] [--ship DIR] [--smoke]
+#   bash scripts/reproduce_shipped.sh [--work DIR] [--ship DIR] [--seed-offset N] [--smoke]
 #
 #   --work DIR  where runs/ and data_cache/ go (default: the repository root); relative paths in the configs resolve
 #               there. The real 7-Scenes frames come from $PERFECTING_DEPTH_REAL_DATA or ../shared/data/real; their
@@ -14,6 +14,9 @@
 #               missing.
 #   --ship DIR  where the weights, the ONNX graph, the hole fusion and manifest.json go (default: the package's
 #               perfecting_depth_ros/weights; reinstall the package afterwards: pip install .).
+#   --seed-offset N  every training run's seed (its config's `seed`) plus N: another draw of the same recipe
+#               (initialisation, noise, batch order; the data are the same), to measure how far runs of it spread.
+#               Use its own --work: its runs resume what they find there.
 #   --smoke     the same chain of commands at toy scale (a few frames, 4 steps a run, 4 real frames), to check that
 #               it runs end to end: what test/test_reproduce.py does. Its weights are worthless.
 #
@@ -26,12 +29,18 @@ PD="$PY -m perfecting_depth_ros.cli"
 CFG="$REPO/config/train"
 SHIP="${SHIP:-$REPO/perfecting_depth_ros/weights}"
 SMOKE="${SMOKE:-0}"
+SEED_OFFSET="${SEED_OFFSET:-0}"
 
 # One training run of the chain: `train STAGE CONFIG [ARGS...]` (in smoke mode 4 steps of batch 2, every schedule
-# cut to them, real frames 0-3).
+# cut to them, real frames 0-3; with a seed offset the config's seed plus it).
 train() {
-  local stage=$1 config=$2
+  local stage=$1 config=$2 seed
   shift 2
+  if [ "$SEED_OFFSET" != 0 ]; then
+    seed=$(sed -n 's/^seed: *\([0-9][0-9]*\) *\(#.*\)*$/\1/p' "$CFG/$config.yaml")
+    [ -n "$seed" ] || { echo "no seed: line in $CFG/$config.yaml" >&2; return 1; }
+    set -- "$@" --set "seed=$((seed + SEED_OFFSET))"
+  fi
   if [ "$SMOKE" = 1 ]; then
     if [ "$stage" = fusion ]; then
       set -- "$@" --steps 5 --set "real_frames=[0,4,1]" --set synth_frames=2 --set batch_size=512
@@ -118,10 +127,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case $1 in
       --work) WORK=$2; shift 2 ;;
       --ship) SHIP=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
+      --seed-offset) SEED_OFFSET=${2:-}; shift; [ $# -eq 0 ] || shift ;;
       --smoke) SMOKE=1; shift ;;
       *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
     esac
   done
+  [[ $SEED_OFFSET =~ ^[0-9]+$ ]] || { echo "--seed-offset takes a whole number, not '$SEED_OFFSET'" >&2; exit 2; }
   # the real frames: $PERFECTING_DEPTH_REAL_DATA or ../shared/data/real beside the checkout, made absolute before
   # the cd below (the package finds them from the working directory otherwise)
   real="${PERFECTING_DEPTH_REAL_DATA:-$REPO/../shared/data/real}"

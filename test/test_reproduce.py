@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from conftest import load_script
 from safetensors import safe_open
 
@@ -42,7 +43,7 @@ def _stand_in_sequence(real: Path, ref: Path) -> None:
     (ref / "quality.json").write_text(json.dumps({"frames": FRAMES, "note": "stand-in: the clean rendered depth"}))
 
 
-def test_the_shipped_weights_recipe_runs_end_to_end_and_ships_loadable_files(tmp_path):
+def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships_loadable_files(tmp_path):
     from perfecting_depth_ros.backends.base import verify_weights
     from perfecting_depth_ros.enhancer import DepthEnhancer
 
@@ -50,7 +51,8 @@ def test_the_shipped_weights_recipe_runs_end_to_end_and_ships_loadable_files(tmp
     _stand_in_sequence(real, work / "data_cache" / "7scenes_ref")
     env = {**os.environ, "PERFECTING_DEPTH_REAL_DATA": str(real), "OMP_NUM_THREADS": "2", "PYTHON": sys.executable}
     r = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce_shipped.sh"), "--smoke", "--work", str(work),
-                        "--ship", str(ship)], capture_output=True, text=True, env=env, timeout=1200)
+                        "--ship", str(ship), "--seed-offset", "1000"], capture_output=True, text=True, env=env,
+                       timeout=1200)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
 
     # every run of the chain trained, from the checkpoint the recipe names
@@ -61,6 +63,13 @@ def test_the_shipped_weights_recipe_runs_end_to_end_and_ships_loadable_files(tmp
     for name in chain:
         with safe_open(str(runs / name / "model.safetensors"), framework="np") as f:
             assert json.loads(f.metadata()["meta"])["step"] == 4, name
+    # --seed-offset 1000: another draw of the recipe, every run seeded with its config's seed plus 1000
+    def seed(name: str) -> int:
+        return yaml.safe_load((ROOT / "config" / "train" / f"{name}.yaml").read_text())["seed"]
+
+    for name in chain:
+        assert json.loads((runs / name / "config.json").read_text())["seed"] == seed(name) + 1000, name
+    assert json.loads((runs / "fusion" / "report.json").read_text())["config"]["seed"] == seed("fusion") + 1000
     starts = {n: json.loads((runs / n / "config.json").read_text())["init"] for n in chain}
     assert starts["errorhead_light_hard"] == "runs/stage2g/model.safetensors"
     assert starts["stage2_hole_bias"] == "runs/head_soup/mixed_53_59.safetensors"

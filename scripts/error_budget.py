@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Where the depth error comes from, on the synthetic validation frames of scripts/validate_gap.py (never the
 test split): for each method, each pixel class's share of the pixels, of the squared error (what RMSE sees),
-its MAE and its bias (mean signed error: + too far, - too near), and, for methods with a sigma, the AUROC of sigma
-for flagging wrong raw pixels: all of them, and each wrong class alone against the right ones. Classes: raw
+its MAE and its bias (mean signed error: + too far, - too near), and, for methods with a sigma, each class's median
+sigma and share of pixels within 2 sigma of the truth, and the AUROC of sigma for flagging wrong raw pixels: all of
+them, and each wrong class alone against the right ones. Classes: raw
 right; raw valid but > 5 cm wrong, by material (glass, mirror, specular, other); raw missing, beyond 4.5 m (out of
 range for Kinect v1), on glass, nearer than every measurement of the frame (mostly below the sensor's minimum
 range), other.
@@ -71,25 +72,49 @@ def sigma_aurocs(sigma: dict[str, np.ndarray]) -> dict[str, float]:
     return res
 
 
+def add_frame(acc: dict[str, list], sig: dict[str, list[np.ndarray]], err: np.ndarray,
+              cls: dict[str, np.ndarray], sigma: np.ndarray) -> None:
+    """Add one frame's error (``err``, prediction - truth, no NaN) to the per-class sums in ``acc`` (pixels, squared,
+    absolute and signed error, pixels within 2 sigma) and its ``sigma`` to ``sig``; a sigma of NaN everywhere (the
+    classical fills publish none) adds nothing to either."""
+    has_sigma = bool(np.isfinite(sigma).any())
+    for name, m in cls.items():
+        a = acc.setdefault(name, [0, 0.0, 0.0, 0.0, 0])
+        e = err[m]
+        a[0] += int(m.sum())
+        a[1] += float((e ** 2).sum())
+        a[2] += float(np.abs(e).sum())
+        a[3] += float(e.sum())
+        if has_sigma:
+            sig.setdefault(name, []).append(sigma[m])
+            a[4] += int((np.abs(e) <= 2 * sigma[m]).sum())  # a NaN sigma covers nothing
+
+
+def class_summary(acc: dict[str, list], sig: dict[str, list[np.ndarray]], n_all: int, sse_all: float) -> dict:
+    """Each class's share of the pixels and of the squared error, MAE and bias, and where a sigma was given its
+    median and the share of the class's pixels within 2 sigma of the truth (is the 1-sigma honest there)."""
+    res = {}
+    for name, (n, s2, s1, s0, n_cov) in acc.items():
+        r = res[name] = {"pixels": n / n_all, "share_of_squared_error": s2 / max(sse_all, 1e-12),
+                         "mae_m": s1 / max(n, 1), "bias_m": s0 / max(n, 1)}
+        if name in sig:
+            v = np.concatenate(sig[name])
+            r["median_sigma_m"] = float(np.nanmedian(v)) if np.isfinite(v).any() else float("nan")
+            r["within_2sigma"] = n_cov / max(n, 1)
+    return res
+
+
 def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version: int = 1) -> dict:
     n_all, sse_all, sse_oracle, sse_lift, n_out, sse_out = 0, 0.0, 0.0, 0.0, 0, 0.0
     acc: dict[str, list[float]] = {}
-    sig: dict[str, list[np.ndarray]] = {}  # the published sigma of valid raw pixels, by class (for the AUROCs)
+    sig: dict[str, list[np.ndarray]] = {}  # the published sigma, by class (the AUROCs, its median, its coverage)
     for f, raw, max_range in val_frames(version):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
         err = np.nan_to_num(out.depth - f.depth, nan=10.0)  # no value: scored as 10 m off
         n_all += err.size
         sse_all += float((err ** 2).sum())
         cls = classes(raw, f.depth, f.material)
-        has_sigma = bool(np.isfinite(out.uncertainty).any())  # classical fills publish none (NaN)
-        for name, m in cls.items():
-            a = acc.setdefault(name, [0, 0.0, 0.0, 0.0])
-            a[0] += int(m.sum())
-            a[1] += float((err[m] ** 2).sum())
-            a[2] += float(np.abs(err[m]).sum())
-            a[3] += float(err[m].sum())
-            if name in VALID_CLASSES and has_sigma:
-                sig.setdefault(name, []).append(out.uncertainty[m])
+        add_frame(acc, sig, err, cls, out.uncertainty)
         if range_bound:  # a perfect out-of-range detector: holes whose truth is past this sensor's range lifted to it
             out_of_range = (raw <= 0) & (f.depth > max_range)
             lifted = np.where(out_of_range, np.maximum(np.nan_to_num(out.depth, nan=0.0), max_range), out.depth)
@@ -101,12 +126,9 @@ def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version:
             out2 = enh.enhance(f.rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=max_range)
             e2 = np.nan_to_num(out2.depth - f.depth, nan=10.0)
             sse_oracle += float((e2 ** 2).sum())
-    out = {"rmse_m": float(np.sqrt(sse_all / n_all)), "classes": {
-        name: {"pixels": n / n_all, "share_of_squared_error": s2 / max(sse_all, 1e-12), "mae_m": s1 / max(n, 1),
-               "bias_m": s0 / max(n, 1)}
-        for name, (n, s2, s1, s0) in acc.items()}}
+    out = {"rmse_m": float(np.sqrt(sse_all / n_all)), "classes": class_summary(acc, sig, n_all, sse_all)}
     if sig:
-        out["sigma_auroc"] = sigma_aurocs({k: np.concatenate(v) for k, v in sig.items()})
+        out["sigma_auroc"] = sigma_aurocs({k: np.concatenate(v) for k, v in sig.items() if k in VALID_CLASSES})
     if oracle:
         out["rmse_glass_mirror_detected_m"] = float(np.sqrt(sse_oracle / n_all))
     if range_bound:
@@ -139,7 +161,9 @@ def main(args: list[str]) -> int:
             print("  sigma AUROC, wrong raw against right: " + ", ".join(f"{k} {v:.4f}" for k, v in r["sigma_auroc"].items()))
         for c, v in r["classes"].items():
             print(f"  {c:15s} pixels {v['pixels']:6.1%}  squared error {v['share_of_squared_error']:6.1%}  "
-                  f"MAE {v['mae_m']:.3f} m  bias {v['bias_m']:+.3f} m")
+                  f"MAE {v['mae_m']:.3f} m  bias {v['bias_m']:+.3f} m"
+                  + (f"  median sigma {v['median_sigma_m']:.3f} m  within 2 sigma {v['within_2sigma']:6.1%}"
+                     if "within_2sigma" in v else ""))
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=1))
     return 0

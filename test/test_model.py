@@ -816,6 +816,26 @@ def test_error_budget_classes_partition_the_frame_and_sigma_aurocs_rank_by_class
     assert a["all"] == pytest.approx(20 / 50) and "wrong_other" not in a
 
 
+def test_error_budget_says_per_class_how_often_the_truth_lies_within_2_sigma():
+    """scripts/error_budget.py: per class, the median sigma and the share of pixels whose error is within 2 sigma
+    (a NaN sigma covers nothing); a method without a sigma (all NaN) gets no such figures."""
+    mod = load_script("error_budget")
+    err = np.array([[0.01, -0.03, 0.5, 2.0]], np.float32)
+    sigma = np.array([[0.01, 0.01, 0.3, np.nan]], np.float32)
+    cls = {"raw_right": np.array([[True, True, False, False]]), "missing_far": np.array([[False, False, True, True]])}
+    acc, sig = {}, {}
+    mod.add_frame(acc, sig, err, cls, sigma)
+    mod.add_frame(acc, sig, err, cls, sigma)  # a second frame: the sums add up
+    res = mod.class_summary(acc, sig, n_all=8, sse_all=float((err ** 2).sum() * 2))
+    assert res["raw_right"]["within_2sigma"] == pytest.approx(0.5)  # |0.01| <= 0.02, |-0.03| > 0.02
+    assert res["missing_far"]["within_2sigma"] == pytest.approx(0.5)  # 0.5 <= 0.6; NaN covers nothing
+    assert res["raw_right"]["median_sigma_m"] == pytest.approx(0.01)
+    assert res["missing_far"]["median_sigma_m"] == pytest.approx(0.3)
+    assert res["missing_far"]["bias_m"] == pytest.approx(1.25) and res["raw_right"]["pixels"] == pytest.approx(0.5)
+    acc, sig = {}, {}
+    mod.add_frame(acc, sig, err, cls, np.full_like(sigma, np.nan))
+    assert sig == {} and "within_2sigma" not in mod.class_summary(acc, sig, 4, 1.0)["raw_right"]
+
 def test_every_shipped_training_config_loads():
     """Each file in config/train is a run someone will start (a GPU session cannot afford a typo): it loads into its
     config class with no unknown key, its model overrides into ModelConfig, and a start point inside the package

@@ -836,6 +836,7 @@ def test_error_budget_says_per_class_how_often_the_truth_lies_within_2_sigma():
     mod.add_frame(acc, sig, err, cls, np.full_like(sigma, np.nan))
     assert sig == {} and "within_2sigma" not in mod.class_summary(acc, sig, 4, 1.0)["raw_right"]
 
+
 def test_every_shipped_training_config_loads():
     """Each file in config/train is a run someone will start (a GPU session cannot afford a typo): it loads into its
     config class with no unknown key, its model overrides into ModelConfig, and a start point inside the package

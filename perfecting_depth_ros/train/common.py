@@ -206,7 +206,7 @@ def save_train_state(path: Path, step: int, model, ema: EMA, opt, elapsed: float
     generators' states included, so that a resumed run draws the noise an uninterrupted one would have."""
     rng = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        rng["cuda"] = torch.stack([s for s in torch.cuda.get_rng_state_all()])
+        rng["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     torch.save({"step": step, "model": model.state_dict(), "ema": ema.model.state_dict(),
                 "opt": opt.state_dict(), "elapsed": elapsed, "rng": rng}, path)
 

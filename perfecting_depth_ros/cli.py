@@ -115,7 +115,16 @@ def cmd_reference(a) -> int:
     start, stop = (int(v) for v in a.frames.split(":"))
     if not 0 <= start < stop:
         raise SystemExit(f"--frames must be START:STOP with 0 <= START < STOP, got {a.frames}")
-    q = build_reference(Path(a.out), Path(a.real_dir) if a.real_dir else None, voxel=a.voxel, frames=range(start, stop))
+    try:
+        import open3d  # noqa: F401  (optional: requirements/reference.txt)
+    except ImportError as e:
+        raise SystemExit(f"perfecting-depth reference needs open3d ({e}): apt-get install libusb-1.0-0, then "
+                         "pip install --no-deps open3d==0.20.0 && pip install dash plotly") from None
+    try:
+        q = build_reference(Path(a.out), Path(a.real_dir) if a.real_dir else None, voxel=a.voxel,
+                            frames=range(start, stop))
+    except FileNotFoundError as e:
+        raise SystemExit(str(e)) from None
     print(json.dumps(q, indent=1))
     return 0
 

@@ -121,6 +121,23 @@ ship_fusion_15() {
   ship runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors
 }
 
+# Before the first run: what the chain needs hours in, checked now. The real runs read the 7-Scenes sequence, and the
+# raw-error heads (step 5) its fused reference, which `perfecting-depth reference` builds with open3d when missing.
+preflight() {
+  local seq="${PERFECTING_DEPTH_REAL_DATA:-}/7scenes_redkitchen_kinect1"
+  if [ -z "${PERFECTING_DEPTH_REAL_DATA:-}" ] || [ ! -f "$seq/poses_cam_to_world.txt" ]; then
+    echo "the 7-Scenes sequence is not at $seq: set PERFECTING_DEPTH_REAL_DATA to the folder that holds" \
+      "7scenes_redkitchen_kinect1 (../shared/data/real beside the checkout by default)" >&2
+    return 2
+  fi
+  if [ ! -f data_cache/7scenes_ref/quality.json ] && ! "$PY" -c "import open3d" 2> /dev/null; then
+    echo "data_cache/7scenes_ref is missing in $PWD and building it needs open3d, which $PY cannot import:" \
+      "apt-get install libusb-1.0-0 && $(dirname "$PY")/pip install --no-deps open3d==0.20.0 &&" \
+      "$(dirname "$PY")/pip install dash plotly (README, \"Real-sensor reference\")" >&2
+    return 2
+  fi
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   WORK="$REPO"
   while [ $# -gt 0 ]; do
@@ -139,6 +156,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   if [ -d "$real" ]; then export PERFECTING_DEPTH_REAL_DATA="$(cd "$real" && pwd)"; fi
   mkdir -p "$WORK"
   cd "$WORK"
+  preflight || exit 2
   ship_synthetic
   ship_v2_holdout
   ship_heads_11

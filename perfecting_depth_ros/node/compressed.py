@@ -164,7 +164,7 @@ def compressed_to_depth(fmt: str, data, depth_scale: float = 0.001) -> tuple[np.
         return q.astype(np.float32) * np.float32(depth_scale), 0
     if not (np.isfinite(quant_a) and np.isfinite(quant_b) and quant_a > 0):
         raise ConversionError(f"compressedDepth 32FC1 header has unusable quantisation A={quant_a}, B={quant_b}")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf or NaN: counted in `bad` below
         depth = np.float32(quant_a) / (q.astype(np.float32) - np.float32(quant_b))
     valid = q > 0
     bad = valid & ~(np.isfinite(depth) & (depth > 0))

@@ -91,9 +91,6 @@ ship_v2_holdout() {
 
 # 5 (tenth and eleventh sessions): two raw-error heads with real labels from the fused 7-Scenes reference, averaged.
 ship_heads_11() {
-  local ref_frames=0:1000
-  [ "$SMOKE" = 1 ] && ref_frames=0:4
-  [ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref --frames $ref_frames
   train errorhead errorhead_mixed_long --init "$(snapshot stage2_v2_holdout 600)"
   train errorhead errorhead_mixed_trade --init "$(snapshot stage2_v2_holdout 600)"
   mkdir -p runs/head_soup
@@ -121,19 +118,20 @@ ship_fusion_15() {
   ship runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors
 }
 
-# Before the first run: what the chain needs hours in, checked now. The real runs read the 7-Scenes sequence, and the
-# raw-error heads (step 5) its fused reference, which `perfecting-depth reference` builds with open3d when missing.
-preflight() {
+# The fused 7-Scenes reference, the raw-error heads' labels (step 5), built first when missing: it needs open3d, and
+# `perfecting-depth reference` says what to install before any training has run, not hours in.
+reference() {
+  local frames=0:1000
+  [ "$SMOKE" = 1 ] && frames=0:4
+  [ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref --frames $frames
+}
+
+# The real runs read the 7-Scenes sequence: checked before the first run.
+check_sequence() {
   local seq="${PERFECTING_DEPTH_REAL_DATA:-}/7scenes_redkitchen_kinect1"
   if [ -z "${PERFECTING_DEPTH_REAL_DATA:-}" ] || [ ! -f "$seq/poses_cam_to_world.txt" ]; then
     echo "the 7-Scenes sequence is not at $seq: set PERFECTING_DEPTH_REAL_DATA to the folder that holds" \
       "7scenes_redkitchen_kinect1 (../shared/data/real beside the checkout by default)" >&2
-    return 2
-  fi
-  if [ ! -f data_cache/7scenes_ref/quality.json ] && ! "$PY" -c "import open3d" 2> /dev/null; then
-    echo "data_cache/7scenes_ref is missing in $PWD and building it needs open3d, which $PY cannot import:" \
-      "apt-get install libusb-1.0-0 && $(dirname "$PY")/pip install --no-deps open3d==0.20.0 &&" \
-      "$(dirname "$PY")/pip install dash plotly (README, \"Real-sensor reference\")" >&2
     return 2
   fi
 }
@@ -156,7 +154,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   if [ -d "$real" ]; then export PERFECTING_DEPTH_REAL_DATA="$(cd "$real" && pwd)"; fi
   mkdir -p "$WORK"
   cd "$WORK"
-  preflight || exit 2
+  check_sequence || exit 2
+  reference
   ship_synthetic
   ship_v2_holdout
   ship_heads_11

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/reproduce_shipped.sh
 # the 7-Scenes fused reference first: the heads' labels, and the experiments that read it run only where it exists
-[ -f data_cache/7scenes_ref/quality.json ] || $PD reference --out data_cache/7scenes_ref
+reference
 # stage 1, distillation, the seven stage-2 schedules, and the raw-error head (light output path, glass/mirror frames
 # twice) on top of them, everything else frozen (shipped until the seventh session)
 ship_synthetic

@@ -16,7 +16,9 @@
 #               perfecting_depth_ros/weights; reinstall the package afterwards: pip install .).
 #   --seed-offset N  every training run's seed (its config's `seed`) plus N: another draw of the same recipe
 #               (initialisation, noise, batch order; the data are the same), to measure how far runs of it spread.
-#               Use its own --work: its runs resume what they find there.
+#               Use its own --work: its runs resume what they find there. The data do not change with N: hard-link
+#               another work folder's rendered shards in first and they are not rendered again:
+#               mkdir -p DIR/data_cache && cp -al OTHER/data_cache/synth128 OTHER/data_cache/synth128_v2 DIR/data_cache/
 #   --smoke     the same chain of commands at toy scale (a few frames, 4 steps a run, 4 real frames), to check that
 #               it runs end to end: what test/test_reproduce.py does. Its weights are worthless.
 #

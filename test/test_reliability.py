@@ -63,8 +63,8 @@ def _spin(node_cls=EnhancerNode, namespace: str | None = None, **params):
     (node, executor)."""
     node = node_cls(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
                     **({"namespace": namespace} if namespace else {}))
-    node_ex = MultiThreadedExecutor(num_threads=2)
-    node_ex.add_node(node)
+    node_ex = SingleThreadedExecutor()  # as the node's main() spins it: the multi-threaded executor's pool, shut down
+    node_ex.add_node(node)  # under callbacks still running, left exceptions that printed "never retrieved" at exit
     threading.Thread(target=spin_through_destroy_races, args=(node_ex, node.get_logger()), daemon=True).start()
     return node, node_ex
 

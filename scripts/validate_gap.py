@@ -22,6 +22,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--near-cap=F]  (enhancer.NEAR_CAP_FACTOR for this run: holes below the minimum range, near_holes.py; 0 off)
       [--keep-gate=G]  (enhancer.KEEP_GATE for this run: raw pixels are kept where the reliability exceeds it)
       [--hole-shape=PX]  (enhancer.HOLE_SHAPE_PX for this run: deep in raw holes a colour-guided shape, hole_shape.py)
+      [--samples=K] [--steps=S]  (the sampler's K samples and S steps, DepthEnhancer's; default the shipped 4 and 2)
       [--noise-seeds N]  (each figure averaged over the enhancer's fixed noise drawn from seeds 0..N-1, with its
                           spread over them in "seed_sd"; the default is 1, seed 0, the shipped enhancer's draw)
 
@@ -213,12 +214,13 @@ def fusion_arg(args: list[str]) -> tuple[bool | str, list[str]]:
 
 
 def score_seeds(weights: str, seq, version: int, use_range: bool, fresh: int, seeds: int,
-                blob_seed: int | None = None, fusion: bool | str = "auto") -> dict:
+                blob_seed: int | None = None, fusion: bool | str = "auto", samples: int = 4, steps: int = 2) -> dict:
     """score (and blob_mae when ``blob_seed`` is given) of ``weights`` averaged over the enhancer's fixed noise drawn
     from seeds 0..``seeds``-1; with more than one seed, "seed_sd" holds each figure's standard deviation over them."""
     rows = []
     for seed in range(seeds):
-        enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime", seed=seed, fusion=fusion)
+        enh = DepthEnhancer("learned", weights=weights, backend="onnxruntime", seed=seed, fusion=fusion,
+                            samples=samples, steps=steps)
         extra = {} if blob_seed is None else {"blob_seed": blob_seed, "blob_mae_m": blob_mae(enh, seq, blob_seed)}
         rows.append({**score(enh, seq, version, use_range, fresh), **extra})
     if seeds == 1:
@@ -246,6 +248,8 @@ def main(args: list[str]) -> int:
     near, args = eq_arg(args, "near-cap", "")
     keep_gate, args = eq_arg(args, "keep-gate", "")
     shape, args = eq_arg(args, "hole-shape", "")
+    samples, args = eq_arg(args, "samples", "4")
+    steps, args = eq_arg(args, "steps", "2")
     import perfecting_depth_ros.enhancer as enhancer_module
 
     if near:
@@ -271,9 +275,11 @@ def main(args: list[str]) -> int:
         tag["keep_gate"] = float(keep_gate)
     if shape:
         tag["hole_shape"] = float(shape)
+    if (samples, steps) != ("4", "2"):
+        tag.update(samples=int(samples), steps=int(steps))
     for p in [a for a in args if not a.startswith("--")]:
         print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed,
-                                                                     fusion)}),
+                                                                     fusion, int(samples), int(steps))}),
               flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):

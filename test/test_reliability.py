@@ -140,6 +140,37 @@ def test_spin_carries_on_past_an_entity_destroyed_under_it():
         rclpy.shutdown()
 
 
+def test_spin_returns_when_the_context_is_shut_down():
+    """A signal or rclpy.shutdown() under a spinning executor: the single-threaded one (the node's) raises
+    ExternalShutdownException out of spin(), the multi-threaded one returns; spin_through_destroy_races returns for
+    both, so the thread spinning it ends quietly."""
+    for make in (SingleThreadedExecutor, lambda: MultiThreadedExecutor(num_threads=2)):
+        rclpy.init()
+        node = rclpy.create_node("shutdown_spin")
+        ticks, result = [], {}
+        node.create_timer(0.02, lambda: ticks.append(1))
+        ex = make()
+        ex.add_node(node)
+
+        def run(ex=ex, result=result):
+            try:
+                result["passed"] = spin_through_destroy_races(ex)
+            except BaseException as e:  # what ended the spin, for the assertion
+                result["raised"] = e
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5.0
+        while len(ticks) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(ticks) >= 3, "the executor did not spin"
+        rclpy.shutdown()
+        thread.join(5.0)
+        assert not thread.is_alive() and result == {"passed": 0}, (make, result)
+        ex.shutdown()
+        node.destroy_node()
+
+
 def _spin_node(tiny_weights):
     """An EnhancerNode running the tiny model on ONNX Runtime, spun by its own executor thread."""
     return _spin(method="learned", backend="onnxruntime", weights=str(tiny_weights), diagnostics_period=0.2)

@@ -15,18 +15,23 @@ event handlers are waitables), and its timers are never destroyed before the nod
 from __future__ import annotations
 
 from rclpy.exceptions import InvalidHandle
+from rclpy.executors import ExternalShutdownException
 
 PASSED_OVER = "rclpy took from an entity destroyed under it"  # the log line's start (scripts/stress_destroy.py counts)
 
 
 def spin_through_destroy_races(executor, logger=None) -> int:
-    """``executor.spin()``, spun again after each ``InvalidHandle`` it raises, until it returns (shut down, or its
-    context shut down); any other exception propagates. Returns how many were passed over; each is logged (at info
-    level, the race being harmless here, at most once a minute, on ``logger``: an rclpy logger, when given)."""
+    """``executor.spin()``, spun again after each ``InvalidHandle`` it raises, until it returns or its context is shut
+    down (a signal, rclpy.shutdown(): the single-threaded executor raises ``ExternalShutdownException`` then, the
+    multi-threaded one returns; both return here); any other exception propagates. Returns how many were passed
+    over; each is logged (at info level, the race being harmless here, at most once a minute, on ``logger``: an rclpy
+    logger, when given)."""
     passed = 0
     while True:
         try:
             executor.spin()
+            return passed
+        except ExternalShutdownException:
             return passed
         except InvalidHandle as e:
             passed += 1

@@ -160,15 +160,18 @@ def test_spin_returns_when_the_context_is_shut_down():
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 5.0
-        while len(ticks) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(ticks) >= 3, "the executor did not spin"
-        rclpy.shutdown()
-        thread.join(5.0)
-        assert not thread.is_alive() and result == {"passed": 0}, (make, result)
-        ex.shutdown()
-        node.destroy_node()
+        try:
+            deadline = time.monotonic() + 5.0
+            while len(ticks) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(ticks) >= 3, "the executor did not spin"
+            rclpy.shutdown()
+            thread.join(5.0)
+            assert not thread.is_alive() and result == {"passed": 0}, (make, result)
+        finally:
+            rclpy.try_shutdown()  # a failed assertion leaves no context up for the next test
+            ex.shutdown()
+            node.destroy_node()
 
 
 def _spin_node(tiny_weights):

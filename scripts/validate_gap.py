@@ -250,6 +250,7 @@ def main(args: list[str]) -> int:
     shape, args = eq_arg(args, "hole-shape", "")
     samples, args = eq_arg(args, "samples", "4")
     steps, args = eq_arg(args, "steps", "2")
+    samples, steps = int(samples), int(steps)
     import perfecting_depth_ros.enhancer as enhancer_module
 
     if near:
@@ -275,11 +276,11 @@ def main(args: list[str]) -> int:
         tag["keep_gate"] = float(keep_gate)
     if shape:
         tag["hole_shape"] = float(shape)
-    if (samples, steps) != ("4", "2"):
-        tag.update(samples=int(samples), steps=int(steps))
+    if (samples, steps) != (4, 2):
+        tag.update(samples=samples, steps=steps)
     for p in [a for a in args if not a.startswith("--")]:
         print(json.dumps({"weights": p, **tag, **score_seeds(p, seq, version, use_range, fresh, seeds, blob_seed,
-                                                                     fusion, int(samples), int(steps))}),
+                                                                     fusion, samples, steps)}),
               flush=True)
     if "--classical" in args:
         for name in ("inpaint_ns", "joint_bilateral", "guided_fill"):

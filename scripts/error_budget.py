@@ -3,7 +3,8 @@
 test split): for each method, each pixel class's share of the pixels, of the squared error (what RMSE sees),
 its MAE and its bias (mean signed error: + too far, - too near), and, for methods with a sigma, each class's median
 sigma and share of pixels within 2 sigma of the truth, and the AUROC of sigma for flagging wrong raw pixels: all of
-them, and each wrong class alone against the right ones. Classes: raw
+them, each wrong class alone against the right ones, and what the whole could reach with every class but glass ranked
+perfectly (the AUROC target's bound for a model that cannot see glass). Classes: raw
 right; raw valid but > 5 cm wrong, by material (glass, mirror, specular, other); raw missing, beyond 4.5 m (out of
 range for Kinect v1), on glass, nearer than every measurement of the frame (mostly below the sensor's minimum
 range), other.
@@ -72,6 +73,19 @@ def sigma_aurocs(sigma: dict[str, np.ndarray]) -> dict[str, float]:
     return res
 
 
+def auroc_bounds(sigma: dict[str, np.ndarray], per_class: dict[str, float], target: float = 0.9) -> dict[str, float]:
+    """What the all-wrong AUROC could reach if every wrong class but glass were ranked above every right pixel and
+    glass kept its own AUROC, and the glass AUROC that would then be needed for ``target``. The all-wrong AUROC is
+    the per-class AUROCs weighed by each class's share of the wrong pixels (every wrong-right pair is in one
+    class), so both are exact."""
+    sizes = {k: sigma[k].size for k in VALID_CLASSES[1:] if k in sigma and k in per_class}
+    n = sum(sizes.values())
+    g = sizes.get("wrong_glass", 0) / max(n, 1)
+    glass = per_class.get("wrong_glass", 0.5)
+    return {"glass_share_of_wrong": g, "others_perfect": g * glass + (1 - g),
+            "glass_needed_for_target": (target - (1 - g)) / g if g > 0 else float("nan")}
+
+
 def add_frame(acc: dict[str, list], sig: dict[str, list[np.ndarray]], err: np.ndarray,
               cls: dict[str, np.ndarray], sigma: np.ndarray) -> None:
     """Add one frame's error (``err``, prediction - truth, no NaN) to the per-class sums in ``acc`` (pixels, squared,
@@ -128,7 +142,9 @@ def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version:
             sse_oracle += float((e2 ** 2).sum())
     out = {"rmse_m": float(np.sqrt(sse_all / n_all)), "classes": class_summary(acc, sig, n_all, sse_all)}
     if sig:
-        out["sigma_auroc"] = sigma_aurocs({k: np.concatenate(v) for k, v in sig.items() if k in VALID_CLASSES})
+        valid_sig = {k: np.concatenate(v) for k, v in sig.items() if k in VALID_CLASSES}
+        out["sigma_auroc"] = sigma_aurocs(valid_sig)
+        out["sigma_auroc_bounds"] = auroc_bounds(valid_sig, out["sigma_auroc"])
     if oracle:
         out["rmse_glass_mirror_detected_m"] = float(np.sqrt(sse_oracle / n_all))
     if range_bound:
@@ -159,6 +175,10 @@ def main(args: list[str]) -> int:
                   f"{o['share_of_squared_error']:.1%}; RMSE with them lifted to the range {o['rmse_lifted_to_range_m']:.4f} m")
         if "sigma_auroc" in r:
             print("  sigma AUROC, wrong raw against right: " + ", ".join(f"{k} {v:.4f}" for k, v in r["sigma_auroc"].items()))
+            b = r["sigma_auroc_bounds"]
+            print(f"  glass is {b['glass_share_of_wrong']:.1%} of the wrong raw pixels: with every other wrong pixel "
+                  f"ranked perfectly the AUROC would be {b['others_perfect']:.4f}, and 0.9 would need glass at "
+                  f"{b['glass_needed_for_target']:.4f}")
         for c, v in r["classes"].items():
             print(f"  {c:15s} pixels {v['pixels']:6.1%}  squared error {v['share_of_squared_error']:6.1%}  "
                   f"MAE {v['mae_m']:.3f} m  bias {v['bias_m']:+.3f} m"

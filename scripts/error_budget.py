@@ -12,6 +12,9 @@ range), other.
 ``--range-bound`` adds, per method, the RMSE when the depth in raw holes whose truth lies past the frame's
 sensor range is lifted to at least that range (a perfect out-of-range detector that knows only the stated range).
 
+It also prints the artifact MAE (raw missing or more than 5 cm off) and what it would be with every wrong raw pixel on
+glass and mirrors exact: how far a perfect answer there alone could take the artifact target.
+
 ``--oracle`` adds, per method, the RMSE when the wrong raw pixels on glass and mirrors are removed before the
 method runs (a perfect detector of those pixels): how much finding them could give at most.
 
@@ -141,6 +144,12 @@ def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version:
             e2 = np.nan_to_num(out2.depth - f.depth, nan=10.0)
             sse_oracle += float((e2 ** 2).sum())
     out = {"rmse_m": float(np.sqrt(sse_all / n_all)), "classes": class_summary(acc, sig, n_all, sse_all)}
+    # artifact regions (raw missing or more than 5 cm off): every class but raw_right
+    n_art = sum(a[0] for k, a in acc.items() if k != "raw_right")
+    abs_art = sum(a[2] for k, a in acc.items() if k != "raw_right")
+    abs_gm = sum(acc[k][2] for k in ("wrong_glass", "wrong_mirror") if k in acc)
+    out["artifact_mae_m"] = abs_art / max(n_art, 1)
+    out["artifact_mae_glass_mirror_exact_m"] = (abs_art - abs_gm) / max(n_art, 1)
     if sig:
         valid_sig = {k: np.concatenate(v) for k, v in sig.items() if k in VALID_CLASSES}
         out["sigma_auroc"] = sigma_aurocs(valid_sig)
@@ -169,6 +178,8 @@ def main(args: list[str]) -> int:
         results[name] = r = budget(enh, oracle, "--range-bound" in args, version)
         print(f"{name}: RMSE {r['rmse_m']:.4f} m"
               + (f", with glass/mirror wrong raw detected {r['rmse_glass_mirror_detected_m']:.4f} m" if oracle else ""))
+        print(f"  artifact MAE {r['artifact_mae_m']:.4f} m; with every wrong raw pixel on glass and mirrors exact "
+              f"{r['artifact_mae_glass_mirror_exact_m']:.4f} m")
         if "out_of_range_holes" in r:
             o = r["out_of_range_holes"]
             print(f"  holes past the sensor's range: pixels {o['pixels']:.1%}, squared error "

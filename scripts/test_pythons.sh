@@ -2,6 +2,7 @@
 # The whole test suite on the other Pythons robots run, each in its own venv at the repository root:
 #   3.10 (Humble), with the oldest numpy the package supports (requirements/core.txt's floor), and
 #   3.12 (Jazzy, Kilted), with the newest releases of everything.
+# Also 3.13, newer than those distributions use: bash scripts/test_pythons.sh 3.13.
 # CI runs scripts/test.sh (Python 3.11) only: torch for another Python is PyPI's CUDA build, about 3 GB a venv.
 #   bash scripts/test_pythons.sh [3.10] [3.12]   (default: both; interpreters from PATH or pyenv)
 set -euo pipefail

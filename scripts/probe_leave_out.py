@@ -19,6 +19,16 @@ frames against the fused reference (every 10th frame, as validate_gap.py scores 
 more runs of the enhancer per scale per frame, so it is a probe, not a run-time path, unless it earns one.
 
   PYTHONPATH=scripts python scripts/probe_leave_out.py [--regions 4] [--scales 6,16] [--fresh] > outputs/probe_leave_out.txt
+
+Outcome (forty-third session, the shipped model, the usual validation set, 4 regions; AUROC world v1 / v2 / real):
+the published sigma 0.7745 / 0.7883 / 0.7644. The leave-out residual alone ranks wrong raw pixels on glass below it at
+every blob scale (glass 0.55 / 0.58 / 0.56 on world v1 at 6 / 16 / 40 px, sigma 0.63; mirrors 0.57-0.63, sigma 0.73):
+what lies behind a pane is seen through the rest of the pane too, so the raw around a hidden patch tells the model
+the same wrong depth. It ranks other wrong pixels (edges, flying pixels) better at 6 px (0.917 / 0.924 against 0.879
+/ 0.899), but combined with sigma the best gain is +0.006 / +0.003 / +0.004 (16 px, k = 1: 0.7807 / 0.7905 / 0.7682),
+and larger blobs lose (40 px, k = 1: 0.740 / 0.747 / 0.740), for four more runs of the enhancer a frame: nothing to
+adopt. FACTS.md's point again: the model is conditioned on the raw it is asked to judge, and hiding it does not
+help where its neighbours are wrong the same way.
 """
 
 from __future__ import annotations

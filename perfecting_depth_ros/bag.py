@@ -33,11 +33,13 @@ class BagError(RuntimeError):
 def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0.001, max_sigma: float = 0.0,
                   depth_max_sigma: float = 0.0, encoding: str = "32FC1", cloud_decimation: int = 1,
                   warnings: list | None = None, rectified: bool = True,
-                  compressed_depth_max: float | None = None) -> dict:
+                  compressed_depth_max: float | None = None, leave_out: np.ndarray | None = None) -> dict:
     """Convert one synchronised set exactly as the node does, enhance it, and build the node's messages (the node's
     ``depth_scale``, ``max_sigma``, ``depth_max_sigma``, ``output_encoding``, ``cloud_decimation``, ``rectified``
     and, for image_rect/compressedDepth too, ``compressed_depth_max``). A depth in implausible units is named in
-    ``warnings`` (once per kind), as the node reports it."""
+    ``warnings`` (once per kind), as the node reports it. ``leave_out``: pixels whose rebuilt depth is given no value
+    (``SensorFootprint``: the node's ``footprint_frames``)."""
+    from .enhancer import drop_rebuilt
     from .io import match_depth_size
     from .node import convert
 
@@ -48,6 +50,8 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     rgb = match_depth_size(convert.image_to_rgb(rgb_msg), depth.shape)
     K, rays = convert.cloud_geometry(info_msg, depth.shape, rectified)
     out = enhancer.enhance(rgb, depth)
+    if leave_out is not None and leave_out.shape == depth.shape:
+        out.depth, out.uncertainty, out.source = drop_rebuilt(out.depth, out.uncertainty, out.source, leave_out)
     return convert.output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
                                    depth_max_sigma=depth_max_sigma, encoding=encoding,
                                    cloud_decimation=cloud_decimation, rays=rays,
@@ -102,7 +106,9 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     """Process a bag; return a summary dict. Raises BagError with a clear message on unreadable input.
 
     ``outputs``: keyword arguments of ``frame_outputs`` (depth_scale, max_sigma, depth_max_sigma, encoding,
-    cloud_decimation, rectified, compressed_depth_max: the depth written as compressedDepth instead of an Image).
+    cloud_decimation, rectified, compressed_depth_max: the depth written as compressedDepth instead of an Image), and
+    footprint_frames (the node's: after that many frames, rebuilt pixels at the border no frame measured get no value;
+    the frames are counted in bag order, whatever ``workers``).
     ``info_sync``: the node's camera_info_sync ("latest" for a bag with camera_info recorded rarely or once).
     ``workers``: frames enhanced at once (the node's ``workers``: the graph one at a time, the work around it in
     parallel); the outputs are the same, written as each frame finishes, in frame order."""
@@ -115,11 +121,16 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     from tqdm import tqdm
 
     from .enhancer import SOURCE_NAMES, DepthEnhancer
+    from .footprint import SensorFootprint
+    from .node import convert
     from .node.convert import image_topic_of, registration_warning
     from .node.sync import FrameSynchronizer
 
     if not 1 <= workers <= 64:
         raise ValueError(f"workers must be 1-64, got {workers}")
+    outputs = dict(outputs or {})
+    frames = outputs.pop("footprint_frames", 0)
+    footprint = SensorFootprint(frames) if frames else None
     inp, outp = Path(inp), Path(outp)
     if outp.exists():
         raise BagError(f"{outp} exists; refusing to overwrite (choose another output path)")
@@ -127,7 +138,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
     typestore = get_typestore(Stores.ROS2_JAZZY)
     base = out_prefix or image_topic_of(depth_topic).rsplit("/", 2)[0]  # /camera/depth_registered/image_rect -> /camera
     types = dict(OUTPUT_TYPES)
-    if (outputs or {}).get("compressed_depth_max") is not None:  # as `ros2 bag record` of the transport's topic
+    if outputs.get("compressed_depth_max") is not None:  # as `ros2 bag record` of the transport's topic
         del types["image_rect"]
         types[COMPRESSED_DEPTH] = "sensor_msgs/msg/CompressedImage"
     out_topics = {k: f"{base.rstrip('/')}/depth_enhanced/{k}" for k in types}
@@ -205,8 +216,14 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             if warning and warning not in stats["warnings"]:
                 stats["warnings"].append(warning)
             warned: list[str] = []  # this frame's own (frames may be enhanced at once)
-            job = functools.partial(frame_outputs, enh, s.rgb[1], s.depth[1], s.info[1], **(outputs or {}),
-                                    warnings=warned)
+            leave_out = None
+            if footprint is not None:  # counted here, in bag order, so that workers do not change what is left out
+                try:
+                    leave_out = footprint.update(convert.image_to_depth(s.depth[1], outputs.get("depth_scale", 0.001))[0])
+                except ValueError:
+                    pass  # an undecodable depth: frame_outputs fails it and says why
+            job = functools.partial(frame_outputs, enh, s.rgb[1], s.depth[1], s.info[1], **outputs, warnings=warned,
+                                    leave_out=leave_out)
             pending.append((pool.submit(job) if pool is not None else job, max(s.depth[0], s.rgb[0], s.info[0]),
                             warned))
             while len(pending) > (workers - 1 if pool is None else 2 * workers):  # bounded: frames hold images
@@ -237,7 +254,9 @@ def main(args) -> int:
             raise ValueError("--depth-scale must be positive, --max-sigma, --depth-max-sigma and "
                              "--compressed-depth-max not negative, --cloud-decimation at least 1")
         enh = enhancer_from_args(args)
-        outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
+        if args.footprint_frames < 0:
+            raise ValueError("--footprint-frames must not be negative")
+        outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma, "footprint_frames": args.footprint_frames,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
                    "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified,
                    "compressed_depth_max": args.compressed_depth_max or None}

@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output-encoding", default="32FC1", choices=["32FC1", "16UC1"])
     g.add_argument("--cloud-decimation", type=int, default=1,
                    help="points of every n-th row and column (the node's cloud_decimation)")
+    g.add_argument("--footprint-frames", type=int, default=0, metavar="N",
+                   help="after N frames, rebuilt depth at the image border that no frame has measured is written as "
+                        "invalid (outside the sensor's field of view; the node's footprint_frames; 0: off)")
     g.add_argument("--unrectified", action="store_true", help="the images are raw, with camera_info's distortion "
                    "(the node's rectified: false): the cloud undoes it")
     g.add_argument("--compressed-depth-max", type=float, default=0.0, metavar="M",

@@ -69,7 +69,7 @@ def keep_all_measurements(raw: np.ndarray, depth: np.ndarray, sigma: np.ndarray)
             np.sqrt(sigma * sigma + diff * diff).astype(np.float32))
 
 
-def _drop_rebuilt(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray,
+def drop_rebuilt(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray,
                   where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rebuilt pixels (``SOURCE_REBUILT``) among ``where`` made no value (NaN depth and sigma, ``SOURCE_NONE``);
     the arrays themselves when there are none."""
@@ -86,7 +86,7 @@ def drop_beyond_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, 
     value (NaN depth and sigma, ``SOURCE_NONE``): the sensor may have left them empty because their truth lies past
     its range, where every fill puts them too near (scripts/far_holes.py). Measured pixels are never dropped."""
     with np.errstate(invalid="ignore"):
-        return _drop_rebuilt(depth, sigma, source, depth + np.float32(sigmas) * sigma > np.float32(max_range))
+        return drop_rebuilt(depth, sigma, source, depth + np.float32(sigmas) * sigma > np.float32(max_range))
 
 
 def drop_below_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, min_range: float,
@@ -96,7 +96,7 @@ def drop_below_range(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray, m
     its minimum range (an object at the gripper), where every fill puts them too far and a ray through them would
     clear a real obstacle (scripts/near_range_holes.py). Measured pixels are never dropped."""
     with np.errstate(invalid="ignore"):
-        return _drop_rebuilt(depth, sigma, source, depth - np.float32(sigmas) * sigma < np.float32(min_range))
+        return drop_rebuilt(depth, sigma, source, depth - np.float32(sigmas) * sigma < np.float32(min_range))
 
 
 def depth_source(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:

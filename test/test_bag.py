@@ -440,3 +440,30 @@ def test_bag_tool_takes_the_node_output_options(tmp_path):
     np.testing.assert_allclose(c7["x"][ok], (c7["z"] * rays[..., 0])[ok], rtol=1e-5)
     np.testing.assert_array_equal(c7["z"], c8["z"])  # the same depth, other rays
     assert np.nanmax(np.abs(c7["x"] - c8["x"])) > 0.05
+
+
+def test_bag_footprint_frames_leave_out_the_border_the_sensor_never_measures(tmp_path):
+    """--footprint-frames: the node's footprint_frames, counted in bag order, so workers write the same bag."""
+    from perfecting_depth_ros.cli import main
+
+    y, x = np.mgrid[:60, :80]
+    outline = np.abs(x - 39.5) / 40 + np.abs(y - 29.5) / 30 < 1.4  # corners cut off, as an Azure Kinect's
+    write_bag(tmp_path / "in", [(f, np.where(outline, raw, 0)) for f, raw in frames(4)])
+    base = ["bag", str(tmp_path / "in"), "--method", "inpaint_ns", "--rgb", TOPICS["rgb"], "--depth", TOPICS["depth"],
+            "--info", TOPICS["info"], "--footprint-frames", "2"]
+    assert main(base + [str(tmp_path / "out")]) == 0
+    assert main(base + [str(tmp_path / "out_w3"), "--workers", "3"]) == 0
+    assert main(base[:-2] + [str(tmp_path / "out_neg"), "--footprint-frames", "-1"]) == 2
+    got = {}
+    for name in ("out", "out_w3"):
+        msgs = read_all(tmp_path / name)
+        depth = [np.frombuffer(bytes(deserialize_message(raw, Image).data), "<f4").reshape(60, 80)
+                 for _, raw in msgs["/camera/depth_enhanced/image_rect"]]
+        src = [np.frombuffer(bytes(deserialize_message(raw, Image).data), np.uint8).reshape(60, 80)
+               for _, raw in msgs["/camera/depth_enhanced/source"]]
+        assert len(depth) == 4 and np.isfinite(depth[0][~outline]).all()  # one frame: nothing left out yet
+        for d, s in zip(depth[1:], src[1:]):
+            assert np.isnan(d[~outline]).all() and (s[~outline] == 0).all()
+            assert np.isfinite(d[outline]).mean() > 0.9
+        got[name] = np.stack(depth)
+    np.testing.assert_array_equal(got["out_w3"], got["out"])  # NaN where NaN (the bytes' CDR padding may differ)

@@ -399,6 +399,43 @@ def test_trusted_depth_and_16uc1_output(ros):
         assert all(x.successful for x in results)
 
 
+def test_footprint_leaves_out_what_the_sensor_never_measures(ros):
+    (r,) = _set_params(ros, footprint_frames=-1)
+    assert not r.successful
+    (r,) = _set_params(ros, footprint_frames=2)
+    assert r.successful
+    H, W = ros["raw"].shape
+    y, x = np.mgrid[:H, :W]
+    outline = np.abs(x - (W - 1) / 2) / (W / 2) + np.abs(y - (H - 1) / 2) / (H / 2) < 1.4  # corners cut off
+    raw = np.where(outline, ros["raw"], 0).astype(np.float32)
+    p, c, f = ros["player"], ros["coll"], ros["frame"]
+
+    def send(stamp):
+        p.publish(f.rgb, raw, f.K, stamp, frame_id="cam_optical")
+        assert spin_until(ros["ex"], lambda: stamp in c.complete_stamps(), 20)
+        depth = np.frombuffer(bytes(c.msgs["depth"][stamp].data), "<f4").reshape(H, W)
+        return depth, np.frombuffer(bytes(c.msgs["source"][stamp].data), np.uint8).reshape(H, W)
+
+    try:
+        depth, _ = send(35_000_000_000)  # the first frame: too few to tell
+        assert np.isfinite(depth[~outline]).all()
+        depth, source = send(35_100_000_000)
+        assert np.isnan(depth[~outline]).all() and (source[~outline] == 0).all()
+        assert np.isfinite(depth[outline & (raw > 0)]).all() and (source[raw > 0] == 1).all()
+        assert np.isfinite(depth[outline]).mean() > 0.95  # holes inside the outline are filled as before
+        ok, v = _diag_after(ros, lambda v: "left out" in v.get("footprint", ""))
+        assert ok, v
+        share = float(v["footprint"].split(" %")[0])
+        assert 100 * (~outline).mean() <= share < 100 * (~outline).mean() + 5
+    finally:
+        (r,) = _set_params(ros, footprint_frames=0)
+        assert r.successful
+    depth, _ = send(35_200_000_000)
+    assert np.isfinite(depth[~outline]).all()  # off: filled again
+    ok, v = _diag_after(ros, lambda v: v.get("footprint") == "off")
+    assert ok, v
+
+
 def test_latest_camera_info_serves_frames_without_their_own(ros):
     (r,) = _set_params(ros, camera_info_sync="sometimes")
     assert not r.successful and "must be one of" in r.reason

@@ -60,6 +60,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..backends.base import PRECISIONS
 from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
+from ..footprint import SensorFootprint
 from ..io import match_depth_size
 from .convert import (
     ConversionError,
@@ -213,6 +214,8 @@ class Stream:
         self.taken, self.published = 0, 0
         self.publish_lock = threading.Lock()  # one frame's messages go out together
         self.last_shares: dict[str, float] = {}  # enhancer.source_shares of the last published frame
+        self.footprint: SensorFootprint | None = None  # footprint_frames > 0: what the sensor has measured so far
+        self.footprint_lock = threading.Lock()
         self.reject_reasons: dict[str, int] = {}
         self.last_problem = ""
         self.last_error_time = 0.0
@@ -262,6 +265,25 @@ class Stream:
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
+
+    def footprint_for(self, frames: int) -> SensorFootprint | None:
+        """This camera's ``SensorFootprint`` for ``footprint_frames`` (None: off); a new value starts it over."""
+        with self.footprint_lock:
+            if frames <= 0:
+                self.footprint = None
+            elif self.footprint is None or self.footprint.frames != frames:
+                self.footprint = SensorFootprint(frames)
+            return self.footprint
+
+    def footprint_status(self, frames: int) -> str:
+        """The diagnostics' ``footprint``: off, still counting frames, or the share of the image left out."""
+        fp = self.footprint
+        if frames <= 0 or fp is None:
+            return "off" if frames <= 0 else f"0 of {frames} frames"
+        outside = fp.outside
+        if outside is None:
+            return f"{min(fp.count, frames)} of {frames} frames"
+        return f"{100 * outside.mean():.1f} % of the image left out (never measured, at the border)"
 
     @staticmethod
     def read(pub) -> bool:
@@ -499,6 +521,10 @@ class EnhancerNode(Node):
           "below min_range is published as invalid (a hole that may be a surface too near for the sensor, which every "
           "fill puts too far: a ray through it would clear a real obstacle); 0 = off; applies at once",
           FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0))
+        d("footprint_frames", 0, "after this many frames, rebuilt pixels connected to the image border that no frame "
+          "has measured (outside the sensor's field of view: an Azure Kinect's or Femto's hexagon, a registration "
+          "border) are published as invalid; a pixel measured once is filled again; 0 = off; applies at once",
+          IntegerRange(from_value=0, to_value=100000, step=1))
         d("rectified", True, "the input images are rectified (image_rect: the cloud from camera_info's P, as "
           "depth_image_proc); false: raw images with their distortion (a driver's image_raw, e.g. Azure Kinect "
           "depth_to_rgb): the cloud undoes camera_info's K and D (plumb_bob, rational_polynomial, equidistant)")
@@ -826,6 +852,9 @@ class EnhancerNode(Node):
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None, min_range_m=p["min_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")
+        footprint = stream.footprint_for(p["footprint_frames"])
+        if footprint is not None:
+            out = footprint.apply(depth, out)
         if self._superseded(stream, number):  # already (workers > 1): no messages built for nothing
             return
         # the cloud and the source map are built only while someone reads them (the cloud is the costly message)
@@ -965,6 +994,7 @@ class EnhancerNode(Node):
             "below_range_sigmas": ("off" if not p["below_range_sigmas"] else f"{p['below_range_sigmas']:g}"
                                    + (f" (min_range {p['min_range']:g} m)" if p["min_range"]
                                       else " (no effect: min_range unknown)")),
+            "footprint": stream.footprint_status(p["footprint_frames"]),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
             "workers": str(self._active_workers) + (" (auto)" if self._auto_workers else ""),
             "input_topics": stream.input_topics,

@@ -188,3 +188,30 @@ def _node_takes_the_parameters_file(path, scale: float) -> None:
         assert proc.poll() is None
     finally:
         finish(proc, ex, coll)
+
+
+def test_check_names_what_the_sensor_never_measures_and_writes_footprint_frames(tmp_path, capsys):
+    """A recording whose depth has its corners cut off (an Azure Kinect's hexagon): check says how much of the image
+    no frame measured at its border, and the parameters file it writes turns footprint_frames on; a recording
+    measured to its border leaves it off."""
+    import yaml
+
+    y, x = np.mgrid[:60, :80]
+    outline = np.abs(x - 39.5) / 40 + np.abs(y - 29.5) / 30 < 1.4
+    seq = frames(6)
+    write_bag(tmp_path / "hex", [(f, np.where(outline, raw, 0)) for f, raw in seq])
+    args = ["check", "--bag", str(tmp_path / "hex"), "--draws", "1", "--methods", "inpaint_ns",
+            "--out", str(tmp_path / "hex.json"), "--params-out", str(tmp_path / "hex.yaml")]
+    assert main(args) == 0
+    share = json.loads((tmp_path / "hex.json").read_text())["unmeasured_border"]
+    assert (~outline).mean() <= share < (~outline).mean() + 0.05
+    assert "measured in none of these 6 frames" in capsys.readouterr().out
+    params = yaml.safe_load((tmp_path / "hex.yaml").read_text())["/**/depth_enhancer"]["ros__parameters"]
+    assert params["footprint_frames"] == 30
+    write_bag(tmp_path / "full", seq)
+    assert main(["check", "--bag", str(tmp_path / "full"), "--draws", "1", "--methods", "inpaint_ns",
+                 "--out", str(tmp_path / "full.json"), "--params-out", str(tmp_path / "full.yaml")]) == 0
+    assert json.loads((tmp_path / "full.json").read_text())["unmeasured_border"] < 0.005
+    assert "measured in none" not in capsys.readouterr().out
+    params = yaml.safe_load((tmp_path / "full.yaml").read_text())["/**/depth_enhancer"]["ros__parameters"]
+    assert params["footprint_frames"] == 0

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..data.real import holdout_mask
 from ..enhancer import SOURCE_NAMES, source_shares
+from ..footprint import border_connected
 from .metrics import ray_tolerance
 
 SIGMA_THRESHOLDS_M = (0.05, 0.1, 0.2, 0.3, 0.5)  # candidate depth_max_sigma / max_sigma values reported
@@ -192,6 +193,10 @@ def make_methods(names: list[str], max_range_m: float | None, weights: str | Non
     return out
 
 
+MIN_FOOTPRINT_FRAMES = 5  # frames a check needs before it names what the sensor never measures
+FOOTPRINT_SUGGEST = 0.005  # the share of the image, measured in no frame and open to the border, that it names
+
+
 def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     """Score ``methods`` on the hidden blobs of each (name, load) frame, ``draws`` independent blob draws per frame.
     Frames that cannot be read or that a method refuses (too little valid depth) are listed in ``skipped`` with the
@@ -204,6 +209,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     per_draw = {m: [] for m in methods}
     scored, skipped, sizes = [], [], []
     shares = []  # the learned enhancer's source_shares of each frame as recorded (nothing hidden)
+    seen = None  # pixels any frame of the first size measured (the sensor's footprint, as footprint_frames learns it)
     for k, (name, load) in enumerate(frames):
         rows = {}
         try:
@@ -231,6 +237,10 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         scored.append(name)
         if whole:
             shares.append(whole)
+        if seen is None:
+            seen = depth > 0
+        elif seen.shape == depth.shape:
+            seen |= depth > 0
         if list(depth.shape) not in sizes:
             sizes.append(list(depth.shape))
         for m, rs in rows.items():
@@ -246,6 +256,8 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         raise ValueError("no frame could be scored: " + "; ".join(f"{s['frame']}: {s['reason']}" for s in skipped[:3]))
     report: dict = {"frames": scored, "skipped": skipped, "draws": draws, "hidden_px": int(sum(e.size for e in err[
         next(iter(methods))])), "sizes_hw": sizes, "methods": {}}
+    if seen is not None and len(scored) >= MIN_FOOTPRINT_FRAMES:  # measured in no frame and open to the border
+        report["unmeasured_border"] = float(border_connected(~seen).mean())
     if shares:  # what the node would publish for these frames, on average
         report["learned_source_shares"] = {k: float(np.mean([x[k] for x in shares])) for k in SOURCE_NAMES}
     ref = np.array(per_draw["learned"]) if "learned" in per_draw else None
@@ -327,6 +339,10 @@ def format_report(rep: dict) -> str:
         lines.append(f"learned on these frames as recorded (the node's depth_enhanced/source): {sh['measured_kept']:.1%} "
                      f"measured and kept, {sh['measured_replaced']:.1%} measured but judged wrong and replaced, "
                      f"{sh['rebuilt']:.1%} rebuilt holes, {sh['no_value']:.1%} without a value")
+    if rep.get("unmeasured_border", 0) >= FOOTPRINT_SUGGEST:
+        lines.append(f"{rep['unmeasured_border']:.1%} of the image, open to its border, was measured in none of these "
+                     f"{len(rep['frames'])} frames (outside the sensor's outline, or a border hole the recording never "
+                     f"saw measured): every fill invents depth there, and the node's footprint_frames leaves it out")
     lines.append("scored: hidden valid measurements only (surfaces your sensor measures), not glass, mirrors or "
                  "real holes")
     return "\n".join(lines)
@@ -347,6 +363,9 @@ def node_params(rep: dict, source: str, max_range_m: float | None, depth_scale: 
     values["depth_scale"] = (repr(float(depth_scale)), "check: as given")
     if rep.get("distortion"):
         values["rectified"] = ("false", "check: the colour is a raw image with a lens distortion; the cloud undoes it")
+    if rep.get("unmeasured_border", 0) >= FOOTPRINT_SUGGEST:
+        values["footprint_frames"] = ("30", f"check: {rep['unmeasured_border']:.1%} of the image at its border "
+                                      "measured in no frame; 0 to fill it anyway")
     if "learned" in m and FAST in m:
         a, b = m["learned"], m[FAST]
         values["hole_fusion"] = ("true", f"check: hidden-pixel MAE {a['mae_mm']:.1f} mm at {a['median_ms']:.0f} ms/frame; "

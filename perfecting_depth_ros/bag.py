@@ -256,10 +256,11 @@ def main(args) -> int:
         enh = enhancer_from_args(args)
         if args.footprint_frames < 0:
             raise ValueError("--footprint-frames must not be negative")
-        outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma, "footprint_frames": args.footprint_frames,
+        outputs = {"depth_scale": args.depth_scale, "max_sigma": args.max_sigma,
                    "depth_max_sigma": args.depth_max_sigma, "encoding": args.output_encoding,
                    "cloud_decimation": args.cloud_decimation, "rectified": not args.unrectified,
-                   "compressed_depth_max": args.compressed_depth_max or None}
+                   "compressed_depth_max": args.compressed_depth_max or None,
+                   "footprint_frames": args.footprint_frames}
         s = enhance_bag(args.input, args.output, args.rgb, args.depth, args.info, args.out_prefix, args.method, args.slop,
                         enhancer=enh, outputs=outputs, info_sync=args.info_sync, workers=args.workers)
     except (BagError, ValueError) as e:  # ValueError: a bad --method or --local-window

@@ -70,7 +70,7 @@ def keep_all_measurements(raw: np.ndarray, depth: np.ndarray, sigma: np.ndarray)
 
 
 def drop_rebuilt(depth: np.ndarray, sigma: np.ndarray, source: np.ndarray,
-                  where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rebuilt pixels (``SOURCE_REBUILT``) among ``where`` made no value (NaN depth and sigma, ``SOURCE_NONE``);
     the arrays themselves when there are none."""
     drop = (source == SOURCE_REBUILT) & where

@@ -18,6 +18,9 @@ glass and mirrors exact: how far a perfect answer there alone could take the art
 ``--oracle`` adds, per method, the RMSE when the wrong raw pixels on glass and mirrors are removed before the
 method runs (a perfect detector of those pixels): how much finding them could give at most.
 
+``--test-split DIR`` decomposes the benchmark's synthetic test split instead (the 60 frames `perfecting-depth eval`
+scores, rendered into DIR on first use): diagnosis of the reported figures only; nothing is chosen on it.
+
   python scripts/error_budget.py [WEIGHTS.safetensors ...] [--classical] [--oracle] [--range-bound] [--json OUT]
       [--world-version 2] [--fusion=off|auto|PATH]  (as in validate_gap.py: score checkpoints the shipped hole
                                                      fusion was not fitted on against the shipped model with
@@ -121,11 +124,21 @@ def class_summary(acc: dict[str, list], sig: dict[str, list[np.ndarray]], n_all:
     return res
 
 
-def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version: int = 1) -> dict:
+def test_frames(test_dir: str, version: int = 1):
+    """The benchmark's synthetic test split as (frame, raw, sensor max range), as `perfecting-depth eval` scores it."""
+    from perfecting_depth_ros.data.sensors import SENSORS
+    from perfecting_depth_ros.evaluate.benchmark import synthetic_split
+
+    for _, sensor, f, raw in synthetic_split(test_dir, 60, version):
+        yield f, raw, SENSORS[sensor].max_range_m
+
+
+def budget(enh: DepthEnhancer, oracle: bool, range_bound: bool = False, version: int = 1,
+           test_dir: str | None = None) -> dict:
     n_all, sse_all, sse_oracle, sse_lift, n_out, sse_out = 0, 0.0, 0.0, 0.0, 0, 0.0
     acc: dict[str, list[float]] = {}
     sig: dict[str, list[np.ndarray]] = {}  # the published sigma, by class (the AUROCs, its median, its coverage)
-    for f, raw, max_range in val_frames(version):
+    for f, raw, max_range in (test_frames(test_dir, version) if test_dir else val_frames(version)):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range)
         err = np.nan_to_num(out.depth - f.depth, nan=10.0)  # no value: scored as 10 m off
         n_all += err.size
@@ -167,7 +180,8 @@ def main(args: list[str]) -> int:
     version, args = take_int(args, "--world-version", 1)
     fusion, args = fusion_arg(args)
     json_out = args[args.index("--json") + 1] if "--json" in args else None
-    names = [a for a in args if not a.startswith("--") and a != json_out]
+    test_dir = args[args.index("--test-split") + 1] if "--test-split" in args else None
+    names = [a for a in args if not a.startswith("--") and a not in (json_out, test_dir)]
     runs = [("learned" if not p else p, DepthEnhancer("learned", weights=p or None, backend="onnxruntime",
                                                       fusion=fusion))
             for p in (names or [""])]
@@ -175,7 +189,7 @@ def main(args: list[str]) -> int:
         runs += [(m, DepthEnhancer(m)) for m in ("joint_bilateral", "inpaint_ns")]
     results = {}
     for name, enh in runs:
-        results[name] = r = budget(enh, oracle, "--range-bound" in args, version)
+        results[name] = r = budget(enh, oracle, "--range-bound" in args, version, test_dir)
         print(f"{name}: RMSE {r['rmse_m']:.4f} m"
               + (f", with glass/mirror wrong raw detected {r['rmse_glass_mirror_detected_m']:.4f} m" if oracle else ""))
         print(f"  artifact MAE {r['artifact_mae_m']:.4f} m; with every wrong raw pixel on glass and mirrors exact "

@@ -50,7 +50,7 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     rgb = match_depth_size(convert.image_to_rgb(rgb_msg), depth.shape)
     K, rays = convert.cloud_geometry(info_msg, depth.shape, rectified)
     out = enhancer.enhance(rgb, depth)
-    if leave_out is not None and leave_out.shape == depth.shape:
+    if leave_out is not None:
         out.depth, out.uncertainty, out.source = drop_rebuilt(out.depth, out.uncertainty, out.source, leave_out)
     return convert.output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
                                    depth_max_sigma=depth_max_sigma, encoding=encoding,

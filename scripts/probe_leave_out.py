@@ -37,7 +37,7 @@ import sys
 
 import cv2
 import numpy as np
-from error_budget import classes
+from error_budget import VALID_CLASSES, classes
 from validate_gap import GAP, KINECT_V1_RANGE_M, REF, VAL_SETS, load_sequence, read_frame, read_reference, take_int, val_frames
 
 from perfecting_depth_ros.enhancer import DepthEnhancer
@@ -101,7 +101,7 @@ def synthetic(enh: DepthEnhancer, version: int, first: int, m: int, scale: float
         for k, v in cues(full.uncertainty, raw, d, s).items():
             scores.setdefault(k, []).append(v[valid])
         c = classes(raw, f.depth, f.material)
-        w = c["wrong_glass"] | c["wrong_mirror"] | c["wrong_specular"] | c["wrong_other"]
+        w = np.logical_or.reduce([c[k] for k in VALID_CLASSES[1:]])  # every wrong class
         wrong.append(w[valid]), glass.append(c["wrong_glass"][valid]), mirror.append(c["wrong_mirror"][valid])
     w, g, mi = (np.concatenate(x) for x in (wrong, glass, mirror))
     return auroc_table(scores, w, {"glass": g, "mirror": mi, "other": w & ~g & ~mi})

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..data.real import holdout_mask
 from ..enhancer import SOURCE_NAMES, source_shares
-from ..footprint import border_connected
+from ..footprint import SensorFootprint
 from .metrics import ray_tolerance
 
 SIGMA_THRESHOLDS_M = (0.05, 0.1, 0.2, 0.3, 0.5)  # candidate depth_max_sigma / max_sigma values reported
@@ -209,7 +209,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     per_draw = {m: [] for m in methods}
     scored, skipped, sizes = [], [], []
     shares = []  # the learned enhancer's source_shares of each frame as recorded (nothing hidden)
-    seen = None  # pixels any frame of the first size measured (the sensor's footprint, as footprint_frames learns it)
+    footprint = SensorFootprint(MIN_FOOTPRINT_FRAMES)  # what the node's footprint_frames would leave out
     for k, (name, load) in enumerate(frames):
         rows = {}
         try:
@@ -237,10 +237,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         scored.append(name)
         if whole:
             shares.append(whole)
-        if seen is None:
-            seen = depth > 0
-        elif seen.shape == depth.shape:
-            seen |= depth > 0
+        footprint.update(depth)
         if list(depth.shape) not in sizes:
             sizes.append(list(depth.shape))
         for m, rs in rows.items():
@@ -256,8 +253,8 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         raise ValueError("no frame could be scored: " + "; ".join(f"{s['frame']}: {s['reason']}" for s in skipped[:3]))
     report: dict = {"frames": scored, "skipped": skipped, "draws": draws, "hidden_px": int(sum(e.size for e in err[
         next(iter(methods))])), "sizes_hw": sizes, "methods": {}}
-    if seen is not None and len(scored) >= MIN_FOOTPRINT_FRAMES:  # measured in no frame and open to the border
-        report["unmeasured_border"] = float(border_connected(~seen).mean())
+    if footprint.outside is not None:  # measured in no frame and open to the border (frames of the last size)
+        report["unmeasured_border"] = float(footprint.outside.mean())
     if shares:  # what the node would publish for these frames, on average
         report["learned_source_shares"] = {k: float(np.mean([x[k] for x in shares])) for k in SOURCE_NAMES}
     ref = np.array(per_draw["learned"]) if "learned" in per_draw else None

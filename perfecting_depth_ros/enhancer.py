@@ -12,6 +12,7 @@ either. The classical methods are named as such in ``out.method`` and in the nod
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from .geometry import backproject, check_intrinsics
 from .hole_shape import colour_shape
 from .model.normalization import denormalize, depth_stats, normalize
 from .near_holes import cap_near_holes
+
+log = logging.getLogger("perfecting_depth_ros.enhancer")
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "perfecting_depth.safetensors"
 DEFAULT_FUSION = DEFAULT_WEIGHTS.parent / "hole_fusion.safetensors"  # hole_fusion.py, trained for the above
@@ -422,6 +425,12 @@ class DepthEnhancer:
         precision: the graph's arithmetic on a GPU: "auto" (TensorRT engines in FP16 with the raw depth's geometry
             in FP32, every other route FP32), "fp32" (FP32 everywhere: the fallback if an FP16 engine misbehaves)
             or "fp16" (ONNX Runtime's GPU providers on the FP16 copy too). The CPU routes run FP32 whatever is asked.
+            ``backend`` may also be a ``Backend`` instance of one's own (its graph outputs as the shipped graph's).
+        verify: check the backend against the FP32 reference, ONNX Runtime on the CPU running the same graph, on the
+            first frame of each model input size (backends/verify.py): "auto" checks the GPU routes and FP16 graphs,
+            which cannot be tested where the package is built; "always" every route but the reference; "off" none.
+            Where the two disagree more than FP16 and TF32 arithmetic do, the enhancer logs an error, runs the
+            reference from then on and says so in ``verification`` (the frame itself comes from the reference).
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
@@ -429,11 +438,20 @@ class DepthEnhancer:
                  device: str = "cpu", noise: str = "fixed", max_range_m: float | None = None,
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
                  threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0,
-                 min_range_m: float | None = None, below_range_sigmas: float = 0.0, precision: str = "auto"):
-        from .backends.base import PRECISIONS
+                 min_range_m: float | None = None, below_range_sigmas: float = 0.0, precision: str = "auto",
+                 verify: str = "auto"):
+        from .backends.base import PRECISIONS, Backend
+        from .backends.verify import VERIFY_MODES
 
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
+        self.verify = verify
+        self.verification = "off" if verify == "off" else "not needed"  # what the check found (the node reports it)
+        self.verification_failed = False
+        self.agreement = None  # the last check's backends.verify.Agreement
+        self._verified: set[tuple[int, int]] = set()  # model input sizes checked already
         self.sigma_scale = sigma_scale  # checked by its setter
         self.beyond_range_sigmas = beyond_range_sigmas  # checked by its setter
         self.below_range_sigmas = below_range_sigmas  # checked by its setter
@@ -466,10 +484,23 @@ class DepthEnhancer:
             from .backends import create_backend
 
             path = Path(weights) if weights else DEFAULT_WEIGHTS
-            self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device,
-                                          threads=self.threads, precision=precision)
+            self.weights = path
+            self._supplied = isinstance(backend, Backend)  # one of the caller's: checked by verify "auto" too
+            if self._supplied:
+                from .backends.base import verify_weights
+
+                verify_weights(path)  # the reference (verify) runs these weights: checked as create_backend does
+                self.backend = backend
+            else:
+                self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device,
+                                              threads=self.threads, precision=precision)
             self.backend_name = self.backend.name
-            self._precision_note = " fp16" if self.backend.precision.startswith("fp16") else ""  # said once, here
+            from .backends.verify import needs_verify
+
+            precision_used = getattr(self.backend, "precision", "fp32")  # a supplied backend may not say
+            if needs_verify(verify, self.backend_name, precision_used, self._supplied):
+                self.verification = "pending: checked against ONNX Runtime on the CPU at the first frame"
+            self._precision_note = " fp16" if precision_used.startswith("fp16") else ""  # said once, here
             self.stride = self.backend.stride
             from .evaluate.baselines import compiled_points
 
@@ -573,6 +604,45 @@ class DepthEnhancer:
         out.timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         return out
 
+    def _check_backend(self, inputs: dict[str, np.ndarray], res: dict[str, np.ndarray], scale: float,
+                       valid: np.ndarray) -> dict[str, np.ndarray]:
+        """The first frame of a model input size: compare the backend's graph outputs ``res`` with the reference's
+        (``verify``) and return the outputs to use. Called under the graph lock."""
+        from .backends.verify import compare_outputs, needs_verify
+
+        size = tuple(valid.shape)
+        self._verified.add(size)
+        name, precision = self.backend_name, getattr(self.backend, "precision", "fp32")
+        if not needs_verify(self.verify, name, precision, self._supplied):
+            return res
+        try:
+            from .backends.base import verify_weights
+            from .backends.onnx_backend import OnnxRuntimeBackend
+
+            reference = OnnxRuntimeBackend(self.weights, verify_weights(self.weights), self.samples, self.steps,
+                                           prefer_gpu=False, threads=self.threads)
+            ref = reference.run(inputs)
+        except Exception as e:  # no reference to be had (an export needing torch, a full disk): said, not fatal
+            self.verification = f"not checked at {size[1]}x{size[0]}: no reference ({type(e).__name__}: {e})"
+            log.warning("backend %s %s", name, self.verification)
+            return res
+        agreement = self.agreement = compare_outputs(ref, res, scale, valid)
+        if agreement.ok:
+            self.verification = f"{name} agrees with {reference.name} (FP32) at {size[1]}x{size[0]}: {agreement.summary()}"
+            log.info("backend %s", self.verification)
+            return res
+        hint = " (graph_precision: fp32 runs it in FP32)" if precision.startswith("fp16") or name.startswith(
+            "tensorrt") else ""
+        self.verification = (f"FAILED: {name} disagrees with {reference.name} (FP32) at {size[1]}x{size[0]}: "
+                             f"{agreement.summary()}; running {reference.name} from now on{hint}")
+        self.verification_failed = True
+        log.error("backend check %s", self.verification)
+        self.backend, self.backend_name, self._precision_note = reference, reference.name, ""
+        self._supplied = False
+        self._verified = {size}  # the reference needs no check at any size
+        self.verify = "off"
+        return ref
+
     def _draw_noise(self, shape: tuple[int, ...]) -> np.ndarray:
         """The samples' initial noise: drawn once per model input size and reused ("fixed"; always the first draw of
         the seed, so a frame's result does not depend on the sizes of the frames before it), or drawn for every
@@ -612,6 +682,8 @@ class DepthEnhancer:
         with self._graph_lock:
             t_graph = time.perf_counter()
             res = self.backend.run(inputs)
+            if self.verify != "off" and (h, w) not in self._verified:
+                res = self._check_backend(inputs, res, scale, m_m)
             t2 = time.perf_counter()
         for k in ("final", "sigma", "gate"):
             if not np.all(np.isfinite(res[k])):  # a healthy graph never does this: treat it as a backend fault

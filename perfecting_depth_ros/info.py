@@ -2,8 +2,10 @@
 
 Prints the package and Python versions, whether the weights match their manifest and the shipped ONNX graph matches
 the weights and model code, which inference libraries and GPU routes exist, the backend ``auto`` picks with the
-reason it skipped each faster one, and the time of one frame at the camera's size on that backend. Exit code 1 when
-the learned enhancer cannot be built (the node would fall back to nothing useful), else 0.
+reason it skipped each faster one, whether that backend agrees with ONNX Runtime on the CPU (FP32) on a frame of the
+camera's size (the check the node makes at its first frame, ``verify_backend``), and the time of one frame at that
+size. Exit code 1 when the learned enhancer cannot be built (the node would fall back to nothing useful) or its
+backend fails that check (the node would run on the CPU), else 0.
 """
 
 from __future__ import annotations
@@ -92,7 +94,9 @@ def collect(weights: str | None = None, size: tuple[int, int] = (480, 640), runs
         rgb = rng.integers(0, 255, (h, wd, 3)).astype(np.uint8)
         depth = np.full((h, wd), 2.0, np.float32)
         depth[h // 4: h // 2, wd // 4: wd // 2] = 0
-        enh.enhance(rgb, depth)  # warm-up: allocations, engine builds
+        enh.enhance(rgb, depth)  # warm-up: allocations, engine builds; a GPU route is checked against the CPU here
+        backend["verification"] = enh.verification
+        backend["verification_failed"] = enh.verification_failed
         ms = []
         for _ in range(runs):
             t = time.perf_counter()
@@ -129,6 +133,7 @@ def format_report(rep: dict) -> str:
     else:
         lines.append(f"backend auto: {b['chosen']} ({b['description']})")
         lines.extend(f"  skipped {s}" for s in b["skipped"])
+        lines.append(f"  checked against ONNX Runtime on the CPU: {b['verification']}")
         lines.extend(f"  one frame at {k.split('_')[-1]}: {v} ms (median)" for k, v in b.items() if k.startswith("ms_"))
     return "\n".join(lines)
 
@@ -137,4 +142,5 @@ def main(args) -> int:
     h, w = (int(v) for v in args.size.split("x"))
     rep = collect(args.weights, (h, w), args.runs)
     print(json.dumps(rep, indent=1) if args.json else format_report(rep))
-    return 1 if "error" in rep["backend"] or not rep["weights"].get("verified") else 0
+    b = rep["backend"]
+    return 1 if "error" in b or b.get("verification_failed") or not rep["weights"].get("verified") else 0

@@ -35,7 +35,7 @@ from perfecting_depth_ros.node.sync import FrameSynchronizer
 
 
 class FaultyBackend:
-    """Wraps a real backend; raises, returns NaN, blocks or is slow while ``mode`` is set."""
+    """Wraps a real backend; raises, returns NaN, blocks, is slow or skews its depth while ``mode`` is set."""
 
     def __init__(self, inner):
         self.inner, self.mode, self.calls = inner, None, 0
@@ -55,6 +55,8 @@ class FaultyBackend:
         out = self.inner.run(inputs)
         if self.mode == "nan":
             out = {k: np.full_like(v, np.nan) for k, v in out.items()}
+        if self.mode == "skew":  # finite, plausible and wrong: a mis-built engine (a tenth of the frame's scale off)
+            out = {**out, "final": out["final"] + np.float32(0.2)}
         return out
 
 
@@ -422,6 +424,32 @@ def test_persistent_fault_falls_back_to_the_next_backend(live):
     assert "fell back" in live["node"].fallback_note and fb.calls >= 3
     assert live["send"](True)  # onnxruntime -> torch, without the fault
     assert live["node"]._enhancer.backend_name.startswith("torch")
+
+
+def test_backend_check_replaces_a_route_that_disagrees(live):
+    """verify_backend: a backend whose depth is finite but wrong (here skewed) is found at its first frame; that frame
+    and the later ones are published from ONNX Runtime on the CPU, and the diagnostics warn and say why."""
+    node, coll, ex = live["node"], live["coll"], live["ex"]
+    res = node.set_parameters([Parameter("backend", value="torch"), Parameter("verify_backend", value="always")])
+    assert all(r.successful for r in res)
+    fb = _inject(node)  # torch on the CPU: checked at its first frame, as verify_backend is "always"
+    fb.mode = "skew"
+    assert live["send"](True)
+    enh = node._enhancer
+    assert fb.calls >= 1 and enh.verification_failed and enh.backend_name == "onnxruntime-cpu", enh.verification
+    calls = fb.calls
+    assert live["send"](True) and fb.calls == calls  # the skewed backend is not run again
+
+    def warned():
+        v = coll.last_diag_values()
+        return v.get("_level") == 1 and v["_message"].startswith("backend check FAILED: torch-cpu disagrees") and \
+            v["verification"].startswith("FAILED") and v["backend"] == "onnxruntime-cpu"
+
+    assert spin_until(ex, warned, 5), coll.last_diag_values()
+    (res,) = node.set_parameters([Parameter("verify_backend", value="off")])  # a new enhancer: the route asked again
+    assert res.successful and live["send"](True)
+    assert spin_until(ex, lambda: coll.last_diag_values().get("verification") == "off"
+                      and coll.last_diag_values().get("_level") == 0, 5), coll.last_diag_values()
 
 
 def test_runtime_parameter_changes_apply(live):

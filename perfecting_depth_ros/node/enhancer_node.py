@@ -59,6 +59,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..backends.base import PRECISIONS
+from ..backends.verify import VERIFY_MODES, runs_on_gpu
 from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
 from ..footprint import SensorFootprint
 from ..io import match_depth_size
@@ -81,6 +82,7 @@ CHOICES = {
     "method": METHODS,
     "backend": ("auto", "onnxruntime", "torch", "tensorrt"),
     "graph_precision": PRECISIONS,
+    "verify_backend": VERIFY_MODES,
     "sync_mode": ("exact", "approximate"),
     "input_reliability": ("best_effort", "reliable"),
     "output_reliability": ("best_effort", "reliable"),
@@ -135,8 +137,8 @@ class RosLogHandler(logging.Handler):
 NO_MATCH_WARN_S = 3.0  # every input arriving, and no set matched for this long: diagnostics say why
 STALL_WARN_S = 10.0  # a frame computing for this long: diagnostics warn (a backend that hangs)
 # parameters that need a new enhancer / new subscriptions when changed at runtime
-REBUILD = {"method", "backend", "graph_precision", "samples", "steps", "model_width", "weights", "noise", "seed",
-           "local_window", "hole_fusion", "cpu_threads"}
+REBUILD = {"method", "backend", "graph_precision", "verify_backend", "samples", "steps", "model_width", "weights",
+           "noise", "seed", "local_window", "hole_fusion", "cpu_threads"}
 
 
 def fallback_for(backend_name: str) -> str | None:
@@ -150,11 +152,7 @@ def fallback_for(backend_name: str) -> str | None:
 AUTO_WORKERS_MAX = 3  # workers: 0 (auto) with the graph on a GPU: at most this many frame sets at once
 
 
-def graph_on_gpu(backend_name: str) -> bool:
-    """Whether a backend (by its ``name``) runs the graph on a GPU: TensorRT, ONNX Runtime's TensorRT or CUDA
-    provider, torch on CUDA."""
-    return (backend_name.startswith(("tensorrt", "torch-cuda"))
-            or backend_name in ("onnxruntime-tensorrt", "onnxruntime-cuda"))
+graph_on_gpu = runs_on_gpu  # whether a backend (by its name) runs the graph on a GPU
 
 
 def auto_workers(on_gpu: bool, cpus: int, cpu_threads: int = 0) -> int:
@@ -485,6 +483,9 @@ class EnhancerNode(Node):
         d("graph_precision", "auto", "the graph's arithmetic on a GPU: auto = TensorRT engines in FP16 (the raw "
           "depth's geometry in FP32), other routes FP32; fp32 = FP32 everywhere; fp16 = ONNX Runtime's GPU "
           "providers in FP16 too (CPU routes are always FP32)")
+        d("verify_backend", "auto", "check the learned model's backend against ONNX Runtime on the CPU (FP32) on "
+          "the first frame of each size and run that reference instead where they disagree: auto = GPU routes and "
+          "FP16 graphs, always = every route but the reference, off = none (diagnostics: verification)")
         d("weights", "", "safetensors weights (empty: the shipped model)")
         d("samples", 4, "K stochastic samples", IntegerRange(from_value=1, to_value=16, step=1))
         d("steps", 2, "S denoiser steps", IntegerRange(from_value=1, to_value=8, step=1))
@@ -699,7 +700,7 @@ class EnhancerNode(Node):
                                            samples=p["samples"], steps=p["steps"], model_width=p["model_width"],
                                            seed=p["seed"], noise=p["noise"], local_window=p["local_window"],
                                            fusion="auto" if p["hole_fusion"] else False, threads=p["cpu_threads"],
-                                           precision=p["graph_precision"])
+                                           precision=p["graph_precision"], verify=p["verify_backend"])
             self._enhancer_error = ""
             if self._auto_workers:
                 on_gpu = graph_on_gpu(self._enhancer.backend_name)
@@ -935,6 +936,8 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.WARN, (f"a frame has been computing for {computing:.0f} s: the backend "
                                                      "may hang (a TensorRT engine built at the first frame can take "
                                                      "minutes)")
+        elif self._enhancer is not None and self._enhancer.verification_failed:  # right, but not on the route asked
+            level, message = DiagnosticStatus.WARN, f"backend check {self._enhancer.verification}"
         elif self.loading:
             level, message = DiagnosticStatus.OK, "loading the enhancer"
         elif not self.active:
@@ -985,6 +988,7 @@ class EnhancerNode(Node):
             "rejected_stamps": str(stats.rejected_backwards),
             "time_jumps": str(stats.time_jumps),
             "fallback": self.fallback_note or "none",
+            "verification": enh.verification if enh and enh.method == "learned" else "n/a",
             # say whether a configured range is used, so nobody relies on a parameter the model ignores
             "max_range": ("unknown" if not p["max_range"] else f"{p['max_range']:.2f} m, "
                           + ("read by the model" if enh and enh.reads_range else "not read by this model")),

@@ -639,8 +639,7 @@ class DepthEnhancer:
         log.error("backend check %s", self.verification)
         self.backend, self.backend_name, self._precision_note = reference, reference.name, ""
         self._supplied = False
-        self._verified = {size}  # the reference needs no check at any size
-        self.verify = "off"
+        self.verify = "off"  # the reference needs no check at any size
         return ref
 
     def _draw_noise(self, shape: tuple[int, ...]) -> np.ndarray:

@@ -448,7 +448,7 @@ class DepthEnhancer:
         if verify not in VERIFY_MODES:
             raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
         self.verify = verify
-        self.verification = "off" if verify == "off" else "not needed"  # what the check found (the node reports it)
+        self.verification = "off" if verify == "off" else "n/a"  # what the check found (the node reports it)
         self.verification_failed = False
         self.agreement = None  # the last check's backends.verify.Agreement
         self._verified: set[tuple[int, int]] = set()  # model input sizes checked already
@@ -495,11 +495,15 @@ class DepthEnhancer:
                 self.backend = create_backend(backend, path, samples=samples, steps=steps, device=device,
                                               threads=self.threads, precision=precision)
             self.backend_name = self.backend.name
-            from .backends.verify import needs_verify
+            from .backends.verify import is_reference, needs_verify
 
             precision_used = getattr(self.backend, "precision", "fp32")  # a supplied backend may not say
             if needs_verify(verify, self.backend_name, precision_used, self._supplied):
                 self.verification = "pending: checked against ONNX Runtime on the CPU at the first frame"
+            elif verify != "off":
+                self.verification = ("not needed: ONNX Runtime on the CPU in FP32 is the reference"
+                                     if is_reference(self.backend_name, precision_used)
+                                     else "not checked: a CPU route (verify 'always' checks it)")
             self._precision_note = " fp16" if precision_used.startswith("fp16") else ""  # said once, here
             self.stride = self.backend.stride
             from .evaluate.baselines import compiled_points

@@ -75,6 +75,7 @@ def test_a_backend_that_agrees_is_kept_and_checked_once_per_size(frame):
     assert not enh.verification_failed and enh.backend_name == "torch-cpu"
     assert enh.verification.startswith("torch-cpu agrees with onnxruntime-cpu (FP32) at 128x96"), enh.verification
     assert a.ok and a.far_share == 0 and a.gate_flips == 0 and a.max_diff_m < 1e-3
+    assert DepthEnhancer(backend="torch").verification.startswith("not checked: a CPU route")  # auto
     plain = DepthEnhancer(backend="torch", verify="off").enhance(frame.rgb, frame.depth)
     np.testing.assert_array_equal(out.depth, plain.depth)  # the backend's own outputs are published
     enh.enhance(frame.rgb, frame.depth)

@@ -452,6 +452,31 @@ def test_backend_check_replaces_a_route_that_disagrees(live):
                       and coll.last_diag_values().get("_level") == 0, 5), coll.last_diag_values()
 
 
+def test_backend_check_failed_leaves_the_workers_of_a_cpu_graph(tiny_weights, tmp_path, monkeypatch):
+    """workers: 0 (auto) gives a GPU route three workers on "8 cores"; when that route fails its check and the graph
+    runs on the CPU instead, one works again (the route taken for a GPU here is torch: no GPU on this machine)."""
+    from perfecting_depth_ros.node import enhancer_node as N
+
+    monkeypatch.setenv("PERFECTING_DEPTH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(N, "_cpus", lambda: 8)
+    monkeypatch.setattr(N, "graph_on_gpu", lambda name: name.startswith("torch"))
+    f = render_random(21, 64, 80)
+    raw = simulate(f, "realsense_d435", np.random.default_rng(0))
+    with _talking_node(method="learned", backend="onnxruntime", weights=str(tiny_weights),
+                       diagnostics_period=0.2) as (node, player, coll, ex):
+        assert handshake(ex, player, coll, f.rgb, raw, f.K)
+        assert spin_until(ex, lambda: node.streams[0].sync._mailbox is None and not node.busy, 10)
+        res = node.set_parameters([Parameter("backend", value="torch"), Parameter("verify_backend", value="always")])
+        assert all(r.successful for r in res)
+        fb = _inject(node)
+        assert node._active_workers == 3
+        fb.mode = "skew"
+        player.publish(f.rgb, raw, f.K, 7_000_000_000)
+        assert spin_until(ex, lambda: 7_000_000_000 in coll.complete_stamps(), 10)
+        assert node._enhancer.verification_failed and node._active_workers == 1
+        assert spin_until(ex, lambda: coll.last_diag_values().get("workers") == "1 (auto)", 5), coll.last_diag_values()
+
+
 def test_runtime_parameter_changes_apply(live):
     node = live["node"]
     res = node.set_parameters([Parameter("samples", value=2), Parameter("steps", value=1)])

@@ -791,9 +791,21 @@ class EnhancerNode(Node):
         else:
             with self._lock:
                 self._consecutive_failures = 0
+            self._workers_after_check()
         finally:
             with self._lock:
                 self._computing.pop(threading.get_ident(), None)
+
+    def _workers_after_check(self) -> None:
+        """A GPU route that failed its check against the CPU (``verify_backend``) left the graph on the CPU: ``workers:
+        0`` (auto) then gives as many workers as with the graph on the CPU (one; more would only queue)."""
+        enh = self._enhancer
+        if not (self._auto_workers and enh is not None and enh.verification_failed) or graph_on_gpu(enh.backend_name):
+            return
+        n = min(len(self.workers), auto_workers(False, _cpus(), self._params()["cpu_threads"]))
+        if n != self._active_workers:
+            self._active_workers = n
+            self.get_logger().info(f"{n} worker{'s' if n > 1 else ''}: the graph runs on the CPU now")
 
     def _maybe_fall_back(self) -> None:
         """After repeated failures of the learned model, switch to the next backend (TensorRT -> ONNX Runtime

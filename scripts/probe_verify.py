@@ -57,6 +57,7 @@ def agreements(enh: DepthEnhancer) -> dict:
         enh.enhance(rgb, raw, max_range_m=max_range)
         a = enh.agreement
         rows[fname] = {"failed": enh.verification_failed, "far": a.far_share, "sigma_far": a.sigma_far_share,
+                       "spread_far": a.spread_far_share,
                        "flips": a.gate_flips, "max_m": a.max_diff_m, "median_m": a.median_diff_m}
         enh.verification_failed = False
     return rows
@@ -71,7 +72,8 @@ def summary(rows: dict) -> dict:
         out[group] = {"frames": len(sel), "rows": mine, "failed": sum(r["failed"] for r in sel),
                       "depth_far_share_max": float(f[:, 0].max()), "sigma_far_share_max": float(f[:, 1].max()),
                       "gate_flips_max": float(f[:, 2].max()), "depth_far_share_median": float(np.median(f[:, 0])),
-                      "median_diff_m_max": max(r["median_m"] for r in sel)}
+                      "median_diff_m_max": max(r["median_m"] for r in sel),
+                      "spread_far_share_max": max(r["spread_far"] for r in sel)}
     return out
 
 

@@ -15,6 +15,7 @@ from perfecting_depth_ros.backends.verify import FAR_M, MAX_FAR_SHARE, compare_o
 def _outputs(rng, h=24, w=32):
     return {"final": rng.uniform(-1, 1, (1, 1, h, w)).astype(np.float32),
             "sigma": rng.uniform(0.01, 0.2, (1, 1, h, w)).astype(np.float32),
+            "spread": rng.uniform(0.01, 0.2, (1, 1, h, w)).astype(np.float32),
             "gate": rng.uniform(0, 1, (1, 1, h, w)).astype(np.float32)}
 
 
@@ -23,7 +24,8 @@ def test_compare_outputs_counts_what_differs():
     ref = _outputs(rng)
     valid = np.ones((24, 32), bool)
     same = compare_outputs(ref, {k: v.copy() for k, v in ref.items()}, 4.0, valid)
-    assert same.ok and same.far_share == same.sigma_far_share == same.gate_flips == same.max_diff_m == 0
+    assert same.ok and same.far_share == same.sigma_far_share == same.spread_far_share == same.gate_flips == 0
+    assert same.max_diff_m == 0
     # scale 4 m: a normalised unit is 2 m. 8 of 768 pixels moved 0.05 units (10 cm), the rest 0.01 (2 cm)
     got = {k: v.copy() for k, v in ref.items()}
     got["final"] += 0.01
@@ -44,6 +46,10 @@ def test_compare_outputs_counts_what_differs():
     got["sigma"][0, 0, 1, :] = 2.05
     b = compare_outputs(ref, got, 4.0, valid)
     assert b.sigma_far_share == pytest.approx(1 / 768) and b.far_share == 0 and b.ok == (1 / 768 <= MAX_FAR_SHARE)
+    got = {k: v.copy() for k, v in ref.items()}
+    got["spread"][0, 0, :2] *= 3  # the samples' spread tripled on 64 pixels (the hole fusion reads it)
+    c = compare_outputs(ref, got, 4.0, valid)
+    assert c.spread_far_share == pytest.approx(((ref["spread"][0, 0, :2] * 2 * 2 > 0.05).sum()) / 768) and not c.ok
     # the keep gate, counted over valid raw pixels only; a NaN is never within bounds
     got = {k: v.copy() for k, v in ref.items()}
     got["gate"] = 1 - ref["gate"]

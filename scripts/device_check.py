@@ -5,7 +5,8 @@
 2. Inference: the shipped model through the torch backend on ``--device`` against ONNX Runtime on the CPU, on
    synthetic frames at 240x320 and 480x640 (hole fusion off: it is numpy/OpenCV on the CPU either way): the largest
    and median difference of the enhanced depth and sigma, and the median latency of the graph and of the whole
-   frame over ``--runs`` runs; on CUDA again with cuDNN's TF32 convolutions off (``tf32_off``).
+   frame over ``--runs`` runs; on CUDA again with cuDNN's TF32 convolutions off (``tf32_off``); and what the
+   enhancer's own check against ONNX Runtime on the CPU found (``verification``, ``verify_backend``).
 3. Frames per second with the hole fusion on (the product's path: the graph on ``--device``, the work around it on
    the CPU) at 480x640 when 1-4 threads enhance at once, as the node's ``workers`` do (scripts/bench_workers.py).
 4. Training: ``--steps`` steps of stage 1 and of stage 2 (warm-started from the shipped weights) on ``--device``
@@ -69,6 +70,11 @@ def inference(device: str, runs: int) -> dict:
                       "graph_ms": float(np.median([t["inference_ms"] for t in times])),
                       "total_ms": float(np.median([t["total_ms"] for t in times]))}
             print(f"inference {label} {k}: {res[k]}", flush=True)
+        # the enhancer's own check against ONNX Runtime on the CPU (verify_backend): on a GPU the first measurement of
+        # its bounds on real GPU arithmetic; a failed check would have put the graph on the CPU, timings included
+        res["verification"] = dev.verification
+        res["backend_after_check"] = dev.backend_name
+        print(f"inference {label} check: {dev.verification}", flush=True)
         return res
 
     dev = DepthEnhancer(backend="torch", device=device, fusion=False)

@@ -473,7 +473,8 @@ def test_backend_check_failed_leaves_the_workers_of_a_cpu_graph(tiny_weights, tm
         fb.mode = "skew"
         player.publish(f.rgb, raw, f.K, 7_000_000_000)
         assert spin_until(ex, lambda: 7_000_000_000 in coll.complete_stamps(), 10)
-        assert node._enhancer.verification_failed and node._active_workers == 1
+        assert node._enhancer.verification_failed  # set before the frame's outputs are published; the workers after
+        assert spin_until(ex, lambda: node._active_workers == 1, 5)
         assert spin_until(ex, lambda: coll.last_diag_values().get("workers") == "1 (auto)", 5), coll.last_diag_values()
 
 

@@ -431,6 +431,9 @@ class DepthEnhancer:
             which cannot be tested where the package is built; "always" every route but the reference; "off" none.
             Where the two disagree more than FP16 and TF32 arithmetic do, the enhancer logs an error, runs the
             reference from then on and says so in ``verification`` (the frame itself comes from the reference).
+        verify_period: > 0: check again every this many seconds (a fault that appears after the first frame of a
+            size); each check runs the graph once on the CPU, under the lock, and the reference session is kept
+            between checks. 0: the first frame of each size only. It can be changed between frames.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
@@ -439,7 +442,7 @@ class DepthEnhancer:
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
                  threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0,
                  min_range_m: float | None = None, below_range_sigmas: float = 0.0, precision: str = "auto",
-                 verify: str = "auto"):
+                 verify: str = "auto", verify_period: float = 0.0):
         from .backends.base import PRECISIONS, Backend
         from .backends.verify import VERIFY_MODES
 
@@ -451,7 +454,9 @@ class DepthEnhancer:
         self.verification = "off" if verify == "off" else "n/a"  # what the check found (the node reports it)
         self.verification_failed = False
         self.agreement = None  # the last check's backends.verify.Agreement
-        self._verified: set[tuple[int, int]] = set()  # model input sizes checked already
+        self._verified: dict[tuple[int, int], float] = {}  # model input sizes checked already: when (monotonic s)
+        self._reference = None  # the reference backend, kept between checks while verify_period is set
+        self.verify_period = verify_period  # checked by its setter
         self.sigma_scale = sigma_scale  # checked by its setter
         self.beyond_range_sigmas = beyond_range_sigmas  # checked by its setter
         self.below_range_sigmas = below_range_sigmas  # checked by its setter
@@ -615,7 +620,7 @@ class DepthEnhancer:
         from .backends.verify import compare_outputs, needs_verify
 
         size = tuple(valid.shape)
-        self._verified.add(size)
+        self._verified[size] = time.monotonic()
         name, precision = self.backend_name, getattr(self.backend, "precision", "fp32")
         if not needs_verify(self.verify, name, precision, self._supplied):
             return res
@@ -623,8 +628,9 @@ class DepthEnhancer:
             from .backends.base import verify_weights
             from .backends.onnx_backend import OnnxRuntimeBackend
 
-            reference = OnnxRuntimeBackend(self.weights, verify_weights(self.weights), self.samples, self.steps,
-                                           prefer_gpu=False, threads=self.threads)
+            reference = self._reference or OnnxRuntimeBackend(self.weights, verify_weights(self.weights), self.samples,
+                                                              self.steps, prefer_gpu=False, threads=self.threads)
+            self._reference = reference if self._verify_period > 0 else None  # kept only where checks recur
             ref = reference.run(inputs)
         except Exception as e:  # no reference to be had (an export needing torch, a full disk): said, not fatal
             self.verification = f"not checked at {size[1]}x{size[0]}: no reference ({type(e).__name__}: {e})"
@@ -642,9 +648,28 @@ class DepthEnhancer:
         self.verification_failed = True
         log.error("backend check %s", self.verification)
         self.backend, self.backend_name, self._precision_note = reference, reference.name, ""
+        self._reference = None
         self._supplied = False
         self.verify = "off"  # the reference needs no check at any size
         return ref
+
+    @property
+    def verify_period(self) -> float:
+        """Seconds between checks of the backend against the reference (0: the first frame of each size only)."""
+        return self._verify_period
+
+    @verify_period.setter
+    def verify_period(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"verify_period must be a finite number of seconds >= 0, got {value!r}")
+        self._verify_period = float(value)
+        if not value:
+            self._reference = None
+
+    def _check_due(self, size: tuple[int, int]) -> bool:
+        """Whether the backend is to be checked at this frame of model input ``size`` (``verify``, ``verify_period``)."""
+        last = self._verified.get(size)
+        return last is None or (self._verify_period > 0 and time.monotonic() - last >= self._verify_period)
 
     def _draw_noise(self, shape: tuple[int, ...]) -> np.ndarray:
         """The samples' initial noise: drawn once per model input size and reused ("fixed"; always the first draw of
@@ -685,7 +710,7 @@ class DepthEnhancer:
         with self._graph_lock:
             t_graph = time.perf_counter()
             res = self.backend.run(inputs)
-            if self.verify != "off" and (h, w) not in self._verified:
+            if self.verify != "off" and self._check_due((h, w)):
                 res = self._check_backend(inputs, res, scale, m_m)
             t2 = time.perf_counter()
         for k in ("final", "sigma", "gate"):

@@ -54,7 +54,7 @@ def agreements(enh: DepthEnhancer) -> dict:
     enh.verify = "always"
     rows = {}
     for fname, rgb, raw, max_range in frames():
-        enh.backend, enh.backend_name, enh.verify, enh._verified = backend, name, "always", set()
+        enh.backend, enh.backend_name, enh.verify, enh._verified = backend, name, "always", {}
         enh.enhance(rgb, raw, max_range_m=max_range)
         a = enh.agreement
         rows[fname] = {"failed": enh.verification_failed, "far": a.far_share, "sigma_far": a.sigma_far_share,

@@ -450,6 +450,8 @@ def test_backend_check_replaces_a_route_that_disagrees(live):
     assert res.successful and live["send"](True)
     assert spin_until(ex, lambda: coll.last_diag_values().get("verification") == "off"
                       and coll.last_diag_values().get("_level") == 0, 5), coll.last_diag_values()
+    (res,) = node.set_parameters([Parameter("verify_period", value=30)])  # applies at once, an integer read as float
+    assert res.successful and live["send"](True) and node._enhancer.verify_period == 30.0
 
 
 def test_backend_check_failed_leaves_the_workers_of_a_cpu_graph(tiny_weights, tmp_path, monkeypatch):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from perfecting_depth_ros import DepthEnhancer
-from perfecting_depth_ros.backends.base import verify_weights
+from perfecting_depth_ros.backends.base import Backend, verify_weights
 from perfecting_depth_ros.backends.onnx_backend import OnnxRuntimeBackend
 from perfecting_depth_ros.backends.verify import FAR_M, MAX_FAR_SHARE, compare_outputs, needs_verify
+from perfecting_depth_ros.enhancer import DEFAULT_WEIGHTS
 
 
 def _outputs(rng, h=24, w=32):
@@ -109,3 +110,38 @@ def test_a_backend_computing_something_else_is_replaced_by_the_reference(frame, 
     np.testing.assert_array_equal(out.depth, want.depth)
     np.testing.assert_array_equal(out.uncertainty, want.uncertainty)
     np.testing.assert_array_equal(enh.enhance(frame.rgb, frame.depth).depth, want.depth)
+
+
+class LateFault(Backend):
+    """A real backend that goes wrong after ``after`` calls (finite, plausible depth a tenth of the frame's scale off):
+    a fault the first frame of a size does not show."""
+
+    def __init__(self, inner, after: int):
+        self.inner, self.after, self.calls = inner, after, 0
+        self.name, self.stride, self.takes_range = "late-fault", inner.stride, inner.takes_range
+
+    def run(self, inputs):
+        self.calls += 1
+        out = self.inner.run(inputs)
+        return out if self.calls <= self.after else {**out, "final": out["final"] + np.float32(0.2)}
+
+
+def test_verify_period_finds_a_fault_that_appears_later(frame):
+    weights = DEFAULT_WEIGHTS
+    want = DepthEnhancer(backend="onnxruntime", verify="off").enhance(frame.rgb, frame.depth).depth
+
+    def late(period: float) -> DepthEnhancer:
+        inner = OnnxRuntimeBackend(weights, verify_weights(weights), 4, 2, prefer_gpu=False)
+        return DepthEnhancer(backend=LateFault(inner, after=1), verify_period=period)
+
+    once = late(0.0)  # the first frame of a size only: the later fault goes through
+    np.testing.assert_array_equal(once.enhance(frame.rgb, frame.depth).depth, want)
+    assert once.agreement.ok and np.abs(once.enhance(frame.rgb, frame.depth).depth - want).max() > 0.01
+    assert not once.verification_failed
+    every = late(1e-9)  # checked at every frame
+    np.testing.assert_array_equal(every.enhance(frame.rgb, frame.depth).depth, want)
+    np.testing.assert_array_equal(every.enhance(frame.rgb, frame.depth).depth, want)  # found, the reference's frame
+    assert every.verification_failed and every.backend_name == "onnxruntime-cpu", every.verification
+    for bad in (-1.0, float("nan"), float("inf"), True, "5"):
+        with pytest.raises(ValueError, match="verify_period"):
+            every.verify_period = bad

@@ -486,6 +486,9 @@ class EnhancerNode(Node):
         d("verify_backend", "auto", "check the learned model's backend against ONNX Runtime on the CPU (FP32) on "
           "the first frame of each size and run that reference instead where they disagree: auto = GPU routes and "
           "FP16 graphs, always = every route but the reference, off = none (diagnostics: verification)")
+        d("verify_period", 0.0, "check the backend again every this many seconds (one CPU run of the graph each time; "
+          "a fault that appears after the first frame); 0 = the first frame of each size only; applies at once",
+          FloatingPointRange(from_value=0.0, to_value=86400.0, step=0.0))
         d("weights", "", "safetensors weights (empty: the shipped model)")
         d("samples", 4, "K stochastic samples", IntegerRange(from_value=1, to_value=16, step=1))
         d("steps", 2, "S denoiser steps", IntegerRange(from_value=1, to_value=8, step=1))
@@ -858,10 +861,11 @@ class EnhancerNode(Node):
         enh = self._ensure_enhancer()
         if enh is None:
             raise RuntimeError(self._enhancer_error or "no enhancer")
-        enh.sigma_scale = p["sigma_scale"]  # these three apply at once (no rebuild)
+        enh.sigma_scale = p["sigma_scale"]  # these apply at once (no rebuild)
         enh.keep_measurements = p["keep_measurements"]
         enh.beyond_range_sigmas = p["beyond_range_sigmas"]
         enh.below_range_sigmas = p["below_range_sigmas"]
+        enh.verify_period = p["verify_period"]
         out = enh.enhance(rgb, depth, max_range_m=p["max_range"] or None, min_range_m=p["min_range"] or None)
         if not np.isfinite(out.depth).any() and (depth > 0).any():
             raise RuntimeError("enhancer returned no finite depth")

@@ -615,11 +615,12 @@ class DepthEnhancer:
 
     def _check_backend(self, inputs: dict[str, np.ndarray], res: dict[str, np.ndarray], scale: float,
                        valid: np.ndarray) -> dict[str, np.ndarray]:
-        """The first frame of a model input size: compare the backend's graph outputs ``res`` with the reference's
-        (``verify``) and return the outputs to use. Called under the graph lock."""
+        """The first frame of a model input size, and one each ``verify_period``: compare the backend's graph outputs
+        ``res`` with the reference's (``verify``) and return the outputs to use. Called under the graph lock."""
         from .backends.verify import compare_outputs, needs_verify
 
         size = tuple(valid.shape)
+        say = log.info if size not in self._verified else log.debug  # a check that repeats is logged when it fails
         self._verified[size] = time.monotonic()
         name, precision = self.backend_name, getattr(self.backend, "precision", "fp32")
         if not needs_verify(self.verify, name, precision, self._supplied):
@@ -634,12 +635,12 @@ class DepthEnhancer:
             ref = reference.run(inputs)
         except Exception as e:  # no reference to be had (an export needing torch, a full disk): said, not fatal
             self.verification = f"not checked at {size[1]}x{size[0]}: no reference ({type(e).__name__}: {e})"
-            log.warning("backend %s %s", name, self.verification)
+            (log.warning if say is log.info else log.debug)("backend %s %s", name, self.verification)
             return res
         agreement = self.agreement = compare_outputs(ref, res, scale, valid)
         if agreement.ok:
             self.verification = f"{name} agrees with {reference.name} (FP32) at {size[1]}x{size[0]}: {agreement.summary()}"
-            log.info("backend %s", self.verification)
+            say("backend %s", self.verification)
             return res
         hint = " (graph_precision: fp32 runs it in FP32)" if precision.startswith("fp16") or name.startswith(
             "tensorrt") else ""

@@ -706,8 +706,7 @@ class EnhancerNode(Node):
                                            precision=p["graph_precision"], verify=p["verify_backend"])
             self._enhancer_error = ""
             if self._auto_workers:
-                on_gpu = graph_on_gpu(self._enhancer.backend_name)
-                self._active_workers = min(len(self.workers), auto_workers(on_gpu, _cpus(), p["cpu_threads"]))
+                self._active_workers = self._auto_active_workers(self._enhancer, p["cpu_threads"])
             self.get_logger().info(f"enhancer ready: {self._enhancer.description}"
                                    + (f", {self._active_workers} workers" if self._active_workers > 1 else ""))
         except Exception as e:  # a broken model must not take the node down: report and keep the old one
@@ -799,13 +798,17 @@ class EnhancerNode(Node):
             with self._lock:
                 self._computing.pop(threading.get_ident(), None)
 
+    def _auto_active_workers(self, enh: DepthEnhancer, cpu_threads: int) -> int:
+        """How many of the started workers ``workers: 0`` (auto) lets work with ``enh``'s backend."""
+        return min(len(self.workers), auto_workers(graph_on_gpu(enh.backend_name), _cpus(), cpu_threads))
+
     def _workers_after_check(self) -> None:
         """A GPU route that failed its check against the CPU (``verify_backend``) left the graph on the CPU: ``workers:
         0`` (auto) then gives as many workers as with the graph on the CPU (one; more would only queue)."""
         enh = self._enhancer
-        if not (self._auto_workers and enh is not None and enh.verification_failed) or graph_on_gpu(enh.backend_name):
+        if not (self._auto_workers and enh is not None and enh.verification_failed):
             return
-        n = min(len(self.workers), auto_workers(False, _cpus(), self._params()["cpu_threads"]))
+        n = self._auto_active_workers(enh, self._params()["cpu_threads"])
         if n != self._active_workers:
             self._active_workers = n
             self.get_logger().info(f"{n} worker{'s' if n > 1 else ''}: the graph runs on the CPU now")

@@ -175,6 +175,8 @@ def add_enhancer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hole-fusion", action="store_true", help="learned model: without the hole fusion (faster)")
     p.add_argument("--keep-measurements", action="store_true", help="learned model: every raw measurement kept as "
                    "it is, holes rebuilt only (the node's keep_measurements)")
+    p.add_argument("--no-brighten-dark-guide", action="store_true", help="a dark colour guide (a dim room) as it "
+                   "is, not brightened (the node's brighten_dark_guide: false)")
     p.add_argument("--sigma-scale", type=float, default=1.0, help="the published 1-sigma times this, as the node's "
                    "sigma_scale (a sensor's calibration; perfecting-depth check suggests one)")
     p.add_argument("--beyond-range-sigmas", type=float, default=0.0, help="with --max-range: rebuilt depth whose "

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .dark_guide import brighten_dark_guide, guide_brightness
 from .edge_side import choose_edge_side
 from .fill import planar_fill
 from .geometry import backproject, check_intrinsics
@@ -126,6 +127,8 @@ class EnhancedDepth:
     raw_reliability: np.ndarray | None = None  # probability that each raw pixel is right (learned model only)
     points: np.ndarray | None = None  # HxWx3 camera-frame points when intrinsics were given
     source: np.ndarray | None = None  # HxW uint8: SOURCE_MEASURED / _REPLACED / _REBUILT / _NONE per pixel
+    guide_brightness: float = float("nan")  # the guide's 99th-percentile luma (0-255) as given (dark_guide.py)
+    guide_gain: float = 1.0  # the factor a dark guide was brightened by (1: not dark, or off; 0: black, made grey)
 
 
 # SOURCE_* by value, as source_shares names them (the node's diagnostics: last_frame_<name>_pct)
@@ -434,6 +437,10 @@ class DepthEnhancer:
         verify_period: > 0: check again every this many seconds (a fault that appears after the first frame of a
             size); each check runs the graph once on the CPU, under the lock, and the reference session is kept
             between checks. 0: the first frame of each size only. It can be changed between frames.
+        brighten_dark_guide: a colour guide darker than the frames the model was trained on (a dim room, night) is
+            brightened and smoothed before enhancing, and a black one replaced by a flat grey (``dark_guide.py``;
+            ``out.guide_gain`` says by how much, 0 for the grey); normal frames are not touched. It can be changed
+            between frames.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
@@ -442,7 +449,7 @@ class DepthEnhancer:
                  local_window: float = LOCAL_WINDOW, fusion: bool | str | Path = "auto", sigma_scale: float = 1.0,
                  threads: int = 0, keep_measurements: bool = False, beyond_range_sigmas: float = 0.0,
                  min_range_m: float | None = None, below_range_sigmas: float = 0.0, precision: str = "auto",
-                 verify: str = "auto", verify_period: float = 0.0):
+                 verify: str = "auto", verify_period: float = 0.0, brighten_dark_guide: bool = True):
         from .backends.base import PRECISIONS, Backend
         from .backends.verify import VERIFY_MODES
 
@@ -462,6 +469,7 @@ class DepthEnhancer:
         self.below_range_sigmas = below_range_sigmas  # checked by its setter
         self.min_range_m = check_min_range(min_range_m)
         self.keep_measurements = bool(keep_measurements)
+        self.brighten_dark_guide = bool(brighten_dark_guide)
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 0 <= threads <= 1024:
             raise ValueError(f"threads must be an integer in [0, 1024] (0: the libraries' defaults), got {threads!r}")
         self.threads = int(threads)
@@ -588,6 +596,10 @@ class DepthEnhancer:
         min_range = self.min_range_m if min_range_m is None else check_min_range(min_range_m)
         rgb, depth = check_inputs(rgb, depth)
         K = check_intrinsics(intrinsics, depth.shape) if intrinsics is not None else None
+        if self.brighten_dark_guide:
+            rgb, gain, brightness = brighten_dark_guide(rgb)
+        else:
+            gain, brightness = 1.0, guide_brightness(rgb)
         if self._classical is not None:
             d, sigma = self._classical.fill(rgb, depth)
             t1 = time.perf_counter()
@@ -600,6 +612,7 @@ class DepthEnhancer:
             if self.keep_measurements:
                 out.depth, out.uncertainty = keep_all_measurements(depth, out.depth, out.uncertainty)
         out.source = depth_source(depth, out.depth)
+        out.guide_gain, out.guide_brightness = gain, brightness
         if self._sigma_scale != 1.0:
             out.uncertainty = out.uncertainty * np.float32(self._sigma_scale)  # float32 stays float32
         if self._beyond_range_sigmas > 0 and max_range is not None:

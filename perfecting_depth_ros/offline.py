@@ -46,7 +46,8 @@ def enhancer_from_args(args) -> DepthEnhancer:
     return DepthEnhancer(args.method, max_range_m=args.max_range, local_window=args.local_window,
                          fusion=False if args.no_hole_fusion else "auto", sigma_scale=args.sigma_scale,
                          keep_measurements=args.keep_measurements, beyond_range_sigmas=args.beyond_range_sigmas,
-                         min_range_m=args.min_range, below_range_sigmas=args.below_range_sigmas)
+                         min_range_m=args.min_range, below_range_sigmas=args.below_range_sigmas,
+                         brighten_dark_guide=not args.no_brighten_dark_guide)
 
 
 def enhance_files(args) -> int:

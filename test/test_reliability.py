@@ -525,6 +525,37 @@ def test_keep_measurements_applies_at_once_and_no_measurement_is_replaced(live):
         assert node.set_parameters([Parameter("keep_measurements", value=False)])[0].successful
 
 
+def test_a_dark_guide_is_brightened_and_a_black_one_warned(live):
+    """A dim room: diagnostics give the last guide's brightness and the gain it was brightened by; a black guide (a
+    covered lens, the wrong rgb topic) is enhanced, with a WARN that says so; brighten_dark_guide applies at once."""
+    node, ex, coll, player, f, raw = (live[k] for k in ("node", "ex", "coll", "player", "f", "raw"))
+
+    def send(rgb) -> dict:
+        live["stamp"] += 100_000_000
+        s = live["stamp"]
+        player.publish(rgb, raw, f.K, s)
+        assert spin_until(ex, lambda: s in coll.complete_stamps(), 10)
+        mark = coll.diag_mark()  # the next status describes this frame
+        assert spin_until(ex, lambda: coll.diag_values_since(mark), 5)
+        return coll.diag_values_since(mark)[-1]
+
+    v = send(f.rgb)
+    assert v["guide_gain"] == "1.0" and float(v["guide_brightness"]) >= 128 and v["_level"] == 0, v
+    v = send((f.rgb // 8).astype(np.uint8))
+    assert float(v["guide_brightness"]) < 128 and float(v["guide_gain"].split()[0]) > 4, v
+    assert "brightened" in v["guide_gain"] and v["_level"] == 0, v
+    v = send(np.zeros_like(f.rgb))
+    assert v["_level"] == 1 and "colour guide black" in v["_message"] and v["guide_brightness"] == "0", v
+    assert v["guide_gain"].startswith("0 (black guide"), v
+    try:
+        assert node.set_parameters([Parameter("brighten_dark_guide", value=False)])[0].successful
+        v = send((f.rgb // 8).astype(np.uint8))
+        assert v["guide_gain"] == "off" and node._enhancer.brighten_dark_guide is False, v
+    finally:
+        assert node.set_parameters([Parameter("brighten_dark_guide", value=True)])[0].successful
+    assert send(f.rgb)["_level"] == 0
+
+
 def test_integers_for_float_parameters_work_and_bad_values_stop_the_start(tmp_path):
     """'max_range: 5' in a parameters file is an integer: rclpy's static typing would refuse it and the node would
     not start. It is read as 5.0, at start-up and at runtime; values that are no number, or out of range, are refused

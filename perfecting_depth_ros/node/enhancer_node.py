@@ -60,6 +60,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..backends.base import PRECISIONS
 from ..backends.verify import VERIFY_MODES, runs_on_gpu
+from ..dark_guide import BLACK_P99
 from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
 from ..footprint import SensorFootprint
 from ..io import match_depth_size
@@ -212,6 +213,7 @@ class Stream:
         self.taken, self.published = 0, 0
         self.publish_lock = threading.Lock()  # one frame's messages go out together
         self.last_shares: dict[str, float] = {}  # enhancer.source_shares of the last published frame
+        self.last_guide: tuple[float, float] | None = None  # the last published frame's (guide brightness, gain)
         self.footprint: SensorFootprint | None = None  # footprint_frames > 0: what the sensor has measured so far
         self.footprint_lock = threading.Lock()
         self.reject_reasons: dict[str, int] = {}
@@ -518,6 +520,10 @@ class EnhancerNode(Node):
         d("keep_measurements", False, "learned model: publish every raw measurement as it is and rebuild holes only "
           "(a measurement judged wrong is kept, its distance from the model's estimate added to its 1-sigma); for "
           "planners that must never lose a measured obstacle; applies at once")
+        d("brighten_dark_guide", True, "a colour guide darker than the model's training frames (a dim room, night: "
+          "99th-percentile brightness below 128 of 255) is brightened (up to 16x) and smoothed before enhancing, a "
+          "black one (below 8) replaced by a flat grey; normal frames are not touched; the published colour stays "
+          "the camera's; applies at once")
         d("beyond_range_sigmas", 0.0, "with max_range set: rebuilt depth whose value plus this many 1-sigmas reaches "
           "past max_range is published as invalid (a hole whose truth may lie past the sensor's range, which every "
           "fill puts too near); 0 = off; applies at once", FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0))
@@ -866,6 +872,7 @@ class EnhancerNode(Node):
             raise RuntimeError(self._enhancer_error or "no enhancer")
         enh.sigma_scale = p["sigma_scale"]  # these apply at once (no rebuild)
         enh.keep_measurements = p["keep_measurements"]
+        enh.brighten_dark_guide = p["brighten_dark_guide"]
         enh.beyond_range_sigmas = p["beyond_range_sigmas"]
         enh.below_range_sigmas = p["below_range_sigmas"]
         enh.verify_period = p["verify_period"]
@@ -915,6 +922,7 @@ class EnhancerNode(Node):
             else:
                 stream.graph_split.append((graph, max(latency - graph - waited, 0.0)))
             stream.last_shares = shares
+            stream.last_guide = (out.guide_brightness, out.guide_gain)
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -935,7 +943,7 @@ class EnhancerNode(Node):
             lat = sorted(stream.latency)
             split = list(stream.graph_split)
             counts, reasons, problem = dict(stream.counts), dict(stream.reject_reasons), stream.last_problem
-            shares = dict(stream.last_shares)
+            shares, guide = dict(stream.last_shares), stream.last_guide
         stale = [t for t, last in stream.last_input.items() if last and now - last > p["input_timeout"]]
         never = [t for t, last in stream.last_input.items() if not last]
         stats = stream.sync.stats
@@ -974,6 +982,11 @@ class EnhancerNode(Node):
         elif problem and counts["rejected"]:
             level, message = DiagnosticStatus.WARN, problem
             stream.last_problem = ""
+        elif guide is not None and guide[0] < BLACK_P99:  # enhanced, but without the colour cue the model reads
+            level, message = DiagnosticStatus.WARN, (f"colour guide black (99th-percentile brightness {guide[0]:.0f} "
+                                                     "of 255): enhanced without a colour cue (lights off, a covered "
+                                                     "lens, or the wrong rgb topic?); in the dark, the depth camera's "
+                                                     "IR image as the guide")
         elif self.unknown_parameters:  # the robot runs without a setting someone believes it has
             level, message = DiagnosticStatus.WARN, ("parameters not of this node, ignored: "
                                                      + ", ".join(self.unknown_parameters))
@@ -1018,6 +1031,10 @@ class EnhancerNode(Node):
                                    + (f" (min_range {p['min_range']:g} m)" if p["min_range"]
                                       else " (no effect: min_range unknown)")),
             "footprint": stream.footprint_status(p["footprint_frames"]),
+            "guide_brightness": "nan" if guide is None else f"{guide[0]:.0f}",  # the last frame's, 0-255
+            "guide_gain": ("nan" if guide is None else "off" if not p["brighten_dark_guide"]
+                           else "0 (black guide: a flat grey instead)" if guide[1] == 0
+                           else f"{guide[1]:.1f}" + (" (dark guide brightened)" if guide[1] > 1 else "")),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
             "workers": str(self._active_workers) + (" (auto)" if self._auto_workers else ""),
             "input_topics": stream.input_topics,

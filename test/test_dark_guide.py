@@ -1,0 +1,69 @@
+"""A dark colour guide (a dim room, night) brightened before enhancing; normal frames untouched."""
+
+import numpy as np
+import pytest
+from conftest import load_script
+
+from perfecting_depth_ros import DepthEnhancer
+from perfecting_depth_ros.dark_guide import (
+    BLACK_FILL,
+    BLACK_P99,
+    DARK_P99,
+    MAX_GAIN,
+    TARGET_P99,
+    brighten_dark_guide,
+    guide_brightness,
+)
+from perfecting_depth_ros.data.sensors import simulate
+from perfecting_depth_ros.data.world import render_random
+
+
+def test_a_normal_guide_is_passed_through_untouched():
+    for seed in range(6):
+        rgb = render_random(seed, 96, 128).rgb
+        out, gain, p99 = brighten_dark_guide(rgb)
+        assert p99 >= DARK_P99 and out is rgb and gain == 1.0
+
+
+def test_a_dark_guide_is_brought_to_the_target_brightness():
+    rgb = render_random(3, 96, 128).rgb
+    dark = (rgb.astype(np.float32) * 0.2).astype(np.uint8)  # about a tenth of the light, in gamma units
+    out, gain, p99 = brighten_dark_guide(dark)
+    assert p99 < DARK_P99 and p99 == pytest.approx(guide_brightness(dark))
+    assert gain == pytest.approx(TARGET_P99 / p99) and gain <= MAX_GAIN
+    assert out.dtype == np.uint8 and out.shape == dark.shape
+    assert guide_brightness(out) == pytest.approx(TARGET_P99, abs=12)  # the Gaussian moves the percentile a little
+    assert np.abs(out.astype(int) - rgb.astype(int)).mean() < np.abs(dark.astype(int) - rgb.astype(int)).mean() / 3
+
+
+def test_a_black_guide_becomes_a_flat_grey():
+    """Too dark for the gain (lights off, a covered lens): a flat grey, which the model reads better than black."""
+    for black in (np.zeros((48, 64, 3), np.uint8), np.full((48, 64, 3), 3, np.uint8)):
+        out, gain, p99 = brighten_dark_guide(black)
+        assert p99 < BLACK_P99 and gain == 0.0 and out.shape == black.shape and out.dtype == np.uint8
+        assert np.all(out == BLACK_FILL)
+    assert brighten_dark_guide(np.full((48, 64, 3), 9, np.uint8))[1] == MAX_GAIN  # just above: brightened
+
+
+def test_the_enhancer_brightens_a_dark_guide_and_gets_near_its_output_in_the_light():
+    """The shipped model on rendered frames at 3 % of the light (scripts/probe_low_light.py's darkening): with the
+    guide brightened its depth lies much nearer its depth in the light than without; the gain is reported, and
+    brighten_dark_guide=False (settable between frames) leaves the guide as it is."""
+    darken = load_script("probe_low_light").darken
+    enh = DepthEnhancer()
+    near_on, near_off = [], []
+    for seed in (3, 4, 5):
+        f = render_random(seed, 120, 160)
+        raw = simulate(f, "kinect_v1", np.random.default_rng(seed))
+        dark = darken(f.rgb, 0.03, np.random.default_rng(seed))
+        lit = enh.enhance(f.rgb, raw)
+        assert lit.guide_gain == 1.0 and lit.guide_brightness >= DARK_P99
+        on = enh.enhance(dark, raw)
+        assert on.guide_gain > 2 and on.guide_brightness < DARK_P99
+        enh.brighten_dark_guide = False
+        off = enh.enhance(dark, raw)
+        enh.brighten_dark_guide = True
+        assert off.guide_gain == 1.0 and off.guide_brightness == on.guide_brightness
+        near_on.append(np.nanmean(np.abs(on.depth - lit.depth)))
+        near_off.append(np.nanmean(np.abs(off.depth - lit.depth)))
+    assert np.mean(near_on) < 0.6 * np.mean(near_off), (near_on, near_off)

@@ -437,10 +437,11 @@ class DepthEnhancer:
         verify_period: > 0: check again every this many seconds (a fault that appears after the first frame of a
             size); each check runs the graph once on the CPU, under the lock, and the reference session is kept
             between checks. 0: the first frame of each size only. It can be changed between frames.
-        brighten_dark_guide: a colour guide darker than the frames the model was trained on (a dim room, night) is
-            brightened and smoothed before enhancing, and a black one replaced by a flat grey (``dark_guide.py``;
-            ``out.guide_gain`` says by how much, 0 for the grey); normal frames are not touched. It can be changed
-            between frames.
+        brighten_dark_guide: learned model: a colour guide darker than the frames the model was trained on (a dim
+            room, night) is brightened and smoothed before enhancing, and a black one replaced by a flat grey
+            (``dark_guide.py``; ``out.guide_gain`` says by how much, 0 for the grey); normal frames are not touched.
+            The classical fills take the guide as it comes (brightened, joint bilateral's colour weights follow the
+            amplified noise). It can be changed between frames.
     """
 
     def __init__(self, method: str = "learned", weights: str | Path | None = None, backend: str = "auto",
@@ -596,7 +597,7 @@ class DepthEnhancer:
         min_range = self.min_range_m if min_range_m is None else check_min_range(min_range_m)
         rgb, depth = check_inputs(rgb, depth)
         K = check_intrinsics(intrinsics, depth.shape) if intrinsics is not None else None
-        if self.brighten_dark_guide:
+        if self.brighten_dark_guide and self._classical is None:  # measured and chosen for the learned model only
             rgb, gain, brightness = brighten_dark_guide(rgb)
         else:
             gain, brightness = 1.0, guide_brightness(rgb)

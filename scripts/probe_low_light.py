@@ -114,7 +114,8 @@ def method_rows(variants, classical) -> list[tuple[str, str]]:
     return rows + [("joint_bilateral", variants[-1])] if "joint_bilateral" in classical and variants[-1] != "none" else rows
 
 
-def run_choose(levels, variants, classical) -> None:
+def run_choose(levels, variants, classical, degrade=darken) -> None:
+    """The choose set's figures per (method, variant) and level, the guide made worse by ``degrade(rgb, level, rng)``."""
     enh = {name: DepthEnhancer(name, brighten_dark_guide=False) for name in ["learned", *classical]}
     seq = load_sequence()[0]
     gap = list(gap_blob_frames(seq, every=10, draws=2, seed=32_000))
@@ -125,13 +126,13 @@ def run_choose(levels, variants, classical) -> None:
         for lv in levels:
             errs = []
             for k, (rgb, raw, hide) in enumerate(gap):
-                g = VARIANTS[var](darken(rgb, lv, np.random.default_rng(k)))
+                g = VARIANTS[var](degrade(rgb, lv, np.random.default_rng(k)))
                 out = enh[method].enhance(g, np.where(hide, 0, raw).astype(np.float32),
                                           max_range_m=SENSOR_MAX_RANGE_M["kinect_v1"])
                 errs.append(np.abs(out.depth - raw)[hide])
             sq, art = [], []
             for k, (f, raw, max_range) in enumerate(syn):
-                g = VARIANTS[var](darken(f.rgb, lv, np.random.default_rng(1000 + k)))
+                g = VARIANTS[var](degrade(f.rgb, lv, np.random.default_rng(1000 + k)))
                 out = enh[method].enhance(g, raw, max_range_m=max_range)
                 r = M.regions(raw, f.depth)
                 e = np.abs(out.depth - f.depth)
@@ -141,7 +142,8 @@ def run_choose(levels, variants, classical) -> None:
                   f"{np.sqrt(np.mean(np.concatenate(sq))):.4f} | {np.mean(np.concatenate(art)):.4f}", flush=True)
 
 
-def run_real(levels, variants, classical) -> None:
+def run_real(levels, variants, classical, degrade=darken) -> None:
+    """The real set's hidden-blob MAE per frame and its means, the guide made worse as in ``run_choose``."""
     enh = {name: DepthEnhancer(name, brighten_dark_guide=False) for name in ["learned", *classical]}
     rows = method_rows(variants, classical)
     maes: dict = {(m, v, lv): [] for m, v in rows for lv in levels}
@@ -152,7 +154,7 @@ def run_real(levels, variants, classical) -> None:
         cells = []
         for m, v in rows:
             for lv in levels:
-                g = VARIANTS[v](darken(fr.rgb, lv, np.random.default_rng(k)))
+                g = VARIANTS[v](degrade(fr.rgb, lv, np.random.default_rng(k)))
                 out = enh[m].enhance(g, inp, max_range_m=SENSOR_MAX_RANGE_M.get(fr.sensor))
                 mae = M.depth_errors(out.depth, fr.depth, hide)["mae"] * 1e3
                 maes[(m, v, lv)].append((fr.use, mae))

@@ -67,3 +67,16 @@ def test_the_enhancer_brightens_a_dark_guide_and_gets_near_its_output_in_the_lig
         near_on.append(np.nanmean(np.abs(on.depth - lit.depth)))
         near_off.append(np.nanmean(np.abs(off.depth - lit.depth)))
     assert np.mean(near_on) < 0.6 * np.mean(near_off), (near_on, near_off)
+
+
+def test_the_classical_fills_take_the_guide_as_it_comes():
+    """Brightening was chosen for the learned model; joint bilateral's colour weights would follow the amplified
+    noise, so a classical fill reports the guide's brightness and leaves it as it is."""
+    f = render_random(3, 96, 128)
+    raw = simulate(f, "kinect_v1", np.random.default_rng(0))
+    dark = (f.rgb // 8).astype(np.uint8)
+    enh = DepthEnhancer("joint_bilateral")
+    out = enh.enhance(dark, raw)
+    assert out.guide_gain == 1.0 and out.guide_brightness < DARK_P99
+    np.testing.assert_array_equal(out.depth, DepthEnhancer("joint_bilateral", brighten_dark_guide=False).enhance(
+        dark, raw).depth)

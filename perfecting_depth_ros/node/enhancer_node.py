@@ -520,8 +520,8 @@ class EnhancerNode(Node):
         d("keep_measurements", False, "learned model: publish every raw measurement as it is and rebuild holes only "
           "(a measurement judged wrong is kept, its distance from the model's estimate added to its 1-sigma); for "
           "planners that must never lose a measured obstacle; applies at once")
-        d("brighten_dark_guide", True, "a colour guide darker than the model's training frames (a dim room, night: "
-          "99th-percentile brightness below 128 of 255) is brightened (up to 16x) and smoothed before enhancing, a "
+        d("brighten_dark_guide", True, "learned model: a colour guide darker than the model's training frames (a dim "
+          "room, night: 99th-percentile brightness below 128 of 255) is brightened (up to 16x) and smoothed before enhancing, a "
           "black one (below 8) replaced by a flat grey; normal frames are not touched; the published colour stays "
           "the camera's; applies at once")
         d("beyond_range_sigmas", 0.0, "with max_range set: rebuilt depth whose value plus this many 1-sigmas reaches "
@@ -998,6 +998,7 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.WARN, (f"min_range {p['min_range']:g} m is not below max_range "
                                                      f"{p['max_range']:g} m: check the sensor's figures")
         enh = self._enhancer
+        brightens = p["brighten_dark_guide"] and (enh is None or enh.method == "learned")  # the learned model's only
         values = {
             "method": enh.description if enh else "(not loaded)",
             "backend": enh.backend_name if enh else "",
@@ -1032,7 +1033,7 @@ class EnhancerNode(Node):
                                       else " (no effect: min_range unknown)")),
             "footprint": stream.footprint_status(p["footprint_frames"]),
             "guide_brightness": "nan" if guide is None else f"{guide[0]:.0f}",  # the last frame's, 0-255
-            "guide_gain": ("nan" if guide is None else "off" if not p["brighten_dark_guide"]
+            "guide_gain": ("nan" if guide is None else "off" if not brightens
                            else "0 (black guide: a flat grey instead)" if guide[1] == 0
                            else f"{guide[1]:.1f}" + (" (dark guide brightened)" if guide[1] > 1 else "")),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",

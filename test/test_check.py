@@ -50,11 +50,27 @@ def test_check_scores_the_hidden_measurements_of_each_frame():
     recorded = [load()[1][::4, ::4] for _, load in seq]
     assert sh["measured_kept"] + sh["measured_replaced"] == pytest.approx(np.mean([(r > 0).mean() for r in recorded]))
     assert sh["rebuilt"] == pytest.approx(np.mean([(r <= 0).mean() for r in recorded])) and sh["no_value"] == 0
+    assert rep["guide"]["dark_share"] == 0 and rep["guide"]["median_brightness"] >= 128  # rendered: auto-exposed
     scale = learned["sigma_scale_for_95"]  # scaling the sigma by it puts 95 % of the hidden errors within +-2 sigma
     methods = {"learned": DepthEnhancer(sigma_scale=scale)}
     again = check_frames(iter(seq), methods, draws=2, seed=5)["methods"]["learned"]
     assert abs(again["within_2sigma"] - 0.95) < 0.005 and abs(again["sigma_scale_for_95"] - scale) < 1e-3 * scale
     assert again["mae_mm"] == learned["mae_mm"]  # depth untouched
+
+
+def test_check_says_how_dark_the_colour_guide_is():
+    """A recording in a dim room, one frame of it black: the report says how many frames the learned model gets
+    brightened and how many carry no colour cue at all."""
+    from perfecting_depth_ros.evaluate.own_frames import format_report
+
+    fr = frames(3)
+    seq = [(f"f{i}", lambda f=f, raw=raw, i=i: ((f.rgb // 6 if i else f.rgb * 0).astype(np.uint8), raw))
+           for i, (f, raw) in enumerate(fr)]
+    rep = check_frames(iter(seq), {"learned": DepthEnhancer()}, draws=1, seed=5)
+    g = rep["guide"]
+    assert g["dark_share"] == 1 and g["black_share"] == pytest.approx(1 / 3) and g["brightens"]
+    text = format_report(rep)
+    assert "100% of the frames dark" in text and "33% black" in text and "brightened for the learned model" in text
 
 
 def test_check_command_on_folders_and_on_a_bag(tmp_path, capsys):

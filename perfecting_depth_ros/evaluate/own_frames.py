@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dark_guide import BLACK_P99, DARK_P99
 from ..data.real import holdout_mask
 from ..enhancer import SOURCE_NAMES, source_shares
 from ..footprint import SensorFootprint
@@ -209,12 +210,14 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     per_draw = {m: [] for m in methods}
     scored, skipped, sizes = [], [], []
     shares = []  # the learned enhancer's source_shares of each frame as recorded (nothing hidden)
+    guides = []  # the learned enhancer's (guide brightness, gain) of each frame as recorded
     footprint = SensorFootprint(MIN_FOOTPRINT_FRAMES)  # what the node's footprint_frames would leave out
     for k, (name, load) in enumerate(frames):
         rows = {}
         try:
             rgb, depth = load()
-            whole = source_shares(methods["learned"].enhance(rgb, depth)) if "learned" in methods else {}
+            whole_out = methods["learned"].enhance(rgb, depth) if "learned" in methods else None
+            whole = source_shares(whole_out) if whole_out is not None else {}
             for d in range(draws):
                 hide = holdout_mask(depth, np.random.default_rng((seed, k, d)))
                 if hide.sum() < 10:
@@ -237,6 +240,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         scored.append(name)
         if whole:
             shares.append(whole)
+            guides.append((whole_out.guide_brightness, whole_out.guide_gain))
         footprint.update(depth)
         if list(depth.shape) not in sizes:
             sizes.append(list(depth.shape))
@@ -257,6 +261,11 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
         report["unmeasured_border"] = float(footprint.outside.mean())
     if shares:  # what the node would publish for these frames, on average
         report["learned_source_shares"] = {k: float(np.mean([x[k] for x in shares])) for k in SOURCE_NAMES}
+    if guides:  # the colour guide as recorded: how often the learned model gets it brightened, or black
+        b = np.array([g for g, _ in guides])
+        report["guide"] = {"median_brightness": float(np.median(b)), "dark_share": float(np.mean(b < DARK_P99)),
+                           "black_share": float(np.mean(b < BLACK_P99)),
+                           "brightens": bool(methods["learned"].brighten_dark_guide)}
     ref = np.array(per_draw["learned"]) if "learned" in per_draw else None
     for m in methods:
         e = np.concatenate(err[m])
@@ -336,6 +345,15 @@ def format_report(rep: dict) -> str:
         lines.append(f"learned on these frames as recorded (the node's depth_enhanced/source): {sh['measured_kept']:.1%} "
                      f"measured and kept, {sh['measured_replaced']:.1%} measured but judged wrong and replaced, "
                      f"{sh['rebuilt']:.1%} rebuilt holes, {sh['no_value']:.1%} without a value")
+    if "guide" in rep:
+        g = rep["guide"]
+        dark = (f"; {g['dark_share']:.0%} of the frames dark (below {DARK_P99:.0f}: "
+                + ("brightened for the learned model, as the node does by default)" if g["brightens"]
+                   else "left as recorded: brighten_dark_guide is off)") if g["dark_share"] else "")
+        black = (f", {g['black_share']:.0%} black (no colour cue: lights off, a covered lens or the wrong topic; in "
+                 "the dark the depth camera's IR image is the better guide)" if g["black_share"] else "")
+        lines.append(f"colour guide: 99th-percentile brightness a median {g['median_brightness']:.0f} of 255"
+                     + dark + black)
     if rep.get("unmeasured_border", 0) >= FOOTPRINT_SUGGEST:
         lines.append(f"{rep['unmeasured_border']:.1%} of the image, open to its border, was measured in none of these "
                      f"{len(rep['frames'])} frames (outside the sensor's outline, or a border hole the recording never "

@@ -30,6 +30,12 @@ since that choose-set figure came first, its rule is the real set's alone, writt
 the enhancer if the real frames' mean MAE with a black guide is lower than with ``stretch_blur`` (which leaves a black
 guide black) and level 1 is unchanged.
 
+The hole fusion on a brightened, noisy guide (``--learned learned,learned-fast --variants grey_black``, the enhancer's
+own brightening): its joint bilateral fill follows the colour, and brightened read noise is no colour. Rule, written
+before scoring: the fusion is turned off for guides brightened more than the 0.03 level's gain if, on the choose set
+at levels 0.01 and 0, learned-fast's gap blobs MAE is more than 2 % below the learned enhancer's at both, with its
+synthetic RMSE no more than 1 % higher; the real set must then agree at both levels.
+
 Outcome (forty-fifth session; outputs/probe_low_light_*.txt, not shipped). Choose set, learned enhancer, at light
 levels 1 / 0.1 / 0.03 / 0.01 / 0 / black: gap blobs MAE 14.78 / 16.20 / 17.64 / 19.14 / 20.08 / 20.26 mm with the guide
 as it comes, 14.78 / 14.94 / 15.48 / 17.11 / 20.00 / 20.26 stretched, 14.78 / 14.73 / 14.89 / 15.63 / 20.00 / 20.26
@@ -107,20 +113,28 @@ def parse_levels(text: str) -> list:
     return [x if x == "black" else float(x) for x in text.split(",")]
 
 
-def method_rows(variants, classical) -> list[tuple[str, str]]:
-    """(method, guide variant) pairs: the learned enhancer with each variant, each classical fill as it comes and
+def make_enhancer(name: str) -> DepthEnhancer:
+    """A method that takes the guide as it is given (the variants do the brightening); ``learned-fast`` is the learned
+    enhancer without its hole fusion (the node's hole_fusion: false)."""
+    if name == "learned-fast":
+        return DepthEnhancer("learned", fusion=False, brighten_dark_guide=False)
+    return DepthEnhancer(name, brighten_dark_guide=False)
+
+
+def method_rows(variants, classical, learned=("learned",)) -> list[tuple[str, str]]:
+    """(method, guide variant) pairs: each learned method with each variant, each classical fill as it comes and
     joint bilateral (colour-guided) also with the last variant."""
-    rows = [("learned", v) for v in variants] + [(c, "none") for c in classical]
+    rows = [(m, v) for m in learned for v in variants] + [(c, "none") for c in classical]
     return rows + [("joint_bilateral", variants[-1])] if "joint_bilateral" in classical and variants[-1] != "none" else rows
 
 
-def run_choose(levels, variants, classical, degrade=darken) -> None:
+def run_choose(levels, variants, classical, degrade=darken, learned=("learned",)) -> None:
     """The choose set's figures per (method, variant) and level, the guide made worse by ``degrade(rgb, level, rng)``."""
-    enh = {name: DepthEnhancer(name, brighten_dark_guide=False) for name in ["learned", *classical]}
+    enh = {name: make_enhancer(name) for name in [*learned, *classical]}
     seq = load_sequence()[0]
     gap = list(gap_blob_frames(seq, every=10, draws=2, seed=32_000))
     syn = list(cal_frames())
-    rows = method_rows(variants, classical)
+    rows = method_rows(variants, classical, learned)
     print("method | guide | level | gap blobs MAE mm | synthetic RMSE m | synthetic artifact MAE m")
     for method, var in rows:
         for lv in levels:
@@ -142,10 +156,10 @@ def run_choose(levels, variants, classical, degrade=darken) -> None:
                   f"{np.sqrt(np.mean(np.concatenate(sq))):.4f} | {np.mean(np.concatenate(art)):.4f}", flush=True)
 
 
-def run_real(levels, variants, classical, degrade=darken) -> None:
+def run_real(levels, variants, classical, degrade=darken, learned=("learned",)) -> None:
     """The real set's hidden-blob MAE per frame and its means, the guide made worse as in ``run_choose``."""
-    enh = {name: DepthEnhancer(name, brighten_dark_guide=False) for name in ["learned", *classical]}
-    rows = method_rows(variants, classical)
+    enh = {name: make_enhancer(name) for name in [*learned, *classical]}
+    rows = method_rows(variants, classical, learned)
     maes: dict = {(m, v, lv): [] for m, v in rows for lv in levels}
     print("frame | use | " + " | ".join(f"{m}/{v} @{lv}" for m, v in rows for lv in levels))
     for k, fr in enumerate(real_frames()):
@@ -173,11 +187,12 @@ def main() -> int:
     ap.add_argument("--levels", default="1,0.1,0.03,0.01,0,black")
     ap.add_argument("--variants", default="none,stretch,stretch_blur")
     ap.add_argument("--classical", default="joint_bilateral,inpaint_ns")
+    ap.add_argument("--learned", default="learned", help="learned methods given each variant (learned, learned-fast)")
     args = ap.parse_args()
     levels, variants = parse_levels(args.levels), args.variants.split(",")
     classical = [c for c in args.classical.split(",") if c]
     assert all(v in VARIANTS for v in variants), f"variants: {', '.join(VARIANTS)}"
-    (run_choose if args.set == "choose" else run_real)(levels, variants, classical)
+    (run_choose if args.set == "choose" else run_real)(levels, variants, classical, learned=args.learned.split(","))
     return 0
 
 

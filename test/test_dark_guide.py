@@ -80,3 +80,13 @@ def test_the_classical_fills_take_the_guide_as_it_comes():
     assert out.guide_gain == 1.0 and out.guide_brightness < DARK_P99
     np.testing.assert_array_equal(out.depth, DepthEnhancer("joint_bilateral", brighten_dark_guide=False).enhance(
         dark, raw).depth)
+
+
+def test_the_file_and_bag_commands_take_the_switch():
+    """`perfecting-depth enhance` and `bag` brighten like the node, and --no-brighten-dark-guide turns it off."""
+    from perfecting_depth_ros.cli import build_parser
+    from perfecting_depth_ros.offline import enhancer_from_args
+
+    for cmd in (["enhance", "--rgb", "a", "--depth", "b", "--out", "c"], ["bag", "in", "out"]):
+        assert enhancer_from_args(build_parser().parse_args(cmd)).brighten_dark_guide is True
+        assert enhancer_from_args(build_parser().parse_args([*cmd, "--no-brighten-dark-guide"])).brighten_dark_guide is False

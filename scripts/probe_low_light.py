@@ -57,6 +57,11 @@ frames 49.6) against 41.1 (50.4), level 1 unchanged: adopted. With no colour cue
 behind Navier-Stokes on the real frames (40.5 against 37.9 mm) and level with it on the gap block (19.33 against
 19.24 mm), while ahead on the synthetic frames (RMSE 0.4127 against 0.4475 m).
 
+Over-exposed (levels 2 / 4 / 8, ``--variants none``; diagnosis only: the brightening never fires there): gap blobs
+15.13 / 15.93 / 17.54 mm (14.78 at 1; joint bilateral 17.02 / 18.44 / 19.80, Navier-Stokes 19.24), the 18 real
+frames 33.1 / 33.8 / 34.8 mm (33.1; joint bilateral 35.7 / 36.4 / 37.6, Navier-Stokes 37.9): washed-out colour costs
+the learned fill a little and leaves it ahead of both.
+
   .venv/bin/python scripts/probe_low_light.py --set choose > outputs/probe_low_light_choose.txt
   .venv/bin/python scripts/probe_low_light.py --set real > outputs/probe_low_light_real.txt
 """
@@ -82,10 +87,11 @@ from perfecting_depth_ros.evaluate.reference import load_sequence  # noqa: E402
 
 def darken(rgb: np.ndarray, level: float | str, rng: np.random.Generator, photons: float = 2000.0,
            read_noise: float = 0.002) -> np.ndarray:
-    """``rgb`` (uint8) as recorded with ``level`` times the light (``"black"``: zeros)."""
+    """``rgb`` (uint8) as recorded with ``level`` times the light (``"black"``: zeros; above 1 over-exposed: the
+    brighter parts clip at full scale, as a window or sunlight does to a camera exposed for the room)."""
     if level == "black":
         return np.zeros_like(rgb)
-    if level >= 1.0:
+    if level == 1.0:
         return rgb
     lin = (rgb.astype(np.float32) / 255.0) ** 2.2 * level
     shot = rng.poisson(lin * photons).astype(np.float32) / photons

@@ -18,7 +18,8 @@ Sets (``--set``):
 Guide variants for the learned enhancer (``--variants``): ``none`` (the guide as it comes), ``stretch`` (a guide whose
 99th-percentile luma is below 128 is multiplied by 230 / that percentile, at most 16x; 230 is about the median of the
 synthetic training frames' and no real or synthetic frame of either set is darker than 160 at level 1, so normal
-frames are untouched), ``stretch_blur`` (the same, then a 5x5 Gaussian of sigma 1 px against the amplified noise).
+frames are untouched), ``stretch_blur`` (the same, then a 5x5 Gaussian of sigma 1 px against the amplified noise),
+``grey_black`` (the enhancer's own: ``stretch_blur``, and a black guide made a flat grey; below).
 
 Rule, written before the choose set was scored: the stretch (the better of the two variants by the mean of the gap
 blobs' MAE at levels 0.1, 0.03 and 0.01) goes into the enhancer if, on the choose set, that mean is lower than with
@@ -31,15 +32,6 @@ mid-grey) was tried after the choose set showed the learned enhancer worse with 
 since that choose-set figure came first, its rule is the real set's alone, written before that was scored: it goes into
 the enhancer if the real frames' mean MAE with a black guide is lower than with ``stretch_blur`` (which leaves a black
 guide black) and level 1 is unchanged.
-
-The hole fusion on a brightened, noisy guide (``--learned learned,learned-fast --variants grey_black``, the enhancer's
-own brightening): its joint bilateral fill follows the colour, and brightened read noise is no colour. Rule, written
-before scoring: the fusion is turned off for guides brightened more than the 0.03 level's gain if, on the choose set
-at levels 0.01 and 0, learned-fast's gap blobs MAE is more than 2 % below the learned enhancer's at both, with its
-synthetic RMSE no more than 1 % higher; the real set must then agree at both levels.
-Outcome: gap blobs 15.63 / 20.00 mm with the fusion and 18.68 / 18.84 mm without it (levels 0.01 / 0; at 0.03 14.89
-against 18.58), synthetic RMSE 0.3949 / 0.4083 against 0.3989 / 0.3984 m: without the fusion it is better with read
-noise alone and much worse at 1 % of the light, so not adopted (the fusion stays on; the real set was not run).
 
 Outcome (forty-fifth session; outputs/probe_low_light_*.txt, not shipped). Choose set, learned enhancer, at light
 levels 1 / 0.1 / 0.03 / 0.01 / 0 / black: gap blobs MAE 14.78 / 16.20 / 17.64 / 19.14 / 20.08 / 20.26 mm with the guide
@@ -58,6 +50,15 @@ choose set with a black guide 19.33 mm and RMSE 0.4127 m (black 20.26 mm, 0.4282
 frames 49.6) against 41.1 (50.4), level 1 unchanged: adopted. With no colour cue at all the learned enhancer is still
 behind Navier-Stokes on the real frames (40.5 against 37.9 mm) and level with it on the gap block (19.33 against
 19.24 mm), while ahead on the synthetic frames (RMSE 0.4127 against 0.4475 m).
+
+The hole fusion on a brightened, noisy guide (``--learned learned,learned-fast --variants grey_black``, the enhancer's
+own brightening): its joint bilateral fill follows the colour, and brightened read noise is no colour. Rule, written
+before scoring: the fusion is turned off for guides brightened more than the 0.03 level's gain if, on the choose set
+at levels 0.01 and 0, learned-fast's gap blobs MAE is more than 2 % below the learned enhancer's at both, with its
+synthetic RMSE no more than 1 % higher; the real set must then agree at both levels.
+Outcome: gap blobs 15.63 / 20.00 mm with the fusion and 18.68 / 18.84 mm without it (levels 0.01 / 0; at 0.03 14.89
+against 18.58), synthetic RMSE 0.3949 / 0.4083 against 0.3989 / 0.3984 m: without the fusion it is better with read
+noise alone and much worse at 1 % of the light, so not adopted (the fusion stays on; the real set was not run).
 
 Real raw holes (``--set holes``, levels 1 / 0.1 / 0.03 / 0.01 / 0 / black): learned as it comes 0.0999 / 0.1024 /
 0.1037 / 0.1045 / 0.1055 / 0.1068 m, with the enhancer's brightening 0.0999 / 0.1003 / 0.1005 / 0.1007 / 0.1028 /

@@ -39,23 +39,33 @@ def frame_outputs(enhancer, rgb_msg, depth_msg, info_msg, depth_scale: float = 0
     and, for image_rect/compressedDepth too, ``compressed_depth_max``). A depth in implausible units is named in
     ``warnings`` (once per kind), as the node reports it. ``leave_out``: pixels whose rebuilt depth is given no value
     (``SensorFootprint``: the node's ``footprint_frames``)."""
+    from .dark_guide import BLACK_P99
     from .enhancer import drop_rebuilt
     from .io import match_depth_size
     from .node import convert
 
     depth, _ = convert.image_to_depth(depth_msg, depth_scale)
-    units = convert.depth_units_warning(depth, convert.encoding_of(depth_msg), depth_scale)
-    if units and warnings is not None and not any(w.split(":")[0] == units.split(":")[0] for w in warnings):
-        warnings.append(units)
+    _warn_once(warnings, convert.depth_units_warning(depth, convert.encoding_of(depth_msg), depth_scale))
     rgb = match_depth_size(convert.image_to_rgb(rgb_msg), depth.shape)
     K, rays = convert.cloud_geometry(info_msg, depth.shape, rectified)
     out = enhancer.enhance(rgb, depth)
+    if out.guide_brightness < BLACK_P99:  # as the node's diagnostics warn
+        _warn_once(warnings, f"colour guide black: frames enhanced without a colour cue (99th-percentile brightness "
+                             f"{out.guide_brightness:.0f} of 255 at stamp {depth_msg.header.stamp.sec}."
+                             f"{depth_msg.header.stamp.nanosec:09d}; lights off, a covered lens, or the wrong rgb "
+                             "topic?)")
     if leave_out is not None:
         out.depth, out.uncertainty, out.source = drop_rebuilt(out.depth, out.uncertainty, out.source, leave_out)
     return convert.output_messages(out, rgb, K, info_msg, _rclpy_header(depth_msg.header), max_sigma,
                                    depth_max_sigma=depth_max_sigma, encoding=encoding,
                                    cloud_decimation=cloud_decimation, rays=rays,
                                    compressed_depth_max=compressed_depth_max)
+
+
+def _warn_once(warnings: list | None, warning: str) -> None:
+    """Add ``warning`` to ``warnings`` unless one of its kind (the text before its first colon) is there already."""
+    if warning and warnings is not None and not any(w.split(":")[0] == warning.split(":")[0] for w in warnings):
+        warnings.append(warning)
 
 
 def open_bag(path: str | Path, topics) -> tuple:

@@ -3,6 +3,7 @@ outputs; refuses to overwrite; stops clearly on a truncated bag; matches the liv
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -256,6 +257,13 @@ def test_unregistered_depth_is_warned_about(tmp_path, capsys):
                TOPICS["rgb"], "--depth", TOPICS["depth"], "--info", TOPICS["info"], "--depth-scale", "1"])
     err = capsys.readouterr().err
     assert rc == 0 and err.count("warning: depth units implausible") == 1 and "depth_scale is 1 m per 16UC1" in err
+    # a black colour guide (lights off, a covered lens): enhanced, and said once, as the node's diagnostics warn
+    dark = [(dataclasses.replace(f, rgb=np.zeros_like(f.rgb)), raw) for f, raw in frames(2)]
+    write_bag(tmp_path / "in3", dark)
+    rc = main(["bag", str(tmp_path / "in3"), str(tmp_path / "out3"), "--rgb", TOPICS["rgb"], "--depth",
+               TOPICS["depth"], "--info", TOPICS["info"]])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "2 of 2 depth frames enhanced" in out and err.count("warning: colour guide black") == 1, err
 
 
 def test_camera_info_recorded_once(tmp_path):

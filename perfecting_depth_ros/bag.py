@@ -176,8 +176,7 @@ def enhance_bag(inp: str | Path, outp: str | Path, rgb_topic: str, depth_topic: 
             return
         finally:
             for w in warned:  # once per kind, as frame_outputs names them
-                if not any(x.split(":")[0] == w.split(":")[0] for x in stats["warnings"]):
-                    stats["warnings"].append(w)
+                _warn_once(stats["warnings"], w)
         for k, m in outs.items():
             if k in out_conns:  # image_rect is built for the rest (the cloud) but not written when compressed
                 writer.write(out_conns[k], log_ts, serialize_message(m))

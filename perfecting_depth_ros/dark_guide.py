@@ -40,6 +40,6 @@ def brighten_dark_guide(rgb: np.ndarray) -> tuple[np.ndarray, float, float]:
         return rgb, 1.0, p99
     if p99 < BLACK_P99:
         return np.full_like(rgb, BLACK_FILL), 0.0, p99
-    gain = min(TARGET_P99 / max(p99, 1.0), MAX_GAIN)
+    gain = min(TARGET_P99 / p99, MAX_GAIN)  # p99 >= BLACK_P99 here
     out = cv2.GaussianBlur(np.minimum(rgb.astype(np.float32) * np.float32(gain), 255.0), (5, 5), BLUR_SIGMA_PX)
     return np.round(out).astype(np.uint8), gain, p99

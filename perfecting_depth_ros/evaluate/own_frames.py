@@ -210,14 +210,13 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     per_draw = {m: [] for m in methods}
     scored, skipped, sizes = [], [], []
     shares = []  # the learned enhancer's source_shares of each frame as recorded (nothing hidden)
-    guides = []  # the learned enhancer's (guide brightness, gain) of each frame as recorded
+    guides = []  # the learned enhancer's guide brightness of each frame as recorded
     footprint = SensorFootprint(MIN_FOOTPRINT_FRAMES)  # what the node's footprint_frames would leave out
     for k, (name, load) in enumerate(frames):
         rows = {}
         try:
             rgb, depth = load()
-            whole_out = methods["learned"].enhance(rgb, depth) if "learned" in methods else None
-            whole = source_shares(whole_out) if whole_out is not None else {}
+            whole = methods["learned"].enhance(rgb, depth) if "learned" in methods else None
             for d in range(draws):
                 hide = holdout_mask(depth, np.random.default_rng((seed, k, d)))
                 if hide.sum() < 10:
@@ -238,9 +237,9 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
             skipped.append({"frame": name, "reason": str(exc)})
             continue
         scored.append(name)
-        if whole:
-            shares.append(whole)
-            guides.append((whole_out.guide_brightness, whole_out.guide_gain))
+        if whole is not None:
+            shares.append(source_shares(whole))
+            guides.append(whole.guide_brightness)
         footprint.update(depth)
         if list(depth.shape) not in sizes:
             sizes.append(list(depth.shape))
@@ -262,7 +261,7 @@ def check_frames(frames, methods: dict, draws: int = 2, seed: int = 0) -> dict:
     if shares:  # what the node would publish for these frames, on average
         report["learned_source_shares"] = {k: float(np.mean([x[k] for x in shares])) for k in SOURCE_NAMES}
     if guides:  # the colour guide as recorded: how often the learned model gets it brightened, or black
-        b = np.array([g for g, _ in guides])
+        b = np.array(guides)
         report["guide"] = {"median_brightness": float(np.median(b)), "dark_share": float(np.mean(b < DARK_P99)),
                            "black_share": float(np.mean(b < BLACK_P99)),
                            "brightens": bool(methods["learned"].brighten_dark_guide)}

@@ -156,6 +156,18 @@ AUTO_WORKERS_MAX = 3  # workers: 0 (auto) with the graph on a GPU: at most this 
 graph_on_gpu = runs_on_gpu  # whether a backend (by its name) runs the graph on a GPU
 
 
+def guide_gain_text(guide: tuple[float, float] | None, brightens: bool) -> str:
+    """The diagnostics' ``guide_gain`` for the last frame's (guide brightness, gain) (``brighten_dark_guide``)."""
+    if guide is None:
+        return "nan"
+    if not brightens:
+        return "off"
+    gain = guide[1]
+    if gain == 0:
+        return "0 (black guide: a flat grey instead)"
+    return f"{gain:.1f}" + (" (dark guide brightened)" if gain > 1 else "")
+
+
 def auto_workers(on_gpu: bool, cpus: int, cpu_threads: int = 0) -> int:
     """How many workers ``workers: 0`` (auto) runs. One where the graph runs on the CPU: it already takes the cores,
     and a second worker only queues (README "Speed"). With the graph on a GPU the CPU's work around it sets the rate,
@@ -998,7 +1010,7 @@ class EnhancerNode(Node):
             level, message = DiagnosticStatus.WARN, (f"min_range {p['min_range']:g} m is not below max_range "
                                                      f"{p['max_range']:g} m: check the sensor's figures")
         enh = self._enhancer
-        brightens = p["brighten_dark_guide"] and (enh is None or enh.method == "learned")  # the learned model's only
+        brightens = bool(p["brighten_dark_guide"]) and (enh is None or enh.method == "learned")  # learned model only
         values = {
             "method": enh.description if enh else "(not loaded)",
             "backend": enh.backend_name if enh else "",
@@ -1033,9 +1045,7 @@ class EnhancerNode(Node):
                                       else " (no effect: min_range unknown)")),
             "footprint": stream.footprint_status(p["footprint_frames"]),
             "guide_brightness": "nan" if guide is None else f"{guide[0]:.0f}",  # the last frame's, 0-255
-            "guide_gain": ("nan" if guide is None else "off" if not brightens
-                           else "0 (black guide: a flat grey instead)" if guide[1] == 0
-                           else f"{guide[1]:.1f}" + (" (dark guide brightened)" if guide[1] > 1 else "")),
+            "guide_gain": guide_gain_text(guide, brightens),
             "cpu_threads": str(p["cpu_threads"]) if p["cpu_threads"] else "all",
             "workers": str(self._active_workers) + (" (auto)" if self._auto_workers else ""),
             "input_topics": stream.input_topics,

@@ -86,25 +86,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_gap import REF, cal_frames, gap_blob_frames  # noqa: E402
 
 from perfecting_depth_ros.dark_guide import BLACK_P99, brighten_dark_guide, guide_brightness  # noqa: E402
+from perfecting_depth_ros.data.low_light import darken  # noqa: E402
 from perfecting_depth_ros.data.real import SENSOR_MAX_RANGE_M, real_frames  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
 from perfecting_depth_ros.evaluate import metrics as M  # noqa: E402
 from perfecting_depth_ros.evaluate.benchmark import holdout_draws  # noqa: E402
 from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame, read_reference  # noqa: E402
-
-
-def darken(rgb: np.ndarray, level: float | str, rng: np.random.Generator, photons: float = 2000.0,
-           read_noise: float = 0.002) -> np.ndarray:
-    """``rgb`` (uint8) as recorded with ``level`` times the light (``"black"``: zeros; above 1 over-exposed: the
-    brighter parts clip at full scale, as a window or sunlight does to a camera exposed for the room)."""
-    if level == "black":
-        return np.zeros_like(rgb)
-    if level == 1.0:
-        return rgb
-    lin = (rgb.astype(np.float32) / 255.0) ** 2.2 * level
-    shot = rng.poisson(lin * photons).astype(np.float32) / photons
-    noisy = np.clip(shot + rng.normal(0.0, read_noise, lin.shape).astype(np.float32), 0.0, 1.0)
-    return np.round(noisy ** (1 / 2.2) * 255.0).astype(np.uint8)
 
 
 def stretch(rgb: np.ndarray, dark: float = 128.0, target: float = 230.0, max_gain: float = 16.0) -> np.ndarray:
@@ -130,11 +117,16 @@ def parse_levels(text: str) -> list:
     return [x if x == "black" else float(x) for x in text.split(",")]
 
 
+MODEL = {"weights": None, "fusion": "auto"}  # --weights / --fusion: the learned methods' model and hole fusion
+
+
 def make_enhancer(name: str) -> DepthEnhancer:
     """A method that takes the guide as it is given (the variants do the brightening); ``learned-fast`` is the learned
     enhancer without its hole fusion (the node's hole_fusion: false)."""
     if name == "learned-fast":
-        return DepthEnhancer("learned", fusion=False, brighten_dark_guide=False)
+        return DepthEnhancer("learned", weights=MODEL["weights"], fusion=False, brighten_dark_guide=False)
+    if name == "learned":
+        return DepthEnhancer(name, weights=MODEL["weights"], fusion=MODEL["fusion"], brighten_dark_guide=False)
     return DepthEnhancer(name, brighten_dark_guide=False)
 
 
@@ -227,7 +219,10 @@ def main() -> int:
     ap.add_argument("--variants", default="none,stretch,stretch_blur")
     ap.add_argument("--classical", default="joint_bilateral,inpaint_ns")
     ap.add_argument("--learned", default="learned", help="learned methods given each variant (learned, learned-fast)")
+    ap.add_argument("--weights", default=None, help="the learned methods' weights (default: the shipped ones)")
+    ap.add_argument("--fusion", default="auto", help="the learned method's hole fusion file (default: the shipped one)")
     args = ap.parse_args()
+    MODEL.update(weights=args.weights, fusion=args.fusion)
     levels, variants = parse_levels(args.levels), args.variants.split(",")
     classical = [c for c in args.classical.split(",") if c]
     assert all(v in VARIANTS for v in variants), f"variants: {', '.join(VARIANTS)}"

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import load_script
 
 from perfecting_depth_ros import DepthEnhancer
 from perfecting_depth_ros.dark_guide import (
@@ -14,6 +13,7 @@ from perfecting_depth_ros.dark_guide import (
     brighten_dark_guide,
     guide_brightness,
 )
+from perfecting_depth_ros.data.low_light import darken
 from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.data.world import render_random
 
@@ -49,7 +49,6 @@ def test_the_enhancer_brightens_a_dark_guide_and_gets_near_its_output_in_the_lig
     """The shipped model on rendered frames at 3 % of the light (scripts/probe_low_light.py's darkening): with the
     guide brightened its depth lies much nearer its depth in the light than without; the gain is reported, and
     brighten_dark_guide=False (settable between frames) leaves the guide as it is."""
-    darken = load_script("probe_low_light").darken
     enh = DepthEnhancer()
     near_on, near_off = [], []
     for seed in (3, 4, 5):
@@ -90,3 +89,45 @@ def test_the_file_and_bag_commands_take_the_switch():
     for cmd in (["enhance", "--rgb", "a", "--depth", "b", "--out", "c"], ["bag", "in", "out"]):
         assert enhancer_from_args(build_parser().parse_args(cmd)).brighten_dark_guide is True
         assert enhancer_from_args(build_parser().parse_args([*cmd, "--no-brighten-dark-guide"])).brighten_dark_guide is False
+
+
+def test_darken_records_less_light():
+    """The low-light camera: seeded, level 1 untouched, black is zeros, less light a darker image, read noise alone
+    not black."""
+    rgb = render_random(5, 48, 64).rgb
+    assert darken(rgb, 1.0, np.random.default_rng(0)) is rgb
+    assert not darken(rgb, "black", np.random.default_rng(0)).any()
+    means = [darken(rgb, lv, np.random.default_rng(0)).mean() for lv in (0.3, 0.03, 0.003)]
+    assert means[0] > means[1] > means[2] and means[0] < rgb.mean()
+    np.testing.assert_array_equal(darken(rgb, 0.03, np.random.default_rng(4)), darken(rgb, 0.03, np.random.default_rng(4)))
+    noise = darken(rgb, 0.0, np.random.default_rng(0))
+    assert 0 < guide_brightness(noise) < BLACK_P99 * 4
+
+
+def test_dark_guide_augmentation_gives_what_the_enhancer_would_pass_the_model():
+    """Training windows in the dark (dark_guide): the colour as the enhancer brightens it (a flat grey for a black
+    guide, a brightened noisy one otherwise), at the window's size; depth and truth are the very ones the same item
+    has without it, and dark_guide=0 leaves every item as it was."""
+    from perfecting_depth_ros.data import low_light
+    from perfecting_depth_ros.data.dataset import SyntheticDepthDataset
+
+    rgb = render_random(6, 64, 80).rgb
+    kinds = set()
+    for seed in range(16):
+        g = low_light.dark_guide(rgb, np.random.default_rng(seed))
+        assert g.shape == rgb.shape and g.dtype == np.uint8
+        kinds.add("grey" if np.all(g == BLACK_FILL) else "brightened")
+        if not np.all(g == BLACK_FILL):
+            assert guide_brightness(g) > DARK_P99 / 2  # brought up from the dark, not left at a few levels
+    assert kinds == {"grey", "brightened"}
+    frames = [render_random(s, 24, 32) for s in range(3)]
+    arrays = {k: np.stack([getattr(f, k) for f in frames]) for k in
+              ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")}
+    plain = SyntheticDepthDataset(arrays, "sensor", augment=False)
+    off = SyntheticDepthDataset(arrays, "sensor", augment=False, dark_guide=0.0)
+    dark = SyntheticDepthDataset(arrays, "sensor", augment=False, dark_guide=1.0)
+    for i in range(3):
+        a, b, c = plain[i], off[i], dark[i]
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+        assert np.array_equal(a["raw"], c["raw"]) and np.array_equal(a["gt"], c["gt"])
+        assert not np.array_equal(a["rgb"], c["rgb"])

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from . import low_light
 from .real import SENSOR_MAX_RANGE_M, holdout_mask
 from .sensors import SENSORS, random_hole_mask, simulate
 from .world import MIRROR, TRANSPARENT, Frame, render_random
@@ -173,13 +174,15 @@ class SyntheticDepthDataset(Dataset):
     stay on the side the sensor puts them: left of foreground objects, as in data/sensors.py); ``texture_aug`` is
     the chance of a random texture laid over the RGB (``texture_overlay``); ``near_aug`` the chance of a scaled-down
     world before the sensor (``scaled_world``); ``screens`` the chance of a dark screen painted over a flat surface,
-    its raw depth dropped (data/screens.py). ``hard_weight`` > 1 lists frames that show glass or a mirror (at
+    its raw depth dropped (data/screens.py); ``dark_guide`` the chance of the colour as a camera records it in the dark
+    and the enhancer brightens it (data/low_light.py). ``hard_weight`` > 1 lists frames that show glass or a mirror (at
     least 0.5 % of their pixels) that many times per epoch, each time with its own sensor draw.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], mode: str, seed: int = 0, augment: bool = True,
                  sensors: tuple[str, ...] = tuple(SENSORS), extra_holes: float = 0.0, hard_weight: int = 1,
-                 texture_aug: float = 0.0, near_aug: float = 0.0, hflip: bool = True, screens: float = 0.0):
+                 texture_aug: float = 0.0, near_aug: float = 0.0, hflip: bool = True, screens: float = 0.0,
+                 dark_guide: float = 0.0):
         if mode not in ("masked", "sensor"):
             raise ValueError(f"mode must be 'masked' or 'sensor', got {mode!r}")
         if hard_weight < 1:
@@ -189,6 +192,7 @@ class SyntheticDepthDataset(Dataset):
         self.texture_aug = texture_aug  # chance of a random texture over the RGB (texture_overlay)
         self.near_aug = near_aug  # sensor mode: chance of a scaled-down world (more surfaces below min range)
         self.screens = screens  # sensor mode: chance of a dark screen the sensor does not see (data/screens.py)
+        self.dark_guide = dark_guide  # chance of a dark colour guide, brightened (data/low_light.py)
         self.hflip = hflip
         self.epoch = 0
         self.index = np.arange(len(arrays["depth"]))
@@ -219,6 +223,8 @@ class SyntheticDepthDataset(Dataset):
                 rgb, raw = painted[0], painted[1]
         if self.texture_aug > 0 and rng.random() < self.texture_aug:  # after the sensor: depth never sees it
             rgb = np.clip(rgb * texture_overlay(rgb.shape[:2], rng), 0, 255).astype(np.uint8)
+        if self.dark_guide > 0 and rng.random() < self.dark_guide:  # after everything that paints the colour
+            rgb = low_light.dark_guide(np.ascontiguousarray(rgb), rng)
         if self.augment and self.hflip and rng.random() < 0.5:
             rgb, raw, gt, mat = rgb[:, ::-1], raw[:, ::-1], gt[:, ::-1], mat[:, ::-1]
         return {
@@ -247,12 +253,14 @@ class RealReferenceDataset(Dataset):
       surfaces, learnt from real measurements alone. ``ref_dir`` is not read. ``hole_bias`` draws the blobs
       toward the frame's own raw holes (``holdout_mask``).
 
-    Windows are flipped horizontally half of the time unless ``hflip`` is False.
+    Windows are flipped horizontally half of the time unless ``hflip`` is False; ``dark_guide`` is the chance of a
+    window's colour as a camera records it in the dark and the enhancer brightens it (data/low_light.py).
     """
 
     def __init__(self, ref_dir: str | os.PathLike | None, indices, length: int, crop: tuple[int, int] = (128, 160),
                  seed: int = 0, root: str | os.PathLike | None = None, target: str = "reference",
-                 hidden: tuple[float, float] = (0.1, 0.3), hole_bias: float = 0.0, hflip: bool = True):
+                 hidden: tuple[float, float] = (0.1, 0.3), hole_bias: float = 0.0, hflip: bool = True,
+                 dark_guide: float = 0.0):
         import cv2
 
         from ..enhancer import _resize_depth
@@ -273,6 +281,7 @@ class RealReferenceDataset(Dataset):
                 self.ref.append(_resize_depth(ref.astype(np.float32) / 1000, (240, 320)))
         self.length, self.crop, self.seed, self.epoch = length, crop, seed, 0
         self.target, self.hidden, self.hole_bias, self.hflip = target, hidden, hole_bias, hflip
+        self.dark_guide = dark_guide
 
     def __len__(self) -> int:
         return self.length
@@ -290,6 +299,8 @@ class RealReferenceDataset(Dataset):
             hide = holdout_mask(raw, rng, float(rng.uniform(*self.hidden)), float(rng.uniform(2.0, 10.0)),
                                 self.hole_bias)
             raw, ref = np.where(hide, 0, raw).astype(np.float32), np.where(hide, raw, 0).astype(np.float32)
+        if self.dark_guide > 0 and rng.random() < self.dark_guide:
+            rgb = low_light.dark_guide(np.ascontiguousarray(rgb), rng)
         if self.hflip and rng.random() < 0.5:
             rgb, raw, ref = rgb[:, ::-1], raw[:, ::-1], ref[:, ::-1]
         return {

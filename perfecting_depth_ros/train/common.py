@@ -48,6 +48,7 @@ class TrainConfig:
     real_frames: list[int] = field(default_factory=lambda: [0, 700])  # range(*real_frames): 7-Scenes training frames
     texture_aug: float = 0.0  # sensor stages: chance of a random texture over a synthetic frame's RGB
     screens: float = 0.0  # sensor stages: chance of a dark screen painted over a flat surface (data/screens.py)
+    dark_guide: float = 0.0  # sensor stages: chance of the colour recorded in the dark, brightened (data/low_light.py)
     near_aug: float = 0.0  # sensor stages: chance of a scaled-down world (more surfaces below the min range)
     real_hole_bias: float = 0.0  # real_target holdout: draw the hidden blobs toward the frame's raw holes
     real_target: str = "reference"  # reference: the fused surface; holdout: hidden raw blobs (no reference read)

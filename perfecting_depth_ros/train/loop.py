@@ -129,7 +129,8 @@ def train(cfg: TrainConfig) -> Path:
         torch.manual_seed(cfg.seed + 1000 * rank)
 
     augment = dict(extra_holes=cfg.extra_holes, hard_weight=cfg.hard_weight, texture_aug=cfg.texture_aug,
-                   near_aug=cfg.near_aug, hflip=cfg.hflip, screens=cfg.screens)  # main and alternate frames alike
+                   near_aug=cfg.near_aug, hflip=cfg.hflip, screens=cfg.screens,
+                   dark_guide=cfg.dark_guide)  # main and alternate frames alike
     data = SyntheticDepthDataset(load_shards(cfg.data_dir, "train"), mode, seed=cfg.seed, **augment)
     if cfg.real_ref_dir or cfg.real_target == "holdout":  # real 7-Scenes training frames 0-699 mixed in
         from torch.utils.data import ConcatDataset
@@ -139,7 +140,7 @@ def train(cfg: TrainConfig) -> Path:
         n_real = int(len(data) * cfg.real_fraction / (1 - cfg.real_fraction))
         data = ConcatDataset([data, RealReferenceDataset(cfg.real_ref_dir, range(*cfg.real_frames), n_real, seed=cfg.seed,
                                                          target=cfg.real_target, hole_bias=cfg.real_hole_bias,
-                                                         hflip=cfg.hflip)])
+                                                         hflip=cfg.hflip, dark_guide=cfg.dark_guide)])
     alt_data = None
     if cfg.alt_data_dir:  # frames of another size cannot share a batch: they take every alt_every-th step
         alt_data = SyntheticDepthDataset(load_shards(cfg.alt_data_dir, "train"), mode, seed=cfg.seed + 1, **augment)

@@ -24,6 +24,14 @@ block 99th percentiles 146-148 and 121-124, synthetic 79-148), its gap-blob MAE 
 than 1 % above the step's; (3) on the real set (level 0.2: 104-124; level 0.3: 125-149) its mean MAE at each level is
 no more than 1 % above the step's.
 
+Outcome (outputs/probe_guide_threshold_ramp.txt, ramp_choose.txt, ramp_real.txt): (1) the ramp's largest change
+between neighbouring rungs was 2.75 mm (116 -> 119; twice the largest with the brightening off is 1.86 mm), against
+the step's 7.36; (2) gap-blob MAE at level 0.2 15.18 against the step's 14.73 mm (+3.1 %), at 0.3 15.26 against 15.26,
+synthetic RMSE 0.3911 / 0.3922 against 0.3916 / 0.3924 m; (3) the real frames at level 0.2 33.9 against 33.3 mm
+(+1.8 %), at 0.3 34.2 against 34.0. Not adopted: it fails all three. Partly brightened guides at 112-128 do worse
+than fully brightened ones, and the untouched guides just above the threshold (level 0.3: 15.26 mm, real 34.0 mm) do
+worse than the fully brightened ones below it (level 0.2: 14.73 mm, real 33.3 mm; in the light 14.78 and 33.1 mm).
+
   .venv/bin/python scripts/probe_guide_threshold.py > outputs/probe_guide_threshold.txt
   .venv/bin/python scripts/probe_guide_threshold.py --ramp > outputs/probe_guide_threshold_ramp.txt
 """
@@ -36,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from probe_low_light import ramp  # noqa: E402
 from validate_gap import KINECT_V1_RANGE_M  # noqa: E402
 
 from perfecting_depth_ros.dark_guide import DARK_P99, guide_brightness  # noqa: E402
@@ -43,6 +52,7 @@ from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
 from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame  # noqa: E402
 
 RUNGS = (116.0, 122.0, 126.0, 127.5, 128.5, 130.0, 134.0, 140.0)  # target 99th-percentile brightnesses
+RAMP_RUNGS = (110.0, 113.0, 116.0, 119.0, 122.0, 125.0, 127.5, 128.5, 132.0)  # --ramp: across the fade
 
 
 def expose(rgb: np.ndarray, level: float) -> np.ndarray:
@@ -63,24 +73,27 @@ def level_for(rgb: np.ndarray, target: float) -> float:
 def main() -> int:
     seq = load_sequence()[0]
     frames = [read_frame(seq, i) for i in list(GAP)[::10]]
-    print(f"{len(frames)} gap frames; rungs (99th-percentile brightness) {RUNGS}; threshold {DARK_P99}")
-    for brighten in (True, False):
+    with_ramp = "--ramp" in sys.argv[1:]
+    rungs = RAMP_RUNGS if with_ramp else RUNGS
+    print(f"{len(frames)} gap frames; rungs (99th-percentile brightness) {rungs}; threshold {DARK_P99}")
+    modes = (("on", True, None), ("off", False, None)) + ((("ramp", False, ramp),) if with_ramp else ())
+    for name, brighten, variant in modes:
         enh = DepthEnhancer(brighten_dark_guide=brighten)
-        holes = np.zeros((len(frames), len(RUNGS) - 1))
+        holes = np.zeros((len(frames), len(rungs) - 1))
         every = np.zeros_like(holes)
         for k, (rgb, raw) in enumerate(frames):
             outs = []
-            for target in RUNGS:
+            for target in rungs:
                 g = expose(rgb, level_for(rgb, target))
-                outs.append(enh.enhance(g, raw, max_range_m=KINECT_V1_RANGE_M).depth)
+                outs.append(enh.enhance(variant(g) if variant else g, raw, max_range_m=KINECT_V1_RANGE_M).depth)
             hole = raw <= 0
-            for j in range(len(RUNGS) - 1):
+            for j in range(len(rungs) - 1):
                 d = np.abs(outs[j + 1] - outs[j])
                 holes[k, j], every[k, j] = np.nanmean(d[hole]) * 1e3, np.nanmean(d) * 1e3
-        print(f"brightening {'on' if brighten else 'off'}: mean |change| of the depth between neighbouring rungs, mm")
+        print(f"brightening {name}: mean |change| of the depth between neighbouring rungs, mm")
         print("  rungs        | raw holes | every pixel | frames' max in raw holes")
-        for j in range(len(RUNGS) - 1):
-            print(f"  {RUNGS[j]:5.1f}->{RUNGS[j + 1]:5.1f} | {holes[:, j].mean():9.2f} | {every[:, j].mean():11.3f} | "
+        for j in range(len(rungs) - 1):
+            print(f"  {rungs[j]:5.1f}->{rungs[j + 1]:5.1f} | {holes[:, j].mean():9.2f} | {every[:, j].mean():11.3f} | "
                   f"{holes[:, j].max():.2f}", flush=True)
     return 0
 

@@ -80,12 +80,20 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_gap import REF, cal_frames, gap_blob_frames  # noqa: E402
 
-from perfecting_depth_ros.dark_guide import BLACK_P99, brighten_dark_guide, guide_brightness  # noqa: E402
+from perfecting_depth_ros.dark_guide import (  # noqa: E402
+    BLACK_P99,
+    BLUR_SIGMA_PX,
+    DARK_P99,
+    TARGET_P99,
+    brighten_dark_guide,
+    guide_brightness,
+)
 from perfecting_depth_ros.data.low_light import darken  # noqa: E402
 from perfecting_depth_ros.data.real import SENSOR_MAX_RANGE_M, real_frames  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
@@ -108,9 +116,27 @@ def stretch_blur(rgb: np.ndarray) -> np.ndarray:
     return rgb if guide_brightness(rgb) < BLACK_P99 else brighten_dark_guide(rgb)[0]
 
 
+RAMP_P99 = 112.0  # ramp: the brightening fades in between this and DARK_P99 (probe_guide_threshold.py)
+
+
+def ramp(rgb: np.ndarray) -> np.ndarray:
+    """The enhancer's brightening faded in between ``RAMP_P99`` and ``DARK_P99``: the target brightness goes linearly
+    from the guide's own at DARK_P99 to TARGET_P99 at RAMP_P99, the smoothed image blended in with the same weight;
+    at RAMP_P99 and below exactly ``brighten_dark_guide``."""
+    p99 = guide_brightness(rgb)
+    if p99 >= DARK_P99 or p99 <= RAMP_P99:
+        return brighten_dark_guide(rgb)[0]
+    w = (DARK_P99 - p99) / (DARK_P99 - RAMP_P99)
+    gain = (p99 + w * (TARGET_P99 - p99)) / p99
+    scaled = np.minimum(rgb.astype(np.float32) * np.float32(gain), 255.0)
+    out = scaled + np.float32(w) * (cv2.GaussianBlur(scaled, (5, 5), BLUR_SIGMA_PX) - scaled)
+    return np.round(out).astype(np.uint8)
+
+
 # guide variants, applied before enhancers that do not brighten on their own (brighten_dark_guide=False)
 VARIANTS = {"none": lambda rgb: rgb, "stretch": stretch, "stretch_blur": stretch_blur,
-            "grey_black": lambda rgb: brighten_dark_guide(rgb)[0]}  # the enhancer's, since grey_black was adopted
+            "grey_black": lambda rgb: brighten_dark_guide(rgb)[0],  # the enhancer's, since grey_black was adopted
+            "ramp": ramp}
 
 
 def parse_levels(text: str) -> list:

@@ -32,6 +32,20 @@ synthetic RMSE 0.3911 / 0.3922 against 0.3916 / 0.3924 m; (3) the real frames at
 than fully brightened ones, and the untouched guides just above the threshold (level 0.3: 15.26 mm, real 34.0 mm) do
 worse than the fully brightened ones below it (level 0.2: 14.73 mm, real 33.3 mm; in the light 14.78 and 33.1 mm).
 
+Second round, written with this rule before either candidate was scored, on what the first showed (a full
+brightening did better than none or a partial one from 122 to 146): two fades that leave the full brightening below
+128 as it is and go on above it, to a brightness where the model's training frames lie.
+- ``wide``: untouched at 176 and above; between 176 and 128 the target brightness fades linearly from the guide's own
+  to 230, the smoothed image blended in with the same weight.
+- ``always``: every guide darker than 230 (the training frames' median) is multiplied up to 230, the smoothed image
+  blended in with a weight going linearly from 0 at 230 to 1 at 128. Unlike ``wide`` it touches normal frames.
+A candidate replaces the step if (1) on the ladder of rungs 110 to 200 (``--wide``) no neighbouring pair of rungs changes
+the raw holes' depth by more than twice the largest change with the brightening off; (2) on probe_low_light.py's choose
+set its gap-blob MAE and synthetic RMSE are each no more than 0.5 % above the step's at light level 1 and no more than
+1 % above at levels 0.5, 0.3 and 0.2; (3) on the real set its mean MAE is no more than 0.5 % above the step's at level
+1 and 1 % at the others. Of those that qualify, the lowest mean gap-blob MAE over levels 0.5, 0.3 and 0.2 is adopted;
+if it touches normal frames, the benchmark (`perfecting-depth eval`) is scored again for the model card.
+
   .venv/bin/python scripts/probe_guide_threshold.py > outputs/probe_guide_threshold.txt
   .venv/bin/python scripts/probe_guide_threshold.py --ramp > outputs/probe_guide_threshold_ramp.txt
 """

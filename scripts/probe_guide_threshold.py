@@ -48,6 +48,7 @@ if it touches normal frames, the benchmark (`perfecting-depth eval`) is scored a
 
   .venv/bin/python scripts/probe_guide_threshold.py > outputs/probe_guide_threshold.txt
   .venv/bin/python scripts/probe_guide_threshold.py --ramp > outputs/probe_guide_threshold_ramp.txt
+  .venv/bin/python scripts/probe_guide_threshold.py --wide > outputs/probe_guide_threshold_wide.txt
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_low_light import ramp  # noqa: E402
+from probe_low_light import VARIANTS  # noqa: E402
 from validate_gap import KINECT_V1_RANGE_M  # noqa: E402
 
 from perfecting_depth_ros.dark_guide import DARK_P99, guide_brightness  # noqa: E402
@@ -67,6 +68,8 @@ from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_fra
 
 RUNGS = (116.0, 122.0, 126.0, 127.5, 128.5, 130.0, 134.0, 140.0)  # target 99th-percentile brightnesses
 RAMP_RUNGS = (110.0, 113.0, 116.0, 119.0, 122.0, 125.0, 127.5, 128.5, 132.0)  # --ramp: across the fade
+WIDE_RUNGS = (110.0, 116.0, 122.0, 127.5, 128.5, 134.0, 140.0, 146.0, 152.0, 158.0, 164.0, 170.0, 176.0, 182.0, 188.0,
+              194.0, 200.0)  # --wide: across the second round's fades
 
 
 def expose(rgb: np.ndarray, level: float) -> np.ndarray:
@@ -87,10 +90,11 @@ def level_for(rgb: np.ndarray, target: float) -> float:
 def main() -> int:
     seq = load_sequence()[0]
     frames = [read_frame(seq, i) for i in list(GAP)[::10]]
-    with_ramp = "--ramp" in sys.argv[1:]
-    rungs = RAMP_RUNGS if with_ramp else RUNGS
+    args = sys.argv[1:]
+    rungs = RAMP_RUNGS if "--ramp" in args else WIDE_RUNGS if "--wide" in args else RUNGS
+    fades = ("ramp",) if "--ramp" in args else ("wide", "always") if "--wide" in args else ()
     print(f"{len(frames)} gap frames; rungs (99th-percentile brightness) {rungs}; threshold {DARK_P99}")
-    modes = (("on", True, None), ("off", False, None)) + ((("ramp", False, ramp),) if with_ramp else ())
+    modes = (("on", True, None), ("off", False, None)) + tuple((f, False, VARIANTS[f]) for f in fades)
     for name, brighten, variant in modes:
         enh = DepthEnhancer(brighten_dark_guide=brighten)
         holes = np.zeros((len(frames), len(rungs) - 1))

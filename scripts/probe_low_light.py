@@ -133,10 +133,26 @@ def ramp(rgb: np.ndarray) -> np.ndarray:
     return np.round(out).astype(np.uint8)
 
 
+def fade(rgb: np.ndarray, top: float, fade_gain: bool) -> np.ndarray:
+    """The enhancer's brightening carried on above ``DARK_P99`` up to ``top``: untouched at ``top`` and above, exactly
+    ``brighten_dark_guide`` at DARK_P99 and below; between, the smoothed image blended in with a weight going
+    linearly from 0 at ``top`` to 1 at DARK_P99, and the target brightness fading from the guide's own to TARGET_P99
+    with the same weight (``fade_gain``) or TARGET_P99 throughout (the full gain)."""
+    p99 = guide_brightness(rgb)
+    if p99 >= top or p99 <= DARK_P99:
+        return brighten_dark_guide(rgb)[0]
+    w = (top - p99) / (top - DARK_P99)
+    gain = (p99 + w * (TARGET_P99 - p99)) / p99 if fade_gain else TARGET_P99 / p99
+    scaled = np.minimum(rgb.astype(np.float32) * np.float32(gain), 255.0)
+    out = scaled + np.float32(w) * (cv2.GaussianBlur(scaled, (5, 5), BLUR_SIGMA_PX) - scaled)
+    return np.round(out).astype(np.uint8)
+
+
 # guide variants, applied before enhancers that do not brighten on their own (brighten_dark_guide=False)
 VARIANTS = {"none": lambda rgb: rgb, "stretch": stretch, "stretch_blur": stretch_blur,
             "grey_black": lambda rgb: brighten_dark_guide(rgb)[0],  # the enhancer's, since grey_black was adopted
-            "ramp": ramp}
+            "ramp": ramp, "wide": lambda rgb: fade(rgb, 176.0, True),
+            "always": lambda rgb: fade(rgb, TARGET_P99, False)}
 
 
 def parse_levels(text: str) -> list:

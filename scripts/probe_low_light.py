@@ -135,11 +135,11 @@ def ramp(rgb: np.ndarray) -> np.ndarray:
 
 def fade(rgb: np.ndarray, top: float, fade_gain: bool) -> np.ndarray:
     """The enhancer's brightening carried on above ``DARK_P99`` up to ``top``: untouched at ``top`` and above, exactly
-    ``brighten_dark_guide`` at DARK_P99 and below; between, the smoothed image blended in with a weight going
-    linearly from 0 at ``top`` to 1 at DARK_P99, and the target brightness fading from the guide's own to TARGET_P99
+    ``brighten_dark_guide`` below DARK_P99; from DARK_P99 up, the smoothed image blended in with a weight going
+    linearly from 1 at DARK_P99 to 0 at ``top``, and the target brightness fading from TARGET_P99 to the guide's own
     with the same weight (``fade_gain``) or TARGET_P99 throughout (the full gain)."""
     p99 = guide_brightness(rgb)
-    if p99 >= top or p99 <= DARK_P99:
+    if p99 >= top or p99 < DARK_P99:  # a guide at exactly DARK_P99 is faded (weight 1), as brighten_dark_guide leaves it
         return brighten_dark_guide(rgb)[0]
     w = (top - p99) / (top - DARK_P99)
     gain = (p99 + w * (TARGET_P99 - p99)) / p99 if fade_gain else TARGET_P99 / p99

@@ -111,9 +111,15 @@ def stretch(rgb: np.ndarray, dark: float = 128.0, target: float = 230.0, max_gai
     return np.round(np.clip(rgb.astype(np.float32) * min(target / max(p99, 1.0), max_gain), 0, 255)).astype(np.uint8)
 
 
+def step(rgb: np.ndarray) -> np.ndarray:
+    """The forty-fifth session's brightening (``grey_black``): ``dark_guide.brighten_dark_guide`` below DARK_P99, the
+    guide untouched from there up. Since the forty-sixth the enhancer's own goes on up to TARGET_P99 (``always``)."""
+    return rgb if guide_brightness(rgb) >= DARK_P99 else brighten_dark_guide(rgb)[0]
+
+
 def stretch_blur(rgb: np.ndarray) -> np.ndarray:
-    """The enhancer's brightening (dark_guide.brighten_dark_guide), leaving a black guide black."""
-    return rgb if guide_brightness(rgb) < BLACK_P99 else brighten_dark_guide(rgb)[0]
+    """The forty-fifth session's brightening (``step``), leaving a black guide black."""
+    return rgb if guide_brightness(rgb) < BLACK_P99 else step(rgb)
 
 
 RAMP_P99 = 112.0  # ramp: the brightening fades in between this and DARK_P99 (probe_guide_threshold.py)
@@ -122,10 +128,10 @@ RAMP_P99 = 112.0  # ramp: the brightening fades in between this and DARK_P99 (pr
 def ramp(rgb: np.ndarray) -> np.ndarray:
     """The enhancer's brightening faded in between ``RAMP_P99`` and ``DARK_P99``: the target brightness goes linearly
     from the guide's own at DARK_P99 to TARGET_P99 at RAMP_P99, the smoothed image blended in with the same weight;
-    at RAMP_P99 and below exactly ``brighten_dark_guide``."""
+    at RAMP_P99 and below exactly ``step``."""
     p99 = guide_brightness(rgb)
     if p99 >= DARK_P99 or p99 <= RAMP_P99:
-        return brighten_dark_guide(rgb)[0]
+        return step(rgb)
     w = (DARK_P99 - p99) / (DARK_P99 - RAMP_P99)
     gain = (p99 + w * (TARGET_P99 - p99)) / p99
     scaled = np.minimum(rgb.astype(np.float32) * np.float32(gain), 255.0)
@@ -135,12 +141,12 @@ def ramp(rgb: np.ndarray) -> np.ndarray:
 
 def fade(rgb: np.ndarray, top: float, fade_gain: bool) -> np.ndarray:
     """The enhancer's brightening carried on above ``DARK_P99`` up to ``top``: untouched at ``top`` and above, exactly
-    ``brighten_dark_guide`` below DARK_P99; from DARK_P99 up, the smoothed image blended in with a weight going
+    ``step`` below DARK_P99; from DARK_P99 up, the smoothed image blended in with a weight going
     linearly from 1 at DARK_P99 to 0 at ``top``, and the target brightness fading from TARGET_P99 to the guide's own
     with the same weight (``fade_gain``) or TARGET_P99 throughout (the full gain)."""
     p99 = guide_brightness(rgb)
-    if p99 >= top or p99 < DARK_P99:  # a guide at exactly DARK_P99 is faded (weight 1), as brighten_dark_guide leaves it
-        return brighten_dark_guide(rgb)[0]
+    if p99 >= top or p99 < DARK_P99:  # a guide at exactly DARK_P99 is faded (weight 1), as ``step`` leaves it
+        return step(rgb)
     w = (top - p99) / (top - DARK_P99)
     gain = (p99 + w * (TARGET_P99 - p99)) / p99 if fade_gain else TARGET_P99 / p99
     scaled = np.minimum(rgb.astype(np.float32) * np.float32(gain), 255.0)
@@ -150,9 +156,9 @@ def fade(rgb: np.ndarray, top: float, fade_gain: bool) -> np.ndarray:
 
 # guide variants, applied before enhancers that do not brighten on their own (brighten_dark_guide=False)
 VARIANTS = {"none": lambda rgb: rgb, "stretch": stretch, "stretch_blur": stretch_blur,
-            "grey_black": lambda rgb: brighten_dark_guide(rgb)[0],  # the enhancer's, since grey_black was adopted
+            "grey_black": step,  # the enhancer's from the forty-fifth session to the forty-sixth
             "ramp": ramp, "wide": lambda rgb: fade(rgb, 176.0, True),
-            "always": lambda rgb: fade(rgb, TARGET_P99, False)}
+            "always": lambda rgb: fade(rgb, TARGET_P99, False)}  # the enhancer's since (brighten_dark_guide: the same)
 
 
 def parse_levels(text: str) -> list:

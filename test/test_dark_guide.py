@@ -1,5 +1,6 @@
 """A dark colour guide (a dim room, night) brightened before enhancing; normal frames untouched."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -18,11 +19,45 @@ from perfecting_depth_ros.data.sensors import simulate
 from perfecting_depth_ros.data.world import render_random
 
 
-def test_a_normal_guide_is_passed_through_untouched():
-    for seed in range(6):
+def test_a_guide_as_bright_as_the_training_frames_is_passed_through_untouched():
+    bright = 0
+    for seed in range(12):
         rgb = render_random(seed, 96, 128).rgb
         out, gain, p99 = brighten_dark_guide(rgb)
-        assert p99 >= DARK_P99 and out is rgb and gain == 1.0
+        if p99 >= TARGET_P99:
+            assert out is rgb and gain == 1.0
+            bright += 1
+    assert bright >= 3
+
+
+def test_a_dim_guide_is_brought_up_and_partly_smoothed():
+    """Between DARK_P99 and TARGET_P99: multiplied up to the training frames' median brightness, with less of the
+    smoothing the nearer it already was."""
+    rgb = render_random(3, 96, 128).rgb
+    for level in (0.75, 0.5, 0.3):
+        dim = darken(rgb, level, np.random.default_rng(0))
+        out, gain, p99 = brighten_dark_guide(dim)
+        assert DARK_P99 <= p99 < TARGET_P99 and gain == pytest.approx(TARGET_P99 / p99)
+        assert guide_brightness(out) == pytest.approx(TARGET_P99, abs=6)
+        unsmoothed = np.round(np.minimum(dim.astype(np.float32) * np.float32(gain), 255)).astype(np.uint8)
+        w = (TARGET_P99 - p99) / (TARGET_P99 - DARK_P99)  # the smoothing's weight
+        change = np.abs(out.astype(int) - unsmoothed.astype(int)).mean()
+        full = np.abs(cv2.GaussianBlur(unsmoothed, (5, 5), 1.0).astype(int) - unsmoothed.astype(int)).mean()
+        assert change == pytest.approx(w * full, rel=0.15, abs=0.3)
+
+
+def test_the_brightening_has_no_step_as_the_exposure_drifts():
+    """A stream whose auto-exposure drifts across DARK_P99 (the guide dimmed without noise, 99th percentile stepping
+    by about one level): neighbouring guides as the model gets them stay as close as the guides themselves, where a
+    brightening that started at DARK_P99 jumped by the whole gain (scripts/probe_guide_threshold.py)."""
+    rgb = render_random(4, 96, 128).rgb
+    lin = (rgb.astype(np.float32) / 255.0) ** 2.2
+    guides = [np.round(np.clip(lin * lv, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8) for lv in np.geomspace(0.15, 0.5, 40)]
+    p99 = [guide_brightness(g) for g in guides]
+    assert min(p99) < DARK_P99 < max(p99) < TARGET_P99  # the ladder crosses the old step
+    outs = [brighten_dark_guide(g)[0].astype(np.float32) for g in guides]
+    jumps = [np.abs(b - a).mean() for a, b in zip(outs, outs[1:])]
+    assert max(jumps) < 1.0, max(jumps)  # grey levels, mean over the image
 
 
 def test_a_dark_guide_is_brought_to_the_target_brightness():

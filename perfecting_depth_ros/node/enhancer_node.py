@@ -60,7 +60,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..backends.base import PRECISIONS
 from ..backends.verify import VERIFY_MODES, runs_on_gpu
-from ..dark_guide import BLACK_P99
+from ..dark_guide import BLACK_P99, DARK_P99
 from ..enhancer import NOISE_MODES, DepthEnhancer, source_shares
 from ..footprint import SensorFootprint
 from ..io import match_depth_size
@@ -162,10 +162,10 @@ def guide_gain_text(guide: tuple[float, float] | None, brightens: bool) -> str:
         return "nan"
     if not brightens:
         return "off"
-    gain = guide[1]
+    brightness, gain = guide
     if gain == 0:
         return "0 (black guide: a flat grey instead)"
-    return f"{gain:.1f}" + (" (dark guide brightened)" if gain > 1 else "")
+    return f"{gain:.2f}" + (" (dark guide brightened)" if brightness < DARK_P99 else "")
 
 
 def auto_workers(on_gpu: bool, cpus: int, cpu_threads: int = 0) -> int:

@@ -128,7 +128,7 @@ class EnhancedDepth:
     points: np.ndarray | None = None  # HxWx3 camera-frame points when intrinsics were given
     source: np.ndarray | None = None  # HxW uint8: SOURCE_MEASURED / _REPLACED / _REBUILT / _NONE per pixel
     guide_brightness: float = float("nan")  # the guide's 99th-percentile luma (0-255) as given (dark_guide.py)
-    guide_gain: float = 1.0  # the factor a dark guide was brightened by (1: not dark, or off; 0: black, made grey)
+    guide_gain: float = 1.0  # the factor the guide was brightened by (1: at 230 or brighter, or off; 0: black, grey)
 
 
 # SOURCE_* by value, as source_shares names them (the node's diagnostics: last_frame_<name>_pct)
@@ -437,9 +437,10 @@ class DepthEnhancer:
         verify_period: > 0: check again every this many seconds (a fault that appears after the first frame of a
             size); each check runs the graph once on the CPU, under the lock, and the reference session is kept
             between checks. 0: the first frame of each size only. It can be changed between frames.
-        brighten_dark_guide: learned model: a colour guide darker than the frames the model was trained on (a dim
-            room, night) is brightened and smoothed before enhancing, and a black one replaced by a flat grey
-            (``dark_guide.py``; ``out.guide_gain`` says by how much, 0 for the grey); normal frames are not touched.
+        brighten_dark_guide: learned model: a colour guide darker than the median of the frames the model was
+            trained on (a dim room, night) is brought up to it and smoothed before enhancing, more the darker it is,
+            and a black one replaced by a flat grey (``dark_guide.py``; ``out.guide_gain`` says by how much, 0 for
+            the grey); guides at that median or brighter are not touched.
             The classical fills take the guide as it comes (brightened, joint bilateral's colour weights follow the
             amplified noise). It can be changed between frames.
     """

@@ -19,7 +19,11 @@ Guide variants for the learned enhancer (``--variants``): ``none`` (the guide as
 99th-percentile luma is below 128 is multiplied by 230 / that percentile, at most 16x; 230 is about the median of the
 synthetic training frames' and no real or synthetic frame of either set is darker than 160 at level 1, so normal
 frames are untouched), ``stretch_blur`` (the same, then a 5x5 Gaussian of sigma 1 px against the amplified noise),
-``grey_black`` (the enhancer's own: ``stretch_blur``, and a black guide made a flat grey; below).
+``grey_black`` (the enhancer's own until the forty-sixth session: ``stretch_blur``, and a black guide made a flat
+grey; below), and the forty-sixth session's ``ramp``, ``wide`` and ``always`` (fades above or below 128; ``always`` is
+the enhancer's own since: scripts/probe_guide_threshold.py has their rules and figures). The levels at and below 0.1
+give the same figures with ``always`` as with ``grey_black``: every frame there is darker than 92, where the two
+are the same.
 
 Rule, written before the choose set was scored: the stretch (the better of the two variants by the mean of the gap
 blobs' MAE at levels 0.1, 0.03 and 0.01) goes into the enhancer if, on the choose set, that mean is lower than with

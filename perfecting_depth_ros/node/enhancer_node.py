@@ -532,10 +532,10 @@ class EnhancerNode(Node):
         d("keep_measurements", False, "learned model: publish every raw measurement as it is and rebuild holes only "
           "(a measurement judged wrong is kept, its distance from the model's estimate added to its 1-sigma); for "
           "planners that must never lose a measured obstacle; applies at once")
-        d("brighten_dark_guide", True, "learned model: a colour guide darker than the model's training frames (a dim "
-          "room, night: 99th-percentile brightness below 128 of 255) is brightened (up to 16x) and smoothed before "
-          "enhancing, a black one (below 8) replaced by a flat grey; normal frames are not touched; the published "
-          "colour stays the camera's; applies at once")
+        d("brighten_dark_guide", True, "learned model: a colour guide darker than the model's training frames' median "
+          "(a dim room, night: 99th-percentile brightness below 230 of 255) is brought up to it (up to 16x) and "
+          "smoothed before enhancing, the smoothing in full below 128, a black one (below 8) replaced by a flat grey; "
+          "brighter guides are not touched; the published colour stays the camera's; applies at once")
         d("beyond_range_sigmas", 0.0, "with max_range set: rebuilt depth whose value plus this many 1-sigmas reaches "
           "past max_range is published as invalid (a hole whose truth may lie past the sensor's range, which every "
           "fill puts too near); 0 = off; applies at once", FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0))

@@ -76,6 +76,7 @@ from probe_low_light import VARIANTS  # noqa: E402
 from validate_gap import KINECT_V1_RANGE_M  # noqa: E402
 
 from perfecting_depth_ros.dark_guide import DARK_P99, guide_brightness  # noqa: E402
+from perfecting_depth_ros.data.low_light import darken  # noqa: E402
 from perfecting_depth_ros.enhancer import DepthEnhancer  # noqa: E402
 from perfecting_depth_ros.evaluate.reference import GAP, load_sequence, read_frame  # noqa: E402
 
@@ -85,18 +86,12 @@ WIDE_RUNGS = (110.0, 116.0, 122.0, 127.5, 128.5, 134.0, 140.0, 146.0, 152.0, 158
               194.0, 200.0)  # --wide: across the second round's fades
 
 
-def expose(rgb: np.ndarray, level: float) -> np.ndarray:
-    """``rgb`` with ``level`` times the light and no noise (sRGB gamma 2.2)."""
-    lin = (rgb.astype(np.float32) / 255.0) ** 2.2 * level
-    return np.round(np.clip(lin, 0.0, 1.0) ** (1 / 2.2) * 255.0).astype(np.uint8)
-
-
 def level_for(rgb: np.ndarray, target: float) -> float:
     """The light level whose exposure puts the 99th-percentile brightness at ``target`` (bisection in log level)."""
     lo, hi = -8.0, 0.0
     for _ in range(40):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if guide_brightness(expose(rgb, float(np.exp(mid)))) < target else (lo, mid)
+        lo, hi = (mid, hi) if guide_brightness(darken(rgb, float(np.exp(mid)), None)) < target else (lo, mid)
     return float(np.exp(hi))
 
 
@@ -115,7 +110,7 @@ def main() -> int:
         for k, (rgb, raw) in enumerate(frames):
             outs = []
             for target in rungs:
-                g = expose(rgb, level_for(rgb, target))
+                g = darken(rgb, level_for(rgb, target), None)
                 outs.append(enh.enhance(variant(g) if variant else g, raw, max_range_m=KINECT_V1_RANGE_M).depth)
             hole = raw <= 0
             for j in range(len(rungs) - 1):

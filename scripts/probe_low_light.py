@@ -129,31 +129,15 @@ def stretch_blur(rgb: np.ndarray) -> np.ndarray:
 RAMP_P99 = 112.0  # ramp: the brightening fades in between this and DARK_P99 (probe_guide_threshold.py)
 
 
-def ramp(rgb: np.ndarray) -> np.ndarray:
-    """The enhancer's brightening faded in between ``RAMP_P99`` and ``DARK_P99``: the target brightness goes linearly
-    from the guide's own at DARK_P99 to TARGET_P99 at RAMP_P99, the smoothed image blended in with the same weight;
-    at RAMP_P99 and below exactly ``step``."""
+def fade(rgb: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``step`` faded out between ``lo`` and ``hi``: exactly ``step`` below ``lo`` (and at ``hi`` and above); between,
+    the target brightness going linearly from TARGET_P99 at ``lo`` to the guide's own at ``hi``, the smoothed image
+    blended in with the same weight (``ramp``: 112 to 128; ``wide``: 128 to 176)."""
     p99 = guide_brightness(rgb)
-    if p99 >= DARK_P99 or p99 <= RAMP_P99:
+    if p99 >= hi or p99 < lo:
         return step(rgb)
-    w = (DARK_P99 - p99) / (DARK_P99 - RAMP_P99)
-    gain = (p99 + w * (TARGET_P99 - p99)) / p99
-    scaled = np.minimum(rgb.astype(np.float32) * np.float32(gain), 255.0)
-    out = scaled + np.float32(w) * (cv2.GaussianBlur(scaled, (5, 5), BLUR_SIGMA_PX) - scaled)
-    return np.round(out).astype(np.uint8)
-
-
-def fade(rgb: np.ndarray, top: float, fade_gain: bool) -> np.ndarray:
-    """The enhancer's brightening carried on above ``DARK_P99`` up to ``top``: untouched at ``top`` and above, exactly
-    ``step`` below DARK_P99; from DARK_P99 up, the smoothed image blended in with a weight going
-    linearly from 1 at DARK_P99 to 0 at ``top``, and the target brightness fading from TARGET_P99 to the guide's own
-    with the same weight (``fade_gain``) or TARGET_P99 throughout (the full gain)."""
-    p99 = guide_brightness(rgb)
-    if p99 >= top or p99 < DARK_P99:  # a guide at exactly DARK_P99 is faded (weight 1), as ``step`` leaves it
-        return step(rgb)
-    w = (top - p99) / (top - DARK_P99)
-    gain = (p99 + w * (TARGET_P99 - p99)) / p99 if fade_gain else TARGET_P99 / p99
-    scaled = np.minimum(rgb.astype(np.float32) * np.float32(gain), 255.0)
+    w = (hi - p99) / (hi - lo)
+    scaled = np.minimum(rgb.astype(np.float32) * np.float32((p99 + w * (TARGET_P99 - p99)) / p99), 255.0)
     out = scaled + np.float32(w) * (cv2.GaussianBlur(scaled, (5, 5), BLUR_SIGMA_PX) - scaled)
     return np.round(out).astype(np.uint8)
 
@@ -161,8 +145,8 @@ def fade(rgb: np.ndarray, top: float, fade_gain: bool) -> np.ndarray:
 # guide variants, applied before enhancers that do not brighten on their own (brighten_dark_guide=False)
 VARIANTS = {"none": lambda rgb: rgb, "stretch": stretch, "stretch_blur": stretch_blur,
             "grey_black": step,  # the enhancer's from the forty-fifth session to the forty-sixth
-            "ramp": ramp, "wide": lambda rgb: fade(rgb, 176.0, True),
-            "always": lambda rgb: fade(rgb, TARGET_P99, False)}  # the enhancer's since (brighten_dark_guide: the same)
+            "ramp": lambda rgb: fade(rgb, RAMP_P99, DARK_P99), "wide": lambda rgb: fade(rgb, DARK_P99, 176.0),
+            "always": lambda rgb: brighten_dark_guide(rgb)[0]}  # the enhancer's since the forty-sixth session
 
 
 def parse_levels(text: str) -> list:

@@ -8,6 +8,7 @@ from perfecting_depth_ros import DepthEnhancer
 from perfecting_depth_ros.dark_guide import (
     BLACK_FILL,
     BLACK_P99,
+    BLUR_SIGMA_PX,
     DARK_P99,
     MAX_GAIN,
     TARGET_P99,
@@ -42,7 +43,7 @@ def test_a_dim_guide_is_brought_up_and_partly_smoothed():
         unsmoothed = np.round(np.minimum(dim.astype(np.float32) * np.float32(gain), 255)).astype(np.uint8)
         w = (TARGET_P99 - p99) / (TARGET_P99 - DARK_P99)  # the smoothing's weight
         change = np.abs(out.astype(int) - unsmoothed.astype(int)).mean()
-        full = np.abs(cv2.GaussianBlur(unsmoothed, (5, 5), 1.0).astype(int) - unsmoothed.astype(int)).mean()
+        full = np.abs(cv2.GaussianBlur(unsmoothed, (5, 5), BLUR_SIGMA_PX).astype(int) - unsmoothed.astype(int)).mean()
         assert change == pytest.approx(w * full, rel=0.15, abs=0.3)
 
 
@@ -51,8 +52,7 @@ def test_the_brightening_has_no_step_as_the_exposure_drifts():
     by about one level): neighbouring guides as the model gets them stay as close as the guides themselves, where a
     brightening that started at DARK_P99 jumped by the whole gain (scripts/probe_guide_threshold.py)."""
     rgb = render_random(4, 96, 128).rgb
-    lin = (rgb.astype(np.float32) / 255.0) ** 2.2
-    guides = [np.round(np.clip(lin * lv, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8) for lv in np.geomspace(0.15, 0.5, 40)]
+    guides = [darken(rgb, float(lv), None) for lv in np.geomspace(0.15, 0.5, 40)]
     p99 = [guide_brightness(g) for g in guides]
     assert min(p99) < DARK_P99 < max(p99) < TARGET_P99  # the ladder crosses the old step
     outs = [brighten_dark_guide(g)[0].astype(np.float32) for g in guides]

@@ -20,18 +20,20 @@ P_BLACK = 0.25  # ... a guide of zeros (lights off, a covered lens) this often .
 P_READ_NOISE = 0.25  # ... and read noise alone (no light at all) this often
 
 
-def darken(rgb: np.ndarray, level: float | str, rng: np.random.Generator, photons: float = PHOTONS,
+def darken(rgb: np.ndarray, level: float | str, rng: np.random.Generator | None, photons: float = PHOTONS,
            read_noise: float = READ_NOISE) -> np.ndarray:
     """``rgb`` (uint8) as recorded with ``level`` times the light (``"black"``: zeros; above 1 over-exposed: the
-    brighter parts clip at full scale, as a window or sunlight does to a camera exposed for the room)."""
+    brighter parts clip at full scale, as a window or sunlight does to a camera exposed for the room); ``rng`` None:
+    without noise (a shorter exposure of a bright scene)."""
     if level == "black":
         return np.zeros_like(rgb)
     if level == 1.0:
         return rgb
     lin = (rgb.astype(np.float32) / 255.0) ** 2.2 * level
-    shot = rng.poisson(lin * photons).astype(np.float32) / photons
-    noisy = np.clip(shot + rng.normal(0.0, read_noise, lin.shape).astype(np.float32), 0.0, 1.0)
-    return np.round(noisy ** (1 / 2.2) * 255.0).astype(np.uint8)
+    if rng is not None:
+        shot = rng.poisson(lin * photons).astype(np.float32) / photons
+        lin = shot + rng.normal(0.0, read_noise, lin.shape).astype(np.float32)
+    return np.round(np.clip(lin, 0.0, 1.0) ** (1 / 2.2) * 255.0).astype(np.uint8)
 
 
 def draw_level(rng: np.random.Generator) -> float | str:

@@ -17,6 +17,7 @@ validation frames at 240x320 (seeds of the 'val' split, never the test split's).
       [--eighth]  (an eighth such set)
       [--ninth]  (a ninth such set)
       [--tenth]  (a tenth such set)
+      [--sets=0,7,8,9]  (those sets' frames pooled into one score: VAL_SETS' numbers, 0 the usual set, 7 the eighth)
       [--blob-seed S]  (adds blob_mae_m: the pooled MAE in gap-block blobs drawn from seeds S+, see gap_blob_frames)
       [--fusion=off|auto|PATH]  (the hole fusion the enhancer uses: DepthEnhancer's ``fusion``; default auto)
       [--near-cap=F]  (enhancer.NEAR_CAP_FACTOR for this run: holes below the minimum range, near_holes.py; 0 off)
@@ -151,17 +152,24 @@ def published_nll(pred: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> flo
     return M.laplace_nll((pred - truth)[ok], sigma[ok])
 
 
-def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: int = 0) -> dict:
+def set_frames(sets: tuple[int, ...]):
+    """(gap-block frame, hold-out seed) pairs of the validation ``sets`` (VAL_SETS keys), in order."""
+    for s in sets:
+        _, first_gap, holdout_seed = VAL_SETS[s]
+        yield from ((i, holdout_seed + k) for k, i in enumerate(list(GAP)[first_gap::10]))
+
+
+def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fresh: int | tuple[int, ...] = 0) -> dict:
     """Validation figures; ``use_range=False`` withholds the sensors' max range (a node not told it); ``fresh=1``
     (or True) scores other frames and draws (FRESH_VAL_FIRST), to confirm a choice made on the usual ones, and
-    ``fresh=2`` .. ``9`` a third .. tenth set (VAL_SETS)."""
+    ``fresh=2`` .. ``9`` a third .. tenth set (VAL_SETS); a tuple of set numbers pools their frames (``--sets``)."""
     d = seq
     kinect = KINECT_V1_RANGE_M if use_range else None
-    first_val, first_gap, holdout_seed = VAL_SETS[int(fresh)]
+    sets = tuple(int(s) for s in fresh) if isinstance(fresh, (tuple, list)) else (int(fresh),)
     gap, rp, rs, rg, rr = [], [], [], [], []
-    for k, i in enumerate(list(GAP)[first_gap::10]):
+    for i, hide_seed in set_frames(sets):
         rgb, raw = read_frame(d, i)
-        hide = holdout_mask(raw, np.random.default_rng(holdout_seed + k))
+        hide = holdout_mask(raw, np.random.default_rng(hide_seed))
         out = enh.enhance(rgb, np.where(hide, 0, raw).astype(np.float32), max_range_m=kinect)
         gap.append(np.nanmean(np.abs(out.depth - raw)[hide]))
         ref = read_reference(REF, i)
@@ -170,7 +178,7 @@ def score(enh: DepthEnhancer, seq, version: int = 1, use_range: bool = True, fre
             rp.append(full.depth.ravel()), rs.append(full.uncertainty.ravel()), rr.append(raw.ravel())
             rg.append(ref.ravel())
     preds, sigmas, gts, raws, dbe, near, shadow = [], [], [], [], [], [], []
-    for f, raw, max_range in val_frames(version, first_val):
+    for f, raw, max_range in (x for s in sets for x in val_frames(version, VAL_SETS[s][0])):
         out = enh.enhance(f.rgb, raw, max_range_m=max_range if use_range else None)
         # holes nearer than every measurement of the frame (below the sensor's minimum range, mostly)
         near.append(np.abs(out.depth - f.depth)[(raw <= 0) & (f.depth > 0) & (f.depth < raw[raw > 0].min())])
@@ -213,7 +221,7 @@ def fusion_arg(args: list[str]) -> tuple[bool | str, list[str]]:
     return (False if value == "off" else value), args
 
 
-def score_seeds(weights: str, seq, version: int, use_range: bool, fresh: int, seeds: int,
+def score_seeds(weights: str, seq, version: int, use_range: bool, fresh: int | tuple[int, ...], seeds: int,
                 blob_seed: int | None = None, fusion: bool | str = "auto", samples: int = 4, steps: int = 2) -> dict:
     """score (and blob_mae when ``blob_seed`` is given) of ``weights`` averaged over the enhancer's fixed noise drawn
     from seeds 0..``seeds``-1; with more than one seed, "seed_sd" holds each figure's standard deviation over them."""
@@ -265,6 +273,12 @@ def main(args: list[str]) -> int:
     tag = {} if version == 1 else {"world_version": version}
     if fresh:
         tag["fresh"] = True if fresh == 1 else fresh
+    pooled, args = eq_arg(args, "sets", "")
+    if pooled:  # several sets' frames pooled into one score
+        fresh = tuple(int(x) for x in pooled.split(","))
+        if not fresh or any(x not in VAL_SETS for x in fresh) or len(set(fresh)) != len(fresh):
+            raise SystemExit(f"--sets: distinct set numbers from {sorted(VAL_SETS)}, got {pooled!r}")
+        tag["sets"] = list(fresh)
     use_range = "--range-unknown" not in args
     if not use_range:
         tag["max_range"] = "unknown"

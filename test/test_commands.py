@@ -25,6 +25,11 @@ def test_eval_writes_report_with_tables_and_plots(tmp_path):
         assert (tmp_path / "out" / f).stat().st_size > 1000
     text = readme.read_text()
     assert "\nold\n" not in text and "| guided_fill |" in text and text.endswith("y\n")
+    # how far the headline ratios could move on another draw of frames, in the report and the README
+    r = res["synthetic"]["learned"]["per_frame"]
+    assert len(r["all_n"]) == 3 and sum(r["all_n"]) > 0
+    assert "the best classical fill on each resample of the 3 test frames" in text
+    assert "the best classical fill on each resample of the 3 test frames" in report
 
 
 def test_demo_runs_the_real_node(tmp_path):

@@ -169,3 +169,34 @@ def test_laplace_nll_is_lowest_at_the_true_spread():
     true = 0.05 * np.sqrt(2.0)
     nll = {f: M.laplace_nll(err, np.full(err.size, f * true)) for f in (0.5, 1.0, 2.0)}
     assert nll[1.0] < nll[0.5] and nll[1.0] < nll[2.0]
+
+
+def test_bootstrap_ratios_resample_frames_and_take_the_best_classical_fill_each_time():
+    from perfecting_depth_ros.evaluate.benchmark import bootstrap_ratios, per_frame_sums, ratios_line
+    from perfecting_depth_ros.evaluate.metrics import depth_errors, regions
+
+    rng = np.random.default_rng(0)
+    frames, px = 12, 50
+    gt = rng.uniform(1, 4, (frames, px))
+    raw = np.where(rng.random((frames, px)) < 0.3, 0.0, gt)
+    fid = np.repeat(np.arange(frames), px)
+    reg = regions(raw.ravel(), gt.ravel())
+    noise = rng.normal(0, 1, (frames, px))
+    preds = {"learned": gt + 0.05 * noise, "joint_bilateral": gt + 0.1 * noise, "inpaint_ns": gt + 0.2 * noise,
+             "raw": raw}
+    syn = {n: {"per_frame": per_frame_sums(p.ravel(), gt.ravel(), reg, fid, frames)} for n, p in preds.items()}
+    # the pooled sums give depth_errors' own figures
+    for n, p in preds.items():
+        pf = syn[n]["per_frame"]
+        assert np.sqrt(sum(pf["all_sum"]) / sum(pf["all_n"])) == pytest.approx(
+            depth_errors(p.ravel(), gt.ravel(), reg["all"])["rmse"])
+    r = bootstrap_ratios(syn, draws=200)
+    assert r["rmse"]["best"] == "joint_bilateral"  # raw is no classical fill, and it misses pixels
+    assert r["rmse"]["ratio"] == pytest.approx(0.5, abs=0.05)
+    assert r["rmse"]["lo"] <= r["rmse"]["ratio"] <= r["rmse"]["hi"] and r["rmse"]["hi"] - r["rmse"]["lo"] < 0.2
+    # the same errors as the best fill: a ratio of exactly 1 on every resample
+    syn["learned"] = {"per_frame": syn["joint_bilateral"]["per_frame"]}
+    same = bootstrap_ratios(syn, draws=50)
+    assert same["artifact_mae"]["ratio"] == same["artifact_mae"]["lo"] == same["artifact_mae"]["hi"] == 1.0
+    assert "RMSE 1.00x (1.00-1.00)" in ratios_line(same) and "12 test frames" in ratios_line(same)
+    assert bootstrap_ratios({"learned": syn["learned"]}) == {}  # nothing to compare with

@@ -342,13 +342,15 @@ def main() -> int:
                     f"- depth-boundary error (acc/comp px): {bd.get('dbe_acc', nan):.2f} / {bd.get('dbe_comp', nan):.2f}", ""]
     ev2 = Path(a.eval_v2)
     if ev2.exists():
-        from perfecting_depth_ros.evaluate.benchmark import synthetic_table
+        from perfecting_depth_ros.evaluate.benchmark import bootstrap_ratios, ratios_line, synthetic_table
 
         r2 = json.loads(ev2.read_text())
         out += ["## World version 2 test split (`eval --world-version 2`)", "",
                 "The same seeds and sensors, rendered with framed glass that reflects the room (a camera's view of "
                 "glass; the table above is world version 1, where glass is a faint tint):", "",
                 synthetic_table(r2["synthetic"]), ""]
+        if ratios_line(bootstrap_ratios(r2["synthetic"])):
+            out += [ratios_line(bootstrap_ratios(r2["synthetic"])), ""]
     s1 = Path(a.stage1)
     if s1.exists():
         rows = [json.loads(x) for x in s1.read_text().splitlines() if x.strip()]

@@ -106,7 +106,7 @@ def test_real_holdout_draws_keep_the_first_and_add_independent_ones():
 def test_real_table_compares_methods_draw_by_draw():
     """With per-draw figures, the real table adds the learned model minus each other method draw by draw (mean over
     the test frames, its standard error, and in how many draws it is lower); without them, nothing is added."""
-    from perfecting_depth_ros.evaluate.benchmark import paired_draws, real_table
+    from perfecting_depth_ros.evaluate.benchmark import paired_draws, paired_frames, real_table
 
     res = {"a": {"learned": {"mae": 0.010, "mae_draws": 0.011, "draws": 3, "mae_per_draw": [0.010, 0.011, 0.012]},
                  "ns": {"mae": 0.012, "mae_draws": 0.012, "draws": 3, "mae_per_draw": [0.012, 0.010, 0.014]}},
@@ -116,8 +116,13 @@ def test_real_table_compares_methods_draw_by_draw():
     # per draw: learned 15.0, 15.5, 16.0 mm; ns 17.0, 16.0, 18.0 mm: differences -2.0, -0.5, -2.0
     assert "ns -1.5 ± 0.5 mm, lower in 3 of 3" in line
     assert line in real_table(res)
+    # frame by frame: learned 11 and 20 mm, ns 12 and 22 mm (means of their draws): -1 and -2 mm, -1.5 on average;
+    # the resampled frames' mean difference lies between the two frames' own
+    frames = paired_frames(list(res.values()), "test frames")
+    assert "ns -1.5 mm (-2.0 to -1.0), lower in 2 of 2" in frames and frames in real_table(res)
     del res["b"]["ns"]["mae_per_draw"]
     assert paired_draws(list(res.values())) == ""
+    assert paired_frames(list(res.values())[:1]) == ""  # one frame: nothing to resample
 
 
 def test_holdout_mask_hole_bias_draws_blobs_toward_raw_holes():

@@ -416,6 +416,7 @@ def main(args) -> int:
     else:
         print(f"no 7-Scenes reference in {ref_dir}: run `perfecting-depth reference` to add the real split")
     files = write_plots(out, syn, arrays, real_panels)
+    ratios = ratios_line(bootstrap_ratios(syn))
     hw = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
     draws = getattr(args, "real_draws", 1)
     draws_note = "" if draws <= 1 else f"; first draw, and in brackets the mean of {draws} draws"
@@ -423,7 +424,7 @@ def main(args) -> int:
               f"(world version {version}), "
               f"sensors {', '.join(SENSORS)} in turn. Real: masked hold-out (10 % of valid raw pixels in blobs"
               f"{draws_note}).\n",
-              "## Synthetic test split\n", synthetic_table(syn), "\n\n" + ratios_line(bootstrap_ratios(syn)),
+              "## Synthetic test split\n", synthetic_table(syn), "\n\n" + ratios,
               "\nMAE by sensor (m):\n",
               "| method | " + " | ".join(SENSORS) + " |", "|---|" + "---|" * len(SENSORS)]
     for name, r in syn.items():
@@ -444,7 +445,7 @@ def main(args) -> int:
     print("\n".join(report[:3]))
     if getattr(args, "readme", None):
         update_readme(Path(args.readme), synthetic_table(syn), real_table(real) if real else "", hw, args.frames,
-                      seven_table(seven) if seven else "", ratios_line(bootstrap_ratios(syn)))
+                      seven_table(seven) if seven else "", ratios)
     print(f"wrote {out / 'report.md'}")
     return 0
 

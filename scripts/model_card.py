@@ -307,7 +307,13 @@ def main() -> int:
         r = json.loads(ev.read_text())
         syn = r["synthetic"]
         out += ["## Benchmark figures (`perfecting-depth eval`)", "", f"Hardware: {r['hardware']}.", ""]
-        from perfecting_depth_ros.evaluate.benchmark import real_table, seven_table, synthetic_table
+        from perfecting_depth_ros.evaluate.benchmark import (
+            bootstrap_ratios,
+            is_classical,
+            real_table,
+            seven_table,
+            synthetic_table,
+        )
 
         out += ["Synthetic test split (sensor-simulated):", "", synthetic_table(syn), ""]
         if r.get("real"):
@@ -316,7 +322,7 @@ def main() -> int:
             out += ["7-Scenes test block vs fused TSDF reference:", "", seven_table(r["sevenscenes"]), ""]
         learned = syn.get("learned")
         if learned:
-            base = {k: v for k, v in syn.items() if k not in ("learned", "raw")}
+            base = {k: v for k, v in syn.items() if is_classical(k)}
             best_rmse = min(base.values(), key=lambda v: v["regions"]["all"].get("rmse", 9))
             best_art = min(base.values(), key=lambda v: v["regions"]["artifact"].get("mae", 9))
             u = learned["uncertainty"]
@@ -324,8 +330,6 @@ def main() -> int:
             rm, rb = learned["regions"]["all"]["rmse"], best_rmse["regions"]["all"]["rmse"]
             am, ab = learned["regions"]["artifact"]["mae"], best_art["regions"]["artifact"]["mae"]
             bd = learned["boundary"]
-            from perfecting_depth_ros.evaluate.benchmark import bootstrap_ratios
-
             bs = bootstrap_ratios(syn)  # the ratios' 5-95 % interval over resampled test frames (when recorded)
 
             def iv(k: str) -> str:
@@ -349,8 +353,9 @@ def main() -> int:
                 "The same seeds and sensors, rendered with framed glass that reflects the room (a camera's view of "
                 "glass; the table above is world version 1, where glass is a faint tint):", "",
                 synthetic_table(r2["synthetic"]), ""]
-        if ratios_line(bootstrap_ratios(r2["synthetic"])):
-            out += [ratios_line(bootstrap_ratios(r2["synthetic"])), ""]
+        line = ratios_line(bootstrap_ratios(r2["synthetic"]))
+        if line:
+            out += [line, ""]
     s1 = Path(a.stage1)
     if s1.exists():
         rows = [json.loads(x) for x in s1.read_text().splitlines() if x.strip()]

@@ -1,6 +1,7 @@
 """The learned model: normalisation, shapes, export, training reduces the loss, and the shipped model's
 sample spread grows where the condition is missing or corrupted."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -906,3 +907,34 @@ def test_rgbd_odometry_scores_a_relative_pose_against_the_true_one():
     assert (s["pairs"], s["failed"]) == (4, 3)
     assert s["median_trans_mm"] == pytest.approx(10.0) and s["mean_trans_mm_ok"] == pytest.approx(10.0)
     assert s["median_rot_deg"] == pytest.approx(0.5)
+
+
+def test_rule_scale_applies_each_condition_at_its_threshold(tmp_path):
+    """scripts/rule_scale.py: a candidate level with the shipped weights fails (a) (RMSE must fall) and (c) (real
+    AUROC must rise by 0.010); one just inside every margin passes; one just outside a margin fails exactly that
+    condition; rows scored on other sets are refused."""
+    mod = load_script("rule_scale")
+    ship = {"val_rmse_m": 0.40, "val_mae_artifact_m": 0.45, "val_auroc": 0.80, "val_cov2": 0.95, "val_dbe_acc_px": 4.3,
+            "gap_holdout_mae_m": 0.014, "blob_mae_m": 0.015, "gap_ref_auroc": 0.76, "sets": [0, 7], "noise_seeds": 4,
+            "blob_seed": 32000}
+
+    def failed(c1: dict, c2: dict) -> set[str]:
+        return {f"({c}) {f}" for c, f, *_, ok in mod.conditions(ship, ship, c1, c2) if not ok}
+
+    assert failed(ship, ship) == {"(a) val_rmse_m v1", "(a) val_rmse_m v2", "(c) gap_ref_auroc"}
+    good = {**ship, "val_rmse_m": 0.399, "val_mae_artifact_m": 0.45 * 1.004, "val_auroc": 0.7985, "val_cov2": 0.905,
+            "val_dbe_acc_px": 4.349, "gap_holdout_mae_m": 0.014 * 1.019, "blob_mae_m": 0.015 * 1.019,
+            "gap_ref_auroc": 0.7701}
+    assert failed(good, good) == set()
+    assert failed(good, {**good, "val_mae_artifact_m": 0.45 * 1.006}) == {"(a) val_mae_artifact_m v2"}
+    assert failed({**good, "val_cov2": 0.971}, good) == {"(d) val_cov2 v1"}
+    assert failed({**good, "blob_mae_m": 0.015 * 1.021}, good) == {"(b) blob_mae_m"}
+    assert failed(good, {**good, "val_auroc": 0.7975}) == {"(c) val_auroc v2"}
+    rows = [ship, ship, good, {**good, "sets": [0, 8]}]
+    for i, row in enumerate(rows):
+        (tmp_path / f"{i}.jsonl").write_text(json.dumps(row) + "\n")
+    paths = [str(tmp_path / f"{i}.jsonl") for i in range(4)]
+    with pytest.raises(SystemExit, match="not scored alike: sets"):
+        mod.main(paths)
+    (tmp_path / "3.jsonl").write_text(json.dumps(good) + "\n")
+    assert mod.main(paths) == 0

@@ -4,7 +4,7 @@
 #   1. the shipped weights' real hold-out fine-tune reapplied to it (stage2_scale_holdout.yaml, 300 steps, ~3 min here);
 #   2. its own hole fusion fitted (fusion_scale.yaml, ~1.5 min);
 #   3. the candidate and the shipped weights and fusion scored alike by scripts/validate_gap.py on both worlds
-#      (--sets SETS --noise-seeds 4 --blob-seed BLOB; four sets pooled: about 40 min a model on this 2-core CPU);
+#      (--sets SETS --noise-seeds 4 --blob-seed BLOB; four sets pooled: about 10 min a model and world here);
 #   4. scripts/rule_scale.py: (a)-(d), exit 0 only if every condition holds.
 #
 #   bash scripts/score_scale_candidate.sh WEIGHTS TAG [SETS] [BLOB]

@@ -153,3 +153,33 @@ def test_a_run_cut_and_resumed_ends_where_an_uninterrupted_one_does(tmp_path):
     assert losses("cut") == losses("whole") and len(losses("whole")) == 6
     a, b = load_file(str(tmp_path / "cut" / "model.safetensors")), load_file(str(tmp_path / "whole" / "model.safetensors"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_save_cut_short_leaves_the_previous_resume_state_whole(tmp_path, monkeypatch):
+    """A run killed while it writes its resume state (a session's end, a preempted machine) must still resume: the
+    state is written beside the old one and renamed over it, so a write that dies half-way leaves the old state."""
+    import torch
+
+    from perfecting_depth_ros.model.config import ModelConfig
+    from perfecting_depth_ros.model.pipeline import PerfectingDepthModel
+    from perfecting_depth_ros.train import common
+
+    model = PerfectingDepthModel(ModelConfig(**TrainConfig.from_yaml(TINY).model))
+    ema = common.EMA(model, 0.9)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    path = tmp_path / "train_state.pt"
+    common.save_train_state(path, 3, model, ema, opt, 1.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train_state.pt"]
+
+    real_save = torch.save
+
+    def dies_half_way(obj, f):
+        real_save(obj, f)
+        Path(f).write_bytes(Path(f).read_bytes()[:1000])  # what a kill leaves: the start of the file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        common.save_train_state(path, 4, model, ema, opt, 2.0)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert common.try_resume(path, model, ema, opt) == (3, 1.5)

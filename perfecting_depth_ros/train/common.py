@@ -208,8 +208,12 @@ def save_train_state(path: Path, step: int, model, ema: EMA, opt, elapsed: float
     rng = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+    # written beside it and renamed over it: a run killed while saving (a session's end, a preempted machine) keeps
+    # its previous state whole instead of a truncated file that cannot be resumed
+    tmp = path.with_name(path.name + ".tmp")
     torch.save({"step": step, "model": model.state_dict(), "ema": ema.model.state_dict(),
-                "opt": opt.state_dict(), "elapsed": elapsed, "rng": rng}, path)
+                "opt": opt.state_dict(), "elapsed": elapsed, "rng": rng}, tmp)
+    os.replace(tmp, path)
 
 
 def try_resume(path: Path, model, ema: EMA, opt, device: torch.device | str = "cpu") -> tuple[int, float]:

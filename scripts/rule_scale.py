@@ -11,8 +11,9 @@ The real figures (b, c) come from world v1's rows (validate_gap scores the same 
 
   python scripts/rule_scale.py SHIPPED_V1.jsonl SHIPPED_V2.jsonl CANDIDATE_V1.jsonl CANDIDATE_V2.jsonl
 
-Each file holds one validate_gap.py row (the last line is read). Prints every condition with both figures and exits
-0 when all hold, 1 when one fails.
+Each file holds one validate_gap.py row (the last line is read); rows scored on other sets, draws or blobs, or given
+in another order of worlds, are refused. Prints every condition with both figures and exits 0 when all hold, 1 when
+one fails.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def main(args: list[str]) -> int:
         seen = {json.dumps(r.get(name)) for r in rows}
         if len(seen) != 1:
             raise SystemExit(f"the four rows were not scored alike: {name} {sorted(seen)}")
+    worlds = [r.get("world_version", 1) for r in rows]
+    if worlds != [1, 2, 1, 2]:
+        raise SystemExit(f"expected the rows of worlds 1, 2, 1, 2 (shipped v1, v2, candidate v1, v2), got {worlds}")
     checks = conditions(*rows)
     for cond, figure, s, c, ok in checks:
         rel = f"{100 * (c - s) / abs(s):+.2f} %" if s else ""

@@ -18,14 +18,14 @@ WEIGHTS=${1:?weights of the refiner trained at scale} TAG=${2:?a name for the ou
 SETS=${3:-0,7,8,9} BLOB=${4:-32000}
 [ -f "$WEIGHTS" ] || { echo "no such weights: $WEIGHTS" >&2; exit 2; }
 PY=${PY:-.venv/bin/python}
-CLI=(.venv/bin/perfecting-depth)
+CLI=.venv/bin/perfecting-depth
 mkdir -p outputs
 HOLD=runs/${TAG}_holdout FUSION=runs/${TAG}_fusion
 if [ ! -f "$HOLD/model.safetensors" ]; then
-  "${CLI[@]}" train stage2 --config config/train/stage2_scale_holdout.yaml --set "init=$WEIGHTS" --set "out_dir=$HOLD"
+  "$CLI" train stage2 --config config/train/stage2_scale_holdout.yaml --set "init=$WEIGHTS" --set "out_dir=$HOLD"
 fi
 if [ ! -f "$FUSION/hole_fusion.safetensors" ]; then
-  "${CLI[@]}" train fusion --config config/train/fusion_scale.yaml --set "weights=$HOLD/model.safetensors" \
+  "$CLI" train fusion --config config/train/fusion_scale.yaml --set "weights=$HOLD/model.safetensors" \
     --set "out_dir=$FUSION"
 fi
 score() {  # score NAME WEIGHTS FUSION WORLD

@@ -912,7 +912,7 @@ def test_rgbd_odometry_scores_a_relative_pose_against_the_true_one():
 def test_rule_scale_applies_each_condition_at_its_threshold(tmp_path):
     """scripts/rule_scale.py: a candidate level with the shipped weights fails (a) (RMSE must fall) and (c) (real
     AUROC must rise by 0.010); one just inside every margin passes; one just outside a margin fails exactly that
-    condition; rows scored on other sets are refused."""
+    condition; rows scored on other sets, or given in another order of worlds, are refused."""
     mod = load_script("rule_scale")
     ship = {"val_rmse_m": 0.40, "val_mae_artifact_m": 0.45, "val_auroc": 0.80, "val_cov2": 0.95, "val_dbe_acc_px": 4.3,
             "gap_holdout_mae_m": 0.014, "blob_mae_m": 0.015, "gap_ref_auroc": 0.76, "sets": [0, 7], "noise_seeds": 4,
@@ -930,11 +930,14 @@ def test_rule_scale_applies_each_condition_at_its_threshold(tmp_path):
     assert failed({**good, "val_cov2": 0.971}, good) == {"(d) val_cov2 v1"}
     assert failed({**good, "blob_mae_m": 0.015 * 1.021}, good) == {"(b) blob_mae_m"}
     assert failed(good, {**good, "val_auroc": 0.7975}) == {"(c) val_auroc v2"}
-    rows = [ship, ship, good, {**good, "sets": [0, 8]}]
+    v2 = {"world_version": 2}  # validate_gap.py tags world-v2 rows so; world-v1 rows carry no tag
+    rows = [ship, {**ship, **v2}, good, {**good, **v2, "sets": [0, 8]}]
     for i, row in enumerate(rows):
         (tmp_path / f"{i}.jsonl").write_text(json.dumps(row) + "\n")
     paths = [str(tmp_path / f"{i}.jsonl") for i in range(4)]
     with pytest.raises(SystemExit, match="not scored alike: sets"):
         mod.main(paths)
-    (tmp_path / "3.jsonl").write_text(json.dumps(good) + "\n")
+    (tmp_path / "3.jsonl").write_text(json.dumps({**good, **v2}) + "\n")
+    with pytest.raises(SystemExit, match="worlds 1, 2, 1, 2"):  # shipped rows given in the wrong order
+        mod.main([paths[1], paths[0], paths[2], paths[3]])
     assert mod.main(paths) == 0

@@ -124,20 +124,21 @@ def bootstrap_ratios(syn: dict, draws: int = 2000, seed: int = 0, learned: str =
         return {}
     frames = len(syn[learned]["per_frame"]["all_n"])
     rng = np.random.default_rng(seed)
-    picks = [np.arange(frames)] + [rng.integers(0, frames, frames) for _ in range(draws)]
+    picks = np.vstack([np.arange(frames), rng.integers(0, frames, (draws, frames))])  # [1+draws, frames]; row 0: all
     out = {}
     for metric, key, root in (("rmse", "all", True), ("artifact_mae", "artifact", False)):
-        def pooled(name: str, idx: np.ndarray) -> float:
+        def pooled(name: str) -> np.ndarray:  # [1+draws] the pooled figure on each resample
             pf = syn[name]["per_frame"]
-            n = np.asarray(pf[f"{key}_n"], float)[idx].sum()
-            v = np.asarray(pf[f"{key}_sum"], float)[idx].sum() / n if n else float("nan")
-            return float(np.sqrt(v)) if root else float(v)
+            n = np.asarray(pf[f"{key}_n"], float)[picks].sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v = np.where(n > 0, np.asarray(pf[f"{key}_sum"], float)[picks].sum(axis=1) / n, np.nan)
+            return np.sqrt(v) if root else v
 
-        ratios = [pooled(learned, idx) / min(pooled(n, idx) for n in classical) for idx in picks]
-        full = {n: pooled(n, picks[0]) for n in classical}
-        out[metric] = {"ratio": ratios[0], "lo": float(np.nanpercentile(ratios[1:], 5)),
-                       "hi": float(np.nanpercentile(ratios[1:], 95)), "best": min(full, key=full.get),
-                       "frames": frames, "draws": draws}
+        fills = {n: pooled(n) for n in classical}
+        ratios = pooled(learned) / np.min(np.stack(list(fills.values())), axis=0)
+        out[metric] = {"ratio": float(ratios[0]), "lo": float(np.nanpercentile(ratios[1:], 5)),
+                       "hi": float(np.nanpercentile(ratios[1:], 95)),
+                       "best": min(fills, key=lambda n: fills[n][0]), "frames": frames, "draws": draws}
     return out
 
 

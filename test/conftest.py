@@ -30,6 +30,31 @@ def load_script(name: str):
     return mod
 
 
+def stand_in_sequence(real: Path, ref: Path, frames: int = 4) -> None:
+    """``real``/7scenes_redkitchen_kinect1 in the sequence's layout, and its reference in ``ref`` as
+    `perfecting-depth reference` writes it."""
+    import json
+
+    import cv2
+
+    from perfecting_depth_ros.data.sensors import simulate
+    from perfecting_depth_ros.data.world import render_random
+
+    seq = real / "7scenes_redkitchen_kinect1"
+    for sub in (seq / "rgb", seq / "depth", ref / "ref"):
+        sub.mkdir(parents=True)
+    for i in range(frames):
+        f = render_random(9000 + i, 480, 640)
+        raw = simulate(f, "kinect_v1", np.random.default_rng(i))
+        assert (raw > 0).mean() > 0.3
+        cv2.imwrite(str(seq / "rgb" / f"{i:06d}.jpg"), cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(seq / "depth" / f"{i:06d}.png"), np.round(raw * 1000).astype(np.uint16))
+        cv2.imwrite(str(ref / "ref" / f"{i:06d}.png"), np.round(f.depth * 1000).astype(np.uint16))
+    (seq / "intrinsics.json").write_text(json.dumps({"fx": 585.0, "fy": 585.0, "cx": 320.0, "cy": 240.0}))
+    np.savetxt(seq / "poses_cam_to_world.txt", np.tile(np.eye(4), (frames, 1)))
+    (ref / "quality.json").write_text(json.dumps({"frames": frames, "note": "stand-in: the clean rendered depth"}))
+
+
 @pytest.fixture(scope="session")
 def frame():
     from perfecting_depth_ros.data.world import render_random

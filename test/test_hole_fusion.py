@@ -375,3 +375,23 @@ def test_a_dense_fusion_reaches_deep_holes_with_all_thirteen_features(frame):
     dense = dense_fusion.fuse(frame.rgb, raw, rebuilt, sigma, spread, max_range=4.5)
     assert np.array_equal(shallow[deep], rebuilt[deep]) and not np.array_equal(dense[deep], rebuilt[deep])
     assert np.array_equal(dense[raw > 0], rebuilt[raw > 0]) and np.isfinite(dense).all()
+
+
+def test_train_fusion_writes_weights_the_enhancer_loads(tiny_weights, frame, tmp_path, monkeypatch):
+    """`perfecting-depth train fusion` leaves a fusion the enhancer takes as it is: its sha256 is recorded in the
+    manifest beside it (the forty-ninth session's scoring chain stopped on a fusion without one)."""
+    from conftest import stand_in_sequence
+
+    from perfecting_depth_ros.backends.base import verify_weights
+    from perfecting_depth_ros.train.fusion import train_fusion
+
+    stand_in_sequence(tmp_path / "real", tmp_path / "ref", frames=2)
+    monkeypatch.setenv("PERFECTING_DEPTH_REAL_DATA", str(tmp_path / "real"))
+    cfg = FusionConfig(out_dir=str(tmp_path / "fusion"), weights=str(tiny_weights), real_frames=[0, 2], real_draws=1,
+                       synth_frames=2, synth_size=[96, 128], steps=5, batch_size=256)
+    path = train_fusion(cfg)
+    verify_weights(path)
+    enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=path)
+    raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
+    out = enh.enhance(frame.rgb, raw)
+    assert np.isfinite(out.depth).all() and out.depth.shape == raw.shape

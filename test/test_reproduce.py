@@ -15,32 +15,11 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import load_script
+from conftest import load_script, stand_in_sequence
 from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 4  # what --smoke trains on: 7-Scenes frames 0-3
-
-
-def _stand_in_sequence(real: Path, ref: Path) -> None:
-    """``real``/7scenes_redkitchen_kinect1 in the sequence's layout, and its reference in ``ref`` as
-    `perfecting-depth reference` writes it."""
-    from perfecting_depth_ros.data.sensors import simulate
-    from perfecting_depth_ros.data.world import render_random
-
-    seq = real / "7scenes_redkitchen_kinect1"
-    for sub in (seq / "rgb", seq / "depth", ref / "ref"):
-        sub.mkdir(parents=True)
-    for i in range(FRAMES):
-        f = render_random(9000 + i, 480, 640)
-        raw = simulate(f, "kinect_v1", np.random.default_rng(i))
-        assert (raw > 0).mean() > 0.3
-        cv2.imwrite(str(seq / "rgb" / f"{i:06d}.jpg"), cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(seq / "depth" / f"{i:06d}.png"), np.round(raw * 1000).astype(np.uint16))
-        cv2.imwrite(str(ref / "ref" / f"{i:06d}.png"), np.round(f.depth * 1000).astype(np.uint16))
-    (seq / "intrinsics.json").write_text(json.dumps({"fx": 585.0, "fy": 585.0, "cx": 320.0, "cy": 240.0}))
-    np.savetxt(seq / "poses_cam_to_world.txt", np.tile(np.eye(4), (FRAMES, 1)))
-    (ref / "quality.json").write_text(json.dumps({"frames": FRAMES, "note": "stand-in: the clean rendered depth"}))
 
 
 def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships_loadable_files(tmp_path):
@@ -48,7 +27,7 @@ def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships
     from perfecting_depth_ros.enhancer import DepthEnhancer
 
     work, ship, real = tmp_path / "work", tmp_path / "ship", tmp_path / "real"
-    _stand_in_sequence(real, work / "data_cache" / "7scenes_ref")
+    stand_in_sequence(real, work / "data_cache" / "7scenes_ref")
     env = {**os.environ, "PERFECTING_DEPTH_REAL_DATA": str(real), "OMP_NUM_THREADS": "2", "PYTHON": sys.executable}
     r = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce_shipped.sh"), "--smoke", "--work", str(work),
                         "--ship", str(ship), "--seed-offset", "1000"], capture_output=True, text=True, env=env,
@@ -124,7 +103,7 @@ def test_the_recipe_stops_before_its_first_run_when_the_real_sequence_or_open3d_
     assert not (work / "runs").exists() and not (work / "data_cache").exists()
 
     real = tmp_path / "real"
-    _stand_in_sequence(real, tmp_path / "unused_ref")
+    stand_in_sequence(real, tmp_path / "unused_ref")
     r = subprocess.run([*script, "--work", str(work)], capture_output=True, text=True, timeout=120,
                        env={**env, "PERFECTING_DEPTH_REAL_DATA": str(real)})
     assert r.returncode == 1 and "reference needs open3d" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -185,7 +185,7 @@ def train_fusion(cfg: FusionConfig) -> Path:
     import torch
     from safetensors.numpy import save_file
 
-    from ..backends.base import verify_weights
+    from ..backends.base import verify_weights, write_manifest
     from ..enhancer import DEFAULT_WEIGHTS, DepthEnhancer
 
     t0 = time.time()
@@ -203,6 +203,7 @@ def train_fusion(cfg: FusionConfig) -> Path:
             "classical_diameters": ",".join(str(int(d)) for d in cfg.classical_diameters),
             "train_report": json.dumps(report), "wall_s": f"{time.time() - t0:.0f}"}
     save_file({k: np.ascontiguousarray(v, np.float32) for k, v in params.items()}, str(path), metadata=meta)
+    write_manifest(path)  # the enhancer loads no weights without their sha256 beside them
     (out / "report.json").write_text(json.dumps({"train": report, "wall_s": time.time() - t0,
                                                  "config": asdict(cfg)}, indent=1))
     print(json.dumps(report, indent=1))

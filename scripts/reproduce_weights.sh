@@ -177,3 +177,7 @@ for a in "--set=0" "--set=1" "--set=3" "--set=0 --world-version 2" "--set=1 --wo
 done > outputs/probe_near_fill.txt
 PYTHONPATH=scripts .venv/bin/python scripts/probe_wrong_cues.py > outputs/probe_wrong_cues.txt
 PYTHONPATH=scripts .venv/bin/python scripts/probe_sigma_scale.py > outputs/probe_sigma_scale.txt
+# Eighteenth to forty-eighth sessions: experiments and probes, none shipped (each config and script names its command
+# and outcome; docs/history.md). Thirtieth to forty-ninth sessions: the refiner trained at scale, shipped in the
+# forty-ninth (rule and outcome in config/train/stage2_scale2_cpu.yaml).
+ship_scale_49

@@ -118,7 +118,6 @@ ship_hole_bias_13() {
 # 7 (fifteenth session): the hole fusion, fitted on the shipped weights' outputs and shipped beside them.
 ship_fusion_15() {
   train fusion fusion --init "$SHIP/perfecting_depth.safetensors"
-  $PD manifest runs/fusion/hole_fusion.safetensors
   ship runs/head_soup/hb300_83_89.safetensors runs/fusion/hole_fusion.safetensors
 }
 

@@ -156,7 +156,6 @@ for s in gap train test; do .venv/bin/python scripts/probe_raw_holes.py $s; done
 # Sixteenth session, experiment (not shipped; outcome in config/train/fusion.yaml): the fusion with progressive
 # 5-9-9 bilateral windows (faster at 640x480), scored against the shipped fit on the usual validation set.
 $PD train fusion --config config/train/fusion_progressive.yaml
-$PD manifest runs/fusion_progressive/hole_fusion.safetensors
 W=perfecting_depth_ros/weights/perfecting_depth.safetensors
 for F in auto runs/fusion_progressive/hole_fusion.safetensors; do
   .venv/bin/python scripts/validate_gap.py $W --fusion=$F --blob-seed 32000

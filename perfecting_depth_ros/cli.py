@@ -17,7 +17,8 @@ def cmd_data(a) -> int:
 
     crop = _size(a.crop_of) if a.crop_of else None
     h, w = _size(a.size)
-    paths = write_shards(a.out, a.split, a.frames, h, w, crop_of=crop, workers=a.workers, version=a.world_version)
+    paths = write_shards(a.out, a.split, a.frames, h, w, crop_of=crop, workers=a.workers, version=a.world_version,
+                         start=a.start)
     print(f"wrote {len(paths)} shards to {a.out}")
     return 0
 
@@ -196,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="data_cache/synth128")
     d.add_argument("--split", default="train", choices=["train", "val", "test"])
     d.add_argument("--frames", type=int, default=6000)
+    d.add_argument("--start", type=int, default=0,
+                   help="index of the first frame (a multiple of 500): more frames of the split, none shared with 0..start")
     d.add_argument("--size", default="128x160", help="HxW")
     d.add_argument("--crop-of", default="240x320", help="render a random window of this camera (HxW), or ''")
     d.add_argument("--workers", type=int, default=2)

@@ -315,3 +315,18 @@ def test_shards_record_their_world_version(tmp_path):
     with pytest.raises(ValueError, match="world version 2, asked for 1"):
         next(synthetic_split(str(tmp_path / "t2"), 1, version=1))
     assert next(synthetic_split(str(tmp_path / "t2"), 1, version=2))[2].depth.shape == (24, 32)
+
+
+def test_shards_from_a_later_start_continue_the_split(tmp_path):
+    """write_shards(start=...) renders the split's frames from that index on, named after their place in the split:
+    the same frames a longer render from 0 writes there, none of the first ones."""
+    from perfecting_depth_ros.data.dataset import load_shards, write_shards
+
+    whole = write_shards(tmp_path / "whole", "train", 4, 24, 32, progress=False, shard_size=2)
+    later = write_shards(tmp_path / "later", "train", 2, 24, 32, progress=False, shard_size=2, start=2)
+    assert [p.name for p in whole] == ["train-0000.npz", "train-0001.npz"] and [p.name for p in later] == ["train-0001.npz"]
+    a, b = load_shards(tmp_path / "whole", "train"), load_shards(tmp_path / "later", "train")
+    assert np.array_equal(a["depth"][2:], b["depth"]) and np.array_equal(a["rgb"][2:], b["rgb"])
+    assert not np.array_equal(a["depth"][:2], b["depth"])
+    with pytest.raises(ValueError, match="multiple of the shard size"):
+        write_shards(tmp_path / "odd", "train", 2, 24, 32, progress=False, shard_size=2, start=1)

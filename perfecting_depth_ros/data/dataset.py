@@ -40,16 +40,21 @@ def _render_chunk(args: tuple[str, int, int, int, int, tuple[int, int] | None, i
 
 def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int, width: int,
                  crop_of: tuple[int, int] | None = None, shard_size: int = 500, workers: int = 1,
-                 progress: bool = True, version: int = 1) -> list[Path]:
-    """Render ``count`` frames of ``split`` of world ``version`` into ``out_dir/{split}-NNNN.npz`` shards
-    (each records its world version); return their paths."""
+                 progress: bool = True, version: int = 1, start: int = 0) -> list[Path]:
+    """Render ``count`` frames of ``split`` of world ``version``, frame indices ``start`` to ``start + count``, into
+    ``out_dir/{split}-NNNN.npz`` shards (NNNN counts from ``start // shard_size``; each records its world version);
+    return their paths. ``start`` renders more frames of the same split that share none with the first ones."""
     from tqdm import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if start < 0 or start % shard_size:
+        raise ValueError(f"start must be a non-negative multiple of the shard size {shard_size}, got {start}")
+    if start + count > 1_000_003:
+        raise ValueError("start + count reaches the next split's frame seeds")
     jobs = []
-    for s0 in range(0, count, shard_size):
-        s1 = min(count, s0 + shard_size)
+    for s0 in range(start, start + count, shard_size):
+        s1 = min(start + count, s0 + shard_size)
         for c0 in range(s0, s1, 50):
             jobs.append((s0, (split, c0, min(s1, c0 + 50), height, width, crop_of, version)))
     paths, pending = [], {}
@@ -62,7 +67,7 @@ def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int
         for (s0, job), res in zip(jobs, results):
             pending.setdefault(s0, []).append(res)
             bar.update(job[2] - job[1])
-            if sum(len(r["depth"]) for r in pending[s0]) == min(count, s0 + shard_size) - s0:
+            if sum(len(r["depth"]) for r in pending[s0]) == min(start + count, s0 + shard_size) - s0:
                 parts = pending.pop(s0)
                 p = out / f"{split}-{s0 // shard_size:04d}.npz"
                 np.savez(p, world_version=np.int64(version), **{k: np.concatenate([r[k] for r in parts]) for k in _FIELDS})

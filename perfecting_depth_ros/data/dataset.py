@@ -22,11 +22,12 @@ from .sensors import SENSORS, random_hole_mask, simulate
 from .world import MIRROR, TRANSPARENT, Frame, render_random
 
 SPLIT_SEEDS = {"train": 1, "val": 2, "test": 3}
+SPLIT_STRIDE = 1_000_003  # frame seeds of one split: SPLIT_SEEDS[split] * SPLIT_STRIDE + index, index below the stride
 _FIELDS = ("rgb", "depth", "depth_opaque", "normal", "material", "albedo", "K")
 
 
 def frame_seed(split: str, index: int) -> int:
-    return SPLIT_SEEDS[split] * 1_000_003 + index
+    return SPLIT_SEEDS[split] * SPLIT_STRIDE + index
 
 
 def _render_chunk(args: tuple[str, int, int, int, int, tuple[int, int] | None, int]) -> dict[str, np.ndarray]:
@@ -46,12 +47,12 @@ def write_shards(out_dir: str | os.PathLike, split: str, count: int, height: int
     return their paths. ``start`` renders more frames of the same split that share none with the first ones."""
     from tqdm import tqdm
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if start < 0 or start % shard_size:
         raise ValueError(f"start must be a non-negative multiple of the shard size {shard_size}, got {start}")
-    if start + count > 1_000_003:
+    if start + count > SPLIT_STRIDE:
         raise ValueError("start + count reaches the next split's frame seeds")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     jobs = []
     for s0 in range(start, start + count, shard_size):
         s1 = min(start + count, s0 + shard_size)

@@ -9,6 +9,7 @@
 #
 #   bash scripts/score_scale_candidate.sh WEIGHTS TAG [SETS] [BLOB]
 #   e.g. bash scripts/score_scale_candidate.sh runs/stage2_scale2_cpu/model.safetensors scale2cpu 0,7,8,9 32000
+# With HOLDOUT=0, step 1 is left out: WEIGHTS have had the real hold-out fine-tune already (a head refitted on top).
 #
 # Writes runs/TAG_holdout/, runs/TAG_fusion/ and outputs/TAG_{S,C}_v{1,2}.jsonl; a step whose output exists is not
 # run again (delete it to redo), so an interrupted run goes on where it stopped.
@@ -21,11 +22,14 @@ PY=${PY:-.venv/bin/python}
 CLI=.venv/bin/perfecting-depth
 mkdir -p outputs
 HOLD=runs/${TAG}_holdout FUSION=runs/${TAG}_fusion
-if [ ! -f "$HOLD/model.safetensors" ]; then
+BUILT=$HOLD/model.safetensors
+if [ "${HOLDOUT:-1}" = 0 ]; then
+  BUILT=$WEIGHTS
+elif [ ! -f "$BUILT" ]; then
   "$CLI" train stage2 --config config/train/stage2_scale_holdout.yaml --set "init=$WEIGHTS" --set "out_dir=$HOLD"
 fi
 if [ ! -f "$FUSION/hole_fusion.safetensors" ]; then
-  "$CLI" train fusion --config config/train/fusion_scale.yaml --set "weights=$HOLD/model.safetensors" \
+  "$CLI" train fusion --config config/train/fusion_scale.yaml --set "weights=$BUILT" \
     --set "out_dir=$FUSION"
 fi
 score() {  # score NAME WEIGHTS FUSION WORLD
@@ -37,7 +41,7 @@ score() {  # score NAME WEIGHTS FUSION WORLD
 }
 for world in 1 2; do
   score S perfecting_depth_ros/weights/perfecting_depth.safetensors auto "$world"
-  score C "$HOLD/model.safetensors" "$FUSION/hole_fusion.safetensors" "$world"
+  score C "$BUILT" "$FUSION/hole_fusion.safetensors" "$world"
 done
 "$PY" scripts/rule_scale.py outputs/${TAG}_S_v1.jsonl outputs/${TAG}_S_v2.jsonl outputs/${TAG}_C_v1.jsonl \
   outputs/${TAG}_C_v2.jsonl

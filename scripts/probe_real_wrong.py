@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Which real raw pixels count as wrong, and how well the 1-sigma and trivial cues rank them (diagnosis, no choice).
 
-On the 7-Scenes gap block (frames 700-799: neither trained on nor tested; validate_gap.py's gap_ref_auroc reads
-every tenth of them), the shipped enhancer runs on the raw frames as the sensor gave them, and raw pixels more than
-5 cm off the fused TSDF reference are "wrong", as in ``metrics.uncertainty_metrics``. The wrong pixels are split by
-where they lie:
+On the 7-Scenes gap block (frames 700-799: neither trained on nor tested; validate_gap.py's gap_ref_auroc reads every
+tenth of them for each validation set), the shipped enhancer runs on the raw frames as the sensor gave them, and raw
+pixels more than 5 cm off the fused TSDF reference are "wrong", as in ``metrics.uncertainty_metrics``. The wrong
+pixels are split by where they lie:
   edge      within 3 px of a depth step of the reference (a 3x3 range over 10 cm): the TSDF and the raw
             disagree about where the edge is (registration, fusion blur, flying pixels);
   hole_rim  otherwise within 3 px of a raw hole;

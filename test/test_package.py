@@ -351,6 +351,28 @@ def test_shadow_holes_are_the_raw_holes_in_an_occlusion_band():
             assert not sh.any()
 
 
+
+def test_real_wrong_probe_classes_split_every_pixel_once():
+    """scripts/probe_real_wrong.frame_features: the edge band follows the reference's depth steps, the hole rim the
+    raw holes, the range bins the raw range, and the classes split every pixel exactly once."""
+    import numpy as np
+
+    pr = _load_script("probe_real_wrong")
+    ref = np.full((60, 80), 1.5, np.float32)
+    ref[:, 40:] = 2.5  # a step of 1 m at column 40
+    raw = ref.copy()
+    raw[10:20, 10:20] = 0  # a raw hole on the near side
+    raw[40:, 60:] = 3.2  # a far patch, away from the step
+    f = pr.frame_features(raw, ref)
+    classes = ["edge", "hole_rim", *(b[0] for b in pr.RANGE_BINS_M)]
+    counts = sum(f[c].astype(int) for c in classes)
+    assert (counts == 1).all()
+    assert f["edge"][:, 39:41].all() and not f["edge"][:, :30].any() and not f["edge"][:, 50:].any()
+    assert f["hole_rim"][8, 15] and f["hole_rim"][15, 15] and not f["hole_rim"][30, 15]
+    assert f["other_under_2m"][30, 15] and f["other_2_3m"][10, 70] and f["other_3m_on"][50, 70]
+    # the cues: a hole's neighbour is nearer to it than a pixel far away, the raw range is large only at the step
+    assert f["cue_hole_nearness"][21, 15] > f["cue_hole_nearness"][50, 15]
+    assert f["cue_raw_range5"][30, 40] > 0.9 and f["cue_raw_range5"][30, 5] == 0
 def test_sevenscenes_registration_warp_and_its_fit_score():
     """data.real.warp_similarity magnifies about the centre, then shifts; scripts/fit_7scenes_registration.py's
     alignment score is highest where the colour image, warped back, puts its edges on the depth edges."""

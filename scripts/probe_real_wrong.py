@@ -16,7 +16,8 @@ hole, |raw - median5(raw)|) and for sigma at other thresholds of "wrong" (3, 10,
 adds over what any edge detector gives, and how much of the score the threshold's label noise sets. Last, the 1-sigma's
 quartiles on raw pixels within 2 cm of the reference and on the wrong ones: how unsure it is where it need not be.
 
-  python scripts/probe_real_wrong.py [WEIGHTS] [--every N]   (default the shipped weights, every 2nd frame)
+  python scripts/probe_real_wrong.py [WEIGHTS] [--fusion auto|off|PATH] [--every N] [--json OUT]
+      (default the shipped weights and fusion, every 2nd frame; --fusion as DepthEnhancer's ``fusion``)
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def frame_features(raw: np.ndarray, ref: np.ndarray) -> dict[str, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("weights", nargs="?", default=None)
+    ap.add_argument("--fusion", default="auto")
     ap.add_argument("--every", type=int, default=2)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
-    enh = DepthEnhancer(a.weights) if a.weights else DepthEnhancer()
+    fusion = a.fusion if a.fusion in ("auto", "off") else Path(a.fusion)
+    enh = DepthEnhancer("learned", weights=a.weights, backend="onnxruntime", fusion=fusion if fusion != "off" else False)
     d, _, _ = load_sequence()
     cols: dict[str, list[np.ndarray]] = {}
     frames = list(GAP)[:: a.every]

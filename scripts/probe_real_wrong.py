@@ -5,7 +5,8 @@ On the 7-Scenes gap block (frames 700-799: neither trained on nor tested; valida
 tenth of them for each validation set), the shipped enhancer runs on the raw frames as the sensor gave them, and raw
 pixels more than 5 cm off the fused TSDF reference are "wrong", as in ``metrics.uncertainty_metrics``. The wrong
 pixels are split by where they lie:
-  edge      within 3 px of a depth step of the reference (a 3x3 range over 10 cm): the TSDF and the raw
+  edge      within 3 px of a depth step of the reference (``metrics.depth_edges``, as the reference's own quality
+            report measures its agreement with the raw at edges): the TSDF and the raw
             disagree about where the edge is (registration, fusion blur, flying pixels);
   hole_rim  otherwise within 3 px of a raw hole;
   other_*   the rest (smooth surfaces), by raw range: under 2 m, 2-3 m, 3 m and beyond (Kinect v1's depth step
@@ -28,14 +29,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from validate_gap import GAP, KINECT_V1_RANGE_M, REF, load_sequence, read_frame, read_reference
 
 from perfecting_depth_ros.enhancer import DepthEnhancer
-from perfecting_depth_ros.evaluate.metrics import WRONG_THRESHOLD_M, auroc
-from perfecting_depth_ros.evaluate.reference import GAP, KINECT_V1_RANGE_M, load_sequence, read_frame, read_reference
+from perfecting_depth_ros.evaluate.metrics import WRONG_THRESHOLD_M, auroc, depth_edges
 
-REF = Path(__file__).resolve().parents[1] / "data_cache" / "7scenes_ref"
 BAND_PX = 3
-EDGE_STEP_M = 0.10
 RANGE_BINS_M = (("other_under_2m", 0.0, 2.0), ("other_2_3m", 2.0, 3.0), ("other_3m_on", 3.0, 99.0))
 
 
@@ -55,8 +54,7 @@ def local_range(depth: np.ndarray, size: int, valid: np.ndarray) -> np.ndarray:
 def frame_features(raw: np.ndarray, ref: np.ndarray) -> dict[str, np.ndarray]:
     """Per-pixel class masks and trivial cues of one frame."""
     valid = raw > 0
-    ref_ok = ref > 0
-    edge = dilate(local_range(ref, 3, ref_ok) > EDGE_STEP_M, BAND_PX)
+    edge = dilate(depth_edges(ref), BAND_PX)
     rim = dilate(~valid, BAND_PX) & ~edge
     hole_dist = cv2.distanceTransform(valid.astype(np.uint8), cv2.DIST_L2, 3)
     med = cv2.medianBlur((raw * 1000).astype(np.uint16), 5).astype(np.float32) / 1000.0
@@ -74,8 +72,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=2)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
-    fusion = a.fusion if a.fusion in ("auto", "off") else Path(a.fusion)
-    enh = DepthEnhancer("learned", weights=a.weights, backend="onnxruntime", fusion=fusion if fusion != "off" else False)
+    enh = DepthEnhancer("learned", weights=a.weights, backend="onnxruntime", fusion=False if a.fusion == "off" else a.fusion)
     d, _, _ = load_sequence()
     cols: dict[str, list[np.ndarray]] = {}
     frames = list(GAP)[:: a.every]
@@ -112,7 +109,7 @@ def main() -> None:
     res["wrong_px_sigma_mm_p25_50_75"] = [float(x * 1000) for x in np.percentile(c["sigma"][wrong], [25, 50, 75])]
     res["cues"] = {k: auroc(c[k], wrong) for k in c if k.startswith("cue_")}
     res["auroc_sigma_by_threshold_m"] = {str(t): auroc(c["sigma"], c["err"] > t) for t in (0.03, 0.05, 0.10, 0.20)}
-    # without the edge band, where the reference itself is least sure (median |raw - ref| there is ~6 cm)
+    # without the edge band, where the reference itself is least sure (quality.json: median |raw - ref| at its edges)
     ne = ~c["edge"]
     res["auroc_sigma_off_edges"] = auroc(c["sigma"][ne], wrong[ne])
     text = json.dumps(res, indent=1)

@@ -14,8 +14,10 @@ pixels are split by where they lie:
 For each class: its share of the wrong pixels and the AUROC of the 1-sigma against the right pixels. Then the same
 AUROC for trivial cues computed from the raw depth alone (the 5x5 raw depth range, the distance to the nearest raw
 hole, |raw - median5(raw)|) and for sigma at other thresholds of "wrong" (3, 10, 20 cm): how much the learned sigma
-adds over what any edge detector gives, and how much of the score the threshold's label noise sets. Last, the 1-sigma's
-quartiles on raw pixels within 2 cm of the reference and on the wrong ones: how unsure it is where it need not be.
+adds over what any edge detector gives, and how much of the score the threshold's label noise sets; and with "wrong"
+tolerant of where the reference puts an edge (a raw pixel within 5 cm of the reference anywhere within 1, 2 or 4 px
+counts as right): how much of the score the reference's edge placement sets. Last, the 1-sigma's quartiles on raw
+pixels within 2 cm of the reference and on the wrong ones: how unsure it is where it need not be.
 
   python scripts/probe_real_wrong.py [WEIGHTS] [--fusion auto|off|PATH] [--every N] [--json OUT]
       (default the shipped weights and fusion, every 2nd frame; --fusion as DepthEnhancer's ``fusion``)
@@ -36,6 +38,7 @@ from perfecting_depth_ros.evaluate.metrics import WRONG_THRESHOLD_M, auroc, dept
 
 BAND_PX = 3
 RANGE_BINS_M = (("other_under_2m", 0.0, 2.0), ("other_2_3m", 2.0, 3.0), ("other_3m_on", 3.0, 99.0))
+TOLERANCE_PX = (1, 2, 4)
 
 
 def dilate(mask: np.ndarray, px: int) -> np.ndarray:
@@ -49,6 +52,18 @@ def local_range(depth: np.ndarray, size: int, valid: np.ndarray) -> np.ndarray:
     hi = cv2.dilate(np.where(valid, depth, 0).astype(np.float32), k)
     lo = -cv2.dilate(np.where(valid, -depth, -1e4).astype(np.float32), k)
     return np.where(valid, hi - lo, 0)
+
+
+def tolerant_error(raw: np.ndarray, ref: np.ndarray, px: int) -> np.ndarray:
+    """|raw - reference| to the nearest reference value within ``px`` pixels (a (2 px + 1)^2 window; the reference's
+    holes and the image's outside take no part): an error the reference's edge placement alone cannot make."""
+    h, w = ref.shape
+    pad = np.pad(np.where(ref > 0, ref, np.nan).astype(np.float32), px, constant_values=np.nan)
+    best = np.full(ref.shape, np.inf, np.float32)
+    for dy in range(2 * px + 1):
+        for dx in range(2 * px + 1):
+            best = np.fmin(best, np.abs(raw - pad[dy:dy + h, dx:dx + w]))
+    return best
 
 
 def frame_features(raw: np.ndarray, ref: np.ndarray) -> dict[str, np.ndarray]:
@@ -85,6 +100,7 @@ def main() -> None:
         keep = (raw > 0) & (ref > 0) & np.isfinite(out.uncertainty)
         feats = frame_features(raw, ref)
         row = {"sigma": out.uncertainty, "err": np.abs(raw - ref), **feats,
+               **{f"err_tol{px}": tolerant_error(raw, ref, px) for px in TOLERANCE_PX},
                "cue_head_unreliability": 1 - out.raw_reliability, "cue_sample_spread": out.spread}
         for k, v in row.items():
             cols.setdefault(k, []).append(v[keep])
@@ -110,6 +126,10 @@ def main() -> None:
     res["cues"] = {k: auroc(c[k], wrong) for k in c if k.startswith("cue_")}
     res["auroc_sigma_by_threshold_m"] = {str(t): auroc(c["sigma"], c["err"] > t) for t in (0.03, 0.05, 0.10, 0.20)}
     # without the edge band, where the reference itself is least sure (quality.json: median |raw - ref| at its edges)
+    # wrong only where no reference value within px pixels is within 5 cm of the raw: the reference's edge placement
+    res["auroc_sigma_tolerant_px"] = {str(px): {"wrong_share": float(np.mean(c[f"err_tol{px}"] > WRONG_THRESHOLD_M)),
+                                               "auroc_sigma": auroc(c["sigma"], c[f"err_tol{px}"] > WRONG_THRESHOLD_M)}
+                                      for px in TOLERANCE_PX}
     ne = ~c["edge"]
     res["auroc_sigma_off_edges"] = auroc(c["sigma"][ne], wrong[ne])
     text = json.dumps(res, indent=1)

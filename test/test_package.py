@@ -373,6 +373,15 @@ def test_real_wrong_probe_classes_split_every_pixel_once():
     # the cues: a hole's neighbour is nearer to it than a pixel far away, the raw range is large only at the step
     assert f["cue_hole_nearness"][21, 15] > f["cue_hole_nearness"][50, 15]
     assert f["cue_raw_range5"][30, 40] > 0.9 and f["cue_raw_range5"][30, 5] == 0
+    # the tolerant error: a raw step 2 px off the reference's is wrong by 1 m as it stands, right within 2 px, and a
+    # raw pixel off everything near it stays wrong at every tolerance
+    moved = ref.copy()
+    moved[:, 38:40] = 2.5
+    moved[5, 5] = 1.8
+    assert np.isclose(np.abs(moved - ref)[30, 38], 1.0)
+    assert np.isclose(pr.tolerant_error(moved, ref, 1)[30, 38], 1.0) and pr.tolerant_error(moved, ref, 2)[30, 38] == 0
+    assert np.isclose(pr.tolerant_error(moved, ref, 4)[5, 5], 0.3)
+    assert pr.tolerant_error(moved, ref, 2)[30, 70] == 0  # far from the image's edge and the step: its own value
 def test_sevenscenes_registration_warp_and_its_fit_score():
     """data.real.warp_similarity magnifies about the centre, then shifts; scripts/fit_7scenes_registration.py's
     alignment score is highest where the colour image, warped back, puts its edges on the depth edges."""

@@ -123,7 +123,7 @@ def cmd_reference(a) -> int:
                          "pip install --no-deps open3d==0.20.0 && pip install dash plotly") from None
     try:
         q = build_reference(Path(a.out), Path(a.real_dir) if a.real_dir else None, voxel=a.voxel,
-                            frames=range(start, stop))
+                            frames=range(start, stop), trunc_voxels=a.trunc_voxels)
     except FileNotFoundError as e:
         raise SystemExit(str(e)) from None
     print(json.dumps(q, indent=1))
@@ -272,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reference", help="fuse the 7-Scenes sequence into a TSDF and render a reference depth per frame")
     r.add_argument("--out", default="data_cache/7scenes_ref")
     r.add_argument("--real-dir", default=None)
-    r.add_argument("--voxel", type=float, default=0.01)
+    r.add_argument("--voxel", type=float, default=0.01, help="TSDF voxel (m); memory grows as 1/voxel^2")
+    r.add_argument("--trunc-voxels", type=float, default=8.0, help="TSDF truncation in voxels (the fused surface can "
+                   "reach about voxel x this past a silhouette)")
     r.add_argument("--frames", default="0:1000", help="START:STOP, the frames fused and rendered (0:700 = training "
                    "frames only, a reference for training labels)")
     r.set_defaults(fn=cmd_reference)

@@ -19,8 +19,9 @@ tolerant of where the reference puts an edge (a raw pixel within 5 cm of the ref
 counts as right): how much of the score the reference's edge placement sets. Last, the 1-sigma's quartiles on raw
 pixels within 2 cm of the reference and on the wrong ones: how unsure it is where it need not be.
 
-  python scripts/probe_real_wrong.py [WEIGHTS] [--fusion auto|off|PATH] [--every N] [--json OUT]
-      (default the shipped weights and fusion, every 2nd frame; --fusion as DepthEnhancer's ``fusion``)
+  python scripts/probe_real_wrong.py [WEIGHTS] [--fusion auto|off|PATH] [--every N] [--ref DIR] [--json OUT]
+      (default the shipped weights and fusion, every 2nd frame, validate_gap's reference; --fusion as DepthEnhancer's
+      ``fusion``; --ref another `perfecting-depth reference --out DIR`, e.g. one fused with finer voxels)
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("weights", nargs="?", default=None)
     ap.add_argument("--fusion", default="auto")
     ap.add_argument("--every", type=int, default=2)
+    ap.add_argument("--ref", default=str(REF))
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     enh = DepthEnhancer("learned", weights=a.weights, backend="onnxruntime", fusion=False if a.fusion == "off" else a.fusion)
@@ -93,9 +95,9 @@ def main() -> None:
     frames = list(GAP)[:: a.every]
     for i in frames:
         rgb, raw = read_frame(d, i)
-        ref = read_reference(REF, i)
+        ref = read_reference(Path(a.ref), i)
         if ref is None:
-            raise SystemExit(f"no reference for frame {i}: run `perfecting-depth reference --out {REF}` first")
+            raise SystemExit(f"no reference for frame {i}: run `perfecting-depth reference --out {a.ref}` first")
         out = enh.enhance(rgb, raw, max_range_m=KINECT_V1_RANGE_M)
         keep = (raw > 0) & (ref > 0) & np.isfinite(out.uncertainty)
         feats = frame_features(raw, ref)
@@ -107,7 +109,7 @@ def main() -> None:
     c = {k: np.concatenate(v) for k, v in cols.items()}
     wrong = c["err"] > WRONG_THRESHOLD_M
     right = ~wrong
-    res: dict = {"frames": len(frames), "pixels": int(wrong.size), "wrong_share": float(wrong.mean()),
+    res: dict = {"reference": a.ref, "frames": len(frames), "pixels": int(wrong.size), "wrong_share": float(wrong.mean()),
                  "auroc_sigma": auroc(c["sigma"], wrong), "classes": {}}
     for name in ("edge", "hole_rim", *(b[0] for b in RANGE_BINS_M)):
         m = c[name]

@@ -127,11 +127,11 @@ def main() -> None:
     res["wrong_px_sigma_mm_p25_50_75"] = [float(x * 1000) for x in np.percentile(c["sigma"][wrong], [25, 50, 75])]
     res["cues"] = {k: auroc(c[k], wrong) for k in c if k.startswith("cue_")}
     res["auroc_sigma_by_threshold_m"] = {str(t): auroc(c["sigma"], c["err"] > t) for t in (0.03, 0.05, 0.10, 0.20)}
-    # without the edge band, where the reference itself is least sure (quality.json: median |raw - ref| at its edges)
     # wrong only where no reference value within px pixels is within 5 cm of the raw: the reference's edge placement
     res["auroc_sigma_tolerant_px"] = {str(px): {"wrong_share": float(np.mean(c[f"err_tol{px}"] > WRONG_THRESHOLD_M)),
                                                "auroc_sigma": auroc(c["sigma"], c[f"err_tol{px}"] > WRONG_THRESHOLD_M)}
                                       for px in TOLERANCE_PX}
+    # without the edge band, where the reference itself is least sure (quality.json: median |raw - ref| at its edges)
     ne = ~c["edge"]
     res["auroc_sigma_off_edges"] = auroc(c["sigma"][ne], wrong[ne])
     text = json.dumps(res, indent=1)

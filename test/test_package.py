@@ -351,7 +351,6 @@ def test_shadow_holes_are_the_raw_holes_in_an_occlusion_band():
             assert not sh.any()
 
 
-
 def test_real_wrong_probe_classes_split_every_pixel_once():
     """scripts/probe_real_wrong.frame_features: the edge band follows the reference's depth steps, the hole rim the
     raw holes, the range bins the raw range, and the classes split every pixel exactly once."""
@@ -380,8 +379,10 @@ def test_real_wrong_probe_classes_split_every_pixel_once():
     moved[5, 5] = 1.8
     assert np.isclose(np.abs(moved - ref)[30, 38], 1.0)
     assert np.isclose(pr.tolerant_error(moved, ref, 1)[30, 38], 1.0) and pr.tolerant_error(moved, ref, 2)[30, 38] == 0
-    assert np.isclose(pr.tolerant_error(moved, ref, 4)[5, 5], 0.3)
+    assert all(np.isclose(pr.tolerant_error(moved, ref, px)[5, 5], 0.3) for px in (1, 2, 4))
     assert pr.tolerant_error(moved, ref, 2)[30, 70] == 0  # far from the image's edge and the step: its own value
+
+
 def test_sevenscenes_registration_warp_and_its_fit_score():
     """data.real.warp_similarity magnifies about the centre, then shifts; scripts/fit_7scenes_registration.py's
     alignment score is highest where the colour image, warped back, puts its edges on the depth edges."""

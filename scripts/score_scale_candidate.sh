@@ -9,6 +9,7 @@
 #
 #   bash scripts/score_scale_candidate.sh WEIGHTS TAG [SETS] [BLOB]
 #   e.g. bash scripts/score_scale_candidate.sh runs/stage2_scale2_cpu/model.safetensors scale2cpu 0,7,8,9 32000
+# RULE_ARGS are passed to scripts/rule_scale.py (e.g. RULE_ARGS="--real-auroc-change -0.005", the rule a config names).
 # With HOLDOUT=0, step 1 is left out: WEIGHTS have had the real hold-out fine-tune already (a head refitted on top).
 #
 # Writes runs/TAG_holdout/, runs/TAG_fusion/ and outputs/TAG_{S,C}_v{1,2}.jsonl; a step whose output exists is not
@@ -43,5 +44,5 @@ for world in 1 2; do
   score S perfecting_depth_ros/weights/perfecting_depth.safetensors auto "$world"
   score C "$BUILT" "$FUSION/hole_fusion.safetensors" "$world"
 done
-"$PY" scripts/rule_scale.py outputs/${TAG}_S_v1.jsonl outputs/${TAG}_S_v2.jsonl outputs/${TAG}_C_v1.jsonl \
+"$PY" scripts/rule_scale.py ${RULE_ARGS:-} outputs/${TAG}_S_v1.jsonl outputs/${TAG}_S_v2.jsonl outputs/${TAG}_C_v1.jsonl \
   outputs/${TAG}_C_v2.jsonl

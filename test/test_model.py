@@ -930,6 +930,11 @@ def test_rule_scale_applies_each_condition_at_its_threshold(tmp_path):
     assert failed({**good, "val_cov2": 0.971}, good) == {"(d) val_cov2 v1"}
     assert failed({**good, "blob_mae_m": 0.015 * 1.021}, good) == {"(b) blob_mae_m"}
     assert failed(good, {**good, "val_auroc": 0.7975}) == {"(c) val_auroc v2"}
+    looser = {f"({c}) {f}" for c, f, *_, ok in mod.conditions(ship, ship, {**good, "gap_ref_auroc": 0.7551}, good,
+                                                               real_auroc_change=-0.005) if not ok}
+    assert looser == set()  # a rule that lets the real AUROC fall by at most 0.005
+    assert {f for c, f, *_, ok in mod.conditions(ship, ship, {**good, "gap_ref_auroc": 0.7549}, good,
+                                                 real_auroc_change=-0.005) if not ok} == {"gap_ref_auroc"}
     v2 = {"world_version": 2}  # validate_gap.py tags world-v2 rows so; world-v1 rows carry no tag
     rows = [ship, {**ship, **v2}, good, {**good, **v2, "sets": [0, 8]}]
     for i, row in enumerate(rows):
@@ -941,3 +946,4 @@ def test_rule_scale_applies_each_condition_at_its_threshold(tmp_path):
     with pytest.raises(SystemExit, match="worlds 1, 2, 1, 2"):  # shipped rows given in the wrong order
         mod.main([paths[1], paths[0], paths[2], paths[3]])
     assert mod.main(paths) == 0
+    assert mod.main(["--real-auroc-change", "0.02", *paths]) == 1  # 0.7701 is not 0.02 above 0.76

@@ -12,9 +12,9 @@ The real figures (b, c) come from world v1's rows (validate_gap scores the same 
 
   python scripts/rule_scale.py [--real-auroc-change D] SHIPPED_V1.jsonl SHIPPED_V2.jsonl CANDIDATE_V1.jsonl CANDIDATE_V2.jsonl
 
-The runs on new frames since the fifty-first session hold the synthetic figures and the real fill but not a real-AUROC
-gain; the issue's targets are the synthetic figures and the real fill, so a rule written for such a run may ask the
-real AUROC only not to fall (stage2_scale5_cpu.yaml: D = -0.005). The rule a config names is the one applied.
+The issue's targets are the synthetic figures and the real fill, so a rule written for a run that aims at those
+(synthetic frames only) may ask the real AUROC only not to fall (stage2_scale5_cpu.yaml: D = -0.005). The rule written
+in a candidate's config before training is the one applied.
 
 Each file holds one validate_gap.py row (the last line is read); rows scored on other sets, draws or blobs, or given
 in another order of worlds, are refused. Prints every condition with both figures and exits 0 when all hold, 1 when

@@ -912,14 +912,15 @@ def test_rgbd_odometry_scores_a_relative_pose_against_the_true_one():
 def test_rule_scale_applies_each_condition_at_its_threshold(tmp_path):
     """scripts/rule_scale.py: a candidate level with the shipped weights fails (a) (RMSE must fall) and (c) (real
     AUROC must rise by 0.010); one just inside every margin passes; one just outside a margin fails exactly that
-    condition; rows scored on other sets, or given in another order of worlds, are refused."""
+    condition; a rule that lets the real AUROC fall by at most 0.005 holds at -0.0049 and fails at -0.0051; rows scored
+    on other sets, or given in another order of worlds, are refused."""
     mod = load_script("rule_scale")
     ship = {"val_rmse_m": 0.40, "val_mae_artifact_m": 0.45, "val_auroc": 0.80, "val_cov2": 0.95, "val_dbe_acc_px": 4.3,
             "gap_holdout_mae_m": 0.014, "blob_mae_m": 0.015, "gap_ref_auroc": 0.76, "sets": [0, 7], "noise_seeds": 4,
             "blob_seed": 32000}
 
-    def failed(c1: dict, c2: dict) -> set[str]:
-        return {f"({c}) {f}" for c, f, *_, ok in mod.conditions(ship, ship, c1, c2) if not ok}
+    def failed(c1: dict, c2: dict, change: float = 0.010) -> set[str]:
+        return {f"({c}) {f}" for c, f, *_, ok in mod.conditions(ship, ship, c1, c2, real_auroc_change=change) if not ok}
 
     assert failed(ship, ship) == {"(a) val_rmse_m v1", "(a) val_rmse_m v2", "(c) gap_ref_auroc"}
     good = {**ship, "val_rmse_m": 0.399, "val_mae_artifact_m": 0.45 * 1.004, "val_auroc": 0.7985, "val_cov2": 0.905,
@@ -930,11 +931,8 @@ def test_rule_scale_applies_each_condition_at_its_threshold(tmp_path):
     assert failed({**good, "val_cov2": 0.971}, good) == {"(d) val_cov2 v1"}
     assert failed({**good, "blob_mae_m": 0.015 * 1.021}, good) == {"(b) blob_mae_m"}
     assert failed(good, {**good, "val_auroc": 0.7975}) == {"(c) val_auroc v2"}
-    looser = {f"({c}) {f}" for c, f, *_, ok in mod.conditions(ship, ship, {**good, "gap_ref_auroc": 0.7551}, good,
-                                                               real_auroc_change=-0.005) if not ok}
-    assert looser == set()  # a rule that lets the real AUROC fall by at most 0.005
-    assert {f for c, f, *_, ok in mod.conditions(ship, ship, {**good, "gap_ref_auroc": 0.7549}, good,
-                                                 real_auroc_change=-0.005) if not ok} == {"gap_ref_auroc"}
+    assert failed({**good, "gap_ref_auroc": 0.7551}, good, change=-0.005) == set()
+    assert failed({**good, "gap_ref_auroc": 0.7549}, good, change=-0.005) == {"(c) gap_ref_auroc"}
     v2 = {"world_version": 2}  # validate_gap.py tags world-v2 rows so; world-v1 rows carry no tag
     rows = [ship, {**ship, **v2}, good, {**good, **v2, "sets": [0, 8]}]
     for i, row in enumerate(rows):

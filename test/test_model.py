@@ -566,6 +566,45 @@ def test_out_of_range_branch_keeps_its_loss_off_the_depth_path_and_exports(tmp_p
         np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
 
 
+def test_refiner_context_level_grows_from_a_checkpoint_learns_and_exports(tmp_path):
+    """``refiner_context`` adds a 1/8-resolution level to a trained refiner: loaded from a checkpoint without it,
+    the model computes exactly what the checkpoint computed (its output convolution starts at zero), a loss reaches
+    that convolution at once and the rest of the level once it has moved, the grown model saves and loads strictly,
+    and its graph runs in ONNX Runtime as in torch."""
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    m, grown = _fill_model_and_grown(tmp_path / "plain.safetensors", {"refiner_context": 16})
+    ctx = grown.refiner.context
+    assert ctx is not None and m.refiner.context is None
+    assert ctx["up"].weight.abs().max() == 0 and ctx["down"][0].weight.abs().max() > 0
+    args = _head_args(m, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        for a, b in zip(grown(*args), m(*args)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    grown.train()
+    opt = torch.optim.Adam(ctx.parameters(), lr=1e-2)
+    for step in range(2):
+        opt.zero_grad()
+        grown(*args)[0].square().mean().backward()
+        if step == 0:  # the zero output convolution passes nothing back yet; it is what learns first
+            assert ctx["up"].weight.grad.abs().sum() > 0
+            assert ctx["down"][0].weight.grad is None or ctx["down"][0].weight.grad.abs().sum() == 0
+        opt.step()
+    assert ctx["down"][0].weight.grad.abs().sum() > 0
+    grown.eval()
+    with torch.no_grad():
+        moved = grown(*args)
+    assert (moved[0] - m(*args)[0]).abs().max() > 1e-4  # the level now changes the output
+    w = tmp_path / "context.safetensors"
+    save_checkpoint(w, grown, {})
+    again, _ = load_model(w)  # strict: every key of the level is in the file
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(*args)[0], moved[0])
+    out, _ = _onnx_outputs(grown, tmp_path, "context", args, 32, 48)
+    for a, b in zip(out, moved):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
+
+
 def test_far_threshold_calibration_helpers():
     """scripts/calibrate_far.py: the Platt fit finds a separating threshold, and the precision threshold flags
     the most confident holes up to the asked precision (nothing when no threshold reaches it)."""

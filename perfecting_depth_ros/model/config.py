@@ -43,6 +43,9 @@ class ModelConfig:
     p_scale: float = 0.3  # ... widened by p_scale * p ** p_power, p the raw-error head's probability
     p_power: float = 1.0  # (model/error_head.combine_sigma)
     far_sigma: bool = False  # sigma also carries the two-way guess: the variance of lifting (or not) by range - depth
+    refiner_context: int = 0  # width of a 1/8-resolution level on the refiner's 1/4 features (two ResNet blocks),
+    #                           added back through a zero-initialised 1x1 convolution, so a warm start computes
+    #                           what its checkpoint computed; 0 = none
 
     def to_dict(self) -> dict:
         return asdict(self)

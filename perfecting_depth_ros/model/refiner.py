@@ -164,7 +164,8 @@ def range_channels(range_: torch.Tensor | None, like: torch.Tensor) -> torch.Ten
 
 
 class Refiner(nn.Module):
-    """A three-level U-Net (full, 1/2, 1/4); the 1/4 level also sees the condition features.
+    """A three-level U-Net (full, 1/2, 1/4); the 1/4 level also sees the condition features (and, with
+    ``refiner_context``, a fourth level at 1/8 adds to it).
 
     Outputs, all at full resolution in normalised depth units:
     - ``refined``: the rebuilt depth (a learned correction added to the stage-1 mean, or, with
@@ -213,6 +214,17 @@ class Refiner(nn.Module):
         self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.SiLU())
         self.enc3 = nn.Sequential(nn.Conv2d(c2 + n_in, c3, 3, stride=2, padding=1), nn.SiLU())
         self.mid = ResnetBlock2D(in_channels=c3 + cond_channels, out_channels=c3, temb_channels=None, groups=g)
+        self.context = None
+        if cfg.refiner_context:  # a coarser level: more of the frame seen from inside a large hole
+            c4 = int(cfg.refiner_context)
+            self.context = nn.ModuleDict({
+                "down": nn.Sequential(nn.Conv2d(c3, c4, 3, stride=2, padding=1), nn.SiLU()),
+                "block1": ResnetBlock2D(in_channels=c4, out_channels=c4, temb_channels=None, groups=g),
+                "block2": ResnetBlock2D(in_channels=c4, out_channels=c4, temb_channels=None, groups=g),
+                "up": nn.Conv2d(c4, c3, 1),
+            })
+            nn.init.zeros_(self.context["up"].weight)
+            nn.init.zeros_(self.context["up"].bias)
         self.dec2 = nn.Sequential(nn.Conv2d(c3 + c2, c2, 1), nn.SiLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU())
         self.dec1 = nn.Sequential(nn.Conv2d(c2 + c1, c1, 1), nn.SiLU(), nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU())
         self.far_branch = self.use_far and cfg.far_branch
@@ -244,6 +256,10 @@ class Refiner(nn.Module):
         e2 = self.enc2(e1)  # [B,c2,H/2,W/2]
         e3 = self.enc3(torch.cat([e2, F.avg_pool2d(x, 2)], 1))  # [B,c3,H/4,W/4]
         m = self.mid(torch.cat([e3, cond], 1), None)
+        if self.context is not None:
+            c = self.context
+            e4 = c["block2"](c["block1"](c["down"](m), None), None)  # [B,c4,H/8,W/8]
+            m = m + c["up"](F.interpolate(e4, scale_factor=2.0, mode="bilinear"))
         d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2.0, mode="bilinear"), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="bilinear"), e1], 1))
         out = self.head(d1)

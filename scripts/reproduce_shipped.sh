@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the shipped weights from scratch, and nothing else: render the synthetic data, train stage 1, distil,
 # the seven stage-2 schedules, the raw-error heads and the real Kinect v1 fine-tunes, average the heads, fit the hole
-# fusion, then train the refiner at scale on 20,000 world-v2 frames with its own hole fusion, and put the result into
-# the package with its manifest. Seeded; configs in config/train/; the model card says what each run took: up to the
+# fusion, then train the refiner at scale on 20,000 world-v2 frames, continue it on 20,000 new ones, grow it by a
+# context level and train that on 20,000 more, fit its own hole fusion, and put the result into the package with its
+# manifest. Seeded; configs in config/train/; the model card says what each run took: up to the
 # fifteenth session's fusion about 5.5 hours on 2-core CPUs; the scale runs 4,500 steps of batch 64 on an H200 (7 min;
-# about 4.6 hours at this CPU's 3.7 s a step) and 3,000 on the CPU (3.1 hours), besides rendering the data and fusing
+# about 4.6 hours at this CPU's 3.7 s a step), 3,000 + 3,000 + 1,500 on the CPU (about 7.7 hours), besides rendering the data and fusing
 # the 7-Scenes reference. Configs say `device: auto`: on a GPU the runs give equivalent, not bit-identical, weights.
 # scripts/reproduce_weights.sh runs the same steps with every experiment beside them.
 #
@@ -68,6 +69,16 @@ frames() {
   [ "$SMOKE" = 1 ] && count=8
   last=$(printf "%s/%s-%04d.npz" "$dir" "$split" $(((count - 1) / 500)))
   [ -f "$last" ] || $PD data --out "$dir" --split "$split" --frames "$count" "$@"
+}
+
+# Frames of the train split from index START on: `frames_at DIR START COUNT [data ARGS...]`, rendered unless DIR
+# holds their last shard (shards are numbered by frame index: START / 500 on).
+frames_at() {
+  local dir=$1 start=$2 count=$3 last
+  shift 3
+  [ "$SMOKE" = 1 ] && count=8
+  last=$(printf "%s/train-%04d.npz" "$dir" $(((start + count - 1) / 500)))
+  [ -f "$last" ] || $PD data --out "$dir" --split train --start "$start" --frames "$count" "$@"
 }
 
 ship() {  # ship() WEIGHTS [FUSION]: weights (and hole fusion) into $SHIP, with the ONNX graph and manifest
@@ -135,6 +146,21 @@ ship_scale_49() {
   ship runs/scale2cpu_holdout/model.safetensors runs/scale2cpu_fusion/hole_fusion.safetensors
 }
 
+# 9 (fifty-first to fifty-fifth sessions): that refiner (before its real fine-tune) continued for 3,000 steps on 20,000
+# world-v2 frames no run had seen (train frames 20,000-39,999), grown by a 1/8-resolution context level and trained
+# 1,500 steps on 20,000 more (40,000-59,999), about 3.6 s a step here; the real hold-out fine-tune reapplied and a hole
+# fusion fitted on its outputs: the shipped weights and fusion (they passed stage2_context_cpu.yaml's rule, written
+# before training).
+ship_context_55() {
+  frames_at data_cache/synth128_scale_b 20000 20000 --size 128x160 --crop-of 240x320 --world-version 2
+  frames_at data_cache/synth128_scale_c 40000 20000 --size 128x160 --crop-of 240x320 --world-version 2
+  train stage2 stage2_scale4_cpu --init runs/stage2_scale2_cpu/model.safetensors
+  train stage2 stage2_context_cpu --init runs/stage2_scale4_cpu/model.safetensors
+  train stage2 stage2_scale_holdout --init runs/stage2_context_cpu/model.safetensors --out-dir runs/contextcpu_holdout
+  train fusion fusion_scale --init runs/contextcpu_holdout/model.safetensors --out-dir runs/contextcpu_fusion
+  ship runs/contextcpu_holdout/model.safetensors runs/contextcpu_fusion/hole_fusion.safetensors
+}
+
 # The fused 7-Scenes reference, the raw-error heads' labels (step 5), built first when missing: it needs open3d, and
 # `perfecting-depth reference` says what to install before any training has run, not hours in.
 reference() {
@@ -179,5 +205,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   ship_hole_bias_13
   ship_fusion_15
   ship_scale_49
+  ship_context_55
   echo "shipped into $SHIP"
 fi

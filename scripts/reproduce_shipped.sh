@@ -5,8 +5,9 @@
 # context level and train that on 20,000 more, fit its own hole fusion, and put the result into the package with its
 # manifest. Seeded; configs in config/train/; the model card says what each run took: up to the
 # fifteenth session's fusion about 5.5 hours on 2-core CPUs; the scale runs 4,500 steps of batch 64 on an H200 (7 min;
-# about 4.6 hours at this CPU's 3.7 s a step), 3,000 + 3,000 + 1,500 on the CPU (about 7.7 hours), besides rendering the data and fusing
-# the 7-Scenes reference. Configs say `device: auto`: on a GPU the runs give equivalent, not bit-identical, weights.
+# about 4.6 hours at this CPU's 3.7 s a step), 3,000 + 3,000 + 1,500 on the CPU (about 7.7 hours), besides rendering
+# the data and fusing the 7-Scenes reference. Configs say `device: auto`: on a GPU the runs give equivalent, not
+# bit-identical, weights.
 # scripts/reproduce_weights.sh runs the same steps with every experiment beside them.
 #
 #   bash scripts/reproduce_shipped.sh [--work DIR] [--ship DIR] [--seed-offset N] [--smoke]
@@ -62,23 +63,15 @@ snapshot() {
   if [ "$SMOKE" = 1 ]; then echo "runs/$1/model.safetensors"; else echo "runs/$1/model_step$2.safetensors"; fi
 }
 
-# Synthetic frames: `frames DIR SPLIT COUNT [data ARGS...]`, rendered unless DIR holds the split's last shard.
+# Synthetic frames: `frames DIR SPLIT COUNT [data ARGS...]`, rendered unless DIR holds the last shard they fill
+# (shards are numbered by frame index, so a `--start N` among the ARGS moves it).
 frames() {
-  local dir=$1 split=$2 count=$3 last
+  local dir=$1 split=$2 count=$3 start=0 prev="" a last
   shift 3
+  for a in "$@"; do [ "$prev" = --start ] && start=$a; prev=$a; done
   [ "$SMOKE" = 1 ] && count=8
-  last=$(printf "%s/%s-%04d.npz" "$dir" "$split" $(((count - 1) / 500)))
+  last=$(printf "%s/%s-%04d.npz" "$dir" "$split" $(((start + count - 1) / 500)))
   [ -f "$last" ] || $PD data --out "$dir" --split "$split" --frames "$count" "$@"
-}
-
-# Frames of the train split from index START on: `frames_at DIR START COUNT [data ARGS...]`, rendered unless DIR
-# holds their last shard (shards are numbered by frame index: START / 500 on).
-frames_at() {
-  local dir=$1 start=$2 count=$3 last
-  shift 3
-  [ "$SMOKE" = 1 ] && count=8
-  last=$(printf "%s/train-%04d.npz" "$dir" $(((start + count - 1) / 500)))
-  [ -f "$last" ] || $PD data --out "$dir" --split train --start "$start" --frames "$count" "$@"
 }
 
 ship() {  # ship() WEIGHTS [FUSION]: weights (and hole fusion) into $SHIP, with the ONNX graph and manifest
@@ -152,8 +145,8 @@ ship_scale_49() {
 # fusion fitted on its outputs: the shipped weights and fusion (they passed stage2_context_cpu.yaml's rule, written
 # before training).
 ship_context_55() {
-  frames_at data_cache/synth128_scale_b 20000 20000 --size 128x160 --crop-of 240x320 --world-version 2
-  frames_at data_cache/synth128_scale_c 40000 20000 --size 128x160 --crop-of 240x320 --world-version 2
+  frames data_cache/synth128_scale_b train 20000 --start 20000 --size 128x160 --crop-of 240x320 --world-version 2
+  frames data_cache/synth128_scale_c train 20000 --start 40000 --size 128x160 --crop-of 240x320 --world-version 2
   train stage2 stage2_scale4_cpu --init runs/stage2_scale2_cpu/model.safetensors
   train stage2 stage2_context_cpu --init runs/stage2_scale4_cpu/model.safetensors
   train stage2 stage2_scale_holdout --init runs/stage2_context_cpu/model.safetensors --out-dir runs/contextcpu_holdout

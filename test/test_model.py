@@ -605,6 +605,47 @@ def test_refiner_context_level_grows_from_a_checkpoint_learns_and_exports(tmp_pa
         np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
 
 
+def test_refiner_context2_level_grows_below_the_context_level_and_exports(tmp_path):
+    """``refiner_context2`` adds a 1/16-resolution level below the 1/8 one, grown the same way: from a checkpoint
+    with the 1/8 level (itself grown from one without), the model computes exactly what the checkpoint computed, a
+    few steps move it, it saves and loads strictly and exports; without the 1/8 level it is refused."""
+    from perfecting_depth_ros.train.common import load_model, save_checkpoint
+
+    m, ctx = _fill_model_and_grown(tmp_path / "plain.safetensors", {"refiner_context": 16})
+    with torch.no_grad():  # a trained-looking 1/8 level (its output convolution no longer zero)
+        torch.nn.init.normal_(ctx.refiner.context["up"].weight, std=0.1)
+    save_checkpoint(tmp_path / "ctx.safetensors", ctx, {})
+    grown, _ = load_model(tmp_path / "ctx.safetensors", overrides={"refiner_context2": 24})
+    grown.eval()
+    assert grown.refiner.context2 is not None and ctx.refiner.context2 is None
+    g = torch.Generator().manual_seed(8)  # 48x80: an odd 1/16 grid (3x5)
+    args = (torch.rand(1, 3, 48, 80, generator=g), torch.randn(1, 1, 48, 80, generator=g),
+            (torch.rand(1, 1, 48, 80, generator=g) > 0.4).float(), torch.randn(*m.noise_shape(1, 48, 80, 2), generator=g))
+    with torch.no_grad():
+        for a, b in zip(grown(*args), ctx(*args)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    grown.train()
+    opt = torch.optim.Adam(grown.refiner.context2.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        grown(*args)[0].square().mean().backward()
+        opt.step()
+    assert grown.refiner.context2["down"][0].weight.grad.abs().sum() > 0
+    grown.eval()
+    with torch.no_grad():
+        moved = grown(*args)
+    assert (moved[0] - ctx(*args)[0]).abs().max() > 1e-4
+    save_checkpoint(tmp_path / "ctx2.safetensors", grown, {})
+    again, _ = load_model(tmp_path / "ctx2.safetensors")
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(*args)[0], moved[0])
+    out, _ = _onnx_outputs(grown, tmp_path, "context2", args, 32, 48)  # traced at another size: shapes are dynamic
+    for a, b in zip(out, moved):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="needs refiner_context"):
+        load_model(tmp_path / "plain.safetensors", overrides={"refiner_context2": 8})
+
+
 def test_far_threshold_calibration_helpers():
     """scripts/calibrate_far.py: the Platt fit finds a separating threshold, and the precision threshold flags
     the most confident holes up to the asked precision (nothing when no threshold reaches it)."""

@@ -46,6 +46,8 @@ class ModelConfig:
     refiner_context: int = 0  # width of a 1/8-resolution level on the refiner's 1/4 features (two ResNet blocks),
     #                           added back through a zero-initialised 1x1 convolution, so a warm start computes
     #                           what its checkpoint computed; 0 = none
+    refiner_context2: int = 0  # width of a 1/16-resolution level on that 1/8 level (needs refiner_context), grown
+    #                            the same way; 0 = none
 
     def to_dict(self) -> dict:
         return asdict(self)

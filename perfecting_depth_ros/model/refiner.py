@@ -165,7 +165,7 @@ def range_channels(range_: torch.Tensor | None, like: torch.Tensor) -> torch.Ten
 
 class Refiner(nn.Module):
     """A three-level U-Net (full, 1/2, 1/4); the 1/4 level also sees the condition features (and, with
-    ``refiner_context``, a fourth level at 1/8 adds to it).
+    ``refiner_context``, a fourth level at 1/8 adds to it, and with ``refiner_context2`` a fifth at 1/16 adds to that).
 
     Outputs, all at full resolution in normalised depth units:
     - ``refined``: the rebuilt depth (a learned correction added to the stage-1 mean, or, with
@@ -225,6 +225,19 @@ class Refiner(nn.Module):
             })
             nn.init.zeros_(self.context["up"].weight)
             nn.init.zeros_(self.context["up"].bias)
+        self.context2 = None
+        if cfg.refiner_context2:  # coarser still, on the 1/8 level, grown from a checkpoint the same way
+            if not cfg.refiner_context:
+                raise ValueError("refiner_context2 adds a level below refiner_context's: it needs refiner_context")
+            c4, c5 = int(cfg.refiner_context), int(cfg.refiner_context2)
+            self.context2 = nn.ModuleDict({
+                "down": nn.Sequential(nn.Conv2d(c4, c5, 3, stride=2, padding=1), nn.SiLU()),
+                "block1": ResnetBlock2D(in_channels=c5, out_channels=c5, temb_channels=None, groups=g),
+                "block2": ResnetBlock2D(in_channels=c5, out_channels=c5, temb_channels=None, groups=g),
+                "up": nn.Conv2d(c5, c4, 1),
+            })
+            nn.init.zeros_(self.context2["up"].weight)
+            nn.init.zeros_(self.context2["up"].bias)
         self.dec2 = nn.Sequential(nn.Conv2d(c3 + c2, c2, 1), nn.SiLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU())
         self.dec1 = nn.Sequential(nn.Conv2d(c2 + c1, c1, 1), nn.SiLU(), nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU())
         self.far_branch = self.use_far and cfg.far_branch
@@ -259,6 +272,10 @@ class Refiner(nn.Module):
         if self.context is not None:
             c = self.context
             e4 = c["block2"](c["block1"](c["down"](m), None), None)  # [B,c4,H/8,W/8]
+            if self.context2 is not None:
+                c2 = self.context2
+                e5 = c2["block2"](c2["block1"](c2["down"](e4), None), None)  # [B,c5,H/16,W/16]
+                e4 = e4 + c2["up"](F.interpolate(e5, size=e4.shape[-2:], mode="bilinear"))
             m = m + c["up"](F.interpolate(e4, scale_factor=2.0, mode="bilinear"))
         d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2.0, mode="bilinear"), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="bilinear"), e1], 1))

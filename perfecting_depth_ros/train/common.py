@@ -159,8 +159,8 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
     only in input channels are copied into the leading channels, the new channels start at zero, so
     the warm-started model computes what the checkpoint computed; a layer that grew only in output channels
     keeps the checkpoint's outputs, and its new outputs get zero weights and the new model's own bias; a
-    raw-error head added this way starts from its random initialisation, a refiner context level from its own
-    (its output convolution zero, so it adds nothing until trained).
+    raw-error head added this way starts from its random initialisation, a refiner context level (or the one
+    below it) from its own (its output convolution zero, so it adds nothing until trained).
     """
     from safetensors import safe_open
 
@@ -200,6 +200,8 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
         missing = [k for k in missing if not k.startswith("refiner.far.")]
     if cfg.refiner_context and not saved.get("refiner_context"):  # a context level added likewise (zero output)
         missing = [k for k in missing if not k.startswith("refiner.context.")]
+    if cfg.refiner_context2 and not saved.get("refiner_context2"):  # and the level below it
+        missing = [k for k in missing if not k.startswith("refiner.context2.")]
     if strict and (missing or unexpected):
         raise ValueError(f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model, json.loads(md.get("meta", "{}"))

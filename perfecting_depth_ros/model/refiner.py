@@ -163,6 +163,31 @@ def range_channels(range_: torch.Tensor | None, like: torch.Tensor) -> torch.Ten
     return torch.cat([known, value], 1).view(B, 2, 1, 1).expand(B, 2, H, W)
 
 
+def context_level(c_in: int, width: int, groups: int) -> nn.ModuleDict:
+    """A coarser level for a U-Net's features: a stride-2 convolution, two ResNet blocks of ``width`` channels and a
+    1x1 convolution back to ``c_in`` that starts at zero, so a level grown onto a trained model adds nothing until
+    trained (``context_features`` and ``context_back`` run it)."""
+    level = nn.ModuleDict({
+        "down": nn.Sequential(nn.Conv2d(c_in, width, 3, stride=2, padding=1), nn.SiLU()),
+        "block1": ResnetBlock2D(in_channels=width, out_channels=width, temb_channels=None, groups=groups),
+        "block2": ResnetBlock2D(in_channels=width, out_channels=width, temb_channels=None, groups=groups),
+        "up": nn.Conv2d(width, c_in, 1),
+    })
+    nn.init.zeros_(level["up"].weight)
+    nn.init.zeros_(level["up"].bias)
+    return level
+
+
+def context_features(level: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
+    """A ``context_level``'s features of ``x``, at half its resolution."""
+    return level["block2"](level["block1"](level["down"](x), None), None)
+
+
+def context_back(level: nn.ModuleDict, features: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``features`` brought back to ``like``'s size and channels: what the level adds to ``like``."""
+    return level["up"](F.interpolate(features, size=like.shape[-2:], mode="bilinear"))
+
+
 class Refiner(nn.Module):
     """A three-level U-Net (full, 1/2, 1/4); the 1/4 level also sees the condition features (and, with
     ``refiner_context``, a fourth level at 1/8 adds to it, and with ``refiner_context2`` a fifth at 1/16 adds to that).
@@ -214,30 +239,12 @@ class Refiner(nn.Module):
         self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.SiLU())
         self.enc3 = nn.Sequential(nn.Conv2d(c2 + n_in, c3, 3, stride=2, padding=1), nn.SiLU())
         self.mid = ResnetBlock2D(in_channels=c3 + cond_channels, out_channels=c3, temb_channels=None, groups=g)
-        self.context = None
-        if cfg.refiner_context:  # a coarser level: more of the frame seen from inside a large hole
-            c4 = int(cfg.refiner_context)
-            self.context = nn.ModuleDict({
-                "down": nn.Sequential(nn.Conv2d(c3, c4, 3, stride=2, padding=1), nn.SiLU()),
-                "block1": ResnetBlock2D(in_channels=c4, out_channels=c4, temb_channels=None, groups=g),
-                "block2": ResnetBlock2D(in_channels=c4, out_channels=c4, temb_channels=None, groups=g),
-                "up": nn.Conv2d(c4, c3, 1),
-            })
-            nn.init.zeros_(self.context["up"].weight)
-            nn.init.zeros_(self.context["up"].bias)
-        self.context2 = None
-        if cfg.refiner_context2:  # coarser still, on the 1/8 level, grown from a checkpoint the same way
-            if not cfg.refiner_context:
-                raise ValueError("refiner_context2 adds a level below refiner_context's: it needs refiner_context")
-            c4, c5 = int(cfg.refiner_context), int(cfg.refiner_context2)
-            self.context2 = nn.ModuleDict({
-                "down": nn.Sequential(nn.Conv2d(c4, c5, 3, stride=2, padding=1), nn.SiLU()),
-                "block1": ResnetBlock2D(in_channels=c5, out_channels=c5, temb_channels=None, groups=g),
-                "block2": ResnetBlock2D(in_channels=c5, out_channels=c5, temb_channels=None, groups=g),
-                "up": nn.Conv2d(c5, c4, 1),
-            })
-            nn.init.zeros_(self.context2["up"].weight)
-            nn.init.zeros_(self.context2["up"].bias)
+        if cfg.refiner_context2 and not cfg.refiner_context:
+            raise ValueError("refiner_context2 adds a level below refiner_context's: it needs refiner_context")
+        # coarser levels: more of the frame seen from inside a large hole (1/8 on the 1/4 features, 1/16 on that)
+        self.context = context_level(c3, int(cfg.refiner_context), g) if cfg.refiner_context else None
+        self.context2 = (context_level(int(cfg.refiner_context), int(cfg.refiner_context2), g)
+                         if cfg.refiner_context2 else None)
         self.dec2 = nn.Sequential(nn.Conv2d(c3 + c2, c2, 1), nn.SiLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU())
         self.dec1 = nn.Sequential(nn.Conv2d(c2 + c1, c1, 1), nn.SiLU(), nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU())
         self.far_branch = self.use_far and cfg.far_branch
@@ -270,13 +277,10 @@ class Refiner(nn.Module):
         e3 = self.enc3(torch.cat([e2, F.avg_pool2d(x, 2)], 1))  # [B,c3,H/4,W/4]
         m = self.mid(torch.cat([e3, cond], 1), None)
         if self.context is not None:
-            c = self.context
-            e4 = c["block2"](c["block1"](c["down"](m), None), None)  # [B,c4,H/8,W/8]
+            e4 = context_features(self.context, m)  # [B,c4,H/8,W/8]
             if self.context2 is not None:
-                c2 = self.context2
-                e5 = c2["block2"](c2["block1"](c2["down"](e4), None), None)  # [B,c5,H/16,W/16]
-                e4 = e4 + c2["up"](F.interpolate(e5, size=e4.shape[-2:], mode="bilinear"))
-            m = m + c["up"](F.interpolate(e4, scale_factor=2.0, mode="bilinear"))
+                e4 = e4 + context_back(self.context2, context_features(self.context2, e4), e4)  # via [B,c5,H/16,W/16]
+            m = m + context_back(self.context, e4, m)
         d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2.0, mode="bilinear"), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="bilinear"), e1], 1))
         out = self.head(d1)

@@ -6,9 +6,8 @@
 # fusion, and put the result into the package with its manifest. Seeded; configs in config/train/; the model card
 # says what each run took: up to the fifteenth session's fusion about 5.5 hours on 2-core CPUs; the scale runs 4,500
 # steps of batch 64 on an H200 (7 min; about 4.6 hours at this CPU's 3.7 s a step), 3,000 + 3,000 + 1,500 + 1,200 on
-# the CPU (about 9 hours), besides rendering
-# the data and fusing the 7-Scenes reference. Configs say `device: auto`: on a GPU the runs give equivalent, not
-# bit-identical, weights.
+# the CPU (about 9 hours), besides rendering the data and fusing the 7-Scenes reference. Configs say `device: auto`:
+# on a GPU the runs give equivalent, not bit-identical, weights.
 # scripts/reproduce_weights.sh runs the same steps with every experiment beside them.
 #
 #   bash scripts/reproduce_shipped.sh [--work DIR] [--ship DIR] [--seed-offset N] [--smoke]

@@ -152,6 +152,12 @@ def save_checkpoint(path: str | Path, model: PerfectingDepthModel, meta: dict) -
     write_manifest(path)
 
 
+# (ModelConfig field, state-dict prefix) of the parts a warm start may add: the raw-error head, the out-of-range
+# branch (it exists only with refiner_far) and the refiner's coarser levels (their output convolutions zero)
+GROWN_PARTS = (("error_head_channels", "error_head."), ("far_branch", "refiner.far."),
+               ("refiner_context", "refiner.context."), ("refiner_context2", "refiner.context2."))
+
+
 def load_model(path: str | Path, strict: bool = True, overrides: dict | None = None) -> tuple[PerfectingDepthModel, dict]:
     """Rebuild a model from a safetensors checkpoint alone. Raises ValueError on a foreign or corrupt file.
 
@@ -194,14 +200,10 @@ def load_model(path: str | Path, strict: bool = True, overrides: dict | None = N
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shapes differ: weights for another model configuration
         raise ValueError(f"{path} does not match the model: {e}") from e
-    if cfg.error_head_channels and not saved.get("error_head_channels"):  # a head added by ``overrides``
-        missing = [k for k in missing if not k.startswith("error_head.")]
-    if cfg.refiner_far and cfg.far_branch and not saved.get("far_branch"):  # an out-of-range branch added likewise
-        missing = [k for k in missing if not k.startswith("refiner.far.")]
-    if cfg.refiner_context and not saved.get("refiner_context"):  # a context level added likewise (zero output)
-        missing = [k for k in missing if not k.startswith("refiner.context.")]
-    if cfg.refiner_context2 and not saved.get("refiner_context2"):  # and the level below it
-        missing = [k for k in missing if not k.startswith("refiner.context2.")]
+    # parts that ``overrides`` added start from their own initialisation: their weights are not in the file
+    added = tuple(prefix for field, prefix in GROWN_PARTS if getattr(cfg, field) and not saved.get(field))
+    if added:
+        missing = [k for k in missing if not k.startswith(added)]
     if strict and (missing or unexpected):
         raise ValueError(f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model, json.loads(md.get("meta", "{}"))

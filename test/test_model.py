@@ -234,6 +234,27 @@ def test_stage2_loss_adds_the_weighted_squared_error(frame):
     assert (loss2 - loss0).item() == pytest.approx(2.0 * logs0["sq"], rel=1e-4)
 
 
+def test_stage2_loss_real_sigma_weight_scales_only_real_frames_uncertainty_terms(frame):
+    """``real_sigma_weight`` 0 drops sigma's NLL and the gate's BCE on real frames, keeps them on synthetic ones,
+    and leaves the depth terms alone."""
+    from perfecting_depth_ros.data.dataset import sensor_sample
+    from perfecting_depth_ros.train import stages
+
+    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(2))
+    one = {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
+           "raw": torch.from_numpy(s.raw)[None, None], "gt": torch.from_numpy(s.gt)[None, None]}
+    m = PerfectingDepthModel(TINY)
+    out = {}
+    for real, weight in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0)):
+        torch.manual_seed(0)
+        out[real, weight] = stages.stage2_loss(m, {**one, "real": torch.tensor([real])}, real_sigma_weight=weight)
+    (synth, logs_s), (real0, logs_r0), (real1, logs_r1) = out[0.0, 0.0], out[1.0, 0.0], out[1.0, 1.0]
+    assert logs_s["nll"] != 0 and logs_s["gate"] > 0 and synth.item() == pytest.approx(real1.item())
+    assert logs_r0["nll"] == 0 and logs_r0["gate"] == 0
+    assert logs_r0["l1"] == pytest.approx(logs_r1["l1"]) and logs_r0["grad"] == pytest.approx(logs_r1["grad"])
+    assert (real1 - real0).item() == pytest.approx(0.2 * logs_r1["gate"] + 0.1 * logs_r1["nll"], rel=1e-4, abs=1e-6)
+
+
 def test_normalized_fill_keeps_valid_pixels_and_fills_holes_smoothly():
     from perfecting_depth_ros.model.refiner import normalized_fill
 

@@ -240,6 +240,7 @@ class SyntheticDepthDataset(Dataset):
             "material": torch.from_numpy(np.ascontiguousarray(mat))[None].float(),
             # the sensor's max range, metres (0: none, the clean depth of stage 1)
             "max_range": torch.tensor(SENSORS[s.sensor].max_range_m if s.sensor in SENSORS else 0.0),
+            "real": torch.tensor(0.0),  # 1 for RealReferenceDataset's frames, which may share a batch with these
         }
 
 
@@ -315,4 +316,5 @@ class RealReferenceDataset(Dataset):
             "gt": torch.from_numpy(np.ascontiguousarray(ref))[None].float(),
             "material": torch.zeros(1, h, w),
             "max_range": torch.tensor(SENSOR_MAX_RANGE_M["kinect_v1"]),  # 7-Scenes: Kinect v1
+            "real": torch.tensor(1.0),
         }

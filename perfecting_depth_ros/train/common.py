@@ -55,6 +55,8 @@ class TrainConfig:
     extra_holes: float = 0.0  # stage2: chance of hiding extra random blobs of valid raw pixels
     artifact_weight: float = 1.0  # stage2: weight of the depth loss where raw is missing or wrong
     l2_weight: float = 0.0  # stage2: weight of the rebuilt depth's squared error beside its L1 (normalised units)
+    real_sigma_weight: float = 1.0  # stage2: weight of sigma's NLL and the gate's BCE on real frames (0: they teach
+    # the depth fill alone; the uncertainty learns from synthetic frames only)
     hard_weight: int = 1  # sensor stages: frames showing glass or a mirror come this many times per epoch
     hflip: bool = True  # flip training windows horizontally half of the time (False: shadows keep their side)
     alt_data_dir: str | None = None  # a second set of frames (e.g. other sizes), every ``alt_every``-th batch

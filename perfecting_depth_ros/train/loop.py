@@ -183,7 +183,8 @@ def train(cfg: TrainConfig) -> Path:
         elif cfg.stage == "farbranch":
             loss, logs = stages.far_branch_loss(model, batch)
         else:
-            loss, logs = stages.stage2_loss(model, batch, cfg.artifact_weight, cfg.l2_weight)
+            loss, logs = stages.stage2_loss(model, batch, cfg.artifact_weight, cfg.l2_weight,
+                                               cfg.real_sigma_weight)
         opt.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         average_gradients(params, accelerator)

@@ -105,10 +105,13 @@ def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: fl
     return loss, {"bce": l_bce.item(), "mag": l_mag.item(), "nll": l_nll.item(), "pos_frac": (n_pos / w.sum()).item()}
 
 
-def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0, l2_weight: float = 0.0):
+def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0, l2_weight: float = 0.0,
+                real_sigma_weight: float = 1.0):
     """Refiner loss: L1 of the rebuilt depth (plus ``l2_weight`` x its squared error: L1 alone is minimised by the
     median of what a hole may hide, squared error by the mean, which RMSE scores), BCE of the keep-raw gate, Laplace
-    NLL of sigma.
+    NLL of sigma. On the batch's real frames (``batch["real"]`` 1) the gate's and sigma's terms weigh
+    ``real_sigma_weight`` times as much: 0 lets real frames teach the depth fill alone (their hidden blobs are easy
+    holes, unlike a sensor's, and would teach sigma that holes are safe).
 
     The three heads are trained apart (gate and depth detached from each other's loss), so the gate
     answers "is this raw pixel right?" and keeps reliable raw pixels to the millimetre.
@@ -135,9 +138,12 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     l_grad = (wmean((gx(refined) - gx(gt_n)).abs(), w[..., :, 1:] * w[..., :, :-1])
               + wmean((gy(refined) - gy(gt_n)).abs(), w[..., 1:, :] * w[..., :-1, :]))
     gate_logit = torch.logit(gate.clamp(1e-4, 1 - 1e-4))
-    l_gate = wmean(F.binary_cross_entropy_with_logits(gate_logit, label, reduction="none"), mask * w)
+    w_unc = w  # where the gate and sigma learn
+    if real_sigma_weight != 1.0 and "real" in batch:
+        w_unc = w * (1.0 + (real_sigma_weight - 1.0) * batch["real"].float().view(-1, 1, 1, 1))
+    l_gate = wmean(F.binary_cross_entropy_with_logits(gate_logit, label, reduction="none"), mask * w_unc)
     err = (final.detach() - gt_n).abs()
-    l_nll = wmean(err / sigma + torch.log(sigma), w)
+    l_nll = wmean(err / sigma + torch.log(sigma), w_unc)
     loss = l_depth + 0.5 * l_grad + 0.2 * l_gate + 0.1 * l_nll
     logs = {}
     if far_logit is not None:  # which holes lie past the sensor's range (known range only)

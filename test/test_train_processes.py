@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -128,6 +129,41 @@ print("same batches")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0 and "same batches" in r.stdout, r.stderr[-3000:]
+
+
+def test_loader_workers_start_after_opencv_threads_ran_in_the_training_process(tmp_path):
+    """The training process may have run OpenCV on its thread pool before the workers fork (reading the real frames
+    does): a worker forked with the pool mid-state used to wait forever on its first OpenCV call (about two forks in
+    five here; a batch-64 run with real windows hung at step 0). Three rounds of pool work and fresh workers must
+    all deliver their batches."""
+    write_shards(tmp_path / "data", "train", 8, 64, 80, shard_size=8, workers=1, progress=False)
+    script = f"""
+import itertools
+import cv2
+import numpy as np
+from perfecting_depth_ros.data.dataset import SyntheticDepthDataset, load_shards
+from perfecting_depth_ros.train.common import infinite_batches
+
+data = SyntheticDepthDataset(load_shards({str(tmp_path / "data")!r}, "train"), "sensor", seed=3)
+img = np.random.default_rng(0).random((1024, 1024), np.float32)
+cv2.setNumThreads(2)
+for round_ in range(3):
+    for _ in range(20):
+        cv2.GaussianBlur(img, (31, 31), 5)  # OpenCV work in this process, on its pool while it has one
+    gen = infinite_batches(data, 4, seed=7 + round_, workers=1)
+    assert len(list(itertools.islice(gen, 2))) == 2
+    gen.close()
+print("workers delivered")
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and its workers
+        proc.communicate()
+        pytest.fail("a loader worker forked after OpenCV's threads ran never delivered its batch (deadlocked)")
+    assert proc.returncode == 0 and "workers delivered" in out, err[-3000:]
 
 
 def test_a_run_cut_and_resumed_ends_where_an_uninterrupted_one_does(tmp_path):

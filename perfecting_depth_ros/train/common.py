@@ -276,6 +276,13 @@ def infinite_batches(dataset, batch_size: int, seed: int, workers: int = 0, skip
         raise ValueError(f"{n} training samples cannot fill one batch of {batch_size}: render more frames "
                          "or lower batch_size")
     workers = min(workers, usable_cpus() or os.cpu_count() or 1)  # no more processes than this one may run on
+    if workers:
+        # the workers are forked from this process: an OpenCV thread pool started here before (reading the real
+        # frames does) is copied into them mid-state, and their first OpenCV call waits on it forever (met: a
+        # batch-64 run with real windows hung at step 0). One thread here stops the pool before the first fork.
+        import cv2
+
+        cv2.setNumThreads(1)
     per_epoch = n // batch_size
     epoch, offset = divmod(skip, per_epoch)
     while True:

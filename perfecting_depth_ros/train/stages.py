@@ -110,8 +110,8 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     """Refiner loss: L1 of the rebuilt depth (plus ``l2_weight`` x its squared error: L1 alone is minimised by the
     median of what a hole may hide, squared error by the mean, which RMSE scores), BCE of the keep-raw gate, Laplace
     NLL of sigma. On the batch's real frames (``batch["real"]`` 1) the gate's and sigma's terms weigh
-    ``real_sigma_weight`` times as much: 0 lets real frames teach the depth fill alone (their hidden blobs are easy
-    holes, unlike a sensor's, and would teach sigma that holes are safe).
+    ``real_sigma_weight`` times as much: 0 lets real frames teach the depth fill alone (tried against a fall of the
+    synthetic AUROC in a long real fine-tune: it fell as far, stage2_context2_more_holdout_fill.yaml).
 
     The three heads are trained apart (gate and depth detached from each other's loss), so the gate
     answers "is this raw pixel right?" and keeps reliable raw pixels to the millimetre.

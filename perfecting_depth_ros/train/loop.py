@@ -160,8 +160,8 @@ def train(cfg: TrainConfig) -> Path:
                                cfg.loader_workers, skip=start - alt_taken)
     alt = None
     if alt_data is not None:
-        # with loader workers for the main frames, these need theirs too: a process that simulates sensors itself
-        # (OpenCV's threads) and then forks the next epoch's workers can leave them deadlocked (met on a CPU check)
+        # these frames get loader workers too, so the training process only trains (forking workers after OpenCV
+        # ran here is made safe in infinite_batches, where a CPU check once met the deadlock)
         alt = infinite_batches(alt_data, cfg.alt_batch_size, cfg.seed + 1 + 1000 * rank, cfg.loader_workers,
                                skip=alt_taken)
     timer = Timer(elapsed)

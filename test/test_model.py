@@ -255,6 +255,40 @@ def test_stage2_loss_real_sigma_weight_scales_only_real_frames_uncertainty_terms
     assert (real1 - real0).item() == pytest.approx(0.2 * logs_r1["gate"] + 0.1 * logs_r1["nll"], rel=1e-4, abs=1e-6)
 
 
+def test_depth_edges_marks_the_band_around_a_depth_jump_and_ignores_slopes_and_holes():
+    from perfecting_depth_ros.train.stages import depth_edges
+
+    d = torch.full((1, 1, 12, 12), 1.0)
+    d[..., 6:] = 2.0  # a jump between columns 5 and 6
+    d[..., 0, :] = 0.0  # an invalid row: its border is no depth jump
+    d[..., 8:, :3] += torch.linspace(0, 0.02, 3)  # a gentle slope
+    e = depth_edges(d, 2)
+    assert e[0, 0, 5, 2:10].tolist() == [0, 1, 1, 1, 1, 1, 1, 0]  # within 2 px of the jump's two sides, columns 5, 6
+    assert e[0, 0, :, :2].sum() == 0 and e[0, 0, :, 10:].sum() == 0  # neither the hole's border nor the slope
+    assert depth_edges(d, 0).sum() == 0
+
+
+def test_stage2_loss_edge_margin_and_grad_weight(frame):
+    """``real_edge_margin`` changes the depth terms of real frames only; ``grad_weight`` weighs the gradient term."""
+    from perfecting_depth_ros.data.dataset import sensor_sample
+    from perfecting_depth_ros.train import stages
+
+    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(2))
+    one = {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
+           "raw": torch.from_numpy(s.raw)[None, None], "gt": torch.from_numpy(s.gt)[None, None]}
+    m = PerfectingDepthModel(TINY)
+    out = {}
+    for real, margin, gw in ((0.0, 0, 0.5), (0.0, 3, 0.5), (1.0, 0, 0.5), (1.0, 3, 0.5), (1.0, 0, 1.5)):
+        torch.manual_seed(0)
+        out[real, margin, gw] = stages.stage2_loss(m, {**one, "real": torch.tensor([real])}, real_edge_margin=margin,
+                                                   grad_weight=gw)
+    assert out[0.0, 0, 0.5][0].item() == pytest.approx(out[0.0, 3, 0.5][0].item())
+    assert out[1.0, 3, 0.5][1]["l1"] != pytest.approx(out[1.0, 0, 0.5][1]["l1"])
+    assert out[1.0, 3, 0.5][1]["nll"] == pytest.approx(out[1.0, 0, 0.5][1]["nll"])
+    (base, logs), (more, _) = out[1.0, 0, 0.5], out[1.0, 0, 1.5]
+    assert logs["grad"] > 0 and (more - base).item() == pytest.approx(logs["grad"], rel=1e-4)
+
+
 def test_normalized_fill_keeps_valid_pixels_and_fills_holes_smoothly():
     from perfecting_depth_ros.model.refiner import normalized_fill
 

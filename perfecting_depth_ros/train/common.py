@@ -57,6 +57,8 @@ class TrainConfig:
     l2_weight: float = 0.0  # stage2: weight of the rebuilt depth's squared error beside its L1 (normalised units)
     real_sigma_weight: float = 1.0  # stage2: weight of sigma's NLL and the gate's BCE on real frames (0: they teach
     # the depth fill alone; the uncertainty learns from synthetic frames only)
+    grad_weight: float = 0.5  # stage2: weight of the gradient-matching term (keeps depth edges sharp)
+    real_edge_margin: int = 0  # stage2: real frames' target pixels this near a depth jump teach no depth (0: all do)
     hard_weight: int = 1  # sensor stages: frames showing glass or a mirror come this many times per epoch
     hflip: bool = True  # flip training windows horizontally half of the time (False: shadows keep their side)
     alt_data_dir: str | None = None  # a second set of frames (e.g. other sizes), every ``alt_every``-th batch

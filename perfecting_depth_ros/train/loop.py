@@ -184,7 +184,7 @@ def train(cfg: TrainConfig) -> Path:
             loss, logs = stages.far_branch_loss(model, batch)
         else:
             loss, logs = stages.stage2_loss(model, batch, cfg.artifact_weight, cfg.l2_weight,
-                                               cfg.real_sigma_weight)
+                                               cfg.real_sigma_weight, cfg.grad_weight, cfg.real_edge_margin)
         opt.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         average_gradients(params, accelerator)

@@ -105,13 +105,32 @@ def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: fl
     return loss, {"bce": l_bce.item(), "mag": l_mag.item(), "nll": l_nll.item(), "pos_frac": (n_pos / w.sum()).item()}
 
 
+def depth_edges(depth: torch.Tensor, margin: int, rel_jump: float = 0.05) -> torch.Tensor:
+    """1 within ``margin`` px of a jump of more than ``rel_jump`` (relative to the nearer side) between neighbouring
+    valid depths of ``depth`` (B, 1, H, W, metres, 0 invalid), else 0; all 0 when ``margin`` is 0."""
+    edges = torch.zeros_like(depth)
+    if margin <= 0:
+        return edges
+    valid = depth > 0
+    for dim in (-1, -2):
+        a, b = depth.narrow(dim, 1, depth.shape[dim] - 1), depth.narrow(dim, 0, depth.shape[dim] - 1)
+        both = valid.narrow(dim, 1, depth.shape[dim] - 1) & valid.narrow(dim, 0, depth.shape[dim] - 1)
+        jump = (both & ((a - b).abs() > rel_jump * torch.minimum(a, b))).float()
+        edges.narrow(dim, 1, depth.shape[dim] - 1).copy_(torch.maximum(edges.narrow(dim, 1, depth.shape[dim] - 1), jump))
+        edges.narrow(dim, 0, depth.shape[dim] - 1).copy_(torch.maximum(edges.narrow(dim, 0, depth.shape[dim] - 1), jump))
+    return F.max_pool2d(edges, 2 * margin + 1, stride=1, padding=margin)
+
+
 def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0, l2_weight: float = 0.0,
-                real_sigma_weight: float = 1.0):
+                real_sigma_weight: float = 1.0, grad_weight: float = 0.5, real_edge_margin: int = 0):
     """Refiner loss: L1 of the rebuilt depth (plus ``l2_weight`` x its squared error: L1 alone is minimised by the
     median of what a hole may hide, squared error by the mean, which RMSE scores), BCE of the keep-raw gate, Laplace
     NLL of sigma. On the batch's real frames (``batch["real"]`` 1) the gate's and sigma's terms weigh
     ``real_sigma_weight`` times as much: 0 lets real frames teach the depth fill alone (tried against a fall of the
     synthetic AUROC in a long real fine-tune: it fell as far, stage2_context2_more_holdout_fill.yaml).
+    ``grad_weight`` weighs the gradient-matching term (edges); ``real_edge_margin`` > 0 leaves the pixels within that
+    many px of a depth jump of a real frame's target out of the depth and gradient terms (a real sensor's edges carry
+    flying pixels and bleed, which would teach blurred edges).
 
     The three heads are trained apart (gate and depth detached from each other's loss), so the gate
     answers "is this raw pixel right?" and keeps reliable raw pixels to the millimetre.
@@ -124,19 +143,23 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     # w: where the target exists (everywhere for synthetic data; the fused surface for real frames)
     w = (batch["gt"] > 0).float()
     label = reliable_label(batch["raw"], batch["gt"])
+    w_fit = w  # where the depth and its gradients learn
+    if real_edge_margin > 0 and "real" in batch:
+        real = batch["real"].float().view(-1, 1, 1, 1)
+        w_fit = w * (1.0 - real * depth_edges(batch["gt"], real_edge_margin))
 
     def wmean(x, wt):
         return (x * wt).sum() / wt.sum().clamp_min(1)
 
-    w_art = w * (1.0 + (artifact_weight - 1.0) * (1.0 - label))
+    w_art = w_fit * (1.0 + (artifact_weight - 1.0) * (1.0 - label))
     e_depth = refined - gt_n
     l_l1, l_sq = wmean(e_depth.abs(), w_art), wmean(e_depth.square(), w_art)
     l_depth = l_l1 + l2_weight * l_sq
     # gradient matching keeps edges sharp (SharpDepth's concern) without over-smoothing
     gx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
     gy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
-    l_grad = (wmean((gx(refined) - gx(gt_n)).abs(), w[..., :, 1:] * w[..., :, :-1])
-              + wmean((gy(refined) - gy(gt_n)).abs(), w[..., 1:, :] * w[..., :-1, :]))
+    l_grad = (wmean((gx(refined) - gx(gt_n)).abs(), w_fit[..., :, 1:] * w_fit[..., :, :-1])
+              + wmean((gy(refined) - gy(gt_n)).abs(), w_fit[..., 1:, :] * w_fit[..., :-1, :]))
     gate_logit = torch.logit(gate.clamp(1e-4, 1 - 1e-4))
     w_unc = w  # where the gate and sigma learn
     if real_sigma_weight != 1.0 and "real" in batch:
@@ -144,7 +167,7 @@ def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float
     l_gate = wmean(F.binary_cross_entropy_with_logits(gate_logit, label, reduction="none"), mask * w_unc)
     err = (final.detach() - gt_n).abs()
     l_nll = wmean(err / sigma + torch.log(sigma), w_unc)
-    loss = l_depth + 0.5 * l_grad + 0.2 * l_gate + 0.1 * l_nll
+    loss = l_depth + grad_weight * l_grad + 0.2 * l_gate + 0.1 * l_nll
     logs = {}
     if far_logit is not None:  # which holes lie past the sensor's range (known range only)
         l_far, logs = far_bce(far_logit, batch, mask, range_)

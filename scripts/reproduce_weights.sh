@@ -180,7 +180,9 @@ PYTHONPATH=scripts .venv/bin/python scripts/probe_sigma_scale.py > outputs/probe
 # and outcome; docs/history.md). Thirtieth to forty-ninth sessions: the refiner trained at scale, shipped in the
 # forty-ninth (rule and outcome in config/train/stage2_scale2_cpu.yaml); grown by a context level and trained on new
 # frames in the fifty-fifth (config/train/stage2_context_cpu.yaml), by a 1/16 level below that and trained on more new
-# frames in the fifty-sixth (config/train/stage2_context2_cpu.yaml).
+# frames in the fifty-sixth (config/train/stage2_context2_cpu.yaml), trained on more new frames with a small real share
+# and its depth edges held in the fifty-ninth (config/train/stage2_context2_edges_cpu.yaml).
 ship_scale_49
 context_55
-ship_context2_56
+context2_56
+ship_context2_edges_59

@@ -40,9 +40,9 @@ def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships
              "errorhead_light_hard", "stage2_v2_holdout", "errorhead_mixed_long", "errorhead_mixed_trade",
              "stage2_hole_bias", "errorhead_hb300_trade", "errorhead_hb300_long", "stage2_scale", "stage2_scale2_cpu",
              "scale2cpu_holdout", "stage2_scale4_cpu", "stage2_context_cpu", "stage2_context2_cpu",
-             "context2cpu_holdout"]
+             "stage2_context2_edges_cpu", "context2edges_holdout"]
     # runs whose config file has another name
-    config_of = {"scale2cpu_holdout": "stage2_scale_holdout", "context2cpu_holdout": "stage2_scale_holdout"}
+    config_of = {"scale2cpu_holdout": "stage2_scale_holdout", "context2edges_holdout": "stage2_scale_holdout"}
     for name in chain:
         with safe_open(str(runs / name / "model.safetensors"), framework="np") as f:
             assert json.loads(f.metadata()["meta"])["step"] == 4, name
@@ -52,7 +52,8 @@ def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships
 
     for name in chain:
         assert json.loads((runs / name / "config.json").read_text())["seed"] == seed(config_of.get(name, name)) + 1000
-    for name, config in (("fusion", "fusion"), ("scale2cpu_fusion", "fusion_scale"), ("context2cpu_fusion", "fusion_scale")):
+    for name, config in (("fusion", "fusion"), ("scale2cpu_fusion", "fusion_scale"),
+                         ("context2edges_fusion", "fusion_scale")):
         assert json.loads((runs / name / "report.json").read_text())["config"]["seed"] == seed(config) + 1000
     starts = {n: json.loads((runs / n / "config.json").read_text())["init"] for n in chain}
     assert starts["errorhead_light_hard"] == "runs/stage2g/model.safetensors"
@@ -65,13 +66,14 @@ def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships
     assert starts["stage2_scale4_cpu"] == "runs/stage2_scale2_cpu/model.safetensors"
     assert starts["stage2_context_cpu"] == "runs/stage2_scale4_cpu/model.safetensors"
     assert starts["stage2_context2_cpu"] == "runs/stage2_context_cpu/model.safetensors"
-    assert starts["context2cpu_holdout"] == "runs/stage2_context2_cpu/model.safetensors"
-    with safe_open(str(runs / "stage2_context2_cpu" / "model.safetensors"), framework="np") as f:  # the grown levels
+    assert starts["stage2_context2_edges_cpu"] == "runs/stage2_context2_cpu/model.safetensors"
+    assert starts["context2edges_holdout"] == "runs/stage2_context2_edges_cpu/model.safetensors"
+    with safe_open(str(runs / "stage2_context2_edges_cpu" / "model.safetensors"), framework="np") as f:  # grown levels
         grown = json.loads(f.metadata()["model_config"])
         assert (grown["refiner_context"], grown["refiner_context2"]) == (64, 96)
     # the real-data runs read the stand-in frames: hold-out blobs for the refiner, reference labels for the heads
     for name in ("stage2_v2_holdout", "stage2_hole_bias", "errorhead_mixed_long", "errorhead_hb300_long",
-                 "scale2cpu_holdout", "context2cpu_holdout"):
+                 "scale2cpu_holdout", "stage2_context2_edges_cpu", "context2edges_holdout"):
         cfg = json.loads((runs / name / "config.json").read_text())
         assert cfg["real_frames"] == [0, FRAMES] and cfg["real_target"] in ("holdout", "reference"), name
 
@@ -88,10 +90,11 @@ def test_the_shipped_weights_recipe_runs_end_to_end_with_a_seed_offset_and_ships
     assert all(parts[k]["identical"] == parts[k]["tensors"] for k in ("encoder", "denoiser", "refiner"))
     assert parts["error_head"]["identical"] < parts["error_head"]["tensors"] and "_names" not in parts
 
-    # what was shipped: the context2 run's real fine-tune, its graph and the fusion fitted on it, all in the manifest
+    # what was shipped: the context2 edges-held real-share run's real fine-tune, its graph and the fusion fitted on it,
+    # all in the manifest
     shipped = ship / "perfecting_depth.safetensors"
-    assert shipped.read_bytes() == (runs / "context2cpu_holdout" / "model.safetensors").read_bytes()
-    assert (ship / "hole_fusion.safetensors").read_bytes() == (runs / "context2cpu_fusion" / "hole_fusion.safetensors"
+    assert shipped.read_bytes() == (runs / "context2edges_holdout" / "model.safetensors").read_bytes()
+    assert (ship / "hole_fusion.safetensors").read_bytes() == (runs / "context2edges_fusion" / "hole_fusion.safetensors"
                                                                 ).read_bytes()
     manifest = json.loads((ship / "manifest.json").read_text())
     assert set(manifest) >= {"perfecting_depth.safetensors", "perfecting_depth_k4_s2.onnx", "hole_fusion.safetensors"}

@@ -216,14 +216,20 @@ def test_stage2_loss_ignores_pixels_without_a_target(frame):
     assert np.isfinite(losses["holed"]["nll"]) and np.isfinite(losses["holed"]["gate"])
 
 
+def _sensor_batch(frame, seed: int) -> dict:
+    """A one-frame stage-2 batch: ``frame`` through the Kinect v1 simulator."""
+    from perfecting_depth_ros.data.dataset import sensor_sample
+
+    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(seed))
+    return {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
+            "raw": torch.from_numpy(s.raw)[None, None], "gt": torch.from_numpy(s.gt)[None, None]}
+
+
 def test_stage2_loss_adds_the_weighted_squared_error(frame):
     """``l2_weight`` adds that many times the rebuilt depth's weighted squared error to the loss, nothing else."""
-    from perfecting_depth_ros.data.dataset import sensor_sample
     from perfecting_depth_ros.train import stages
 
-    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(1))
-    batch = {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
-             "raw": torch.from_numpy(s.raw)[None, None], "gt": torch.from_numpy(s.gt)[None, None]}
+    batch = _sensor_batch(frame, 1)
     m = PerfectingDepthModel(TINY)
     out = {}
     for weight in (0.0, 2.0):
@@ -237,12 +243,9 @@ def test_stage2_loss_adds_the_weighted_squared_error(frame):
 def test_stage2_loss_real_sigma_weight_scales_only_real_frames_uncertainty_terms(frame):
     """``real_sigma_weight`` 0 drops sigma's NLL and the gate's BCE on real frames, keeps them on synthetic ones,
     and leaves the depth terms alone."""
-    from perfecting_depth_ros.data.dataset import sensor_sample
     from perfecting_depth_ros.train import stages
 
-    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(2))
-    one = {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
-           "raw": torch.from_numpy(s.raw)[None, None], "gt": torch.from_numpy(s.gt)[None, None]}
+    one = _sensor_batch(frame, 2)
     m = PerfectingDepthModel(TINY)
     out = {}
     for real, weight in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0)):
@@ -270,12 +273,9 @@ def test_depth_edges_marks_the_band_around_a_depth_jump_and_ignores_slopes_and_h
 
 def test_stage2_loss_edge_margin_and_grad_weight(frame):
     """``real_edge_margin`` changes the depth terms of real frames only; ``grad_weight`` weighs the gradient term."""
-    from perfecting_depth_ros.data.dataset import sensor_sample
     from perfecting_depth_ros.train import stages
 
-    s = sensor_sample(frame, "kinect_v1", np.random.default_rng(2))
-    one = {"rgb": torch.from_numpy(s.rgb.copy()).permute(2, 0, 1)[None].float() / 255,
-           "raw": torch.from_numpy(s.raw)[None, None], "gt": torch.from_numpy(s.gt)[None, None]}
+    one = _sensor_batch(frame, 2)
     m = PerfectingDepthModel(TINY)
     out = {}
     for real, margin, gw in ((0.0, 0, 0.5), (0.0, 3, 0.5), (1.0, 0, 0.5), (1.0, 3, 0.5), (1.0, 0, 1.5)):

@@ -108,17 +108,18 @@ def error_head_loss(model: PerfectingDepthModel, batch: dict, max_pos_weight: fl
 def depth_edges(depth: torch.Tensor, margin: int, rel_jump: float = 0.05) -> torch.Tensor:
     """1 within ``margin`` px of a jump of more than ``rel_jump`` (relative to the nearer side) between neighbouring
     valid depths of ``depth`` (B, 1, H, W, metres, 0 invalid), else 0; all 0 when ``margin`` is 0."""
-    edges = torch.zeros_like(depth)
     if margin <= 0:
-        return edges
+        return torch.zeros_like(depth)
     valid = depth > 0
-    for dim in (-1, -2):
-        a, b = depth.narrow(dim, 1, depth.shape[dim] - 1), depth.narrow(dim, 0, depth.shape[dim] - 1)
-        both = valid.narrow(dim, 1, depth.shape[dim] - 1) & valid.narrow(dim, 0, depth.shape[dim] - 1)
-        jump = (both & ((a - b).abs() > rel_jump * torch.minimum(a, b))).float()
-        edges.narrow(dim, 1, depth.shape[dim] - 1).copy_(torch.maximum(edges.narrow(dim, 1, depth.shape[dim] - 1), jump))
-        edges.narrow(dim, 0, depth.shape[dim] - 1).copy_(torch.maximum(edges.narrow(dim, 0, depth.shape[dim] - 1), jump))
-    return F.max_pool2d(edges, 2 * margin + 1, stride=1, padding=margin)
+
+    def jumps(a, b, va, vb):
+        return va & vb & ((a - b).abs() > rel_jump * torch.minimum(a, b))
+
+    jx = jumps(depth[..., 1:], depth[..., :-1], valid[..., 1:], valid[..., :-1])  # between columns
+    jy = jumps(depth[..., 1:, :], depth[..., :-1, :], valid[..., 1:, :], valid[..., :-1, :])  # between rows
+    # both pixels of each jump
+    edges = F.pad(jx, (1, 0)) | F.pad(jx, (0, 1)) | F.pad(jy, (0, 0, 1, 0)) | F.pad(jy, (0, 0, 0, 1))
+    return F.max_pool2d(edges.float(), 2 * margin + 1, stride=1, padding=margin)
 
 
 def stage2_loss(model: PerfectingDepthModel, batch: dict, artifact_weight: float = 1.0, l2_weight: float = 0.0,
